@@ -1,0 +1,89 @@
+"""The project's exceptions: one root, a short tree.
+
+    ReconcilerError                 anything this project raises on purpose (exit 1 unless below)
+    ├── SpecError                   the spec is invalid; carries every Problem found (exit 3)
+    ├── ServerError                 the PPM server failed or refused a request
+    │   ├── AuthError               401/403: the admin token is missing, revoked or lacks a scope
+    │   ├── NotFoundError           404: a token, repository or source that is not there
+    │   ├── RequestRejected         4xx with a message: the server refused the input
+    │   └── CreateOutcomeUnknown    a create whose response was lost: it may or may not exist
+    ├── StoreError                  a secret store failed (write, read back, delete)
+    ├── StalePlanError              a saved plan no longer matches the live state or spec (exit 4)
+    ├── ApplyError                  apply finished with failed actions (exit 1)
+    └── UsageError                  the command line or environment is wrong (exit 1)
+
+Messages say what failed, where, and what to do next. No message ever contains a token value:
+values travel as `reconciler.secret.Secret`, whose str/repr are redacted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reconciler.problems import Problem
+
+
+class ReconcilerError(Exception):
+    """Root of every error this project raises on purpose."""
+
+    exit_code = 1
+
+
+class SpecError(ReconcilerError):
+    """The spec is invalid. `problems` holds every problem found, not only the first."""
+
+    exit_code = 3
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        first = self.problems[0].render() if self.problems else "invalid spec"
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(first + more)
+
+
+class ServerError(ReconcilerError):
+    """The PPM server failed or refused a request."""
+
+
+class AuthError(ServerError):
+    """401/403 from the server."""
+
+
+class NotFoundError(ServerError):
+    """404 from the server."""
+
+
+class RequestRejected(ServerError):
+    """The server rejected the request's content (4xx with a message)."""
+
+
+class CreateOutcomeUnknown(ServerError):
+    """A create request was sent but its response was lost.
+
+    The token may exist on the server without anyone holding its value. Callers must list
+    tokens and look for the ownership marker instead of retrying blindly.
+    """
+
+    def __init__(self, message: str, description: str) -> None:
+        super().__init__(message)
+        self.description = description
+
+
+class StoreError(ReconcilerError):
+    """A secret store failed."""
+
+
+class StalePlanError(ReconcilerError):
+    """A saved plan does not match the current live state or spec."""
+
+    exit_code = 4
+
+
+class ApplyError(ReconcilerError):
+    """Apply finished, but some actions failed."""
+
+
+class UsageError(ReconcilerError):
+    """The command line or environment is wrong."""

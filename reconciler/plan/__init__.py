@@ -1,0 +1,1 @@
+"""The pure planner, the plan model and its renderers."""

@@ -1,0 +1,117 @@
+"""The plan: plain data. Computing it (planner) and showing it (renderers) are separate.
+
+`apply` acts on `kind`, `guid`, `revoke_replaced` and `delete_secret` only; `reason` exists for
+people and is never branched on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from reconciler.spec.model import TokenSpec
+
+
+class ActionKind(StrEnum):
+    CREATE = "create"
+    RECREATE = "recreate"
+    ROTATE = "rotate"
+    REPLACE = "replace"
+    REPAIR = "repair"
+    RETIRE = "retire"
+    REVOKE = "revoke"
+    NOOP = "noop"
+
+    @property
+    def creates(self) -> bool:
+        """Create-like kinds: create a token, store it, verify it, then deal with the old one."""
+        return self in _CREATE_LIKE
+
+
+_CREATE_LIKE = frozenset(
+    {
+        ActionKind.CREATE,
+        ActionKind.RECREATE,
+        ActionKind.ROTATE,
+        ActionKind.REPLACE,
+        ActionKind.REPAIR,
+    }
+)
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    store: str  # key of Spec.stores
+    key: str
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    name: str | None  # the declared token's name; None for an unmanaged token
+    reason: str  # for people only
+    # create-like: the desired token. None for retire/revoke/noop.
+    token: TokenSpec | None = None
+    # rotate/replace/repair: the current token being replaced; retire/revoke: the token revoked;
+    # noop: the current token.
+    guid: str | None = None
+    # create-like only: revoke `guid` as soon as the successor is stored and verified
+    # (replace, repair). False for rotate: the old token retires after grace in a later run.
+    revoke_replaced: bool = False
+    # rotate: when the replaced token becomes due for retirement (informational).
+    retire_after: datetime | None = None
+    # revoke of a token declared `state: absent` with on_delete: delete.
+    delete_secret: SecretRef | None = None
+
+
+class WarningCode(StrEnum):
+    UNMANAGED = "unmanaged"
+    NEVER_EXPIRES = "never_expires"
+    EXPIRING_SOON = "expiring_soon"
+    PROTECTED = "protected"  # an action would have revoked a protected/authenticating token
+    DEPRECATED_SCOPE = "deprecated_scope"
+    ADOPTED_UNVERIFIED = "adopted_unverified"
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    code: WarningCode
+    message: str
+    name: str | None = None
+    guid: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanError:
+    """Something that makes the plan unusable (e.g. a resource the server does not have)."""
+
+    message: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    namespace: str
+    server: str
+    generated_at: datetime
+    spec_path: str
+    spec_sha256: str
+    live_fingerprint: str
+    actions: tuple[Action, ...]
+    warnings: tuple[PlanWarning, ...] = ()
+    errors: tuple[PlanError, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.kind is not ActionKind.NOOP)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def summary(self) -> dict[str, int]:
+        """Counts per kind, every kind present (0 when absent), in ActionKind order."""
+        counts = Counter(a.kind for a in self.actions)
+        return {kind.value: counts.get(kind, 0) for kind in ActionKind}

@@ -1,0 +1,1 @@
+"""Drivers for the PPM server and the live model they return."""

@@ -1,0 +1,40 @@
+"""The seam between the reconciler and a PPM server. Implemented by `http` and `rspm`."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from reconciler.secret import Secret
+from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
+
+
+class Driver(Protocol):
+    """Every call may raise `reconciler.errors.ServerError` (or a subclass)."""
+
+    def list_tokens(self) -> list[LiveToken]:
+        """All tokens, every page, including revoked and expired ones."""
+        ...
+
+    def list_resources(self) -> list[Resource]:
+        """Repositories and sources, with their current GUIDs."""
+        ...
+
+    def create_token(self, request: TokenRequest) -> CreatedToken:
+        """Create one token. Raises CreateOutcomeUnknown when the response was lost; never
+        retries a create blindly."""
+        ...
+
+    def revoke_token(self, guid: str) -> None:
+        """Revoke permanently. Revoking an already revoked token is not an error."""
+        ...
+
+    def check_token(self, value: Secret, token: LiveToken) -> bool:
+        """Whether `value` authenticates as `token` now (repos:read: fetch a repository index
+        with HTTP Basic __token__; other scopes: the driver's own check)."""
+        ...
+
+    def self_guid(self) -> str | None:
+        """The GUID of the admin token this driver authenticates with, when it can tell."""
+        ...
+
+    def close(self) -> None: ...

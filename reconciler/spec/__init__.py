@@ -1,0 +1,1 @@
+"""YAML -> validated, typed desired state."""

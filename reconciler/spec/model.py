@@ -1,0 +1,124 @@
+"""The typed, validated desired state. Built by `reconciler.spec.load`; never built from raw YAML
+anywhere else. Defaults are already applied: every field holds its effective value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from types import MappingProxyType
+
+from reconciler.durations import Expiry
+
+ALL_RESOURCES = "*"
+
+
+class Scope(StrEnum):
+    GLOBAL_ADMIN = "global:admin"
+    REPOS_READ = "repos:read"
+    SOURCES_WRITE = "sources:write"
+    SOURCES_ADMIN = "sources:admin"
+    BLOCKLIST_READ = "blocklist:read"
+    BLOCKLIST_ADMIN = "blocklist:admin"
+    METADATA_READ = "metadata:read"
+    METADATA_ADMIN = "metadata:admin"
+
+    @property
+    def resource_kind(self) -> str | None:
+        """ "repo", "source", or None for scopes that take no resources."""
+        if self is Scope.REPOS_READ:
+            return "repo"
+        if self in (Scope.SOURCES_WRITE, Scope.SOURCES_ADMIN):
+            return "source"
+        return None
+
+
+class SecretFormat(StrEnum):
+    RAW = "raw"  # the token alone
+    JSON = "json"  # {"token": ..., "guid": ..., "server": ..., "expires": ...}
+    NETRC = "netrc"  # machine HOST login __token__ password VALUE
+
+
+class OnDelete(StrEnum):
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+class TokenState(StrEnum):
+    PRESENT = "present"
+    # Declared gone: every generation is revoked and, with on_delete: delete, the secret deleted.
+    # Removing the entry from the file revokes too, but then the store entry is unknown.
+    ABSENT = "absent"
+
+
+class UnmanagedPolicy(StrEnum):
+    REPORT = "report"
+    REVOKE = "revoke"
+    IGNORE = "ignore"
+
+
+class Driver(StrEnum):
+    HTTP = "http"
+    RSPM = "rspm"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    after: timedelta | None = None  # rotate when the current token is this old
+    before_expiry: timedelta | None = None  # rotate when it expires within this
+    grace: timedelta = timedelta(0)  # the replaced token stays valid this long
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    name: str  # the key under `stores:`
+    type: str  # file | command | vault | aws | github
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_expires: timedelta | None = None
+    allow_never_expires: bool = False
+    unmanaged: UnmanagedPolicy = UnmanagedPolicy.REPORT
+    protect: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    url: str | None = None
+    driver: Driver = Driver.HTTP
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    name: str
+    user: str
+    description: str  # as written, without the ownership marker
+    scope: Scope
+    resources: tuple[str, ...]  # sorted names, or ("*",); () for scopes without resources
+    expires: Expiry
+    rotation: Rotation
+    store: str  # a key of Spec.stores
+    secret: str  # key/name/path inside the store (defaults to the token name)
+    format: SecretFormat = SecretFormat.RAW
+    on_delete: OnDelete = OnDelete.KEEP
+    adopt: str | None = None  # GUID of an existing unmanaged token to manage until it rotates
+    state: TokenState = TokenState.PRESENT
+    line: int = 0  # where the entry starts in the file, for messages
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: str
+    sha256: str  # of the file's bytes: recorded in saved plans
+    version: int
+    namespace: str
+    server: ServerConfig
+    stores: Mapping[str, StoreConfig]
+    policy: Policy
+    tokens: tuple[TokenSpec, ...]
+
+    def token(self, name: str) -> TokenSpec | None:
+        return next((t for t in self.tokens if t.name == name), None)

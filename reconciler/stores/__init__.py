@@ -1,0 +1,1 @@
+"""Secret stores behind one Protocol (`base.SecretStore`) and a registry by `type`."""
