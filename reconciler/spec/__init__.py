@@ -1,1 +1,84 @@
-"""YAML -> validated, typed desired state."""
+"""YAML -> validated, typed desired state.
+
+    check_file(path, now=...)  -> (Spec or None, every problem found)
+    load_spec(path, now=...)   -> Spec, or SpecError carrying every error
+
+Order: the YAML loader (syntax, duplicate keys, size and alias bounds), then the JSON Schema
+(schemas/tokens.schema.json), then the semantic rules. No network; `now` is passed in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from reconciler.errors import SpecError
+from reconciler.problems import Problem, Severity
+from reconciler.spec.build import build_spec
+from reconciler.spec.loader import MAX_BYTES, parse, too_large
+from reconciler.spec.model import Spec
+from reconciler.spec.rules import GitRootFinder, find_git_root, rule_problems
+from reconciler.spec.schema import schema_problems
+
+__all__ = ["check_bytes", "check_file", "load_spec"]
+
+
+def check_file(
+    path: Path, *, now: datetime, git_root_of: GitRootFinder = find_git_root
+) -> tuple[Spec | None, list[Problem]]:
+    """Every problem in the spec file (errors and warnings, by line and column); the Spec only
+    when there is no error."""
+    file = str(path)
+    try:
+        size = path.stat().st_size
+        # Refuse a huge file before reading it, not after.
+        raw = b"" if size > MAX_BYTES else path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return None, [Problem(file, 0, 0, "", f"cannot read the file: {reason}")]
+    if size > MAX_BYTES:
+        return None, [too_large(file, size)]
+    return check_bytes(raw, file=file, base_dir=path.parent, now=now, git_root_of=git_root_of)
+
+
+def check_bytes(
+    raw: bytes,
+    *,
+    file: str,
+    base_dir: Path,
+    now: datetime,
+    git_root_of: GitRootFinder = find_git_root,
+) -> tuple[Spec | None, list[Problem]]:
+    """`check_file` for bytes already read; `base_dir` anchors relative store paths."""
+    document, problems = parse(raw, file)
+    if document is None:
+        return None, sorted(problems)
+    if isinstance(document.data, dict):
+        problems = _first_per_place(
+            problems,
+            schema_problems(document),
+            rule_problems(document, now=now, base_dir=base_dir, git_root_of=git_root_of),
+        )
+    problems = sorted(set(problems))
+    if any(problem.severity is Severity.ERROR for problem in problems):
+        return None, problems
+    return build_spec(document), problems
+
+
+def load_spec(path: Path, *, now: datetime) -> Spec:
+    """The valid Spec in `path`; SpecError with every error otherwise (warnings are dropped)."""
+    spec, problems = check_file(path, now=now)
+    errors = [problem for problem in problems if problem.severity is Severity.ERROR]
+    if spec is None or errors:
+        raise SpecError(errors or problems)
+    return spec
+
+
+def _first_per_place(*stages: list[Problem]) -> list[Problem]:
+    """One cause per place: a later stage does not repeat an error where an earlier one found
+    one (a YAML date that is not a real date is not also a bad expiry)."""
+    kept: list[Problem] = []
+    for stage in stages:
+        taken = {(p.line, p.col) for p in kept if p.severity is Severity.ERROR}
+        kept.extend(p for p in stage if (p.line, p.col) not in taken)
+    return kept

@@ -1,0 +1,134 @@
+"""A valid document -> the typed `Spec`, with every default applied.
+
+Only called once the schema and the rules found no error, so the data has the right shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from types import MappingProxyType
+
+from reconciler.durations import parse_duration, parse_expiry
+from reconciler.spec import effective
+from reconciler.spec.effective import mapping
+from reconciler.spec.loader import Document
+from reconciler.spec.model import (
+    ALL_RESOURCES,
+    Driver,
+    OnDelete,
+    Policy,
+    Rotation,
+    Scope,
+    SecretFormat,
+    ServerConfig,
+    Spec,
+    StoreConfig,
+    TokenSpec,
+    TokenState,
+    UnmanagedPolicy,
+)
+
+
+def build_spec(document: Document) -> Spec:
+    data = mapping(document.data)
+    tokens = tuple(_token(document, index) for index, _ in effective.entries(data))
+    return Spec(
+        path=document.file,
+        sha256=document.sha256,
+        version=int(str(data.get("version", 1))),
+        namespace=effective.namespace(data),
+        server=_server(mapping(data.get("server"))),
+        stores=MappingProxyType(
+            {
+                name: _store(name, mapping(entry))
+                for name, entry in mapping(data.get("stores")).items()
+            }
+        ),
+        policy=_policy(mapping(data.get("policy"))),
+        tokens=tokens,
+    )
+
+
+def _server(server: Mapping[str, object]) -> ServerConfig:
+    url = server.get("url")
+    return ServerConfig(
+        url=str(url).rstrip("/") if url is not None else None,
+        driver=Driver(str(server.get("driver", Driver.HTTP))),
+    )
+
+
+def _store(name: str, entry: Mapping[str, object]) -> StoreConfig:
+    options = {key: _frozen(value) for key, value in entry.items() if key != "type"}
+    return StoreConfig(name=name, type=str(entry["type"]), options=MappingProxyType(options))
+
+
+def _frozen(value: object) -> object:
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return MappingProxyType({key: _frozen(item) for key, item in value.items()})
+    return value
+
+
+def _policy(policy: Mapping[str, object]) -> Policy:
+    max_expires = policy.get("max_expires")
+    protect = policy.get("protect")
+    return Policy(
+        max_expires=parse_duration(max_expires) if isinstance(max_expires, str) else None,
+        allow_never_expires=policy.get("allow_never_expires") is True,
+        unmanaged=UnmanagedPolicy(str(policy.get("unmanaged", UnmanagedPolicy.REPORT))),
+        protect=frozenset(str(guid).lower() for guid in protect)
+        if isinstance(protect, list)
+        else frozenset(),
+    )
+
+
+def _optional_duration(value: object) -> timedelta | None:
+    return None if value in (None, "none") else parse_duration(str(value))
+
+
+def _token(document: Document, index: int) -> TokenSpec:
+    data = document.data
+    token = effective.token(data, index)
+    name = str(token["name"])
+    state = TokenState(str(token.get("state", TokenState.PRESENT)))
+    scope = Scope(str(token.get("scope", Scope.REPOS_READ)))
+    written = token.get("resources")
+    if scope.resource_kind is None:
+        resources: tuple[str, ...] = ()
+    elif isinstance(written, list) and written:
+        names = [str(item) for item in written]
+        resources = (ALL_RESOURCES,) if ALL_RESOURCES in names else tuple(sorted(names))
+    else:
+        # Only an absent token gets here (the rules demand resources otherwise); it is
+        # revoked whatever it could read, so "all" is the honest placeholder.
+        resources = (ALL_RESOURCES,)
+    adopt = token.get("adopt")
+
+    def setting(key: str) -> object:
+        return effective.setting(data, index, key).value
+
+    def rotation(key: str) -> object:
+        return effective.rotation_setting(data, index, key).value
+
+    return TokenSpec(
+        name=name,
+        user=str(token.get("user", "")),
+        description=str(token.get("description", "")),
+        scope=scope,
+        resources=resources,
+        expires=parse_expiry(setting("expires")),
+        rotation=Rotation(
+            after=_optional_duration(rotation("after")),
+            before_expiry=_optional_duration(rotation("before_expiry")),
+            grace=parse_duration(str(rotation("grace"))),
+        ),
+        store=str(setting("store")),
+        secret=str(effective.secret_name(data, index).value),
+        format=SecretFormat(str(setting("format"))),
+        on_delete=OnDelete(str(setting("on_delete"))),
+        adopt=str(adopt).lower() if adopt is not None else None,
+        state=state,
+        line=document.at(("tokens", index)).line,
+    )

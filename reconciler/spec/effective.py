@@ -1,0 +1,93 @@
+"""Where a token's setting comes from: the token itself, `defaults:`, or a built-in.
+
+The semantic rules and the model builder both need the effective value and, for messages, the
+place it was written; this module is the one place that knows the fallback order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.spec.loader import JsonPath
+
+# Built-in defaults, also stated in the schema's descriptions.
+BUILTIN_NAMESPACE = "default"
+BUILTIN_EXPIRES = "90d"
+BUILTIN_FORMAT = "raw"
+BUILTIN_ON_DELETE = "keep"
+BUILTIN_ROTATION: Mapping[str, str] = {"after": "none", "before_expiry": "none", "grace": "0s"}
+DEFAULTABLE = ("expires", "store", "format", "on_delete")
+_BUILTINS: Mapping[str, str | None] = {
+    "expires": BUILTIN_EXPIRES,
+    "store": None,
+    "format": BUILTIN_FORMAT,
+    "on_delete": BUILTIN_ON_DELETE,
+}
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """An effective value and where it was written (None: built in)."""
+
+    value: object
+    path: JsonPath | None
+
+    @property
+    def from_token(self) -> bool:
+        return self.path is not None and self.path[0] == "tokens"
+
+
+def mapping(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
+def entries(data: object) -> list[tuple[int, Mapping[str, object]]]:
+    """The token entries that are mappings, with their index."""
+    tokens = mapping(data).get("tokens")
+    if not isinstance(tokens, list):
+        return []
+    return [(index, entry) for index, entry in enumerate(tokens) if isinstance(entry, dict)]
+
+
+def namespace(data: object) -> str:
+    value = mapping(data).get("namespace")
+    return value if isinstance(value, str) else BUILTIN_NAMESPACE
+
+
+def setting(data: object, index: int, key: str) -> Sourced:
+    """`expires`, `store`, `format` or `on_delete` of token `index`."""
+    entry = token(data, index)
+    if key in entry:
+        return Sourced(entry[key], ("tokens", index, key))
+    defaults = mapping(mapping(data).get("defaults"))
+    if key in defaults:
+        return Sourced(defaults[key], ("defaults", key))
+    return Sourced(_BUILTINS[key], None)
+
+
+def rotation_setting(data: object, index: int | None, key: str) -> Sourced:
+    """One rotation key, merged key by key: token, then defaults.rotation, then built in.
+    `index` None asks for the defaults' own view."""
+    if index is not None:
+        rotation = mapping(token(data, index).get("rotation"))
+        if key in rotation:
+            return Sourced(rotation[key], ("tokens", index, "rotation", key))
+    defaults = mapping(mapping(mapping(data).get("defaults")).get("rotation"))
+    if key in defaults:
+        return Sourced(defaults[key], ("defaults", "rotation", key))
+    return Sourced(BUILTIN_ROTATION[key], None)
+
+
+def secret_name(data: object, index: int) -> Sourced:
+    entry = token(data, index)
+    if "secret" in entry:
+        return Sourced(entry["secret"], ("tokens", index, "secret"))
+    return Sourced(entry.get("name"), ("tokens", index, "name"))
+
+
+def token(data: object, index: int) -> Mapping[str, object]:
+    tokens = mapping(data).get("tokens")
+    if isinstance(tokens, list) and 0 <= index < len(tokens):
+        return mapping(tokens[index])
+    return {}

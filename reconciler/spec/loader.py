@@ -1,0 +1,316 @@
+"""Bytes -> plain data that remembers where every value and key came from.
+
+PyYAML's own constructor forgets positions, keeps the last of two duplicate keys and expands
+aliases without bound, so this module composes the node graph with PyYAML and builds the plain
+data itself. Every failure becomes a `Problem`; nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from reconciler.problems import Problem, Severity
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_DEPTH = 50
+# Nodes that aliases may add on top of those written out: generous for `<<: *defaults`-style
+# reuse, small enough that an alias bomb stops in milliseconds.
+MAX_ALIAS_EXPANSION = 10_000
+
+JsonPath = tuple[str | int, ...]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int  # 1-based
+    col: int  # 1-based
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed spec file: plain data plus where each part of it was written."""
+
+    file: str
+    sha256: str
+    data: object
+    values: Mapping[JsonPath, Mark] = field(default_factory=dict)
+    keys: Mapping[JsonPath, Mark] = field(default_factory=dict)
+    source: Mapping[JsonPath, str] = field(default_factory=dict)  # scalars as written
+
+    def at(self, path: JsonPath) -> Mark:
+        """Where the value at `path` starts, or its nearest known ancestor."""
+        for end in range(len(path), -1, -1):
+            mark = self.values.get(path[:end])
+            if mark is not None:
+                return mark
+        return Mark(1, 1)
+
+    def key_at(self, path: JsonPath) -> Mark:
+        """Where the key of the entry at `path` is written (the value's place if no key)."""
+        return self.keys.get(path) or self.at(path)
+
+    def problem(
+        self,
+        path: JsonPath,
+        message: str,
+        *,
+        severity: Severity = Severity.ERROR,
+        on_key: bool = False,
+    ) -> Problem:
+        mark = self.key_at(path) if on_key else self.at(path)
+        return Problem(self.file, mark.line, mark.col, pointer(path), message, severity)
+
+
+def pointer(path: JsonPath) -> str:
+    """`("tokens", 2, "scope")` -> "/tokens/2/scope" (JSON-pointer escaping for ~ and /)."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+class _StopLoading(Exception):
+    """Internal: abandon construction with one problem (an alias bomb, too deep nesting)."""
+
+    def __init__(self, mark: Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader whose composer refuses documents nested deeper than MAX_DEPTH.
+
+    PyYAML composes recursively, so `[[[[...` a few thousand levels deep would otherwise end
+    in a RecursionError."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _StopLoading(
+                    _mark(mark), f"nesting deeper than {MAX_DEPTH} levels: flatten the document"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _mark(mark: yaml.Mark | None) -> Mark:
+    return Mark(mark.line + 1, mark.column + 1) if mark is not None else Mark(1, 1)
+
+
+def too_large(file: str, size: int) -> Problem:
+    return Problem(file, 0, 0, "", f"file is {size / 1024 / 1024:.1f} MiB; the limit is 5 MiB")
+
+
+def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
+    """Parse a spec file's bytes. Returns the document, or None and the problems that stop it."""
+
+    def whole_file(message: str, line: int = 0, col: int = 0) -> tuple[None, list[Problem]]:
+        return None, [Problem(file, line, col, "", message)]
+
+    if len(raw) > MAX_BYTES:
+        return None, [too_large(file, len(raw))]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return whole_file(
+            f"not UTF-8 at line {line} (byte {exc.start}): save the file as UTF-8", line, 1
+        )
+    sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        loader = _BoundedLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except _StopLoading as stop:
+        return whole_file(stop.message, stop.mark.line, stop.mark.col)
+    except yaml.YAMLError as exc:
+        return None, _syntax_problems(exc, text, file)
+    except RecursionError:  # pragma: no cover - MAX_DEPTH stops well before this
+        return whole_file(f"nesting deeper than {MAX_DEPTH} levels: flatten the document")
+    if root is None:
+        return whole_file("the file is empty: start with `version: 1`")
+    builder = _Builder()
+    try:
+        data = builder.build(root, ())
+    except _StopLoading as stop:
+        return whole_file(stop.message, stop.mark.line, stop.mark.col)
+    if data is None:  # `---` alone, or `~`
+        return whole_file("the file is empty: start with `version: 1`")
+    document = Document(file, sha256, data, builder.values, builder.keys, builder.source)
+    problems = [
+        Problem(file, mark.line, mark.col, pointer(path), message)
+        for path, mark, message in builder.errors
+    ]
+    if not isinstance(data, dict):
+        kind = _kind(data)
+        problems.append(
+            document.problem(
+                (), f"the top level is {kind}; it must be a mapping (`version: 1`, ...)"
+            )
+        )
+    return document, problems
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "empty"
+    return f"a single value ({value!r})"
+
+
+_TAB_INDENT = re.compile(r"^[ ]*\t")
+
+
+def _syntax_problems(exc: yaml.YAMLError, text: str, file: str) -> list[Problem]:
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return [
+            Problem(file, line, col, "", f"character #x{exc.character:04x} is not allowed in YAML")
+        ]
+    if not isinstance(exc, yaml.MarkedYAMLError):  # pragma: no cover - PyYAML raises only these
+        return [Problem(file, 0, 0, "", f"not valid YAML: {exc}")]
+    problem_mark = _mark(exc.problem_mark)
+    context = exc.context or ""
+    if context.startswith("while scanning an alias"):
+        star = _mark(exc.context_mark)
+        message = 'a bare * starts a YAML alias: quote it: "*"'
+        return [Problem(file, star.line, star.col, "", message)]
+    if "'\\t'" in (exc.problem or ""):
+        lines = text.splitlines()
+        tabbed = [n for n, line in enumerate(lines, start=1) if _TAB_INDENT.match(line)]
+        if problem_mark.line not in tabbed:
+            tabbed.append(problem_mark.line)
+        return [
+            Problem(file, n, 1, "", f"tab used for indentation at line {n}: use spaces")
+            for n in sorted(tabbed)
+        ]
+    where = _mark(exc.problem_mark or exc.context_mark)
+    problem = exc.problem or "not valid YAML"
+    prefix = f"{context}: " if context else ""
+    return [Problem(file, where.line, where.col, "", f"YAML syntax: {prefix}{problem}")]
+
+
+class _Builder:
+    """Turns a node graph into dicts, lists and scalars, recording positions by JSON path."""
+
+    def __init__(self) -> None:
+        self.values: dict[JsonPath, Mark] = {}
+        self.keys: dict[JsonPath, Mark] = {}
+        self.source: dict[JsonPath, str] = {}
+        self.errors: list[tuple[JsonPath, Mark, str]] = []
+        self._scalars = yaml.SafeLoader("")
+        self._seen: set[int] = set()
+        self._built = 0
+        self._depth = 0
+
+    def build(self, node: Node, path: JsonPath) -> object:
+        self._built += 1
+        if id(node) in self._seen:
+            if self._built - len(self._seen) > MAX_ALIAS_EXPANSION:
+                # Deep inside the expansion now: point at the top-level entry that started it.
+                where = f" under {path[0]!r}" if path else ""
+                raise _StopLoading(
+                    self.keys.get(path[:1]) or _mark(node.start_mark),
+                    f"aliases{where} expand to more than {MAX_ALIAS_EXPANSION:,} extra values: "
+                    "an alias bomb, or anchors reused too often",
+                )
+        else:
+            self._seen.add(id(node))
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _StopLoading(
+                    _mark(node.start_mark),
+                    f"nesting deeper than {MAX_DEPTH} levels (an alias inside itself?)",
+                )
+            self.values[path] = _mark(node.start_mark)
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            if isinstance(node, SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            return self._scalar(node, path)
+        finally:
+            self._depth -= 1
+
+    def _scalar(self, node: Node, path: JsonPath) -> object:
+        assert isinstance(node, ScalarNode)
+        self.source[path] = node.value
+        constructor = self._scalars.yaml_constructors.get(node.tag)
+        if constructor is None:
+            self.errors.append((path, _mark(node.start_mark), f"unknown YAML tag {node.tag!r}"))
+            return node.value
+        try:
+            return constructor(self._scalars, node)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            reason = getattr(exc, "problem", None) or str(exc)
+            message = f"{node.value!r} cannot be read as {_tag_name(node)}: {reason}"
+            self.errors.append((path, _mark(node.start_mark), message))
+            return node.value
+
+    def _mapping(self, node: MappingNode, path: JsonPath) -> dict[str, object]:
+        result: dict[str, object] = {}
+        first_seen: dict[str, int] = {}
+        merged: list[MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.extend(self._merge_sources(value_node, path))
+                continue
+            key_mark = _mark(key_node.start_mark)
+            if not isinstance(key_node, ScalarNode):
+                self.errors.append(
+                    (path, key_mark, "a key must be plain text, not a list or mapping")
+                )
+                continue
+            key = str(key_node.value)
+            if key in first_seen:
+                message = f"duplicate key {key!r} (first at line {first_seen[key]})"
+                self.errors.append(((*path, key), key_mark, message))
+                continue
+            first_seen[key] = key_mark.line
+            self.keys[(*path, key)] = key_mark
+            result[key] = self.build(value_node, (*path, key))
+        # Keys written out win over merged ones, and earlier merge sources over later ones.
+        for source in merged:
+            for key_node, value_node in source.value:
+                key = str(key_node.value)
+                if isinstance(key_node, ScalarNode) and key not in result:
+                    self.keys[(*path, key)] = _mark(key_node.start_mark)
+                    result[key] = self.build(value_node, (*path, key))
+        return result
+
+    def _merge_sources(self, value: Node, path: JsonPath) -> list[MappingNode]:
+        sources = value.value if isinstance(value, SequenceNode) else [value]
+        good = [item for item in sources if isinstance(item, MappingNode)]
+        if len(good) != len(sources):
+            message = "`<<` merges mappings only: use `<<: *anchor`"
+            self.errors.append(((*path, "<<"), _mark(value.start_mark), message))
+        return good
+
+
+def _tag_name(node: Node) -> str:
+    return {
+        "tag:yaml.org,2002:timestamp": "a date",
+        "tag:yaml.org,2002:int": "a number",
+        "tag:yaml.org,2002:float": "a number",
+        "tag:yaml.org,2002:bool": "true or false",
+        "tag:yaml.org,2002:binary": "binary data",
+    }.get(node.tag, "a value")

@@ -1,0 +1,284 @@
+"""Semantic rules: what the schema cannot say (cross-references, limits, time, the file system).
+
+The rules run on the plain data even when the schema found problems, so one run reports
+everything; each rule checks the types it relies on and skips what the schema already reported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
+from reconciler.problems import Problem, Severity
+from reconciler.spec import effective
+from reconciler.spec.effective import Sourced, mapping
+from reconciler.spec.loader import Document, JsonPath
+from reconciler.spec.model import ALL_RESOURCES, Scope
+from reconciler.spec.timing import expiry_problems, rotation_problems
+
+GitRootFinder = Callable[[Path], Path | None]
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_GITHUB_SECRET = re.compile(r"^[A-Z0-9_]+$")
+_DEPRECATED = {Scope.METADATA_READ, Scope.METADATA_ADMIN}
+
+
+def find_git_root(path: Path) -> Path | None:
+    """The git work tree holding `path` (or where it would be created), if any."""
+    candidate = path.absolute()
+    try:
+        for directory in (candidate, *candidate.parents):
+            if (directory / ".git").exists():
+                return directory
+    except (OSError, ValueError):  # unreadable directories, a NUL in the path
+        return None
+    return None
+
+
+def resolve_store_path(text: str, base_dir: Path) -> Path:
+    """A file store's directory as the store opens it: a leading `~` or `~/` is the home
+    directory, a relative path is taken from the spec's directory."""
+    path = Path(text).expanduser() if text == "~" or text.startswith("~/") else Path(text)
+    return path if path.is_absolute() else base_dir / path
+
+
+@dataclass(frozen=True)
+class Context:
+    document: Document
+    now: datetime
+    base_dir: Path  # the spec file's directory
+    git_root_of: GitRootFinder
+
+    @property
+    def data(self) -> Mapping[str, object]:
+        return mapping(self.document.data)
+
+    def error(self, path: JsonPath, message: str, *, on_key: bool = False) -> Problem:
+        return self.document.problem(path, message, on_key=on_key)
+
+    def warning(self, path: JsonPath, message: str) -> Problem:
+        return self.document.problem(path, message, severity=Severity.WARNING)
+
+
+def rule_problems(
+    document: Document, *, now: datetime, base_dir: Path, git_root_of: GitRootFinder
+) -> list[Problem]:
+    ctx = Context(document, now, base_dir, git_root_of)
+    problems: list[Problem] = []
+    for rule in (_unique_names, _defaults, _stores, _unique_secrets):
+        problems.extend(rule(ctx))
+    for index, token in effective.entries(document.data):
+        if token.get("state") == "absent":
+            problems.extend(_store_reference(ctx, index))
+            continue
+        for token_rule in (_user, _description, _scope, _expiry, _rotation, _store_reference):
+            problems.extend(token_rule(ctx, index))
+    return problems
+
+
+# -- whole-file rules -------------------------------------------------------------------------
+
+
+def _unique_names(ctx: Context) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for index, token in effective.entries(ctx.data):
+        name = token.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            line = ctx.document.at(("tokens", first[name])).line
+            yield ctx.error(
+                ("tokens", index, "name"), f"duplicate token name {name!r} (first at line {line})"
+            )
+        else:
+            first[name] = index
+
+
+def _defaults(ctx: Context) -> Iterator[Problem]:
+    defaults = mapping(ctx.data.get("defaults"))
+    if isinstance(defaults.get("store"), str):
+        yield from _unknown_store(ctx, Sourced(defaults["store"], ("defaults", "store")))
+    if "expires" in defaults:
+        expires = Sourced(defaults["expires"], ("defaults", "expires"))
+        yield from expiry_problems(ctx, expires)
+    else:
+        expires = Sourced(effective.BUILTIN_EXPIRES, None)
+        inheriting = any(
+            "expires" not in token and token.get("state") != "absent"
+            for _, token in effective.entries(ctx.data)
+        )
+        if inheriting:
+            yield from expiry_problems(ctx, expires)
+    yield from rotation_problems(ctx, None, expires, report_defaults=True)
+
+
+def _stores(ctx: Context) -> Iterator[Problem]:
+    for name, store in mapping(ctx.data.get("stores")).items():
+        entry = mapping(store)
+        if entry.get("type") != "file" or not isinstance(entry.get("path"), str):
+            continue
+        written = str(entry["path"])
+        try:
+            path = resolve_store_path(written, ctx.base_dir)
+        except RuntimeError:  # no home directory to expand ~ into; the store will say so
+            continue
+        root = ctx.git_root_of(path)
+        if root is not None:
+            yield ctx.error(
+                ("stores", name, "path"),
+                f"file store path {written} ({path}) is inside the git work tree {root}: "
+                "token values must stay out of repositories; use a directory outside it, "
+                "such as ~/.local/share/ppm-tokens",
+            )
+
+
+def _unique_secrets(ctx: Context) -> Iterator[Problem]:
+    first: dict[tuple[str, str], tuple[str, int]] = {}
+    names: set[str] = set()
+    for index, token in effective.entries(ctx.data):
+        store = effective.setting(ctx.data, index, "store").value
+        secret = effective.secret_name(ctx.data, index)
+        name = token.get("name")
+        if not (isinstance(store, str) and isinstance(secret.value, str) and isinstance(name, str)):
+            continue
+        if name in names:
+            continue  # a duplicate name: that error says it all
+        names.add(name)
+        key = (store, secret.value)
+        if key in first:
+            other, line = first[key]
+            yield ctx.error(
+                secret.path or ("tokens", index),
+                f"secret {secret.value!r} in store {store!r} is already used by token {other!r} "
+                f"(line {line}): each token needs its own secret",
+            )
+        else:
+            first[key] = (name, ctx.document.at(("tokens", index)).line)
+
+
+# -- per-token rules --------------------------------------------------------------------------
+
+
+def _user(ctx: Context, index: int) -> Iterator[Problem]:
+    user = mapping(ctx.data["tokens"][index]).get("user")  # type: ignore[index]
+    if isinstance(user, str) and "@" in user and not _EMAIL.match(user):
+        yield ctx.error(("tokens", index, "user"), f"{user!r} is not a valid email address")
+
+
+def _description(ctx: Context, index: int) -> Iterator[Problem]:
+    token = effective.token(ctx.data, index)
+    description, name = token.get("description"), token.get("name")
+    if not (isinstance(description, str) and isinstance(name, str)):
+        return
+    namespace = effective.namespace(ctx.data)
+    over = len(stored_description(description, namespace, name)) - DESCRIPTION_LIMIT
+    if over > 0:
+        tag = marker(namespace, name)
+        yield ctx.error(
+            ("tokens", index, "description"),
+            f"description is {over} character{'s' if over != 1 else ''} too long: PPM stores at "
+            f"most {DESCRIPTION_LIMIT}, counting the ownership marker ' {tag}' "
+            f"({len(tag) + 1} characters)",
+        )
+
+
+def _scope(ctx: Context, index: int) -> Iterator[Problem]:
+    token = effective.token(ctx.data, index)
+    try:
+        scope = Scope(str(token.get("scope")))
+    except ValueError:
+        return
+    resources = token.get("resources", [])
+    if not isinstance(resources, list):
+        return  # the schema reports the type
+    names = resources
+    path = ("tokens", index)
+    if scope in _DEPRECATED:
+        yield ctx.warning((*path, "scope"), f"{scope} is deprecated by PPM: use repos:read")
+    kind = scope.resource_kind
+    if kind is None:
+        if names:
+            yield ctx.error((*path, "resources"), f"{scope} takes no resources: remove `resources`")
+        return
+    noun = "repository" if kind == "repo" else "source"
+    if not names:
+        yield ctx.error(
+            (*path, "scope"),
+            f'{scope} needs {noun} names in `resources` (or ["*"] for all {noun} names)',
+        )
+    elif ALL_RESOURCES in names and len(names) > 1:
+        yield ctx.error(
+            (*path, "resources"),
+            f'"*" means every {noun} and must be the only entry in `resources`',
+        )
+
+
+def _expiry(ctx: Context, index: int) -> Iterator[Problem]:
+    expires = effective.setting(ctx.data, index, "expires")
+    if expires.from_token:
+        yield from expiry_problems(ctx, expires)
+
+
+def _rotation(ctx: Context, index: int) -> Iterator[Problem]:
+    expires = effective.setting(ctx.data, index, "expires")
+    yield from rotation_problems(ctx, index, expires, report_defaults=False)
+
+
+def _store_reference(ctx: Context, index: int) -> Iterator[Problem]:
+    store = effective.setting(ctx.data, index, "store")
+    if store.value is None:
+        name = mapping(ctx.data["tokens"][index]).get("name")  # type: ignore[index]
+        yield ctx.error(
+            ("tokens", index),
+            f"token {name!r} has no store: set `store:` on it or `defaults.store`",
+        )
+        return
+    if not isinstance(store.value, str):
+        return
+    if store.from_token:
+        yield from _unknown_store(ctx, store)
+    entry = mapping(mapping(ctx.data.get("stores")).get(store.value))
+    if entry.get("type") == "github":
+        yield from _github_secret(ctx, effective.secret_name(ctx.data, index))
+
+
+# -- shared checks ----------------------------------------------------------------------------
+
+
+def _unknown_store(ctx: Context, store: Sourced) -> Iterator[Problem]:
+    stores = sorted(mapping(ctx.data.get("stores")))
+    name = str(store.value)
+    if name in stores or store.path is None:
+        return
+    if not stores:
+        yield ctx.error(store.path, f"unknown store {name!r}: no `stores:` are declared")
+        return
+    close = difflib.get_close_matches(name, stores, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(stores)}"
+    yield ctx.error(store.path, f"unknown store {name!r}: {hint}")
+
+
+def _github_secret(ctx: Context, secret: Sourced) -> Iterator[Problem]:
+    value = secret.value
+    if not isinstance(value, str) or secret.path is None:
+        return
+    suggestion = re.sub(r"[^A-Z0-9_]", "_", value.upper()).removeprefix("GITHUB_")
+    if suggestion[:1].isdigit():
+        suggestion = "_" + suggestion
+    fix = f": try {suggestion}"
+    if secret.path[-1] == "name":
+        fix += " (the secret name defaults to the token name: set `secret:`)"
+    if not _GITHUB_SECRET.match(value):
+        yield ctx.error(secret.path, f"GitHub secret names use A-Z, 0-9 and _ only{fix}")
+    elif value.startswith("GITHUB_"):
+        yield ctx.error(secret.path, f"GitHub secret names cannot start with GITHUB_{fix}")
+    elif value[0].isdigit():
+        yield ctx.error(secret.path, f"GitHub secret names cannot start with a digit{fix}")

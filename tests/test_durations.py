@@ -1,0 +1,134 @@
+"""Durations, expiries and `--at`/`--now` times."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from reconciler.durations import (
+    NEVER,
+    DurationError,
+    Expiry,
+    date_deadline,
+    format_duration,
+    humanize,
+    parse_duration,
+    parse_expiry,
+    parse_when,
+)
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90d", timedelta(days=90)),
+        ("12h", timedelta(hours=12)),
+        ("30m", timedelta(minutes=30)),
+        ("45s", timedelta(seconds=45)),
+        ("2w", timedelta(days=14)),
+        ("0s", timedelta(0)),
+        (" 7d ", timedelta(days=7)),
+    ],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "d", "90", "90 d", "1.5d", "-1d", "90D", "1y", "1234567d"])
+def test_parse_duration_refuses(text: str) -> None:
+    with pytest.raises(DurationError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_parse_duration_refuses_non_text() -> None:
+    with pytest.raises(DurationError):
+        parse_duration(90)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(days=90), "90d"),
+        (timedelta(hours=36), "36h"),
+        (timedelta(minutes=90), "90m"),
+        (timedelta(seconds=45), "45s"),
+        (timedelta(0), "0s"),
+        (timedelta(days=14), "14d"),
+    ],
+)
+def test_format_duration_is_the_shortest_exact_spelling(delta: timedelta, text: str) -> None:
+    assert format_duration(delta) == text
+    assert parse_duration(text) == delta
+
+
+def test_humanize() -> None:
+    assert humanize(timedelta(days=5, hours=3)) == "5 days"
+    assert humanize(timedelta(hours=1)) == "1 hour"
+    assert humanize(timedelta(minutes=-12)) == "12 minutes"
+    assert humanize(timedelta(seconds=1)) == "1 second"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("90d", Expiry(lifetime=timedelta(days=90))),
+        ("never", NEVER),
+        ("2027-01-31", Expiry(on=date(2027, 1, 31))),
+        (date(2027, 1, 31), Expiry(on=date(2027, 1, 31))),
+        (datetime(2027, 1, 31, 15, 0, tzinfo=UTC), Expiry(on=date(2027, 1, 31))),
+    ],
+    ids=["duration", "never", "text-date", "yaml-date", "datetime"],
+)
+def test_parse_expiry(value: object, expected: Expiry) -> None:
+    assert parse_expiry(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("2027-02-30", "not a real date"),
+        ("soon", "not an expiry"),
+        (90, "not an expiry"),
+        (None, "not an expiry"),
+    ],
+)
+def test_parse_expiry_refuses(value: object, fragment: str) -> None:
+    with pytest.raises(DurationError, match=fragment):
+        parse_expiry(value)
+
+
+def test_expiry_deadlines() -> None:
+    created = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    assert Expiry(lifetime=timedelta(days=1)).deadline(created) == created + timedelta(days=1)
+    # A date is valid through that whole day, UTC.
+    assert Expiry(on=date(2026, 12, 31)).deadline(created) == datetime(2027, 1, 1, tzinfo=UTC)
+    assert date_deadline(date(2026, 12, 31)) == datetime(2027, 1, 1, tzinfo=UTC)
+    assert NEVER.deadline(created) is None and NEVER.never
+    assert NEVER.longest_from(created) is None
+    assert Expiry(on=date(2026, 12, 2)).longest_from(created) == timedelta(hours=40)
+    assert [
+        str(e) for e in (Expiry(lifetime=timedelta(days=90)), Expiry(on=date(2027, 1, 2)), NEVER)
+    ] == [
+        "90d",
+        "2027-01-02",
+        "never",
+    ]
+
+
+def test_parse_when_relative_and_absolute() -> None:
+    assert parse_when("+30d", NOW) == NOW + timedelta(days=30)
+    assert parse_when("+12h", NOW) == NOW + timedelta(hours=12)
+    assert parse_when("2027-03-01", NOW) == datetime(2027, 3, 1, tzinfo=UTC)
+    assert parse_when("2027-03-01T12:00:00Z", NOW) == datetime(2027, 3, 1, 12, tzinfo=UTC)
+    plus_two = parse_when("2027-03-01T12:00:00+02:00", NOW)
+    assert plus_two.utcoffset() == timezone(timedelta(hours=2)).utcoffset(None)
+    assert plus_two == datetime(2027, 3, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2027-13-01", "+3x", "+"])
+def test_parse_when_refuses(text: str) -> None:
+    with pytest.raises(DurationError):
+        parse_when(text, NOW)
