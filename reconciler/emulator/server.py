@@ -1,0 +1,184 @@
+"""Start and stop the emulator: in a daemon thread (tests, `demo`) or in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from reconciler.emulator import tokens
+from reconciler.emulator.app import EmulatorApp
+from reconciler.emulator.db import Database
+from reconciler.emulator.middleware import DroppedResponse
+from reconciler.server import endpoints
+from reconciler.spec.model import Scope
+
+BOOTSTRAP_DESCRIPTION = "emulator bootstrap admin"
+BOOTSTRAP_USER = "admin"
+READY_TIMEOUT = 15.0
+
+
+class _QuietDroppedResponses(logging.Filter):
+    """A dropped response is a fault we inject on purpose, not an application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, DroppedResponse)
+
+
+def _install_log_filter() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDroppedResponses) for f in logger.filters):
+        logger.addFilter(_QuietDroppedResponses())
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write `text` readable by the owner only; the file never exists with wider permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.replace(partial, path)
+
+
+def ensure_admin_token(app: EmulatorApp, admin_token_file: Path) -> None:
+    """Seed a new db, and mint a bootstrap admin token unless the file holds a working one."""
+    db = app.db
+    db.seed(app.now())
+    if admin_token_file.exists():
+        caller = tokens.identify(db, admin_token_file.read_text().strip(), app.now())
+        if caller.token is not None and caller.token.scope == Scope.GLOBAL_ADMIN.value:
+            return
+    new = tokens.NewToken(
+        description=BOOTSTRAP_DESCRIPTION,
+        user=BOOTSTRAP_USER,
+        email=None,
+        scope=Scope.GLOBAL_ADMIN,
+        resources=(),
+        all_resources=False,
+        expires=None,
+    )
+    _, value = tokens.issue(db, new, app.now())
+    write_private_file(admin_token_file, value + "\n")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before serving, so port 0 yields a known free port with no race."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # An explicit IPPROTO_TCP makes asyncio set TCP_NODELAY on accepted connections; without
+    # it every response waits ~40 ms on Nagle's algorithm and delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def url_for(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def make_server(app: EmulatorApp) -> uvicorn.Server:
+    _install_log_filter()
+    config = uvicorn.Config(
+        app.asgi,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http="h11",
+        ws="none",
+        loop="asyncio",
+        timeout_graceful_shutdown=1,
+    )
+    return uvicorn.Server(config)
+
+
+def prepare(db_path: Path, admin_token_file: Path) -> EmulatorApp:
+    app = EmulatorApp(Database(db_path))
+    ensure_admin_token(app, admin_token_file)
+    return app
+
+
+@dataclass(frozen=True)
+class RunningEmulator:
+    url: str
+    admin_token_file: Path
+    db_path: Path
+    app: EmulatorApp = field(repr=False, compare=False)
+    _server: Any = field(repr=False, compare=False)
+    _thread: threading.Thread = field(repr=False, compare=False)
+
+    def admin_token(self) -> str:
+        return self.admin_token_file.read_text().strip()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=3)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout=5)
+        self.app.db.close()
+
+
+def _wait_ready(url: str, thread: threading.Thread) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    with httpx.Client(base_url=url, timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if not thread.is_alive():
+                raise RuntimeError("the emulator stopped while starting")
+            try:
+                if client.get(endpoints.STATUS).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.005)
+    raise RuntimeError(f"the emulator at {url} did not become ready in {READY_TIMEOUT:g}s")
+
+
+def start_emulator(
+    *, db_path: Path, admin_token_file: Path, host: str = "127.0.0.1", port: int = 0
+) -> RunningEmulator:
+    app = prepare(db_path, admin_token_file)
+    sock = bind(host, port)
+    server = make_server(app)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="ppm-emulator", daemon=True
+    )
+    thread.start()
+    running = RunningEmulator(url_for(sock), admin_token_file, db_path, app, server, thread)
+    try:
+        _wait_ready(running.url, thread)
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+@contextmanager
+def emulator(
+    *, db_path: Path, admin_token_file: Path, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[RunningEmulator]:
+    running = start_emulator(
+        db_path=db_path, admin_token_file=admin_token_file, host=host, port=port
+    )
+    try:
+        yield running
+    finally:
+        running.stop()

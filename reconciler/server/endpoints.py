@@ -1,0 +1,57 @@
+"""Every HTTP path the `http` driver and the emulator speak, in one place.
+
+PPM's token endpoints are not publicly documented; keeping the paths here lets the driver follow
+a real server by changing this module only.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+API = "/__api__/"
+STATUS = "/__api__/status"
+TOKENS = "/__api__/tokens"
+REPOS = "/__api__/repos"
+SOURCES = "/__api__/sources"
+
+LIMIT_PARAM = "_limit"
+PAGE_PARAM = "_page"
+
+# Repository content, authenticated with HTTP Basic `__token__`/value.
+BASIC_USER = "__token__"
+PYTHON_REPO_TYPES = frozenset({"python"})
+R_REPO_TYPES = frozenset({"r", "bioconductor"})
+
+# Test controls of the emulator (not part of a real server).
+EMULATOR = "/__emulator__/"
+EMULATOR_CLOCK = "/__emulator__/clock"
+EMULATOR_FAULTS = "/__emulator__/faults"
+EMULATOR_LOG = "/__emulator__/log"
+EMULATOR_ISSUED = "/__emulator__/issued"
+
+
+def _segment(text: str) -> str:
+    return quote(text, safe="")
+
+
+def revoke(guid: str) -> str:
+    return f"{TOKENS}/{_segment(guid)}/revoke"
+
+
+def python_index(repo: str) -> str:
+    return f"/{_segment(repo)}/latest/simple/"
+
+
+def r_packages(repo: str) -> str:
+    return f"/{_segment(repo)}/latest/src/contrib/PACKAGES"
+
+
+def repository_index(repo: str, repo_type: str) -> str:
+    """The cheapest authenticated page of a repository, to prove a token can read it."""
+    if repo_type in R_REPO_TYPES:
+        return r_packages(repo)
+    return python_index(repo)
+
+
+def emulator_recreate(name: str) -> str:
+    return f"/__emulator__/repos/{_segment(name)}/recreate"

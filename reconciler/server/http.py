@@ -1,0 +1,373 @@
+"""The `http` driver: PPM's token API over HTTPS with httpx.
+
+Idempotent requests (GET, revoke) are retried on 429, 5xx, connection errors and timeouts, with
+exponential backoff and full jitter, honouring Retry-After. A create is retried only when the
+server cannot have acted on it (a refused connection, a 429); once it may have reached the server,
+a lost answer raises CreateOutcomeUnknown so the caller lists and looks for the marker instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from reconciler.errors import (
+    AuthError,
+    CreateOutcomeUnknown,
+    NotFoundError,
+    RequestRejected,
+    ServerError,
+)
+from reconciler.secret import Secret
+from reconciler.server import endpoints, jwtinfo
+from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
+from reconciler.spec.model import ALL_RESOURCES, Scope
+
+MAX_RETRY_AFTER = 120.0  # longer waits than this are not worth holding a CI job for
+_REDACTED = "(sensitive value)"
+# Nothing of these reached the server: always safe to retry.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The request may have reached the server; only idempotent requests are retried.
+_MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+    httpx.CloseError,
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Token JSON ------------------------------------------------------------------------------------
+
+
+def _first(data: Mapping[str, object], *keys: str) -> object:
+    return next((data[k] for k in keys if data.get(k) is not None), None)
+
+
+def _time(value: object) -> datetime | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError(f"not a time: {value!r}")
+
+
+def _names(value: object, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            name = item.get(key) if isinstance(item, dict) else item
+            if isinstance(name, str) and name:
+                out.append(name)
+        return tuple(out)
+    return ()
+
+
+def token_from_json(data: Mapping[str, object]) -> LiveToken:
+    """A token object as a server reports it, read tolerantly: the one place that knows the
+    field names (guid/id, created/created_at, revoked as a time or a flag, ...)."""
+    guid = _first(data, "guid", "id", "jti")
+    if not isinstance(guid, str) or not guid:
+        raise ServerError("the server sent a token without a guid")
+    scope = _first(data, "scope", "scopes")
+    if isinstance(scope, list):
+        scope = next(iter(_names(scope, "scope")), "")
+    try:
+        created = _time(_first(data, "created", "created_at", "issued_at"))
+        expires = _time(_first(data, "expires", "expires_at", "expiration", "expiry"))
+        revoked_raw = _first(data, "revoked", "revoked_at")
+        revoked = _time(revoked_raw)
+    except ValueError as exc:
+        raise ServerError(f"token {guid}: the server sent a bad time ({exc})") from None
+    if created is None:
+        raise ServerError(f"token {guid}: the server sent no creation time")
+    if revoked is None and revoked_raw is True:
+        revoked = created  # revoked, time unknown: the status is what matters
+    email = data.get("email")
+    return LiveToken(
+        guid=guid,
+        description=str(data.get("description") or ""),
+        user=str(_first(data, "user", "username", "user_name") or ""),
+        scope=str(scope or ""),
+        resources=_names(_first(data, "resources", "resource_names"), "name"),
+        resource_ids=_names(data.get("resource_ids"), "id"),
+        created=created,
+        expires=expires,
+        revoked=revoked,
+        email=email if isinstance(email, str) and email else None,
+    )
+
+
+def resource_from_json(data: Mapping[str, object], kind: str) -> Resource:
+    return Resource(
+        id=str(_first(data, "id", "guid") or ""),
+        name=str(data.get("name") or ""),
+        kind=kind,
+        type=str(data.get("type") or ""),
+    )
+
+
+def retry_after_seconds(header: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds (a number or an HTTP date); None when absent or unreadable."""
+    if not header:
+        return None
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+# The driver ------------------------------------------------------------------------------------
+
+
+class HttpDriver:
+    def __init__(
+        self,
+        base_url: str,
+        token: Secret,
+        *,
+        client: httpx.Client | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 6,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 10.0,
+        page_size: int = 500,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        logger: logging.Logger | None = None,
+        now: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000 (PPM's largest page)")
+        self._base = base_url.rstrip("/")
+        self._token = token
+        self._own_client = client is None
+        self._client = client or httpx.Client(timeout=timeout)
+        self._max_attempts = max(1, max_attempts)
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._page_size = page_size
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._log = logger or logging.getLogger(__name__)
+        self._now = now
+
+    # Transport ---------------------------------------------------------------------------------
+
+    def _bearer(self, value: Secret) -> dict[str, str]:
+        return {"Authorization": f"Bearer {value.reveal()}"}
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token.reveal(), _REDACTED)[:300]
+
+    def _backoff(self, attempt: int) -> float:
+        return self._rng.uniform(0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, int] | None = None,
+        body: object = None,
+        create: bool = False,
+    ) -> httpx.Response:
+        """One logical request with retries. Never puts request headers in a message."""
+        where = f"{method} {self._base}{path}"
+        attempt = 0
+        while True:
+            attempt += 1
+            wait: float | None = None
+            try:
+                response = self._client.request(
+                    method,
+                    self._base + path,
+                    headers=headers if headers is not None else self._bearer(self._token),
+                    params=params,
+                    json=body,
+                )
+            except _NOT_SENT as exc:
+                failure = f"could not connect ({type(exc).__name__})"
+            except _MAYBE_SENT as exc:
+                failure = f"the connection failed ({type(exc).__name__})"
+                if create:
+                    raise CreateOutcomeUnknown(
+                        f"{where}: {failure} after the request was sent; the token may exist",
+                        description=_description(body),
+                    ) from None
+            except httpx.HTTPError as exc:
+                raise ServerError(f"{where}: {type(exc).__name__}") from None
+            else:
+                status = response.status_code
+                self._log.debug("%s %s -> %s (attempt %d)", method, path, status, attempt)
+                if status != 429 and status < 500:
+                    return response
+                if create and status != 429:
+                    raise CreateOutcomeUnknown(
+                        f"{where}: the server answered {status}; the token may exist",
+                        description=_description(body),
+                    )
+                failure = f"the server answered {status}"
+                wait = retry_after_seconds(response.headers.get("retry-after"), self._now())
+            self._log.debug("%s %s: %s (attempt %d)", method, path, failure, attempt)
+            if attempt >= self._max_attempts:
+                raise ServerError(f"{where}: {failure}; gave up after {attempt} attempts")
+            self._sleep(min(wait, MAX_RETRY_AFTER) if wait is not None else self._backoff(attempt))
+
+    def _check(self, method: str, path: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        message = self._scrub(_server_message(response))
+        detail = f": {message}" if message else ""
+        if status in (401, 403):
+            raise AuthError(
+                f"the admin token was refused ({status}) on {method} {path}{detail}: "
+                "check PACKAGEMANAGER_TOKEN / --token-file"
+            )
+        if status == 404:
+            raise NotFoundError(f"{method} {path}: not found (404){detail}")
+        if status < 500:
+            raise RequestRejected(f"the server rejected {method} {path} ({status}){detail}")
+        raise ServerError(f"{method} {path} failed ({status}){detail}")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        self._check(method, path, response)
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
+
+    # Driver ------------------------------------------------------------------------------------
+
+    def list_tokens(self) -> list[LiveToken]:
+        found: dict[str, LiveToken] = {}
+        page = 1
+        while True:
+            params = {endpoints.LIMIT_PARAM: self._page_size, endpoints.PAGE_PARAM: page}
+            batch = self._json("GET", endpoints.TOKENS, params=params)
+            if not isinstance(batch, list):
+                raise ServerError(f"GET {endpoints.TOKENS}: expected a list of tokens")
+            for item in batch:
+                if isinstance(item, dict):
+                    token = token_from_json(item)
+                    found.setdefault(token.guid, token)
+            if len(batch) < self._page_size:
+                return list(found.values())
+            page += 1
+
+    def list_resources(self) -> list[Resource]:
+        out: list[Resource] = []
+        for path, kind in ((endpoints.REPOS, "repo"), (endpoints.SOURCES, "source")):
+            items = self._json("GET", path)
+            if not isinstance(items, list):
+                raise ServerError(f"GET {path}: expected a list")
+            out.extend(resource_from_json(i, kind) for i in items if isinstance(i, dict))
+        return out
+
+    def create_token(self, request: TokenRequest) -> CreatedToken:
+        body = {
+            "description": request.description,
+            "user": request.user,
+            "scope": request.scope,
+            "resources": list(request.resources),
+            "expires": request.expires.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            if request.expires
+            else None,
+        }
+        response = self._send("POST", endpoints.TOKENS, body=body, create=True)
+        self._check("POST", endpoints.TOKENS, response)
+        try:
+            data = response.json()
+            value = data.pop("token")
+            if not isinstance(value, str) or not value:
+                raise ValueError("no token value")
+            token = token_from_json(data)
+        except (ValueError, AttributeError, KeyError, ServerError):
+            raise CreateOutcomeUnknown(
+                f"POST {endpoints.TOKENS}: the server's answer could not be read; "
+                "the token may exist",
+                description=request.description,
+            ) from None
+        return CreatedToken(token=token, value=Secret(value))
+
+    def revoke_token(self, guid: str) -> None:
+        path = endpoints.revoke(guid)
+        self._check("POST", path, self._send("POST", path))
+
+    def check_token(self, value: Secret, token: LiveToken) -> bool:
+        if token.scope == Scope.REPOS_READ.value:
+            repos = {r.name: r for r in self.list_resources() if r.kind == "repo"}
+            names = list(repos) if ALL_RESOURCES in token.resources else token.resources
+            repo = next((repos[n] for n in names if n in repos), None)
+            if repo is None:
+                return False  # none of its repositories exists any more
+            path = endpoints.repository_index(repo.name, repo.type)
+            pair = f"{endpoints.BASIC_USER}:{value.reveal()}".encode()
+            headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        else:
+            path = endpoints.REPOS
+            headers = self._bearer(value)
+        response = self._send("GET", path, headers=headers)
+        if response.status_code in (401, 403):
+            return False
+        self._check("GET", path, response)
+        return True
+
+    def self_guid(self) -> str | None:
+        return jwtinfo.token_guid(self._token.reveal())
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> HttpDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _description(body: object) -> str:
+    return str(body.get("description", "")) if isinstance(body, dict) else ""
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text.strip()
+    if isinstance(data, dict):
+        for key in ("error", "message", "detail"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
+    return response.text.strip()
