@@ -1,0 +1,69 @@
+"""Words and symbols shared by the plan renderers, so text, Markdown and JSON agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from reconciler.plan.model import Action, ActionKind, Plan
+
+SYMBOLS: dict[ActionKind, str] = {
+    ActionKind.CREATE: "+",
+    ActionKind.RECREATE: "+",
+    ActionKind.ROTATE: "~",
+    ActionKind.REPLACE: "-/+",
+    ActionKind.REPAIR: "!",
+    ActionKind.RETIRE: "-",
+    ActionKind.REVOKE: "-",
+    ActionKind.NOOP: "=",
+}
+
+NO_CHANGES = "No changes. The live tokens match the spec."
+
+
+def summary_line(plan: Plan) -> str:
+    """The one-line verdict: create counts recreate too, revoke counts retire too."""
+    counts = plan.summary()
+    if not plan.has_changes:
+        return NO_CHANGES
+    create = counts[ActionKind.CREATE] + counts[ActionKind.RECREATE]
+    revoke = counts[ActionKind.RETIRE] + counts[ActionKind.REVOKE]
+    return (
+        f"Plan: {create} to create, {counts[ActionKind.ROTATE]} to rotate, "
+        f"{counts[ActionKind.REPLACE]} to replace, {counts[ActionKind.REPAIR]} to repair, "
+        f"{revoke} to revoke."
+    )
+
+
+def short_guid(guid: str) -> str:
+    return guid[:8]
+
+
+def format_resources(resources: tuple[str, ...]) -> str:
+    return "[" + ", ".join(resources) + "]"
+
+
+def format_time(moment: datetime) -> str:
+    """Minutes are precise enough for people; always UTC so reviewers agree on the time."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def target_label(action: Action) -> str:
+    """What the action is about: the declared name, or the GUID of an unmanaged token."""
+    if action.name is not None:
+        return action.name
+    return f"(unmanaged {action.guid})" if action.guid else "(unmanaged)"
+
+
+def consequence(action: Action) -> str | None:
+    """What happens to the token an action replaces or revokes, in one sentence."""
+    if action.kind.creates and action.guid is not None:
+        if action.revoke_replaced:
+            return f"revokes {action.guid} once the new token is stored and verified"
+        if action.retire_after is not None:
+            return f"{action.guid} keeps working until {format_time(action.retire_after)}"
+        return f"{action.guid} stays active"
+    if action.delete_secret is not None:
+        ref = action.delete_secret
+        return f"deletes secret {ref.key} from store {ref.store}"
+    return None

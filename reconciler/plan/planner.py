@@ -1,0 +1,379 @@
+"""The planner: a pure function of (spec, live state, stored metadata, now) -> Plan.
+
+No I/O, no clock, no environment. DESIGN.md "Ownership and identity" and "Plan" are the rules;
+`reconciler.plan.model` is the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from reconciler.durations import date_deadline, format_duration, humanize
+from reconciler.plan.compare import (
+    KIND_LABELS,
+    ResourceIndex,
+    deprecated_scope,
+    immutable_changes,
+    index_resources,
+    rotation_reasons,
+)
+from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.plan.inventory import Inventory, take_inventory
+from reconciler.plan.labels import format_time, short_guid
+from reconciler.plan.model import (
+    Action,
+    ActionKind,
+    Plan,
+    PlanError,
+    PlanWarning,
+    SecretRef,
+    WarningCode,
+)
+from reconciler.server.model import LiveToken, Resource
+from reconciler.spec.model import (
+    ALL_RESOURCES,
+    OnDelete,
+    Spec,
+    TokenSpec,
+    TokenState,
+    UnmanagedPolicy,
+)
+from reconciler.stores.base import SecretMeta
+
+EXPIRING_SOON = timedelta(days=30)
+_DESCRIPTION_PREVIEW = 60
+
+
+@dataclass(frozen=True)
+class _Context:
+    spec: Spec
+    inventory: Inventory
+    index: ResourceIndex
+    stored_meta: Mapping[str, SecretMeta | None]
+    now: datetime
+    self_guid: str | None
+    force_rotate: frozenset[str]
+    grace_override: timedelta | None
+
+    def grace(self, token: TokenSpec) -> timedelta:
+        return self.grace_override if self.grace_override is not None else token.rotation.grace
+
+    def protected_because(self, guid: str) -> str | None:
+        if self.self_guid is not None and guid == self.self_guid:
+            return "it is the token this run authenticates with"
+        if guid in self.spec.policy.protect:
+            return "policy.protect lists it"
+        return None
+
+
+@dataclass
+class _Draft:
+    """What one plan() call accumulates; never leaves it."""
+
+    creates: list[Action] = field(default_factory=list)
+    retires: list[Action] = field(default_factory=list)
+    revokes: list[Action] = field(default_factory=list)
+    noops: list[Action] = field(default_factory=list)
+    warnings: list[PlanWarning] = field(default_factory=list)
+    errors: list[PlanError] = field(default_factory=list)
+    revoked: set[str] = field(default_factory=set)
+
+    def warn(
+        self, code: WarningCode, message: str, name: str | None, guid: str | None = None
+    ) -> None:
+        self.warnings.append(PlanWarning(code, message, name, guid))
+
+
+def plan(
+    spec: Spec,
+    live: Sequence[LiveToken],
+    resources: Sequence[Resource],
+    stored_meta: Mapping[str, SecretMeta | None],
+    now: datetime,
+    *,
+    server: str,
+    self_guid: str | None = None,
+    force_rotate: frozenset[str] = frozenset(),
+    grace_override: timedelta | None = None,
+) -> Plan:
+    """Diff the declared tokens against the live ones. `stored_meta` maps a declared name to
+    the metadata its store holds (None: nothing stored); `now` is the only clock."""
+    ctx = _Context(
+        spec=spec,
+        inventory=take_inventory(spec, live, now),
+        index=index_resources(resources),
+        stored_meta=stored_meta,
+        now=now,
+        self_guid=self_guid,
+        force_rotate=force_rotate,
+        grace_override=grace_override,
+    )
+    draft = _Draft()
+    _check_spec_against_server(ctx, draft)
+    for token in spec.tokens:
+        if token.state is TokenState.PRESENT:
+            _plan_present(ctx, draft, token)
+        else:
+            _plan_absent(ctx, draft, token)
+    declared = {t.name for t in spec.tokens}
+    for name in sorted(set(ctx.inventory.generations) - declared):
+        for old in ctx.inventory.generations[name]:
+            _revoke(
+                ctx, draft, Action(ActionKind.REVOKE, name, "no longer declared", guid=old.guid)
+            )
+    _plan_unmanaged(ctx, draft)
+    _warn_never_expiring(ctx, draft)
+    codes = list(WarningCode)
+    return Plan(
+        namespace=spec.namespace,
+        server=server,
+        generated_at=now,
+        spec_path=spec.path,
+        spec_sha256=spec.sha256,
+        live_fingerprint=live_fingerprint(live, resources),
+        # Create-like first, so nothing a new token replaces is revoked before it exists.
+        actions=(*draft.creates, *draft.retires, *draft.revokes, *draft.noops),
+        warnings=tuple(sorted(draft.warnings, key=lambda w: codes.index(w.code))),
+        errors=tuple(draft.errors),
+    )
+
+
+def _check_spec_against_server(ctx: _Context, draft: _Draft) -> None:
+    present = set()
+    for token in ctx.spec.tokens:
+        if token.state is not TokenState.PRESENT:
+            continue
+        present.add(token.name)
+        draft.errors.extend(_resource_errors(token, ctx.index))
+        if token.expires.on is not None and date_deadline(token.expires.on) <= ctx.now:
+            draft.errors.append(
+                PlanError(
+                    f"token {token.name} expires on {token.expires.on.isoformat()}, "
+                    "which has passed: choose a later date or a duration",
+                    token.name,
+                )
+            )
+        if deprecated_scope(token.scope):
+            draft.warn(
+                WarningCode.DEPRECATED_SCOPE,
+                f"token {token.name} uses {token.scope.value}, which PPM deprecates: "
+                "use repos:read",
+                token.name,
+            )
+    for name in sorted(ctx.force_rotate - present):
+        draft.errors.append(
+            PlanError(
+                f"cannot rotate {name}: the spec declares no present token of that name", name
+            )
+        )
+
+
+def _resource_errors(token: TokenSpec, index: ResourceIndex) -> list[PlanError]:
+    kind = token.scope.resource_kind
+    if kind is None:
+        return []
+    errors = []
+    for name in token.resources:
+        if name == ALL_RESOURCES or (kind, name) in index:
+            continue
+        other = "source" if kind == "repo" else "repo"
+        message = (
+            f"'{name}' in token {token.name} is a {KIND_LABELS[other]}, but scope "
+            f"{token.scope.value} takes {KIND_LABELS[kind]} names"
+            if (other, name) in index
+            else f"unknown {KIND_LABELS[kind]} '{name}' in token {token.name}"
+        )
+        errors.append(PlanError(message, token.name))
+    return errors
+
+
+def _revoke(ctx: _Context, draft: _Draft, action: Action) -> bool:
+    """Add a retire/revoke unless its token is protected; say whether it was added."""
+    assert action.guid is not None
+    why = ctx.protected_because(action.guid)
+    if why is not None:
+        draft.warn(
+            WarningCode.PROTECTED, f"would revoke {action.guid} but {why}", action.name, action.guid
+        )
+        return False
+    (draft.retires if action.kind is ActionKind.RETIRE else draft.revokes).append(action)
+    draft.revoked.add(action.guid)
+    return True
+
+
+def _successor(ctx: _Context, draft: _Draft, action: Action) -> Action:
+    """A create-like action, with its revoke of the replaced token dropped when protected and
+    the replaced token's retirement time when it is not revoked at once."""
+    assert action.guid is not None and action.token is not None
+    revoke = action.revoke_replaced
+    why = ctx.protected_because(action.guid)
+    if revoke and why is not None:
+        draft.warn(
+            WarningCode.PROTECTED, f"would revoke {action.guid} but {why}", action.name, action.guid
+        )
+        revoke = False
+    if revoke:
+        draft.revoked.add(action.guid)
+    rotating = action.kind is ActionKind.ROTATE and not revoke
+    retire_after = ctx.now + ctx.grace(action.token) if rotating else None
+    return replace(action, revoke_replaced=revoke, retire_after=retire_after)
+
+
+def _first_token(ctx: _Context, token: TokenSpec) -> Action:
+    history = ctx.inventory.history.get(token.name, ())
+    if not history:
+        return Action(ActionKind.CREATE, token.name, "new token", token=token)
+    last = history[0]
+    if last.revoked is not None:
+        reason = f"revoked out of band on {last.revoked.date().isoformat()}"
+    else:
+        assert last.expires is not None  # inactive and not revoked means expired
+        reason = f"expired on {last.expires.date().isoformat()}"
+    return Action(ActionKind.RECREATE, token.name, reason, token=token, guid=None)
+
+
+def _decide(ctx: _Context, draft: _Draft, token: TokenSpec, current: LiveToken) -> Action:
+    """Repair, replace, rotate or nothing, in that precedence, for the current token."""
+    meta = ctx.stored_meta.get(token.name)
+    adopted = current.guid in ctx.inventory.adopted_guids
+    if meta is None and adopted:
+        # An adopted token's value was stored by someone else, without our metadata: trust it
+        # until it rotates rather than replacing a working token.
+        draft.warn(
+            WarningCode.ADOPTED_UNVERIFIED,
+            f"token {token.name} adopts {current.guid}, but its store has no metadata for it: "
+            "the stored value is unverified until the token rotates",
+            token.name,
+            current.guid,
+        )
+    elif meta is None or meta.token_guid != current.guid:
+        reason = (
+            "store has no value for the current token"
+            if meta is None
+            else f"store holds the value of {meta.token_guid}"
+        )
+        return _successor(ctx, draft, _create_like(ActionKind.REPAIR, token, current, reason))
+    changes = immutable_changes(token, current, ctx.spec.namespace, ctx.index, adopted=adopted)
+    if changes:
+        replacement = _create_like(ActionKind.REPLACE, token, current, "; ".join(changes))
+        return _successor(ctx, draft, replacement)
+    due = rotation_reasons(token, current, ctx.now, forced=token.name in ctx.force_rotate)
+    if due:
+        rotation = _create_like(ActionKind.ROTATE, token, current, "; ".join(due))
+        # With no grace there is nothing to wait for: the old token goes once the new one works.
+        at_once = ctx.grace(token) == timedelta(0)
+        return _successor(ctx, draft, replace(rotation, revoke_replaced=at_once))
+    reason = "adopted; store unverified" if meta is None else "up to date"
+    return Action(ActionKind.NOOP, token.name, reason, guid=current.guid)
+
+
+def _create_like(kind: ActionKind, token: TokenSpec, current: LiveToken, reason: str) -> Action:
+    return Action(kind, token.name, reason, token=token, guid=current.guid, revoke_replaced=True)
+
+
+def _plan_present(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
+    generations = ctx.inventory.generations.get(token.name, ())
+    if not generations:
+        draft.creates.append(_first_token(ctx, token))
+        return
+    current, older = generations[0], generations[1:]
+    action = _decide(ctx, draft, token, current)
+    grace = ctx.grace(token)
+    retire_at = current.created + grace
+    retiring = 0
+    for old in older:
+        if ctx.now >= retire_at:
+            reason = (
+                f"superseded by {short_guid(current.guid)} on "
+                f"{current.created.date().isoformat()}; grace {format_duration(grace)} passed"
+            )
+            _revoke(ctx, draft, Action(ActionKind.RETIRE, token.name, reason, guid=old.guid))
+        else:
+            retiring += 1
+    if action.kind is not ActionKind.NOOP:
+        draft.creates.append(action)
+        return
+    if retiring:
+        plural = "s" if retiring != 1 else ""
+        action = Action(
+            ActionKind.NOOP,
+            token.name,
+            f"{action.reason}; {retiring} older generation{plural} retiring after "
+            f"{format_time(retire_at)}",
+            guid=current.guid,
+        )
+    draft.noops.append(action)
+    _warn_expiring(ctx, draft, current, token.name)
+
+
+def _plan_absent(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
+    delete = SecretRef(token.store, token.secret) if token.on_delete is OnDelete.DELETE else None
+    for old in ctx.inventory.generations.get(token.name, ()):
+        # The secret goes with the first revoke actually planned, and only once.
+        revoke = Action(
+            ActionKind.REVOKE, token.name, "declared absent", guid=old.guid, delete_secret=delete
+        )
+        if _revoke(ctx, draft, revoke):
+            delete = None
+
+
+def _plan_unmanaged(ctx: _Context, draft: _Draft) -> None:
+    policy = ctx.spec.policy.unmanaged
+    for token in ctx.inventory.unmanaged:
+        if policy is UnmanagedPolicy.REVOKE:
+            reason = "unmanaged (policy.unmanaged: revoke)"
+            _revoke(ctx, draft, Action(ActionKind.REVOKE, None, reason, guid=token.guid))
+        elif policy is UnmanagedPolicy.REPORT and token.guid != ctx.self_guid:
+            # The credential this run uses is known to whoever runs it: reporting it on every
+            # run is noise. (Under policy revoke it still gets its PROTECTED warning.)
+            description = token.description
+            if len(description) > _DESCRIPTION_PREVIEW:
+                description = description[: _DESCRIPTION_PREVIEW - 3] + "..."
+            draft.warn(
+                WarningCode.UNMANAGED,
+                f"token {token.guid} ({description!r}, user {token.user}, scope {token.scope}) "
+                "has no ppm-tokens marker",
+                None,
+                token.guid,
+            )
+            _warn_expiring(ctx, draft, token, None)
+
+
+def _warn_expiring(ctx: _Context, draft: _Draft, token: LiveToken, name: str | None) -> None:
+    if token.expires is None or token.expires - ctx.now > EXPIRING_SOON:
+        return
+    who = f"token {name} ({short_guid(token.guid)})" if name else f"unmanaged token {token.guid}"
+    draft.warn(
+        WarningCode.EXPIRING_SOON,
+        f"{who} expires in {humanize(token.expires - ctx.now)}, on {format_time(token.expires)}",
+        name,
+        token.guid,
+    )
+
+
+def _warn_never_expiring(ctx: _Context, draft: _Draft) -> None:
+    covered: set[str] = set()
+    for token in ctx.spec.tokens:
+        if token.state is TokenState.PRESENT and token.expires.never:
+            generations = ctx.inventory.generations.get(token.name, ())
+            guid = generations[0].guid if generations else None
+            covered.update(g.guid for g in generations[:1])
+            draft.warn(
+                WarningCode.NEVER_EXPIRES,
+                f"token {token.name} is declared with expires: never; "
+                "PPM recommends 90 days or less",
+                token.name,
+                guid,
+            )
+    covered |= draft.revoked  # going away: no need to warn
+    for name in sorted(ctx.inventory.generations):
+        for live in ctx.inventory.generations[name]:
+            if live.expires is None and live.guid not in covered:
+                draft.warn(
+                    WarningCode.NEVER_EXPIRES,
+                    f"token {name} ({short_guid(live.guid)}) never expires",
+                    name,
+                    live.guid,
+                )

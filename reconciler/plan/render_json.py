@@ -1,0 +1,218 @@
+"""The plan as JSON (reconciler/schemas/plan.schema.json) and back, for `plan --out` and
+`apply PLAN.json`. Reading back re-binds each create-like action to the spec's TokenSpec: the
+saved `token` object is for reviewers, never for apply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from reconciler.errors import ReconcilerError, StalePlanError
+from reconciler.plan.model import (
+    Action,
+    ActionKind,
+    Plan,
+    PlanError,
+    PlanWarning,
+    SecretRef,
+    WarningCode,
+)
+from reconciler.spec.model import Spec, TokenSpec, TokenState
+
+FORMAT_VERSION = 1
+_Kind = TypeVar("_Kind", ActionKind, WarningCode)
+
+
+def _time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _token(token: TokenSpec) -> dict[str, object]:
+    return {
+        "user": token.user,
+        "description": token.description,
+        "scope": token.scope.value,
+        "resources": list(token.resources),
+        "expires": str(token.expires),
+        "store": token.store,
+        "secret": token.secret,
+    }
+
+
+def _action(action: Action) -> dict[str, object]:
+    ref = action.delete_secret
+    return {
+        "kind": action.kind.value,
+        "name": action.name,
+        "reason": action.reason,
+        "guid": action.guid,
+        "revoke_replaced": action.revoke_replaced,
+        "retire_after": _time(action.retire_after),
+        "delete_secret": None if ref is None else {"store": ref.store, "key": ref.key},
+        "token": None if action.token is None else _token(action.token),
+    }
+
+
+def plan_to_json(plan: Plan) -> dict[str, object]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "generated_at": _time(plan.generated_at),
+        "server": plan.server,
+        "namespace": plan.namespace,
+        "spec_path": plan.spec_path,
+        "spec_sha256": plan.spec_sha256,
+        "live_fingerprint": plan.live_fingerprint,
+        "actions": [_action(a) for a in plan.actions],
+        "warnings": [
+            {"code": w.code.value, "message": w.message, "name": w.name, "guid": w.guid}
+            for w in plan.warnings
+        ],
+        "errors": [{"message": e.message, "name": e.name} for e in plan.errors],
+        "summary": plan.summary(),
+    }
+
+
+class _Reader:
+    """Typed access to one JSON object, with errors that say where the plan is malformed."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, Mapping):
+            raise _malformed(where, "must be an object")
+        self._data = data
+        self._where = where
+
+    def _at(self, key: str) -> str:
+        return f"{self._where}.{key}" if self._where else key
+
+    def _get(self, key: str, *, optional: bool) -> object:
+        if key not in self._data:
+            if optional:
+                return None
+            raise _malformed(self._at(key), "is missing")
+        return self._data[key]
+
+    def text(self, key: str) -> str:
+        value = self._get(key, optional=False)
+        if not isinstance(value, str):
+            raise _malformed(self._at(key), "must be a string")
+        return value
+
+    def text_or_none(self, key: str) -> str | None:
+        value = self._get(key, optional=True)
+        if value is not None and not isinstance(value, str):
+            raise _malformed(self._at(key), "must be a string or null")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key, optional=True)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise _malformed(self._at(key), "must be true or false")
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self._get(key, optional=False)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _malformed(self._at(key), "must be an integer")
+        return value
+
+    def time(self, key: str) -> datetime:
+        value = self.text(key)
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise _malformed(self._at(key), f"is not an ISO 8601 time: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise _malformed(self._at(key), f"has no time zone: {value!r}")
+        return parsed
+
+    def time_or_none(self, key: str) -> datetime | None:
+        return None if self._get(key, optional=True) is None else self.time(key)
+
+    def choice(self, key: str, enum: type[_Kind]) -> _Kind:
+        value = self.text(key)
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            raise _malformed(self._at(key), f"is {value!r}; expected one of {allowed}") from None
+
+    def objects(self, key: str, *, optional: bool = False) -> list[_Reader]:
+        value = self._get(key, optional=optional)
+        if value is None and optional:
+            return []
+        if not isinstance(value, list):
+            raise _malformed(self._at(key), "must be an array")
+        return [_Reader(item, f"{self._at(key)}[{i}]") for i, item in enumerate(value)]
+
+    def object_or_none(self, key: str) -> _Reader | None:
+        value = self._get(key, optional=True)
+        return None if value is None else _Reader(value, self._at(key))
+
+
+def _malformed(where: str, problem: str) -> ReconcilerError:
+    return ReconcilerError(f"malformed plan file: {where or 'the document'} {problem}")
+
+
+def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> Action:
+    kind = reader.choice("kind", ActionKind)
+    name = reader.text_or_none("name")
+    token = None
+    if kind.creates:
+        declared = declared_tokens.get(name) if name is not None else None
+        if declared is None or declared.state is not TokenState.PRESENT:
+            raise StalePlanError(
+                f"the saved plan would {kind.value} token {name!r}, which the spec does not "
+                "declare: run `ppm-tokens plan` again"
+            )
+        token = declared
+    ref = reader.object_or_none("delete_secret")
+    return Action(
+        kind=kind,
+        name=name,
+        reason=reader.text("reason"),
+        token=token,
+        guid=reader.text_or_none("guid"),
+        revoke_replaced=reader.flag("revoke_replaced"),
+        retire_after=reader.time_or_none("retire_after"),
+        delete_secret=None if ref is None else SecretRef(ref.text("store"), ref.text("key")),
+    )
+
+
+def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
+    """Read a saved plan. The caller has checked that `spec` has the plan's spec_sha256."""
+    root = _Reader(data, "")
+    version = root.integer("format_version")
+    if version != FORMAT_VERSION:
+        raise ReconcilerError(
+            f"plan file format_version {version} is not supported (this version reads "
+            f"{FORMAT_VERSION}): run `ppm-tokens plan` again with this version"
+        )
+    declared = {t.name: t for t in spec.tokens}
+    return Plan(
+        namespace=root.text("namespace"),
+        server=root.text("server"),
+        generated_at=root.time("generated_at"),
+        spec_path=root.text("spec_path"),
+        spec_sha256=root.text("spec_sha256"),
+        live_fingerprint=root.text("live_fingerprint"),
+        actions=tuple(_read_action(a, declared) for a in root.objects("actions")),
+        warnings=tuple(
+            PlanWarning(
+                code=w.choice("code", WarningCode),
+                message=w.text("message"),
+                name=w.text_or_none("name"),
+                guid=w.text_or_none("guid"),
+            )
+            for w in root.objects("warnings", optional=True)
+        ),
+        errors=tuple(
+            PlanError(message=e.text("message"), name=e.text_or_none("name"))
+            for e in root.objects("errors", optional=True)
+        ),
+    )

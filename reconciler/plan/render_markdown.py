@@ -1,0 +1,153 @@
+"""The plan as a pull-request comment: a summary table, a table of changes, details per change
+in <details> blocks, warnings and errors. Long plans split into parts under a size limit (GitHub
+refuses comments over 65,536 characters); each part stands alone and no table row is cut."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from reconciler.plan.labels import (
+    SYMBOLS,
+    consequence,
+    format_resources,
+    format_time,
+    summary_line,
+    target_label,
+)
+from reconciler.plan.model import Action, ActionKind, Plan
+
+_ELLIPSIS = "…\n"
+
+
+@dataclass(frozen=True)
+class _Section:
+    heading: str  # repeated, marked "(continued)", when the section spans parts
+    items: tuple[str, ...]  # the units that are never split
+
+
+def _cell(text: str) -> str:
+    """Table-cell safe: no pipe or newline ends the cell early, no HTML is interpreted."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    return f"<code>{html.escape(text)}</code>"
+
+
+def _row(action: Action) -> str:
+    return (
+        f"| `{SYMBOLS[action.kind]}` | {_cell(target_label(action))} | {action.kind.value} "
+        f"| {_cell(action.reason)} |\n"
+    )
+
+
+def _details(action: Action) -> str:
+    facts = [f"reason: {html.escape(action.reason)}"]
+    token = action.token
+    if token is not None:
+        facts += [
+            f"user: {_code(token.user)}",
+            f"description: {_code(token.description)}",
+            f"scope: {_code(token.scope.value)}",
+            f"resources: {_code(format_resources(token.resources))}",
+            f"expires: {_code(str(token.expires))}",
+            f"secret: {_code(token.secret)} in store {_code(token.store)}",
+        ]
+    elif action.guid is not None:
+        facts.append(f"token: {_code(action.guid)}")
+    if action.kind.creates and action.guid is not None:
+        facts.append(f"replaces: {_code(action.guid)}")
+    outcome = consequence(action)
+    if outcome is not None:
+        facts.append(html.escape(outcome))
+    summary = (
+        f"<code>{html.escape(SYMBOLS[action.kind])}</code> "
+        f"<b>{html.escape(target_label(action))}</b>: {action.kind.value}"
+    )
+    body = "".join(f"<li>{fact}</li>" for fact in facts)
+    return f"<details><summary>{summary}</summary>\n<ul>{body}</ul>\n</details>\n\n"
+
+
+def _sections(plan: Plan) -> list[_Section]:
+    counts = plan.summary()
+    verdict = summary_line(plan)
+    overview = f"**{verdict}**\n\n" if plan.has_changes else f"{verdict}\n\n"
+    overview += "| kind | count |\n|---|---:|\n"
+    overview += "".join(f"| {kind.value} | {counts[kind.value]} |\n" for kind in ActionKind)
+    changes = plan.changes
+    unchanged = len(plan.actions) - len(changes)
+    sections = [_Section("", (overview,))]
+    if changes:
+        sections.append(
+            _Section(
+                "\n### Changes\n\n|   | token | action | reason |\n|---|---|---|---|\n",
+                tuple(_row(a) for a in changes),
+            )
+        )
+        sections.append(
+            _Section("\n### Details\n\n", tuple(_details(a) for a in changes)),
+        )
+    if unchanged:
+        sections.append(_Section("", (f"\n{unchanged} token(s) unchanged.\n",)))
+    if plan.warnings:
+        items = tuple(f"- **{w.code.value}**: {_cell(w.message)}\n" for w in plan.warnings)
+        sections.append(_Section("\n### Warnings\n\n", items))
+    if plan.errors:
+        items = tuple(f"- {_cell(e.message)}\n" for e in plan.errors)
+        sections.append(_Section("\n### Errors\n\n", items))
+    footer = (
+        f"\n<sub>spec <code>{html.escape(plan.spec_path)}</code> sha256 "
+        f"<code>{plan.spec_sha256[:12]}</code>, live state "
+        f"<code>{plan.live_fingerprint[:19]}</code>, as of "
+        f"{format_time(plan.generated_at)}</sub>\n"
+    )
+    sections.append(_Section("", (footer,)))
+    return sections
+
+
+def _title(plan: Plan, part: int, parts: int) -> str:
+    suffix = f" (part {part} of {parts})" if parts > 1 else ""
+    return f"## ppm-tokens plan: `{plan.namespace}` on {plan.server}{suffix}\n\n"
+
+
+def _continued(heading: str) -> str:
+    return heading.replace("\n\n", " (continued)\n\n", 1) if heading.strip() else heading
+
+
+def _fit(item: str, room: int) -> str:
+    """Cut an item that alone would not fit a part; only a pathological one ever is."""
+    return item if len(item) <= room else item[: max(room - len(_ELLIPSIS), 0)] + _ELLIPSIS
+
+
+def _pack(sections: list[_Section], budget: int) -> list[list[str]]:
+    """Fill parts in order; a section that moves on to a new part repeats its heading."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for section in sections:
+        started = False  # the heading was written in some part
+        opened = False  # the heading was written in the current part
+        for raw in section.items:
+            item = _fit(raw, budget - len(_continued(section.heading)))
+            heading = _continued(section.heading) if started else section.heading
+            need = len(item) + (0 if opened else len(heading))
+            if parts[-1] and size + need > budget:
+                parts.append([])
+                size, opened = 0, False
+                need = len(item) + len(heading)
+            if not opened:
+                parts[-1].append(heading)
+                started = opened = True
+            parts[-1].append(item)
+            size += need
+    return parts
+
+
+def render_markdown(plan: Plan, *, limit: int = 65_000) -> list[str]:
+    """The comment body, as parts each shorter than `limit` characters (one when it fits)."""
+    reserve = len(_title(plan, 10**6, 10**6))
+    budget = limit - 1 - reserve
+    if budget < 200:
+        raise ValueError(f"a Markdown part limit of {limit} characters is too small")
+    parts = _pack(_sections(plan), budget)
+    return [_title(plan, i, len(parts)) + "".join(body) for i, body in enumerate(parts, 1)]

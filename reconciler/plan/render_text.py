@@ -1,0 +1,88 @@
+"""The plan for a terminal: one line per change, its reason below, then warnings, errors and
+the verdict."""
+
+from __future__ import annotations
+
+from reconciler.plan.labels import (
+    SYMBOLS,
+    consequence,
+    format_resources,
+    format_time,
+    summary_line,
+    target_label,
+)
+from reconciler.plan.model import Action, ActionKind, Plan
+
+_RESET = "\x1b[0m"
+_BOLD = "\x1b[1m"
+_RED = "\x1b[31m"
+_GREEN = "\x1b[32m"
+_YELLOW = "\x1b[33m"
+_CYAN = "\x1b[36m"
+_SYMBOL_COLORS = {"+": _GREEN, "~": _YELLOW, "-": _RED, "!": _CYAN}
+_SYMBOL_WIDTH = 3
+_KIND_WIDTH = max(len(kind.value) for kind in ActionKind)
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"{code}{text}{_RESET}" if color else text
+
+
+def _symbol(kind: ActionKind, color: bool) -> str:
+    symbol = SYMBOLS[kind]
+    padding = " " * (_SYMBOL_WIDTH - len(symbol))
+    if kind is ActionKind.REPLACE:
+        # Terraform's reading: the old one goes (red), the new one comes (green).
+        painted = _paint("-", _RED, color) + "/" + _paint("+", _GREEN, color)
+    else:
+        painted = _paint(symbol, _SYMBOL_COLORS[symbol], color)
+    return painted + padding
+
+
+def _desired(action: Action) -> str | None:
+    token = action.token
+    if token is None:
+        return None
+    resources = f" on {format_resources(token.resources)}" if token.resources else ""
+    return (
+        f"user {token.user}, scope {token.scope.value}{resources}, expires {token.expires}, "
+        f"secret {token.store}:{token.secret}"
+    )
+
+
+def _change(action: Action, color: bool) -> list[str]:
+    kind = action.kind.value.ljust(_KIND_WIDTH)
+    target = target_label(action)
+    if action.name is not None and action.guid is not None and not action.kind.creates:
+        target += f" ({action.guid})"
+    lines = [f"  {_symbol(action.kind, color)} {kind}  {_paint(target, _BOLD, color)}"]
+    indent = " " * (2 + _SYMBOL_WIDTH + 1)
+    lines.append(f"{indent}{action.reason}")
+    lines.extend(f"{indent}{extra}" for extra in (_desired(action), consequence(action)) if extra)
+    return lines
+
+
+def render_text(plan: Plan, *, color: bool) -> str:
+    lines = [
+        _paint(f"ppm-tokens plan for namespace {plan.namespace} on {plan.server}", _BOLD, color),
+        f"spec {plan.spec_path} (sha256 {plan.spec_sha256[:12]}), "
+        f"as of {format_time(plan.generated_at)}",
+        "",
+    ]
+    for action in plan.changes:
+        lines.extend(_change(action, color))
+    unchanged = len(plan.actions) - len(plan.changes)
+    if unchanged:
+        lines.append(f"  {unchanged} unchanged")
+    if plan.actions:
+        lines.append("")
+    if plan.warnings:
+        lines.append(_paint("Warnings:", _YELLOW, color))
+        lines.extend(f"  - {w.code.value}: {w.message}" for w in plan.warnings)
+        lines.append("")
+    if plan.errors:
+        lines.append(_paint("Errors:", _RED, color))
+        lines.extend(f"  - {e.message}" for e in plan.errors)
+        lines.append("")
+    lines.append(_paint(summary_line(plan), _BOLD, color))
+    return "\n".join(lines) + "\n"

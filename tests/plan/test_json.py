@@ -1,0 +1,162 @@
+"""The JSON plan: valid against its schema, and read back into the same Plan."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from jsonschema import Draft202012Validator
+
+import reconciler
+from reconciler.errors import ReconcilerError, StalePlanError
+from reconciler.plan.model import Plan
+from reconciler.plan.render_json import plan_from_json, plan_to_json
+from reconciler.spec.model import Spec, TokenState
+
+from .scenario import scenario
+from .strategies import World, plan_world, worlds
+
+SCHEMA_PATH = Path(reconciler.__file__).parent / "schemas" / "plan.schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@pytest.fixture(scope="module")
+def saved() -> tuple[Spec, Plan, dict[str, Any]]:
+    spec, plan = scenario()
+    # Through real JSON text, as `plan --out` and `apply PLAN.json` see it.
+    return spec, plan, json.loads(json.dumps(plan_to_json(plan)))
+
+
+def test_validates_against_the_schema(
+    validator: Draft202012Validator, saved: tuple[Spec, Plan, dict[str, Any]]
+) -> None:
+    errors = sorted(validator.iter_errors(saved[2]), key=str)
+    assert errors == []
+
+
+def test_round_trip(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
+    spec, plan, data = saved
+    assert plan_from_json(data, spec) == plan
+
+
+def test_document_fields(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
+    _, plan, data = saved
+    assert data["format_version"] == 1
+    assert data["generated_at"] == "2026-03-01T12:00:00Z"
+    assert data["live_fingerprint"] == plan.live_fingerprint
+    assert data["summary"] == plan.summary()
+    create = next(a for a in data["actions"] if a["kind"] == "create")
+    assert create["token"] == {
+        "user": "analyst@example.com",
+        "description": "Access for ds-write",
+        "scope": "sources:write",
+        "resources": ["internal"],
+        "expires": "90d",
+        "store": "vault",
+        "secret": "ds-write",
+    }
+    revoke = next(a for a in data["actions"] if a["kind"] == "revoke")
+    assert revoke["delete_secret"] == {"store": "vault", "key": "old-upload"}
+
+
+def test_schema_rejects_a_create_without_its_token(
+    validator: Draft202012Validator, saved: tuple[Spec, Plan, dict[str, Any]]
+) -> None:
+    data = copy.deepcopy(saved[2])
+    next(a for a in data["actions"] if a["kind"] == "create")["token"] = None
+    assert not validator.is_valid(data)
+
+
+@settings(max_examples=50, deadline=None)
+@given(worlds())
+def test_round_trip_and_schema_for_generated_plans(world: World) -> None:
+    plan = plan_world(world, world.live, world.meta, force_rotate=world.force_rotate)
+    data = json.loads(json.dumps(plan_to_json(plan)))
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert Draft202012Validator(schema).is_valid(data)
+    assert plan_from_json(data, world.spec) == plan
+
+
+def test_stale_when_a_created_token_left_the_spec(
+    saved: tuple[Spec, Plan, dict[str, Any]],
+) -> None:
+    spec, _, data = saved
+    smaller = replace(spec, tokens=tuple(t for t in spec.tokens if t.name != "ds-write"))
+    with pytest.raises(StalePlanError, match="'ds-write'"):
+        plan_from_json(data, smaller)
+
+
+def test_stale_when_a_created_token_is_now_absent(
+    saved: tuple[Spec, Plan, dict[str, Any]],
+) -> None:
+    spec, _, data = saved
+    tokens = tuple(
+        replace(t, state=TokenState.ABSENT) if t.name == "ds-write" else t for t in spec.tokens
+    )
+    with pytest.raises(StalePlanError):
+        plan_from_json(data, replace(spec, tokens=tokens))
+
+
+def test_revokes_of_undeclared_names_need_no_spec_entry(
+    saved: tuple[Spec, Plan, dict[str, Any]],
+) -> None:
+    spec, plan, data = saved
+    # "old-upload" is revoked; without its entry the plan still reads back.
+    smaller = replace(spec, tokens=tuple(t for t in spec.tokens if t.name != "old-upload"))
+    assert plan_from_json(data, smaller).actions == plan.actions
+
+
+def _broken(data: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
+    broken = copy.deepcopy(data)
+    target = broken
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return broken
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (["format_version"], 2, "format_version 2 is not supported"),
+        (["format_version"], "1", "format_version must be an integer"),
+        (["namespace"], KeyError, "namespace is missing"),
+        (["actions"], {}, "actions must be an array"),
+        (["actions", 0], "create", r"actions\[0\] must be an object"),
+        (["actions", 0, "kind"], "explode", r"actions\[0\].kind is 'explode'; expected one of"),
+        (["actions", 1, "guid"], 7, r"actions\[1\].guid must be a string or null"),
+        (["actions", 2, "retire_after"], "soon", r"actions\[2\].retire_after is not an ISO"),
+        (["actions", 2, "retire_after"], "2026-03-04T12:00:00", "has no time zone"),
+        (["actions", 3, "revoke_replaced"], "yes", "must be true or false"),
+        (["warnings", 0, "code"], "meh", r"warnings\[0\].code is 'meh'"),
+        (["generated_at"], None, "generated_at must be a string"),
+    ],
+)
+def test_malformed_plans_say_what_is_wrong(
+    saved: tuple[Spec, Plan, dict[str, Any]], path: list[Any], value: Any, message: str
+) -> None:
+    spec, _, data = saved
+    with pytest.raises(ReconcilerError, match=message) as raised:
+        plan_from_json(_broken(data, path, value), spec)
+    assert not isinstance(raised.value, StalePlanError)
+    assert str(raised.value).startswith("malformed plan file: ") or "format_version" in message
+
+
+def test_a_document_that_is_not_an_object() -> None:
+    spec, _ = scenario()
+    with pytest.raises(ReconcilerError, match="the document must be an object"):
+        plan_from_json([], spec)  # type: ignore[arg-type]

@@ -1,0 +1,101 @@
+"""Properties of the planner over generated specs and live states.
+
+A small simulator applies a plan the way `apply` would; planning again at the same moment must
+then find nothing to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import HealthCheck, given, settings
+
+from reconciler.ownership import stored_description
+from reconciler.plan.model import ActionKind, Plan
+from reconciler.server.model import LiveToken
+from reconciler.stores.base import SecretMeta
+
+from .conftest import NOW, resource_ids
+from .strategies import World, meta_of, plan_world, worlds
+
+
+def simulate(result: Plan, world: World) -> tuple[list[LiveToken], dict[str, SecretMeta | None]]:
+    """What a successful `apply` leaves behind, without a server."""
+    live = {t.guid: t for t in world.live}
+    meta = dict(world.meta)
+    for n, action in enumerate(result.actions):
+        if action.kind.creates:
+            token = action.token
+            assert token is not None
+            new = LiveToken(
+                guid=f"new-{n}",
+                description=stored_description(token.description, result.namespace, token.name),
+                user=token.user,
+                scope=token.scope.value,
+                resources=token.resources,
+                resource_ids=resource_ids(token.resources),
+                created=NOW,
+                expires=token.expires.deadline(NOW),
+            )
+            live[new.guid] = new
+            meta[token.name] = meta_of(new, token.name)
+            if action.revoke_replaced:
+                assert action.guid is not None
+                live[action.guid] = replace(live[action.guid], revoked=NOW)
+        elif action.kind in (ActionKind.RETIRE, ActionKind.REVOKE):
+            assert action.guid is not None
+            live[action.guid] = replace(live[action.guid], revoked=NOW)
+            if action.delete_secret is not None:
+                assert action.name is not None
+                meta[action.name] = None
+    return list(live.values()), meta
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@PROPERTY_SETTINGS
+@given(worlds())
+def test_applying_the_plan_converges(world: World) -> None:
+    first = plan_world(world, world.live, world.meta, force_rotate=world.force_rotate)
+    assert first.errors == ()
+    live, meta = simulate(first, world)
+    second = plan_world(world, live, meta)
+    assert second.changes == (), (first.actions, second.changes)
+
+
+@PROPERTY_SETTINGS
+@given(worlds())
+def test_nothing_of_a_name_is_revoked_before_its_successor_is_planned(world: World) -> None:
+    result = plan_world(world, world.live, world.meta, force_rotate=world.force_rotate)
+    last_create: dict[str | None, int] = {}
+    first_revoke: dict[str | None, int] = {}
+    for i, action in enumerate(result.actions):
+        if action.kind.creates:
+            last_create[action.name] = i
+        elif action.kind in (ActionKind.RETIRE, ActionKind.REVOKE):
+            first_revoke.setdefault(action.name, i)
+    for name, i in first_revoke.items():
+        assert last_create.get(name, -1) < i
+
+
+@PROPERTY_SETTINGS
+@given(worlds())
+def test_never_revokes_foreign_self_or_protected_tokens(world: World) -> None:
+    result = plan_world(world, world.live, world.meta, force_rotate=world.force_rotate)
+    untouchable = world.spec.policy.protect | {world.self_guid} - {None}
+    for action in result.actions:
+        assert action.guid not in world.foreign
+        revokes = action.kind in (ActionKind.RETIRE, ActionKind.REVOKE) or action.revoke_replaced
+        if revokes:
+            assert action.guid not in untouchable
+
+
+@PROPERTY_SETTINGS
+@given(worlds())
+def test_plan_does_not_depend_on_listing_order(world: World) -> None:
+    forward = plan_world(world, world.live, world.meta)
+    backward = plan_world(world, world.live[::-1], world.meta)
+    assert forward == backward
