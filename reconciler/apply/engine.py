@@ -1,0 +1,126 @@
+"""Run a plan's changes: different names in parallel, one name's actions in plan order.
+
+An interrupt (Ctrl-C) lets the actions in flight finish their create -> store -> verify ->
+revoke sequence and starts nothing new, so no token is left half-handled by this process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
+
+from reconciler.apply.model import ActionResult, ApplyOptions, ApplyReport
+from reconciler.apply.steps import Context, KnownGuids, run_action
+from reconciler.errors import ReconcilerError, UsageError
+from reconciler.plan.model import Action, Plan
+from reconciler.server.driver import Driver
+from reconciler.spec.model import Spec
+from reconciler.stores.base import SecretStore
+
+DEFAULT_OPTIONS = ApplyOptions()
+
+
+def _ignore(result: ActionResult) -> None:
+    return None
+
+
+def apply_plan(
+    plan: Plan,
+    *,
+    spec: Spec,
+    driver: Driver,
+    stores: Mapping[str, SecretStore],
+    now: Callable[[], datetime],
+    options: ApplyOptions = DEFAULT_OPTIONS,
+    on_progress: Callable[[ActionResult], None] = _ignore,
+    sleep: Callable[[float], None] = time.sleep,
+    server_url: str,
+) -> ApplyReport:
+    """Execute `plan`. Failures of single actions are results, not exceptions; see
+    `ApplyReport.ok`. `on_progress` is called once per finished action, one call at a time."""
+    if plan.errors:
+        raise UsageError(
+            f"the plan has {len(plan.errors)} error(s), e.g. {plan.errors[0].message}: "
+            "fix them and plan again"
+        )
+    if plan.namespace != spec.namespace:
+        raise UsageError(
+            f"the plan is for namespace '{plan.namespace}', the spec for '{spec.namespace}'"
+        )
+    if options.concurrency < 1:
+        raise UsageError(f"concurrency must be at least 1, not {options.concurrency}")
+    ctx = Context(
+        spec=spec,
+        driver=driver,
+        stores=stores,
+        now=now,
+        options=options,
+        sleep=sleep,
+        server_url=server_url,
+        protected=_protected(spec, driver),
+        known_guids=KnownGuids(
+            (t.guid for t in driver.list_tokens())
+            if any(a.kind.creates for a in plan.changes)
+            else ()
+        ),
+    )
+    changes = plan.changes
+    results: list[ActionResult | None] = [None] * len(changes)
+    progress_lock = threading.Lock()
+    stopping = threading.Event()
+
+    def run_group(indexes: list[int]) -> None:
+        for index in indexes:
+            if stopping.is_set():
+                return
+            result = run_action(changes[index], ctx)
+            results[index] = result
+            try:
+                with progress_lock:
+                    on_progress(result)
+            except BaseException:
+                stopping.set()  # before the worker can pick up the next group
+                raise
+
+    with ThreadPoolExecutor(
+        max_workers=options.concurrency, thread_name_prefix="ppm-tokens-apply"
+    ) as pool:
+        futures = [pool.submit(run_group, indexes) for indexes in _groups(changes)]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            stopping.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return ApplyReport(tuple(r for r in results if r is not None))
+
+
+def _groups(changes: tuple[Action, ...]) -> list[list[int]]:
+    """Indexes of actions that must run one after the other: those sharing a token name (or,
+    for unmanaged tokens, a GUID)."""
+    groups: dict[str, list[int]] = {}
+    for index, action in enumerate(changes):
+        if action.name is not None:
+            key = f"name:{action.name}"
+        elif action.guid is not None:
+            key = f"guid:{action.guid}"
+        else:
+            key = f"index:{index}"
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+def _protected(spec: Spec, driver: Driver) -> dict[str, str]:
+    protected = dict.fromkeys(spec.policy.protect, "it is listed in policy.protect")
+    try:
+        self_guid = driver.self_guid()
+    except ReconcilerError:
+        # The planner already keeps the admin token out of the plan; this is a second guard.
+        self_guid = None
+    if self_guid:
+        protected[self_guid] = "it is the token this run authenticates with"
+    return protected

@@ -1,0 +1,263 @@
+"""The `command` store: hand each secret to a program of your choice (1Password's `op`, `pass`,
+a script), never through a shell.
+
+Spec options:
+    command:        argv run to write a secret; the payload arrives on stdin
+    read_command:   optional argv that prints the stored metadata as a JSON object (the keys of
+                    `SecretMeta.to_strings`) on stdout; empty output means nothing is stored
+    delete_command: optional argv run to delete a secret (needed for `on_delete: delete`)
+    state_dir:      where metadata is kept when there is no read_command (default
+                    $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
+    timeout:        seconds before a command counts as failed (default 60)
+
+In every argv, `{secret}` becomes the secret's key. `{name}` becomes the token's name in `command`;
+read and delete know only the key, so their argv may use `{secret}` alone. Each run gets the
+caller's environment (minus PACKAGEMANAGER_TOKEN, which a secrets command has no business with)
+plus PPM_TOKENS_ACTION (put | read-meta | delete), PPM_TOKENS_SECRET and, for put,
+PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE and _SHA256 (of the payload), so a
+single script can serve all three roles by looking at PPM_TOKENS_ACTION.
+
+Why a state directory: the planner compares stored metadata with the live tokens. A store that
+cannot report metadata would look empty on every run and be repaired forever, so without a
+read_command the store keeps the metadata of what it wrote in sidecar files of its own (no values,
+written atomically like the file store's). The value cannot be read back, so read_value_hash is
+always None and verification relies on the metadata and the server check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.errors import StoreError
+from reconciler.secret import Secret
+from reconciler.stores.base import SecretMeta, SecretPayload
+from reconciler.stores.file import MetadataFiles, expand_path, key_parts
+
+if TYPE_CHECKING:
+    from reconciler.spec.model import StoreConfig
+    from reconciler.stores.registry import StoreContext
+
+Runner = Callable[..., subprocess.CompletedProcess[bytes]]
+
+DEFAULT_TIMEOUT = 60.0
+STDERR_LIMIT = 500
+REDACTED = "(sensitive value)"
+_HIDDEN_FROM_COMMANDS = frozenset({"PACKAGEMANAGER_TOKEN"})
+# A payload is split on these to find the token inside a JSON document or a netrc line.
+_PAYLOAD_SEPARATORS = re.compile(r'[\s"{}\[\],:]+')
+_PLACEHOLDER = re.compile(r"\{(secret|name)\}")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def redact(text: str, payload: Secret | None) -> str:
+    """`text` without the payload, any long piece of it (the token inside a JSON or netrc
+    payload), or anything shaped like a PPM token."""
+    if payload is not None:
+        value = payload.reveal()
+        pieces = {value, *(p for p in _PAYLOAD_SEPARATORS.split(value) if len(p) >= 16)}
+        for piece in sorted(pieces, key=len, reverse=True):
+            if piece:
+                text = text.replace(piece, REDACTED)
+    return _JWT.sub(REDACTED, text)
+
+
+def _argv_option(config: StoreConfig, option: str, *, required: bool) -> tuple[str, ...] | None:
+    raw = config.options.get(option)
+    if raw is None and not required:
+        return None
+    if (
+        not isinstance(raw, list | tuple)
+        or not raw
+        or not all(isinstance(part, str) for part in raw)
+    ):
+        raise StoreError(
+            f"store '{config.name}' (type command): {option!r} must be a non-empty list of "
+            'strings, like ["op", "item", "edit", "{secret}"]'
+        )
+    return tuple(str(part) for part in raw)
+
+
+class CommandStore:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        run: Runner = subprocess.run,
+        env: Mapping[str, str] | None = None,
+        read_command: Sequence[str] | None = None,
+        delete_command: Sequence[str] | None = None,
+        state_dir: Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not argv:
+            raise StoreError(f"store '{name}' (type command) needs a 'command'")
+        key_only = (("read_command", read_command), ("delete_command", delete_command))
+        for option, template in key_only:
+            if template is not None and any("{name}" in part for part in template):
+                raise StoreError(
+                    f"store '{name}': {option} cannot use {{name}} (only the key is known when "
+                    "reading or deleting): use {secret}"
+                )
+        if read_command is None and state_dir is None:
+            raise StoreError(f"store '{name}': without a read_command a state_dir is needed")
+        self.name = name
+        self.argv = tuple(argv)
+        self.read_command = tuple(read_command) if read_command is not None else None
+        self.delete_command = tuple(delete_command) if delete_command is not None else None
+        self.timeout = timeout
+        self._run_process = run
+        self._env = {k: v for k, v in (env or {}).items() if k not in _HIDDEN_FROM_COMMANDS}
+        self._state = MetadataFiles(name, state_dir) if state_dir is not None else None
+
+    def put(self, key: str, secret: SecretPayload) -> None:
+        key_parts(self.name, key)  # the same keys as the file store: the state dir holds them
+        meta = secret.meta
+        self._run(
+            self.argv,
+            key,
+            action="put",
+            token_name=meta.name,
+            stdin=secret.payload,
+            extra_env={
+                "PPM_TOKENS_GUID": meta.token_guid,
+                "PPM_TOKENS_NAME": meta.name,
+                "PPM_TOKENS_NAMESPACE": meta.namespace,
+                "PPM_TOKENS_CREATED": meta.created.isoformat(),
+                "PPM_TOKENS_EXPIRES": meta.expires.isoformat() if meta.expires else "never",
+                "PPM_TOKENS_SCOPE": meta.scope,
+                "PPM_TOKENS_SHA256": meta.value_sha256 or secret.payload.sha256(),
+            },
+        )
+        if self._state is not None and self.read_command is None:
+            self._state.write(key, meta)
+
+    def read_meta(self, key: str) -> SecretMeta | None:
+        if self.read_command is None:
+            assert self._state is not None  # guaranteed by __init__
+            return self._state.read(key)
+        output = self._run(self.read_command, key, action="read-meta").strip()
+        if not output:
+            return None
+        try:
+            data = json.loads(output)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            return SecretMeta.from_strings({str(k): str(v) for k, v in data.items()})
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StoreError(
+                f"store '{self.name}': read_command printed something that is not the metadata "
+                f"of {key!r} ({type(exc).__name__}: expected a JSON object with token_guid, "
+                "name, namespace, created, expires and scope, or nothing)"
+            ) from None
+
+    def read_value_hash(self, key: str) -> str | None:
+        return None
+
+    def delete(self, key: str) -> None:
+        if self.delete_command is None:
+            raise StoreError(
+                f"store '{self.name}' has no delete_command, so {key!r} was not deleted: add a "
+                "delete_command to the store or use on_delete: keep"
+            )
+        self._run(self.delete_command, key, action="delete")
+        if self._state is not None:
+            self._state.delete(key)
+
+    def _run(
+        self,
+        template: Sequence[str],
+        key: str,
+        *,
+        action: str,
+        token_name: str = "",
+        stdin: Secret | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> str:
+        values = {"secret": key, "name": token_name}
+        # One pass, so a key that itself contains "{name}" stays literal.
+        argv = [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
+        env = {
+            **self._env,
+            **(extra_env or {}),
+            "PPM_TOKENS_ACTION": action,
+            "PPM_TOKENS_SECRET": key,
+        }
+        where = f"store '{self.name}': {action} of {key!r}: {argv[0]}"
+        try:
+            completed = self._run_process(
+                argv,
+                input=stdin.reveal().encode() if stdin is not None else b"",
+                capture_output=True,
+                env=env,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise StoreError(f"{where} did not finish within {self.timeout:g} s") from None
+        except FileNotFoundError:
+            raise StoreError(f"{where} was not found: check the command and PATH") from None
+        except OSError as exc:
+            raise StoreError(f"{where} could not be run: {exc.strerror or exc}") from None
+        if completed.returncode != 0:
+            stderr = (completed.stderr or b"").decode("utf-8", errors="replace")
+            detail = redact(stderr, stdin).strip()[:STDERR_LIMIT]
+            raise StoreError(
+                f"{where} exited with status {completed.returncode}"
+                + (f": {detail}" if detail else " and printed nothing on stderr")
+            )
+        return (completed.stdout or b"").decode("utf-8", errors="replace")
+
+
+def default_state_dir(store: str, env: Mapping[str, str]) -> Path:
+    state_home = env.get("XDG_STATE_HOME")
+    if state_home and Path(state_home).is_absolute():
+        return Path(state_home) / "ppm-tokens" / store
+    home = env.get("HOME")
+    if not home:
+        raise StoreError(
+            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir "
+            "or a read_command"
+        )
+    return Path(home) / ".local" / "state" / "ppm-tokens" / store
+
+
+def open_command_store(config: StoreConfig, context: StoreContext) -> CommandStore:
+    argv = _argv_option(config, "command", required=True)
+    assert argv is not None
+    read_command = _argv_option(config, "read_command", required=False)
+    delete_command = _argv_option(config, "delete_command", required=False)
+    raw_state = config.options.get("state_dir")
+    if raw_state is not None and not (isinstance(raw_state, str) and raw_state.strip()):
+        raise StoreError(f"store '{config.name}': 'state_dir' must be a path")
+    state_dir = None
+    if read_command is None:
+        state_dir = (
+            expand_path(raw_state.strip(), base=context.spec_dir, env=context.env)
+            if isinstance(raw_state, str)
+            else default_state_dir(config.name, context.env)
+        )
+    raw_timeout = config.options.get("timeout", DEFAULT_TIMEOUT)
+    if (
+        isinstance(raw_timeout, bool)
+        or not isinstance(raw_timeout, int | float)
+        or raw_timeout <= 0
+    ):
+        raise StoreError(f"store '{config.name}': 'timeout' must be a positive number of seconds")
+    return CommandStore(
+        config.name,
+        argv,
+        run=context.run,
+        env=context.env,
+        read_command=read_command,
+        delete_command=delete_command,
+        state_dir=state_dir,
+        timeout=float(raw_timeout),
+    )

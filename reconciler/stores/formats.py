@@ -1,0 +1,50 @@
+"""How a token value is shaped before it goes into a store: raw, a JSON document, a netrc line.
+
+Pure. The value is revealed only here, to build the payload, and leaves wrapped in a Secret.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from reconciler.errors import UsageError
+from reconciler.secret import Secret
+from reconciler.spec.model import SecretFormat
+from reconciler.stores.base import SecretMeta
+
+
+def render_payload(
+    value: Secret, fmt: SecretFormat, *, server_url: str, meta: SecretMeta
+) -> Secret:
+    """The payload a store writes for `value` in format `fmt`."""
+    if fmt is SecretFormat.RAW:
+        return value
+    if fmt is SecretFormat.JSON:
+        document = {
+            "token": value.reveal(),
+            "guid": meta.token_guid,
+            "server": server_url,
+            "expires": meta.expires.isoformat() if meta.expires else None,
+            "scope": meta.scope,
+            "name": meta.name,
+        }
+        return Secret(json.dumps(document, sort_keys=True, indent=2) + "\n")
+    if fmt is SecretFormat.NETRC:
+        host = netrc_host(server_url)
+        return Secret(f"machine {host} login __token__ password {value.reveal()}\n")
+    raise UsageError(f"secret format {fmt!r} is not supported")  # pragma: no cover - closed enum
+
+
+def netrc_host(server_url: str) -> str:
+    """The host name alone: netrc matches on it and ignores scheme, port and path (PPM.md)."""
+    text = server_url.strip()
+    # Without a scheme, urlsplit reads everything as a path; "//" makes it read a network location.
+    parts = urlsplit(text if "://" in text else f"//{text}")
+    host = parts.hostname
+    if not host:
+        raise UsageError(
+            f"server URL {server_url!r} has no host name, which the netrc format needs: "
+            "use a URL like https://ppm.example.com"
+        )
+    return host

@@ -1,0 +1,291 @@
+"""The command store against real subprocesses: a small Python script stands in for `op`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from reconciler.errors import StoreError
+from reconciler.secret import Secret
+from reconciler.spec.model import StoreConfig
+from reconciler.stores.base import SecretPayload
+from reconciler.stores.command import CommandStore, open_command_store
+from reconciler.stores.registry import StoreContext
+
+from .conftest import VALUE
+
+SCRIPT = """
+import json, os, sys, time
+entry = {
+    "argv": sys.argv[1:],
+    "stdin": sys.stdin.read(),
+    "env": {k: v for k, v in os.environ.items() if k.startswith("PPM_TOKENS_")},
+    "admin_token_visible": "PACKAGEMANAGER_TOKEN" in os.environ,
+}
+with open(os.environ["RECORD_FILE"], "a") as record:
+    record.write(json.dumps(entry) + "\\n")
+mode = os.environ.get("SCRIPT_MODE", "")
+if mode == "fail":
+    sys.stderr.write("vault sealed while writing " + entry["stdin"])
+    sys.exit(3)
+if mode == "fail-token-only":
+    sys.stderr.write("bad token " + json.loads(entry["stdin"])["token"])
+    sys.exit(4)
+if mode == "noisy":
+    sys.stderr.write("e" * 2000)
+    sys.exit(3)
+if mode == "sleep":
+    time.sleep(30)
+if mode == "print-file":
+    path = sys.argv[-1]
+    if os.path.exists(path):
+        sys.stdout.write(open(path).read())
+"""
+
+
+class Harness:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.script = tmp_path / "fake_op.py"
+        self.script.write_text(SCRIPT)
+        self.record = tmp_path / "record.jsonl"
+        self.env: dict[str, str] = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path / "home"),
+            "RECORD_FILE": str(self.record),
+            "PACKAGEMANAGER_TOKEN": "admin-token-never-passed-on",
+        }
+
+    def argv(self, *extra: str) -> list[str]:
+        return [sys.executable, str(self.script), *extra]
+
+    def open(self, **options: object) -> CommandStore:
+        options.setdefault("command", self.argv("item", "edit", "{secret}", "--name={name}"))
+        config = StoreConfig("op", "command", MappingProxyType(options))
+        return open_command_store(config, StoreContext(spec_dir=self.tmp_path, env=self.env))
+
+    def entries(self) -> list[dict[str, object]]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+def test_put_sends_the_payload_on_stdin_and_metadata_in_the_environment(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    harness.open().put("ppm/ds-read", payload)
+
+    (entry,) = harness.entries()
+    assert entry["stdin"] == VALUE
+    assert entry["argv"] == ["item", "edit", "ppm/ds-read", "--name=ds-read"]
+    assert entry["admin_token_visible"] is False
+    meta = payload.meta
+    assert entry["env"] == {
+        "PPM_TOKENS_ACTION": "put",
+        "PPM_TOKENS_SECRET": "ppm/ds-read",
+        "PPM_TOKENS_GUID": meta.token_guid,
+        "PPM_TOKENS_NAME": "ds-read",
+        "PPM_TOKENS_NAMESPACE": "data-platform",
+        "PPM_TOKENS_CREATED": "2027-03-01T12:00:00+00:00",
+        "PPM_TOKENS_EXPIRES": "2027-05-30T12:00:00+00:00",
+        "PPM_TOKENS_SCOPE": "repos:read",
+        "PPM_TOKENS_SHA256": payload.payload.sha256(),
+    }
+
+
+def test_never_expiring_token_says_never(harness: Harness, payload: SecretPayload) -> None:
+    never = SecretPayload(payload.payload, replace(payload.meta, expires=None))
+    harness.open().put("ds-read", never)
+    assert harness.entries()[0]["env"]["PPM_TOKENS_EXPIRES"] == "never"  # type: ignore[index]
+
+
+def test_arguments_are_passed_literally_without_a_shell(
+    harness: Harness, payload: SecretPayload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(harness.tmp_path)
+    key = "ds-read; touch pwned; rm -rf $HOME `touch pwned2` $(touch pwned3) {name}"
+
+    harness.open().put(key, payload)
+
+    (entry,) = harness.entries()
+    # The {name} inside the key stays literal: placeholders are substituted in one pass.
+    assert entry["argv"] == ["item", "edit", key, "--name=ds-read"]
+    assert not any((harness.tmp_path / f).exists() for f in ("pwned", "pwned2", "pwned3"))
+
+
+def test_non_zero_exit_is_a_store_error_with_stderr_and_no_value(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    harness.env["SCRIPT_MODE"] = "fail"
+
+    with pytest.raises(StoreError) as caught:
+        harness.open().put("ds-read", payload)
+
+    message = str(caught.value)
+    assert message.startswith("store 'op': put of 'ds-read': ")
+    assert "exited with status 3: vault sealed while writing (sensitive value)" in message
+    assert VALUE not in message
+
+
+def test_the_token_inside_a_json_payload_is_redacted_from_stderr(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    harness.env["SCRIPT_MODE"] = "fail-token-only"
+    document = Secret(json.dumps({"token": "tok-" + "x" * 40, "guid": "g"}))
+
+    with pytest.raises(StoreError, match=r"status 4: bad token \(sensitive value\)") as caught:
+        harness.open().put("ds-read", SecretPayload(document, payload.meta))
+    assert "x" * 40 not in str(caught.value)
+
+
+def test_stderr_is_cut_at_500_characters(harness: Harness, payload: SecretPayload) -> None:
+    harness.env["SCRIPT_MODE"] = "noisy"
+
+    with pytest.raises(StoreError) as caught:
+        harness.open().put("ds-read", payload)
+
+    assert str(caught.value).endswith("status 3: " + "e" * 500)
+
+
+def test_a_command_that_hangs_times_out(harness: Harness, payload: SecretPayload) -> None:
+    harness.env["SCRIPT_MODE"] = "sleep"
+    store = harness.open(timeout=0.5)
+
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=r"did not finish within 0.5 s"):
+        store.put("ds-read", payload)
+    assert time.monotonic() - started < 10
+
+
+def test_a_missing_program_is_a_store_error(harness: Harness, payload: SecretPayload) -> None:
+    store = harness.open(command=[str(harness.tmp_path / "no-such-op"), "{secret}"])
+    with pytest.raises(StoreError, match="was not found"):
+        store.put("ds-read", payload)
+
+
+def test_without_read_command_metadata_lives_in_the_state_dir(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    state = harness.tmp_path / "state"
+    harness.open(state_dir=str(state)).put("ppm/ds-read", payload)
+
+    # A later run (a new store object) sees what the earlier one wrote.
+    again = harness.open(state_dir=str(state))
+    assert again.read_meta("ppm/ds-read") == payload.meta
+    assert again.read_meta("ppm/other") is None
+    assert again.read_value_hash("ppm/ds-read") is None
+    sidecar = state / "ppm" / "ds-read.meta.json"
+    assert stat.S_IMODE(sidecar.stat().st_mode) == 0o600
+    assert VALUE not in sidecar.read_text()
+
+
+def test_failed_put_writes_no_metadata(harness: Harness, payload: SecretPayload) -> None:
+    harness.env["SCRIPT_MODE"] = "fail"
+    store = harness.open(state_dir=str(harness.tmp_path / "state"))
+
+    with pytest.raises(StoreError):
+        store.put("ds-read", payload)
+    assert store.read_meta("ds-read") is None
+
+
+def test_default_state_dir_is_under_home(harness: Harness, payload: SecretPayload) -> None:
+    harness.open().put("ds-read", payload)
+    expected = Path(harness.env["HOME"]) / ".local/state/ppm-tokens/op/ds-read.meta.json"
+    assert expected.is_file()
+
+
+def test_xdg_state_home_is_honoured(harness: Harness, payload: SecretPayload) -> None:
+    harness.env["XDG_STATE_HOME"] = str(harness.tmp_path / "xdg")
+    harness.open().put("ds-read", payload)
+    assert (harness.tmp_path / "xdg/ppm-tokens/op/ds-read.meta.json").is_file()
+
+
+def test_read_command_reports_metadata(harness: Harness, payload: SecretPayload) -> None:
+    harness.env["SCRIPT_MODE"] = "print-file"
+    meta_file = harness.tmp_path / "meta-ds-read.json"
+    store = harness.open(
+        read_command=harness.argv("read", str(harness.tmp_path / "meta-{secret}.json"))
+    )
+
+    assert store.read_meta("ds-read") is None  # empty output: nothing stored
+    meta_file.write_text(json.dumps(payload.meta.to_strings()))
+    assert store.read_meta("ds-read") == payload.meta
+
+    entry = harness.entries()[-1]
+    assert entry["argv"] == ["read", str(meta_file)]
+    assert entry["env"] == {"PPM_TOKENS_ACTION": "read-meta", "PPM_TOKENS_SECRET": "ds-read"}
+    assert entry["stdin"] == ""
+
+
+def test_read_command_with_a_state_dir_keeps_no_sidecar(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    harness.env["SCRIPT_MODE"] = ""
+    state = harness.tmp_path / "state"
+    store = harness.open(read_command=harness.argv("read"), state_dir=str(state))
+    store.put("ds-read", payload)
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("output", ["not json", "[1, 2]", '{"token_guid": "x"}'])
+def test_read_command_printing_something_else_is_an_error(harness: Harness, output: str) -> None:
+    harness.env["SCRIPT_MODE"] = "print-file"
+    (harness.tmp_path / "out").write_text(output)
+    store = harness.open(read_command=harness.argv(str(harness.tmp_path / "out")))
+
+    with pytest.raises(StoreError, match="read_command printed something that is not"):
+        store.read_meta("ds-read")
+
+
+def test_delete_runs_delete_command_and_drops_the_sidecar(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    state = harness.tmp_path / "state"
+    store = harness.open(delete_command=harness.argv("delete", "{secret}"), state_dir=str(state))
+    store.put("ds-read", payload)
+
+    store.delete("ds-read")
+
+    entry = harness.entries()[-1]
+    assert entry["argv"] == ["delete", "ds-read"]
+    assert entry["env"] == {"PPM_TOKENS_ACTION": "delete", "PPM_TOKENS_SECRET": "ds-read"}
+    assert store.read_meta("ds-read") is None
+
+
+def test_delete_without_delete_command_is_refused(harness: Harness) -> None:
+    with pytest.raises(StoreError, match="has no delete_command"):
+        harness.open().delete("ds-read")
+    assert harness.entries() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"command": []}, "'command' must be a non-empty list"),
+        ({"command": "op item edit"}, "'command' must be a non-empty list"),
+        ({"read_command": ["op", "{name}"]}, "read_command cannot use {name}"),
+        ({"delete_command": ["op", "--x={name}"]}, "delete_command cannot use {name}"),
+        ({"timeout": 0}, "'timeout' must be a positive number"),
+        ({"timeout": True}, "'timeout' must be a positive number"),
+        ({"state_dir": ""}, "'state_dir' must be a path"),
+    ],
+)
+def test_bad_options_are_refused_at_open(
+    harness: Harness, options: Mapping[str, object], message: str
+) -> None:
+    with pytest.raises(StoreError, match=message):
+        harness.open(**options)
