@@ -1,0 +1,188 @@
+"""`ppm-tokens apply` and `ppm-tokens rotate`: plan (or load a saved plan), confirm, execute."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
+from reconciler.commands.plan import compute_plan
+from reconciler.commands.runtime import (
+    Clock,
+    Environment,
+    GlobalOptions,
+    make_clock,
+    open_driver,
+    server_url,
+    store_context,
+)
+from reconciler.errors import StalePlanError, UsageError
+from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.plan.model import Plan
+from reconciler.plan.render_json import plan_from_json
+from reconciler.plan.render_text import render_text
+from reconciler.server.driver import Driver
+from reconciler.spec import load_spec
+from reconciler.spec.model import Spec
+from reconciler.stores.base import SecretStore
+from reconciler.stores.registry import open_stores
+from reconciler.ui import UI
+
+
+@dataclass(frozen=True)
+class ApplyCommandOptions:
+    target: Path  # a spec (YAML) or a saved plan (JSON)
+    spec_override: Path | None = None  # -f with a saved plan: the spec it was made from
+    auto_approve: bool = False
+    rotate: frozenset[str] = frozenset()
+    concurrency: int = 4
+    grace: timedelta | None = None  # `rotate --grace`
+    only: frozenset[str] | None = None  # `rotate NAME`: act on these names only
+
+
+def is_saved_plan(path: Path) -> bool:
+    if path.suffix == ".json":
+        return True
+    try:
+        with path.open("rb") as handle:
+            return handle.read(64).lstrip().startswith(b"{")
+    except OSError:
+        return False
+
+
+def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tuple[Plan, Spec]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read saved plan {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("spec_path"), str):
+        raise UsageError(f"{path} is not a saved plan (made by `ppm-tokens plan --out`)")
+    spec = load_spec(spec_override or Path(data["spec_path"]), now=clock())
+    if spec.sha256 != data.get("spec_sha256"):
+        raise StalePlanError(
+            f"the spec {spec.path} changed since the plan {path} was made; run plan again"
+        )
+    return plan_from_json(data, spec), spec
+
+
+def check_fresh(plan: Plan, driver: Driver) -> None:
+    """I8: a saved plan applies only to the live state it was computed from."""
+    current = live_fingerprint(driver.list_tokens(), driver.list_resources())
+    if current != plan.live_fingerprint:
+        raise StalePlanError(
+            "the live tokens changed since this plan was made "
+            f"({plan.live_fingerprint[:19]} -> {current[:19]}); run plan again and review it"
+        )
+
+
+def restrict(plan: Plan, names: frozenset[str] | None) -> Plan:
+    if names is None:
+        return plan
+    return dataclasses.replace(plan, actions=tuple(a for a in plan.actions if a.name in names))
+
+
+def describe_result(result: ActionResult) -> str:
+    action = result.action
+    subject = action.name or action.guid or "?"
+    if not result.ok:
+        return f"failed  {action.kind.value} {subject}: {result.error}"
+    detail = f" -> {result.new_guid}" if result.new_guid else ""
+    return f"done    {action.kind.value} {subject}{detail}"
+
+
+def summary_line(report: ApplyReport) -> str:
+    return (
+        f"Apply complete: {report.created} created, {report.rotated} rotated, "
+        f"{report.replaced} replaced, {report.repaired} repaired, {report.revoked} revoked, "
+        f"{report.failed} failed."
+    )
+
+
+def execute(
+    plan: Plan,
+    spec: Spec,
+    driver: Driver,
+    stores: Mapping[str, SecretStore],
+    *,
+    clock: Clock,
+    concurrency: int,
+    server: str,
+    ui: UI,
+) -> int:
+    changes = plan.changes
+    with ui.progress(len(changes), "Applying") as advance:
+        report = apply_plan(
+            dataclasses.replace(plan, actions=changes),
+            spec=spec,
+            driver=driver,
+            stores=stores,
+            now=clock,
+            options=ApplyOptions(concurrency=concurrency),
+            on_progress=lambda result: advance(describe_result(result)),
+            server_url=server,
+        )
+    failures = [r for r in report.results if not r.ok]
+    for result in failures:
+        ui.err(describe_result(result))
+    ui.err(summary_line(report))
+    return 0 if not failures else 1
+
+
+def run(
+    options: ApplyCommandOptions, global_options: GlobalOptions, env: Environment, ui: UI
+) -> int:
+    if options.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    clock = make_clock(global_options)
+    saved = is_saved_plan(options.target)
+    if saved:
+        plan, spec = load_saved_plan(options.target, options.spec_override, clock)
+    else:
+        spec = load_spec(options.target, now=clock())
+    driver = open_driver(global_options, env, spec)
+    try:
+        server = server_url(global_options, env, spec)
+        stores = open_stores(spec, store_context(spec, env))
+        if saved:
+            check_fresh(plan, driver)
+        else:
+            plan = compute_plan(
+                spec,
+                driver,
+                stores,
+                now=clock(),
+                server=server,
+                force_rotate=options.rotate,
+                grace_override=options.grace,
+            )
+        plan = restrict(plan, options.only)
+        ui.out(render_text(plan, color=ui.color))
+        if plan.errors:
+            return 1
+        if not plan.has_changes:
+            return 0
+        if not (saved or options.auto_approve or options.only is not None):
+            if not ui.interactive:
+                raise UsageError(
+                    "refusing to apply without confirmation: stdin is not a terminal. "
+                    "Review the plan and pass --auto-approve, or apply a saved plan file."
+                )
+            if not ui.confirm("Apply these changes?"):
+                ui.err("Apply cancelled; nothing was changed.")
+                return 1
+        return execute(
+            plan,
+            spec,
+            driver,
+            stores,
+            clock=clock,
+            concurrency=options.concurrency,
+            server=server,
+            ui=ui,
+        )
+    finally:
+        driver.close()

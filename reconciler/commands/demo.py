@@ -1,0 +1,219 @@
+"""`ppm-tokens demo`: the whole loop against an embedded emulator, in a temporary directory.
+
+Creates tokens from a small spec, shows that a second plan is empty, moves the emulator's clock past
+the rotation point, rotates, and proves with real pip that the new token downloads a package and,
+once the grace period is over, the old one no longer does. Nothing is written outside a temporary
+directory, and no token value is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from reconciler.commands.apply import execute
+from reconciler.commands.plan import compute_plan
+from reconciler.commands.runtime import Environment
+from reconciler.emulator.control import EmulatorControl
+from reconciler.emulator.server import RunningEmulator, start_emulator
+from reconciler.plan.render_text import render_text
+from reconciler.secret import Secret
+from reconciler.server.http import HttpDriver
+from reconciler.spec import load_spec
+from reconciler.spec.model import Spec
+from reconciler.stores.base import SecretStore
+from reconciler.stores.registry import StoreContext, open_stores
+from reconciler.ui import UI
+
+DEMO_PACKAGE = "ppmdemo"
+
+DEMO_SPEC = """\
+version: 1
+namespace: demo
+defaults:
+  expires: 90d
+  rotation: {{after: 60d, before_expiry: 14d, grace: 3d}}
+  store: local
+stores:
+  local: {{type: file, path: {store_dir}}}
+policy:
+  max_expires: 365d
+  unmanaged: report
+tokens:
+  - name: analysts-pypi
+    user: analyst@example.com
+    description: Analysts download Python packages
+    scope: repos:read
+    resources: [pypi]
+    format: netrc          # pip reads it as a netrc file
+  - name: ci-admin
+    user: ci-system
+    description: CI/CD pipeline administration
+    scope: global:admin
+  - name: maintainers-upload
+    user: maintainers@example.com
+    description: Maintainers upload internal packages
+    scope: sources:write
+    resources: [internal-src]
+    format: json
+"""
+
+
+class Demo:
+    def __init__(self, ui: UI, workdir: Path, running: RunningEmulator, env: Environment) -> None:
+        self.ui = ui
+        self.workdir = workdir
+        self.running = running
+        self.control = EmulatorControl(running.url, running.admin_token())
+        self.spec_path = workdir / "tokens.yaml"
+        self.store_dir = workdir / "secrets"
+        self.spec_path.write_text(DEMO_SPEC.format(store_dir=self.store_dir), encoding="utf-8")
+        self.env = env
+        self.step_number = 0
+
+    def step(self, title: str) -> None:
+        self.step_number += 1
+        self.ui.out(f"\n== {self.step_number}. {title}")
+
+    def clock(self) -> datetime:
+        # The reconciler reads the emulator's clock so that moving it moves time for both.
+        return self.control.now()
+
+    def spec(self) -> Spec:
+        return load_spec(self.spec_path, now=self.clock())
+
+    def stores(self, spec: Spec) -> dict[str, SecretStore]:
+        return open_stores(spec, StoreContext(spec_dir=self.workdir, env=self.env.variables))
+
+    def driver(self) -> HttpDriver:
+        return HttpDriver(self.running.url, Secret(self.running.admin_token()))
+
+    def plan_and_apply(self, *, apply: bool = True, show: bool = True) -> bool:
+        spec = self.spec()
+        stores = self.stores(spec)
+        driver = self.driver()
+        try:
+            plan = compute_plan(spec, driver, stores, now=self.clock(), server=self.running.url)
+            if show:
+                self.ui.out(render_text(plan, color=self.ui.color))
+            if not apply or not plan.has_changes:
+                return plan.has_changes
+            self.ui.out("\n$ ppm-tokens apply --auto-approve")
+            code = execute(
+                plan,
+                spec,
+                driver,
+                stores,
+                clock=self.clock,
+                concurrency=4,
+                server=self.running.url,
+                ui=self.ui,
+            )
+            if code != 0:
+                raise SystemExit(code)
+            return True
+        finally:
+            driver.close()
+
+    def netrc_path(self, name: str) -> Path:
+        return self.store_dir / name
+
+    def pip_download(self, netrc: Path) -> bool:
+        """Real pip, credentials from a netrc file: never from the command line."""
+        target = Path(tempfile.mkdtemp(dir=self.workdir, prefix="pip-"))
+        environment = {
+            key: value
+            for key, value in self.env.variables.items()
+            if not key.startswith("PIP_") or key == "PIP_CACHE_DIR"
+        }
+        environment.update(NETRC=str(netrc), PIP_CONFIG_FILE=os.devnull, PIP_NO_INPUT="1")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                "--dest",
+                str(target),
+                "--index-url",
+                f"{self.running.url}/pypi/latest/simple/",
+                DEMO_PACKAGE,
+            ],
+            env=environment,
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+        return result.returncode == 0 and any(target.glob(f"{DEMO_PACKAGE}-*.whl"))
+
+    def run(self) -> int:
+        ui = self.ui
+        self.step(f"An emulator is serving at {self.running.url}")
+        ui.out(f"   its bootstrap admin token is in {self.running.admin_token_file} (mode 0600)")
+        ui.out(f"   the spec is {self.spec_path}; secrets go to {self.store_dir}")
+
+        self.step("ppm-tokens plan")
+        self.plan_and_apply(apply=False)
+        self.step("ppm-tokens apply: create, store, verify (the plan above)")
+        self.plan_and_apply(show=False)
+        self.step("ppm-tokens plan, again: nothing to do")
+        if self.plan_and_apply(apply=False):
+            ui.err("demo: the second plan was not empty")
+            return 1
+
+        netrc = self.netrc_path("analysts-pypi")
+        old_netrc = self.workdir / "analysts-pypi.before-rotation"
+        old_netrc.write_bytes(netrc.read_bytes())
+        old_netrc.chmod(0o600)
+
+        self.step("61 days pass (the emulator's clock moves): rotation.after 60d is reached")
+        self.control.advance(timedelta(days=61))
+        self.plan_and_apply()
+        ok_new = self.pip_download(netrc)
+        ui.out(f"   pip download {DEMO_PACKAGE} with the new token: {'OK' if ok_new else 'FAILED'}")
+        ok_old_during_grace = self.pip_download(old_netrc)
+        ui.out(
+            "   the old token during the 3-day grace period: "
+            f"{'still works' if ok_old_during_grace else 'FAILED'}"
+        )
+
+        self.step("3 more days pass: the grace period is over, old generations retire")
+        self.control.advance(timedelta(days=3, minutes=1))
+        self.plan_and_apply()
+        ok_old_after = self.pip_download(old_netrc)
+        ui.out(
+            "   pip download with the old token: "
+            f"{'refused, as it should be' if not ok_old_after else 'STILL WORKS (wrong)'}"
+        )
+        self.step("ppm-tokens plan: converged")
+        converged = not self.plan_and_apply(apply=False)
+        healthy = ok_new and ok_old_during_grace and not ok_old_after and converged
+        ui.out("\nDemo complete." if healthy else "\nDemo FAILED: see above.")
+        return 0 if healthy else 1
+
+
+def run(
+    *, ui: UI, env: Environment | None = None, clock: Callable[[], float] = time.monotonic
+) -> int:
+    started = clock()
+    environment = env or Environment.current()
+    with tempfile.TemporaryDirectory(prefix="ppm-tokens-demo-") as tmp:
+        workdir = Path(tmp)
+        running = start_emulator(
+            db_path=workdir / "emulator.sqlite3", admin_token_file=workdir / "admin.token"
+        )
+        try:
+            code = Demo(ui, workdir, running, environment).run()
+        finally:
+            running.stop()
+    ui.err(f"(demo took {clock() - started:.1f} s)")
+    return code

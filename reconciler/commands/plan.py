@@ -1,0 +1,134 @@
+"""`ppm-tokens plan`: read the live state once, diff it against the spec, show or save the plan."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from reconciler.commands.runtime import (
+    Environment,
+    GlobalOptions,
+    make_clock,
+    open_driver,
+    server_url,
+    store_context,
+)
+from reconciler.durations import DurationError, parse_when
+from reconciler.errors import UsageError
+from reconciler.plan.model import Plan
+from reconciler.plan.planner import plan as make_plan
+from reconciler.plan.render_json import plan_to_json
+from reconciler.plan.render_markdown import render_markdown
+from reconciler.plan.render_text import render_text
+from reconciler.server.driver import Driver
+from reconciler.spec import load_spec
+from reconciler.spec.model import Spec, TokenState
+from reconciler.stores.base import SecretMeta, SecretStore
+from reconciler.stores.registry import open_stores
+from reconciler.ui import UI
+
+EXIT_CHANGES = 2
+
+
+class PlanFormat(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    spec_path: Path
+    output_format: PlanFormat = PlanFormat.TEXT
+    out: Path | None = None
+    detailed_exitcode: bool = False
+    at: str | None = None
+
+
+def read_stored_meta(
+    spec: Spec, stores: Mapping[str, SecretStore], *, workers: int = 8
+) -> dict[str, SecretMeta | None]:
+    """Metadata for every declared token, read concurrently: remote stores answer slowly."""
+    wanted = [t for t in spec.tokens if t.state is TokenState.PRESENT]
+    if not wanted:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
+        metas = pool.map(lambda t: stores[t.store].read_meta(t.secret), wanted)
+        return {t.name: meta for t, meta in zip(wanted, metas, strict=True)}
+
+
+def compute_plan(
+    spec: Spec,
+    driver: Driver,
+    stores: Mapping[str, SecretStore],
+    *,
+    now: datetime,
+    server: str,
+    force_rotate: frozenset[str] = frozenset(),
+    grace_override: timedelta | None = None,
+) -> Plan:
+    """Reads the live tokens (all pages) and resources once, and the declared tokens' store
+    metadata; nothing else."""
+    live = driver.list_tokens()
+    resources = driver.list_resources()
+    stored = read_stored_meta(spec, stores)
+    return make_plan(
+        spec,
+        live,
+        resources,
+        stored,
+        now,
+        server=server,
+        self_guid=driver.self_guid(),
+        force_rotate=force_rotate,
+        grace_override=grace_override,
+    )
+
+
+def render(plan: Plan, output_format: PlanFormat, *, color: bool) -> str:
+    if output_format is PlanFormat.JSON:
+        return json.dumps(plan_to_json(plan), indent=2, sort_keys=False)
+    if output_format is PlanFormat.MARKDOWN:
+        return "\n\n<!-- ppm-tokens: next part -->\n\n".join(render_markdown(plan))
+    return render_text(plan, color=color)
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    path.write_text(json.dumps(plan_to_json(plan), indent=2) + "\n", encoding="utf-8")
+
+
+def plan_time(options: PlanOptions, global_options: GlobalOptions) -> datetime:
+    now = make_clock(global_options)()
+    if options.at is None:
+        return now
+    try:
+        return parse_when(options.at, now)
+    except DurationError as exc:
+        raise UsageError(f"--at: {exc}") from None
+
+
+def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    now = plan_time(options, global_options)
+    spec = load_spec(options.spec_path, now=now)
+    driver = open_driver(global_options, env, spec)
+    try:
+        stores = open_stores(spec, store_context(spec, env))
+        plan = compute_plan(
+            spec, driver, stores, now=now, server=server_url(global_options, env, spec)
+        )
+    finally:
+        driver.close()
+    ui.out(render(plan, options.output_format, color=ui.color))
+    if options.out is not None:
+        save_plan(plan, options.out)
+        ui.err(f"Saved the plan to {options.out}; apply it with: ppm-tokens apply {options.out}")
+    if plan.errors:
+        return 1
+    if options.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return 0
