@@ -259,3 +259,34 @@ def test_file_paths_in_messages_are_relative_to_where_the_user_ran(cli: Cli) -> 
     run = cli("validate", "-f", "tokens.yaml")
     assert run.code == 3
     assert run.stdout.startswith("tokens.yaml:") or run.stderr.startswith("tokens.yaml:")
+
+
+def test_i2_values_only_in_the_store(cli: Cli, emulator_control: EmulatorControl) -> None:
+    """Every kind of output a run makes, with debug logs on, is free of issued values; the store
+    holds them (which proves the scan would see a value where one is)."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    plan_file = cli.workdir / "plan.json"
+    assert cli("plan", "-f", str(spec), "--out", str(plan_file), "-v").code == 0
+    assert cli("apply", str(plan_file), "-v").code == 0
+    emulator_control.advance(timedelta(days=61))
+    now = emulator_control.now().isoformat()
+    for fmt in ("text", "markdown", "json"):
+        assert cli("plan", "-f", str(spec), "--format", fmt, "--now", now, "-v").code == 0
+    assert cli("apply", "-f", str(spec), "--auto-approve", "--now", now, "-v").code == 0
+    assert cli("rotate", "ds-read", "-f", str(spec), "--grace", "0", "--now", now, "-v").code == 0
+
+    admin = cli.emulator.admin_token()
+    values = [v for v in emulator_control.issued_values() if v != admin]
+    assert len(values) >= 7
+    outputs = "".join(r.stdout + r.stderr for r in cli.runs)
+    assert "DEBUG" in outputs  # the logs were on
+    files = [p for p in cli.workdir.rglob("*") if p.is_file()]
+    in_store = [p for p in files if "secrets" in p.relative_to(cli.workdir).parts]
+    elsewhere = [p for p in files if p not in in_store]
+    assert plan_file in elsewhere
+    for value in [*values, admin]:
+        assert value not in outputs
+        for path in elsewhere:
+            assert value not in path.read_text(errors="replace"), path
+    current = {p.read_text().strip() for p in in_store if not p.name.endswith(".meta.json")}
+    assert current <= set(values) and len(current) == 3
