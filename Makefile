@@ -30,10 +30,14 @@ typecheck: $(VENV)/.installed-dev
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any
 # non-zero status stops make.
 test: $(VENV)/.installed-dev lint typecheck
-	$(BIN)/python -m pytest --cov=reconciler --cov-report=term:skip-covered
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report --skip-covered
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/emulator_list.py
+	$(BIN)/python bench/reconcile_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

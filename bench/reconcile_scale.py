@@ -1,0 +1,186 @@
+"""How the reconciler scales: validate, plan and apply with many tokens. Prints figures.
+
+    .venv/bin/python bench/reconcile_scale.py [--tokens 1000] [--apply-tokens 200]
+
+- validate: a spec of N tokens, parsed and checked (`check_file`);
+- plan: the pure planner for N declared tokens against 4N live tokens (N current generations,
+  N older generations, 2N tokens of another namespace or unmanaged), and its three renderers;
+- apply: M tokens created end to end (create, file store write, verify) against an emulator on
+  loopback with the default concurrency of 4, then the idle re-plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from reconciler.apply import ApplyOptions, apply_plan
+from reconciler.commands.plan import compute_plan
+from reconciler.emulator.server import start_emulator
+from reconciler.ownership import stored_description
+from reconciler.plan.planner import plan
+from reconciler.plan.render_json import plan_to_json
+from reconciler.plan.render_markdown import render_markdown
+from reconciler.plan.render_text import render_text
+from reconciler.secret import Secret
+from reconciler.server.http import HttpDriver
+from reconciler.server.model import LiveToken, Resource
+from reconciler.spec import check_file, load_spec
+from reconciler.stores.base import SecretMeta
+from reconciler.stores.registry import StoreContext, open_stores
+
+T = TypeVar("T")
+
+
+def timed(label: str, func: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    result = func()
+    print(f"  {label:<46} {time.perf_counter() - started:8.3f} s")
+    return result
+
+
+def write_spec(path: Path, count: int, store_dir: Path, namespace: str = "bench") -> Path:
+    lines = [
+        "version: 1",
+        f"namespace: {namespace}",
+        "defaults:",
+        "  expires: 90d",
+        "  rotation: {after: 60d, before_expiry: 14d, grace: 3d}",
+        "  store: local",
+        "stores:",
+        f"  local: {{type: file, path: {store_dir}}}",
+        "tokens:",
+    ]
+    for index in range(count):
+        lines += [
+            f"  - name: token-{index:05d}",
+            f"    user: user{index}@example.com",
+            f"    description: Token number {index} for the benchmark",
+            "    scope: repos:read",
+            "    resources: [pypi]",
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def bench_validate_and_plan(count: int, workdir: Path) -> None:
+    now = datetime.now(UTC)
+    spec_path = write_spec(workdir / "plan.yaml", count, workdir / "unused-store")
+    print(f"validate and plan, {count} declared tokens")
+    spec, problems = timed(
+        f"check_file ({spec_path.stat().st_size / 1e6:.2f} MB)",
+        lambda: check_file(spec_path, now=now),
+    )
+    assert spec is not None, problems
+    pypi = Resource(str(uuid.uuid4()), "pypi", "repo", "python")
+    live: list[LiveToken] = []
+    stored: dict[str, SecretMeta | None] = {}
+    for index, token in enumerate(spec.tokens):
+        description = stored_description(token.description, spec.namespace, token.name)
+        for age_days, keep in ((10, True), (70, False)):
+            created = now - timedelta(days=age_days)
+            live.append(
+                LiveToken(
+                    guid=str(uuid.uuid4()),
+                    description=description,
+                    user=token.user,
+                    scope="repos:read",
+                    resources=("pypi",),
+                    resource_ids=(pypi.id,),
+                    created=created,
+                    expires=created + timedelta(days=90),
+                )
+            )
+            if keep:
+                current = live[-1]
+                stored[token.name] = SecretMeta(
+                    current.guid,
+                    token.name,
+                    spec.namespace,
+                    current.created,
+                    current.expires,
+                    "repos:read",
+                )
+        for other in ("[ppm-tokens:other-team/x]", "hand-made"):
+            live.append(
+                LiveToken(
+                    guid=str(uuid.uuid4()),
+                    description=f"token {index} {other}",
+                    user="someone",
+                    scope="repos:read",
+                    resources=("pypi",),
+                    resource_ids=(pypi.id,),
+                    created=now - timedelta(days=5),
+                    expires=now + timedelta(days=85),
+                )
+            )
+    result = timed(
+        f"plan() against {len(live)} live tokens",
+        lambda: plan(spec, live, [pypi], stored, now, server="https://ppm.example.com"),
+    )
+    print(f"  -> {len(result.actions)} actions, {len(result.warnings)} warnings")
+    timed("render_text", lambda: render_text(result, color=False))
+    parts = timed("render_markdown", lambda: render_markdown(result))
+    print(f"  -> {len(parts)} Markdown part(s)")
+    timed("plan_to_json + dumps", lambda: json.dumps(plan_to_json(result)))
+
+
+def bench_apply(count: int, workdir: Path) -> None:
+    print(f"apply against the emulator, {count} new tokens, concurrency 4")
+    running = start_emulator(
+        db_path=workdir / "emu.sqlite3", admin_token_file=workdir / "admin.token"
+    )
+    try:
+        spec_path = write_spec(workdir / "apply.yaml", count, workdir / "secrets")
+        spec = load_spec(spec_path, now=datetime.now(UTC))
+        stores = open_stores(spec, StoreContext(spec_dir=workdir, env={}))
+        with HttpDriver(running.url, Secret(running.admin_token())) as driver:
+            now = lambda: datetime.now(UTC)  # noqa: E731
+            first = timed(
+                "plan (list tokens, read store metadata)",
+                lambda: compute_plan(spec, driver, stores, now=now(), server=running.url),
+            )
+            started = time.perf_counter()
+            report = apply_plan(
+                first,
+                spec=spec,
+                driver=driver,
+                stores=stores,
+                now=now,
+                options=ApplyOptions(concurrency=4),
+                server_url=running.url,
+            )
+            elapsed = time.perf_counter() - started
+            print(f"  {'apply_plan (create, store, verify)':<46} {elapsed:8.3f} s")
+            rate = count / elapsed
+            print(f"  -> {report.created} created, {report.failed} failed, {rate:.1f} tokens/s")
+            again = timed(
+                "re-plan when nothing changed",
+                lambda: compute_plan(spec, driver, stores, now=now(), server=running.url),
+            )
+            print(f"  -> {len(again.changes)} changes")
+    finally:
+        running.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tokens", type=int, default=1000)
+    parser.add_argument("--apply-tokens", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ppm-tokens-bench-") as tmp:
+        bench_validate_and_plan(args.tokens, Path(tmp))
+        bench_apply(args.apply_tokens, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
