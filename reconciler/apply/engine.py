@@ -52,6 +52,9 @@ def apply_plan(
         )
     if options.concurrency < 1:
         raise UsageError(f"concurrency must be at least 1, not {options.concurrency}")
+    changes = plan.changes
+    # One listing: the GUIDs that exist before any create, and whose each token is.
+    live = {t.guid: t for t in driver.list_tokens()} if changes else {}
     ctx = Context(
         spec=spec,
         driver=driver,
@@ -61,22 +64,25 @@ def apply_plan(
         sleep=sleep,
         server_url=server_url,
         protected=_protected(spec, driver),
-        known_guids=KnownGuids(
-            (t.guid for t in driver.list_tokens())
-            if any(a.kind.creates for a in plan.changes)
-            else ()
-        ),
+        known_guids=KnownGuids(live),
+        live=live,
+        declared={t.name: t for t in spec.tokens},
     )
-    changes = plan.changes
     results: list[ActionResult | None] = [None] * len(changes)
     progress_lock = threading.Lock()
     stopping = threading.Event()
 
     def run_group(indexes: list[int]) -> None:
+        failed: Action | None = None
         for index in indexes:
             if stopping.is_set():
                 return
-            result = run_action(changes[index], ctx)
+            action = changes[index]
+            # After a create-like action of this name failed, what follows it in the plan (the
+            # retirement of an older generation) may revoke the token consumers still hold.
+            result = run_action(action, ctx) if failed is None else _not_run(action, failed)
+            if failed is None and action.kind.creates and not result.ok:
+                failed = action
             results[index] = result
             try:
                 with progress_lock:
@@ -97,6 +103,17 @@ def apply_plan(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return ApplyReport(tuple(r for r in results if r is not None))
+
+
+def _not_run(action: Action, failed: Action) -> ActionResult:
+    subject = action.name or action.guid or "an unnamed token"
+    untouched = f"; {action.guid} is untouched" if action.guid else ""
+    return ActionResult(
+        action,
+        ok=False,
+        error=f"{action.kind} of {subject}: not run because the {failed.kind} of "
+        f"{failed.name} before it failed{untouched}",
+    )
 
 
 def _groups(changes: tuple[Action, ...]) -> list[list[int]]:

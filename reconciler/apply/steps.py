@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from reconciler.apply.model import ActionResult, ApplyOptions
 from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
-from reconciler.ownership import stored_description
+from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.model import Action, ActionKind
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
-from reconciler.server.model import CreatedToken, TokenRequest
-from reconciler.spec.model import Spec, TokenSpec
+from reconciler.server.model import CreatedToken, LiveToken, TokenRequest
+from reconciler.spec.model import Spec, TokenSpec, TokenState, UnmanagedPolicy
 from reconciler.stores.base import SecretMeta, SecretPayload, SecretStore
 from reconciler.stores.formats import render_payload
 from reconciler.stores.retry import with_retries
@@ -39,6 +39,10 @@ class Context:
     # a lost create response, a token with the marker outside this set is the lost one. One
     # listing per run, not per create, keeps large servers cheap.
     known_guids: KnownGuids
+    # The same listing by GUID: whose each token is, checked before every revocation, since a
+    # plan file may be stale or edited.
+    live: Mapping[str, LiveToken] = field(default_factory=dict)
+    declared: Mapping[str, TokenSpec] = field(default_factory=dict)  # spec.tokens by name
 
 
 class KnownGuids:
@@ -93,22 +97,76 @@ def _unexpected(exc: BaseException) -> str:
     return f"unexpected {type(exc).__name__}{where}"
 
 
-def _refusal(guid: str, ctx: Context) -> str | None:
-    why = ctx.protected.get(guid)
+def _refusal(guid: str, name: str | None, ctx: Context) -> str | None:
+    why = ctx.protected.get(guid) or _not_ours(guid, name, ctx)
     return f"refusing to revoke {guid}: {why}" if why else None
+
+
+def _not_ours(guid: str, name: str | None, ctx: Context) -> str | None:
+    """Why the token is not `name`'s (None: an unmanaged token) in this namespace, if it is not:
+    the planner never plans such a revocation, so only a stale or edited plan gets here."""
+    live = ctx.live.get(guid)
+    if live is None:
+        return "the server does not list it"
+    owner = parse_owner(live.description)
+    if owner is None:
+        if name is None:
+            policy = ctx.spec.policy.unmanaged
+            if policy is UnmanagedPolicy.REVOKE:
+                return None
+            return f"it has no ppm-tokens marker and policy.unmanaged is {policy.value}"
+        declared = ctx.declared.get(name)
+        if declared is not None and declared.adopt == guid:
+            return None
+        return f"it has no ppm-tokens marker and {name} does not adopt it"
+    if owner.namespace != ctx.spec.namespace:
+        return f"it belongs to namespace {owner.namespace}"
+    if owner.name != name:
+        return f"it is token {owner.name}, not {name or 'an unmanaged token'}"
+    return None
+
+
+def _held_by_store(guid: str, name: str | None, ctx: Context) -> str | None:
+    """Why a retiring token must stay: its declared store still hands its value to consumers
+    (the store may have changed since the plan was made)."""
+    declared = ctx.declared.get(name) if name is not None else None
+    if declared is None or declared.state is not TokenState.PRESENT:
+        return None
+    store = ctx.stores.get(declared.store)
+    if store is None:
+        return (
+            f"refusing to revoke {guid}: store '{declared.store}' is not open, so whether it "
+            "still holds the token's value is unknown"
+        )
+    meta = store.read_meta(declared.secret)
+    if meta is not None and meta.token_guid == guid:
+        return (
+            f"refusing to revoke {guid}: store '{store.name}' still holds its value under "
+            f"{declared.secret!r} (consumers use it); run plan again"
+        )
+    return None
 
 
 def _revoke(action: Action, ctx: Context) -> ActionResult:
     guid = action.guid
     if guid is None:
         return _failed(action, f"{action.kind} of {_label(action)}: the plan gives no GUID")
-    refusal = _refusal(guid, ctx)
+    refusal = _refusal(guid, action.name, ctx)
+    if refusal is None and action.kind is ActionKind.RETIRE:
+        refusal = _held_by_store(guid, action.name, ctx)
     if refusal:
         return _failed(action, refusal)
-    ctx.driver.revoke_token(guid)
+    live = ctx.live.get(guid)
+    if live is not None and not live.is_active(ctx.now()):
+        # Already revoked or expired (a revoke whose secret deletion failed in an earlier run):
+        # only the secret is left to delete.
+        revoked: tuple[str, ...] = ()
+    else:
+        ctx.driver.revoke_token(guid)
+        revoked = (guid,)
     ref = action.delete_secret
     if ref is None:
-        return ActionResult(action, ok=True, revoked=(guid,))
+        return ActionResult(action, ok=True, revoked=revoked)
     store = ctx.stores.get(ref.store)
     try:
         if store is None:
@@ -119,9 +177,9 @@ def _revoke(action: Action, ctx: Context) -> ActionResult:
             action,
             f"token {guid} was revoked, but deleting its secret {ref.key!r} from store "
             f"'{ref.store}' failed: {exc}",
-            revoked=(guid,),
+            revoked=revoked,
         )
-    return ActionResult(action, ok=True, revoked=(guid,))
+    return ActionResult(action, ok=True, revoked=revoked)
 
 
 def _create_like(action: Action, ctx: Context) -> ActionResult:
@@ -132,7 +190,7 @@ def _create_like(action: Action, ctx: Context) -> ActionResult:
     if store is None:
         return _failed(action, f"{action.kind} of {token.name}: store '{token.store}' is not open")
     replaced = action.guid if action.revoke_replaced else None
-    if replaced is not None and (refusal := _refusal(replaced, ctx)):
+    if replaced is not None and (refusal := _refusal(replaced, token.name, ctx)):
         return _failed(action, f"{action.kind} of {token.name}: {refusal}")
 
     description = stored_description(token.description, ctx.spec.namespace, token.name)
@@ -148,6 +206,23 @@ def _create_like(action: Action, ctx: Context) -> ActionResult:
     except CreateOutcomeUnknown:
         return _recover_lost_create(action, token, description, ctx)
 
+    result = _handle_created(action, token, ctx, store=store, created=created, replaced=replaced)
+    if result.error is None:
+        return result
+    return replace(result, error=_scrub(result.error, created.value))
+
+
+def _handle_created(
+    action: Action,
+    token: TokenSpec,
+    ctx: Context,
+    *,
+    store: SecretStore,
+    created: CreatedToken,
+    replaced: str | None,
+) -> ActionResult:
+    """Store, verify, then revoke what it replaces. Messages may quote what a store or driver
+    said; the caller scrubs the value out of them."""
     guid = created.token.guid
     ctx.known_guids.add(guid)
     try:
@@ -155,7 +230,7 @@ def _create_like(action: Action, ctx: Context) -> ActionResult:
         _verify(token, store, created, payload, ctx)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, _StepFailed | ReconcilerError) else _unexpected(exc)
-        return _rollback(action, token, created, _scrub(reason, created.value), ctx)
+        return _rollback(action, token, created, reason, ctx)
 
     if replaced is None:
         return ActionResult(action, ok=True, new_guid=guid)

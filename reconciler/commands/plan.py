@@ -27,7 +27,7 @@ from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
 from reconciler.server.driver import Driver
 from reconciler.spec import load_spec
-from reconciler.spec.model import Spec, TokenState
+from reconciler.spec.model import OnDelete, Spec, TokenState
 from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
@@ -54,7 +54,11 @@ def read_stored_meta(
     spec: Spec, stores: Mapping[str, SecretStore], *, workers: int = 8
 ) -> dict[str, SecretMeta | None]:
     """Metadata for every declared token, read concurrently: remote stores answer slowly."""
-    wanted = [t for t in spec.tokens if t.state is TokenState.PRESENT]
+    # Absent tokens too when their secret is to be deleted: a delete that failed once must be
+    # seen (and retried) by the next plan.
+    wanted = [
+        t for t in spec.tokens if t.state is TokenState.PRESENT or t.on_delete is OnDelete.DELETE
+    ]
     if not wanted:
         return {}
     with ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
@@ -113,6 +117,12 @@ def plan_time(options: PlanOptions, global_options: GlobalOptions) -> datetime:
 
 
 def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    if options.at is not None and options.out is not None:
+        # A saved plan is applied as it stands: a preview's early rotations would happen now.
+        raise UsageError(
+            "--at previews a future state and cannot be saved with --out: "
+            "a saved plan must describe now; drop --at to save a plan to apply"
+        )
     now = plan_time(options, global_options)
     spec = load_spec(options.spec_path, now=now)
     driver = open_driver(global_options, env, spec)

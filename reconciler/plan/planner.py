@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from reconciler.durations import date_deadline, format_duration, humanize
 from reconciler.plan.compare import (
@@ -216,8 +216,9 @@ def _successor(ctx: _Context, draft: _Draft, action: Action) -> Action:
         revoke = False
     if revoke:
         draft.revoked.add(action.guid)
-    rotating = action.kind is ActionKind.ROTATE and not revoke
-    retire_after = ctx.now + ctx.grace(action.token) if rotating else None
+    # A rotation, or a repair that keeps the replaced token (see _decide), retires it later.
+    keeps = action.kind is ActionKind.ROTATE or not action.revoke_replaced
+    retire_after = ctx.now + ctx.grace(action.token) if keeps and not revoke else None
     return replace(action, revoke_replaced=revoke, retire_after=retire_after)
 
 
@@ -254,7 +255,18 @@ def _decide(ctx: _Context, draft: _Draft, token: TokenSpec, current: LiveToken) 
             if meta is None
             else f"store holds the value of {meta.token_guid}"
         )
-        return _successor(ctx, draft, _create_like(ActionKind.REPAIR, token, current, reason))
+        repair = _create_like(ActionKind.REPAIR, token, current, reason)
+        if meta is not None and _utc(meta.created) > _utc(current.created):
+            # The store names a later token that is gone (a rotation whose new token was stored,
+            # then failed verification and was revoked): consumers that read the store before
+            # hold the current token, so it keeps the grace a rotation gives, unless the spec
+            # changed it in a way that wants it gone at once.
+            changes = immutable_changes(
+                token, current, ctx.spec.namespace, ctx.index, adopted=adopted
+            )
+            at_once = bool(changes) or ctx.grace(token) == timedelta(0)
+            repair = replace(repair, revoke_replaced=at_once)
+        return _successor(ctx, draft, repair)
     changes = immutable_changes(token, current, ctx.spec.namespace, ctx.index, adopted=adopted)
     if changes:
         replacement = _create_like(ActionKind.REPLACE, token, current, "; ".join(changes))
@@ -269,6 +281,11 @@ def _decide(ctx: _Context, draft: _Draft, token: TokenSpec, current: LiveToken) 
     return Action(ActionKind.NOOP, token.name, reason, guid=current.guid)
 
 
+def _utc(moment: datetime) -> datetime:
+    """Store metadata written by other tools may carry a naive time: read it as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _create_like(kind: ActionKind, token: TokenSpec, current: LiveToken, reason: str) -> Action:
     return Action(kind, token.name, reason, token=token, guid=current.guid, revoke_replaced=True)
 
@@ -280,15 +297,25 @@ def _plan_present(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
         return
     current, older = generations[0], generations[1:]
     action = _decide(ctx, draft, token, current)
+    meta = ctx.stored_meta.get(token.name)
+    held = meta.token_guid if meta is not None else None
     grace = ctx.grace(token)
     retire_at = current.created + grace
     retiring = 0
     for old in older:
-        if ctx.now >= retire_at:
+        if old.guid == held:
+            # The store still hands this one to consumers (the current token's value never got
+            # there): its grace starts when the repair stores a successor, now, not when the
+            # current token was made. Apply runs the repair first and stops if it fails.
+            due = grace <= timedelta(0)
+            reason = "the store's token, superseded by this run's repair; grace 0s"
+        else:
+            due = ctx.now >= retire_at
             reason = (
                 f"superseded by {short_guid(current.guid)} on "
                 f"{current.created.date().isoformat()}; grace {format_duration(grace)} passed"
             )
+        if due:
             _revoke(ctx, draft, Action(ActionKind.RETIRE, token.name, reason, guid=old.guid))
         else:
             retiring += 1
@@ -310,13 +337,29 @@ def _plan_present(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
 
 def _plan_absent(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
     delete = SecretRef(token.store, token.secret) if token.on_delete is OnDelete.DELETE else None
-    for old in ctx.inventory.generations.get(token.name, ()):
+    generations = ctx.inventory.generations.get(token.name, ())
+    for old in generations:
         # The secret goes with the first revoke actually planned, and only once.
         revoke = Action(
             ActionKind.REVOKE, token.name, "declared absent", guid=old.guid, delete_secret=delete
         )
         if _revoke(ctx, draft, revoke):
             delete = None
+    meta = ctx.stored_meta.get(token.name)
+    if delete is None or generations or meta is None:
+        return
+    # Every generation is gone, but the secret outlived it (an earlier apply revoked the token
+    # and then failed to delete, or the token was revoked by hand): finish the job. Apply sees
+    # the token inactive and only deletes.
+    if any(gone.guid == meta.token_guid for gone in ctx.inventory.history.get(token.name, ())):
+        reason = "declared absent; the token is gone but its secret is still stored"
+        _revoke(
+            ctx,
+            draft,
+            Action(
+                ActionKind.REVOKE, token.name, reason, guid=meta.token_guid, delete_secret=delete
+            ),
+        )
 
 
 def _plan_unmanaged(ctx: _Context, draft: _Draft) -> None:

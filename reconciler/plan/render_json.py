@@ -18,7 +18,7 @@ from reconciler.plan.model import (
     SecretRef,
     WarningCode,
 )
-from reconciler.spec.model import Spec, TokenSpec, TokenState
+from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 
 FORMAT_VERSION = 1
 _Kind = TypeVar("_Kind", ActionKind, WarningCode)
@@ -150,6 +150,9 @@ class _Reader:
             raise _malformed(self._at(key), "must be an array")
         return [_Reader(item, f"{self._at(key)}[{i}]") for i, item in enumerate(value)]
 
+    def raw(self) -> Mapping[object, object]:
+        return self._data
+
     def object_or_none(self, key: str) -> _Reader | None:
         value = self._get(key, optional=True)
         return None if value is None else _Reader(value, self._at(key))
@@ -170,8 +173,12 @@ def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> A
                 f"the saved plan would {kind.value} token {name!r}, which the spec does not "
                 "declare: run `ppm-tokens plan` again"
             )
+        _check_binding(reader, kind, declared)
         token = declared
     ref = reader.object_or_none("delete_secret")
+    delete = None if ref is None else SecretRef(ref.text("store"), ref.text("key"))
+    if delete is not None:
+        _check_deletion(name, delete, declared_tokens)
     return Action(
         kind=kind,
         name=name,
@@ -180,8 +187,41 @@ def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> A
         guid=reader.text_or_none("guid"),
         revoke_replaced=reader.flag("revoke_replaced"),
         retire_after=reader.time_or_none("retire_after"),
-        delete_secret=None if ref is None else SecretRef(ref.text("store"), ref.text("key")),
+        delete_secret=delete,
     )
+
+
+def _check_binding(reader: _Reader, kind: ActionKind, declared: TokenSpec) -> None:
+    """The saved token must be the spec's: callers compare the spec's hash, but a plan applied
+    with another spec would otherwise write where nobody reviewed, with fields nobody saw."""
+    saved = reader.object_or_none("token")
+    if saved is None:
+        return  # the schema requires it; a document without one binds to the spec alone
+    expected = _token(declared)
+    raw = saved.raw()
+    changed = sorted(key for key in expected if raw.get(key) != expected[key])
+    if changed:
+        raise StalePlanError(
+            f"the saved plan would {kind.value} token {declared.name!r} with "
+            f"{', '.join(changed)} other than the spec now declares: run `ppm-tokens plan` again"
+        )
+
+
+def _check_deletion(
+    name: str | None, ref: SecretRef, declared_tokens: Mapping[str, TokenSpec]
+) -> None:
+    declared = declared_tokens.get(name) if name is not None else None
+    if declared is None:
+        return  # an entry dropped from the file: the plan, reviewed, is all there is to go on
+    if (
+        declared.state is not TokenState.ABSENT
+        or declared.on_delete is not OnDelete.DELETE
+        or (declared.store, declared.secret) != (ref.store, ref.key)
+    ):
+        raise StalePlanError(
+            f"the saved plan would delete secret {ref.key!r} from store '{ref.store}' for token "
+            f"{name!r}, but the spec now declares that token otherwise: run `ppm-tokens plan` again"
+        )
 
 
 def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:

@@ -17,7 +17,7 @@ def put_secret(world: World, key: str, guid: str) -> None:
 
 def test_retire_revokes_and_keeps_the_secret(world: World) -> None:
     old = world.driver.seed("ds-read").guid
-    put_secret(world, "ppm/ds-read", old)
+    put_secret(world, "ppm/ds-read", world.driver.seed("ds-read").guid)  # the successor's
     plan = make_plan(Action(ActionKind.RETIRE, "ds-read", "grace passed", guid=old))
 
     report = world.apply(plan, world.spec(token_spec("ds-read")))
