@@ -118,13 +118,39 @@ def finish(run: Callable[[], int]) -> int:
     return code
 
 
-def duration_option(value: str | None) -> timedelta | None:
+def duration_option(value: str | None, name: str) -> timedelta | None:
     if value is None:
         return None
     try:
         return timedelta(0) if value.strip() == "0" else parse_duration(value)
     except DurationError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint=name) from None
+
+
+def one_spec(ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]) -> Path | None:
+    """Click keeps only the last of a repeated option; a second -f silently ignored would plan
+    against the wrong file, so it is refused."""
+    del ctx
+    if len(values) > 1:
+        raise click.BadParameter(
+            f"give one spec file, not {len(values)}: run the command once per spec file",
+            param=param,
+        )
+    return values[0] if values else None
+
+
+def spec_option(default: Path | None) -> Callable[[F], F]:
+    return click.option(
+        "-f",
+        "--file",
+        "spec_path",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        callback=one_spec,
+        default=[default] if default else [],
+        show_default=bool(default),
+        help="The spec file.",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -176,7 +202,7 @@ def validate(files: tuple[Path, ...], output_format: str, now: str | None) -> in
 
 
 @app.command()
-@click.option("-f", "--file", "spec_path", type=click.Path(path_type=Path), default=DEFAULT_SPEC)
+@spec_option(DEFAULT_SPEC)
 @click.option(
     "--format",
     "output_format",
@@ -207,7 +233,7 @@ def plan(**kwargs: Any) -> int:
 
 @app.command()
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-f", "--file", "spec_path", type=click.Path(path_type=Path), default=None)
+@spec_option(None)
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
 @click.option("--concurrency", type=int, default=4, show_default=True)
@@ -232,7 +258,7 @@ def apply(**kwargs: Any) -> int:
 
 @app.command()
 @click.argument("name")
-@click.option("-f", "--file", "spec_path", type=click.Path(path_type=Path), default=DEFAULT_SPEC)
+@spec_option(DEFAULT_SPEC)
 @click.option(
     "--grace", metavar="DURATION", help="How long the old token stays valid (0: revoke now)."
 )
@@ -247,7 +273,7 @@ def rotate(**kwargs: Any) -> int:
         target=kwargs["spec_path"],
         auto_approve=True,
         rotate=frozenset({name}),
-        grace=duration_option(kwargs["grace"]),
+        grace=duration_option(kwargs["grace"], "--grace"),
         only=frozenset({name}),
     )
     return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))

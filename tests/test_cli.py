@@ -110,3 +110,83 @@ def test_missing_spec_file_is_named(tmp_path: Path) -> None:
     run = ppm_tokens("validate", "-f", "absent.yaml", cwd=tmp_path)
     assert run.returncode == 3
     assert "absent.yaml" in run.stdout + run.stderr
+
+
+def spec_and_token(tmp_path: Path) -> tuple[Path, Path]:
+    token = tmp_path / "admin.token"
+    token.write_text("not-a-real-token")
+    spec = tmp_path / "tokens.yaml"
+    spec.write_text(MINIMAL_SPEC)
+    return spec, token
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "rotate"])
+def test_a_second_spec_file_is_refused_not_silently_dropped(tmp_path: Path, command: str) -> None:
+    spec, token = spec_and_token(tmp_path)
+    other = tmp_path / "other.yaml"
+    other.write_text(MINIMAL_SPEC)
+    name = ["reader"] if command == "rotate" else []
+    run = ppm_tokens(
+        command, *name, "-f", str(spec), "-f", str(other), "--token-file", str(token),
+        "--server", "http://127.0.0.1:9", cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "one spec file" in run.stderr
+    assert "127.0.0.1:9" not in run.stderr  # refused before any request
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:4242", "ftp://ppm.example.com", "https://"])
+def test_a_server_url_without_http_scheme_is_a_clear_usage_error(tmp_path: Path, url: str) -> None:
+    spec, token = spec_and_token(tmp_path)
+    run = ppm_tokens(
+        "plan", "-f", str(spec), "--token-file", str(token), cwd=tmp_path,
+        PACKAGEMANAGER_ADDRESS=url,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert f"server URL {url!r}" in run.stderr
+    assert "PACKAGEMANAGER_ADDRESS" in run.stderr and "http" in run.stderr
+    assert "UnsupportedProtocol" not in run.stderr
+
+
+def test_a_preview_cannot_be_saved_as_a_plan_to_apply(tmp_path: Path) -> None:
+    spec, token = spec_and_token(tmp_path)
+    run = ppm_tokens(
+        "plan", "-f", str(spec), "--at", "+70d", "--out", str(tmp_path / "p.json"),
+        "--token-file", str(token), "--server", "http://127.0.0.1:9", cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "--at" in run.stderr and "--out" in run.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_a_bad_grace_names_the_option(tmp_path: Path) -> None:
+    run = ppm_tokens("rotate", "reader", "--grace", "banana", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "--grace" in run.stderr and "'banana' is not a duration" in run.stderr
+
+
+def test_emulator_on_a_busy_port_says_so_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        token_file = tmp_path / "admin.token"
+        run = ppm_tokens(
+            "emulator", "--port", str(port), "--admin-token-file", str(token_file),
+            "--db", str(tmp_path / "db.sqlite3"), cwd=tmp_path,
+        )  # fmt: skip
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert f"127.0.0.1:{port}" in run.stderr and "--port" in run.stderr
+    # Nothing was minted for a server that never started.
+    assert not token_file.exists()
+
+
+def test_emulator_refuses_to_write_its_admin_token_inside_a_git_work_tree(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    run = ppm_tokens("emulator", "--port", "0", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "git work tree" in run.stderr and "--admin-token-file" in run.stderr
+    assert not (tmp_path / "ppm-emulator-admin.token").exists()

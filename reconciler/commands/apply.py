@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text
 from reconciler.server.driver import Driver
 from reconciler.spec import load_spec
-from reconciler.spec.model import Spec
+from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
@@ -61,7 +62,15 @@ def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tup
         raise UsageError(f"cannot read saved plan {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("spec_path"), str):
         raise UsageError(f"{path} is not a saved plan (made by `ppm-tokens plan --out`)")
-    spec = load_spec(spec_override or Path(data["spec_path"]), now=clock())
+    spec_path = spec_override or Path(data["spec_path"])
+    if spec_override is None and not spec_path.exists():
+        # The plan records the spec path as `plan` was given it: relative to where it ran.
+        raise UsageError(
+            f"the plan {path} was made from the spec {spec_path}, which is not at "
+            f"{spec_path.absolute()}: run apply from the directory where plan ran, "
+            "or pass -f PATH to that spec"
+        )
+    spec = load_spec(spec_path, now=clock())
     if spec.sha256 != data.get("spec_sha256"):
         raise StalePlanError(
             f"the spec {spec.path} changed since the plan {path} was made; run plan again"
@@ -76,6 +85,19 @@ def check_fresh(plan: Plan, driver: Driver) -> None:
         raise StalePlanError(
             "the live tokens changed since this plan was made "
             f"({plan.live_fingerprint[:19]} -> {current[:19]}); run plan again and review it"
+        )
+
+
+def check_declared(spec: Spec, names: frozenset[str]) -> None:
+    """Names given to `rotate`/`--rotate` must be declared; said before any request, rather
+    than as a plan error next to "No changes"."""
+    declared = sorted(t.name for t in spec.tokens if t.state is TokenState.PRESENT)
+    for name in sorted(names - set(declared)):
+        close = difflib.get_close_matches(name, declared, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UsageError(
+            f"cannot rotate {name!r}: {spec.path} declares no present token of that name; "
+            f"{hint}declared: {', '.join(declared) or 'none'}"
         )
 
 
@@ -140,9 +162,15 @@ def run(
     clock = make_clock(global_options)
     saved = is_saved_plan(options.target)
     if saved:
+        if options.rotate:
+            raise UsageError(
+                "--rotate cannot change a saved plan, which is applied as it was reviewed: "
+                "run plan again, or apply the spec with --rotate"
+            )
         plan, spec = load_saved_plan(options.target, options.spec_override, clock)
     else:
         spec = load_spec(options.target, now=clock())
+        check_declared(spec, options.rotate)
     driver = open_driver(global_options, env, spec)
     try:
         server = server_url(global_options, env, spec)

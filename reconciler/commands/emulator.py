@@ -6,13 +6,41 @@ import tempfile
 from pathlib import Path
 
 from reconciler.emulator import server
+from reconciler.errors import UsageError
+from reconciler.spec.rules import find_git_root
 from reconciler.ui import UI
 
 
+def check_outside_git(path: Path, option: str) -> None:
+    """The admin token file and the database hold token values: like the file store, they stay
+    out of repositories (invariant I2)."""
+    root = find_git_root(path)
+    if root is not None:
+        raise UsageError(
+            f"{option} {path} is inside the git work tree {root}: it would hold token values; "
+            f"pass {option} with a path outside it, such as ~/.local/share/ppm-emulator/"
+            f"{path.name}"
+        )
+
+
 def run(*, host: str, port: int, db: Path | None, admin_token_file: Path, ui: UI) -> int:
-    db_path = db or Path(tempfile.mkdtemp(prefix="ppm-emulator-")) / "emulator.sqlite3"
-    app = server.prepare(db_path, admin_token_file)
-    sock = server.bind(host, port)
+    check_outside_git(admin_token_file, "--admin-token-file")
+    if db is not None:
+        check_outside_git(db, "--db")
+    # Bind first: a busy port must not leave a freshly minted admin token or database behind.
+    try:
+        sock = server.bind(host, port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one)"
+        ) from None
+    try:
+        db_path = db or Path(tempfile.mkdtemp(prefix="ppm-emulator-")) / "emulator.sqlite3"
+        app = server.prepare(db_path, admin_token_file)
+    except BaseException:
+        sock.close()
+        raise
     uvicorn_server = server.make_server(app)
     ui.err(f"PPM emulator serving at {server.url_for(sock)}")
     ui.err(f"state: {db_path}")

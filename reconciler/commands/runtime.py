@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
@@ -53,15 +54,23 @@ def make_clock(options: GlobalOptions) -> Clock:
 
 
 def server_url(options: GlobalOptions, env: Environment, spec: Spec | None) -> str:
-    url = (
-        options.server
-        or env.variables.get("PACKAGEMANAGER_ADDRESS")
-        or (spec.server.url if spec else None)
+    candidates = (
+        (options.server, "--server"),
+        (env.variables.get("PACKAGEMANAGER_ADDRESS"), "PACKAGEMANAGER_ADDRESS"),
+        (spec.server.url if spec else None, "server.url in the spec"),
     )
+    url, source = next(((u, s) for u, s in candidates if u), (None, ""))
     if not url:
         raise UsageError(
             "no server: pass --server URL, set PACKAGEMANAGER_ADDRESS, "
             "or set server.url in the spec"
+        )
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Caught here, not by httpx: "UnsupportedProtocol" says nothing about where to look.
+        raise UsageError(
+            f"server URL {url!r} (from {source}) is not an http:// or https:// address: "
+            "write it like https://ppm.example.com"
         )
     return url.rstrip("/")
 

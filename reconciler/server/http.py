@@ -147,6 +147,9 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
 # The driver ------------------------------------------------------------------------------------
 
 
+_LISTINGS = frozenset({endpoints.TOKENS, endpoints.REPOS, endpoints.SOURCES})
+
+
 class HttpDriver:
     def __init__(
         self,
@@ -254,7 +257,14 @@ class HttpDriver:
                 "check PACKAGEMANAGER_TOKEN / --token-file"
             )
         if status == 404:
-            raise NotFoundError(f"{method} {path}: not found (404){detail}")
+            hint = ""
+            if method == "GET" and path in _LISTINGS:
+                # Every PPM server has these: a 404 means the address is not a PPM server's root.
+                hint = (
+                    f": is {self._base} the address of a Posit Package Manager server, without a "
+                    "path? Check --server / PACKAGEMANAGER_ADDRESS / server.url"
+                )
+            raise NotFoundError(f"{method} {path}: not found (404){detail}{hint}")
         if status < 500:
             raise RequestRejected(f"the server rejected {method} {path} ({status}){detail}")
         raise ServerError(f"{method} {path} failed ({status}){detail}")

@@ -177,6 +177,7 @@ def _kind(value: object) -> str:
 
 
 _TAB_INDENT = re.compile(r"^[ ]*\t")
+_RESOURCES_VALUE = re.compile(r"\bresources:\s*$")
 
 
 def _syntax_problems(exc: yaml.YAMLError, text: str, file: str) -> list[Problem]:
@@ -193,6 +194,10 @@ def _syntax_problems(exc: yaml.YAMLError, text: str, file: str) -> list[Problem]
     if context.startswith("while scanning an alias"):
         star = _mark(exc.context_mark)
         message = 'a bare * starts a YAML alias: quote it: "*"'
+        before = text.splitlines()[star.line - 1][: star.col - 1] if star.line else ""
+        if _RESOURCES_VALUE.search(before):
+            # `resources` takes a list: quoting alone would only lead to a type error next.
+            message += ' (resources takes a list: ["*"])'
         return [Problem(file, star.line, star.col, "", message)]
     if "'\\t'" in (exc.problem or ""):
         lines = text.splitlines()

@@ -33,14 +33,22 @@ _DEPRECATED = {Scope.METADATA_READ, Scope.METADATA_ADMIN}
 
 def find_git_root(path: Path) -> Path | None:
     """The git work tree holding `path` (or where it would be created), if any."""
-    candidate = path.absolute()
     try:
+        # Resolved as the store will open it: `..` may leave a repository, a symlink may enter one.
+        candidate = path.resolve()
         for directory in (candidate, *candidate.parents):
             if (directory / ".git").exists():
                 return directory
     except (OSError, ValueError):  # unreadable directories, a NUL in the path
         return None
     return None
+
+
+def _shown(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, ValueError):
+        return path
 
 
 def resolve_store_path(text: str, base_dir: Path) -> Path:
@@ -134,7 +142,7 @@ def _stores(ctx: Context) -> Iterator[Problem]:
         if root is not None:
             yield ctx.error(
                 ("stores", name, "path"),
-                f"file store path {written} ({path}) is inside the git work tree {root}: "
+                f"file store path {written} ({_shown(path)}) is inside the git work tree {root}: "
                 "token values must stay out of repositories; use a directory outside it, "
                 "such as ~/.local/share/ppm-tokens",
             )

@@ -186,6 +186,8 @@ def _message(document: Document, path: JsonPath, error: ValidationError, keyword
                 message += f': quote it: "{written}")'
             else:
                 message += ")"
+        elif expected == "array" and isinstance(value, str):
+            message += f": write it as a list: {json.dumps([value])}"
         return message
     if keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message

@@ -326,3 +326,13 @@ def test_jwt_claims_without_verification() -> None:
     assert jwtinfo.token_guid("not-a-jwt") is None
     assert jwtinfo.unverified_claims("a.!!!.c") is None
     assert jwtinfo.unverified_claims("a.WzFd.c") is None  # a JSON list, not claims
+
+
+def test_a_404_on_a_listing_points_at_the_server_address() -> None:
+    # A wrong PACKAGEMANAGER_ADDRESS (a path, another service) answers 404 to the token list.
+    recorder = Recorder(httpx.Response(404, text="Not Found"))
+    with pytest.raises(NotFoundError) as raised:
+        driver_for(recorder).list_tokens()
+    message = str(raised.value)
+    assert "PACKAGEMANAGER_ADDRESS" in message and "--server" in message
+    assert "Posit Package Manager" in message

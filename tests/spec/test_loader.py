@@ -77,6 +77,7 @@ def test_merging_a_scalar_is_an_error() -> None:
         (b"? [1]\n: 2\n", 1, "a key must be plain text"),
         (b"a:\n  - *\n", 2, 'quote it: "*"'),
         (b"a: {b: *}\n", 1, 'quote it: "*"'),
+        (b"tokens:\n  - resources: *\n", 2, 'quote it: "*" (resources takes a list: ["*"])'),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )

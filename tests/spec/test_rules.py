@@ -220,3 +220,21 @@ def test_odd_file_store_paths_do_not_crash(tmp_path: Path) -> None:
     spec, problems = check_bytes(text, file="t.yaml", base_dir=tmp_path, now=NOW)
     assert problems == [] and spec is not None
     assert find_git_root(Path("/tmp/a\0b")) is None
+
+
+def test_file_store_path_leaving_the_repository_with_dotdot_is_fine(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    text = b"version: 1\nstores:\n  f: {type: file, path: ../outside}\ntokens: []\n"
+    spec, problems = check_bytes(text, file="t.yaml", base_dir=repo, now=NOW)
+    assert problems == [] and spec is not None
+
+
+def test_file_store_path_through_a_symlink_into_a_repository_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(repo)
+    text = f"version: 1\nstores:\n  f: {{type: file, path: {tmp_path}/link/s}}\ntokens: []\n"
+    _, problems = check_bytes(text.encode(), file="t.yaml", base_dir=tmp_path, now=NOW)
+    assert len(problems) == 1
+    assert f"is inside the git work tree {repo}" in problems[0].message

@@ -158,3 +158,15 @@ def test_store_names_are_checked_at_the_key() -> None:
             "digit, and have at most 63 characters",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("written", "hint"),
+    [('"*"', 'write it as a list: ["*"]'), ("pypi", 'write it as a list: ["pypi"]')],
+)
+def test_a_single_resource_written_as_text_says_how_to_make_a_list(written: str, hint: str) -> None:
+    # The bare-* hint says quote it; a user who does so must be told the next step too.
+    _, problems = check(spec_with(resources=written))
+    assert messages(errors(problems)) == [
+        f"token 'ds-read' resources must be a list, not text: {hint}"
+    ]
