@@ -226,7 +226,7 @@ def _handle_created(
     guid = created.token.guid
     ctx.known_guids.add(guid)
     try:
-        payload = _store(token, store, created, ctx)
+        payload = _store(token, store, created, ctx, action.retire_after)
         _verify(token, store, created, payload, ctx)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, _StepFailed | ReconcilerError) else _unexpected(exc)
@@ -246,7 +246,13 @@ def _handle_created(
     return ActionResult(action, ok=True, new_guid=guid, revoked=(replaced,))
 
 
-def _store(token: TokenSpec, store: SecretStore, created: CreatedToken, ctx: Context) -> Secret:
+def _store(
+    token: TokenSpec,
+    store: SecretStore,
+    created: CreatedToken,
+    ctx: Context,
+    retire_previous_after: datetime | None,
+) -> Secret:
     live = created.token
     meta = SecretMeta(
         token_guid=live.guid,
@@ -255,6 +261,8 @@ def _store(token: TokenSpec, store: SecretStore, created: CreatedToken, ctx: Con
         created=live.created,
         expires=live.expires,
         scope=live.scope,
+        format=token.format.value,
+        retire_previous_after=retire_previous_after,
     )
     payload = render_payload(created.value, token.format, server_url=ctx.server_url, meta=meta)
     written = SecretPayload(payload, replace(meta, value_sha256=payload.sha256()))

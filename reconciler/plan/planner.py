@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from reconciler.durations import date_deadline, format_duration, humanize
+from reconciler.ownership import parse_owner
 from reconciler.plan.compare import (
     KIND_LABELS,
     ResourceIndex,
@@ -112,6 +113,7 @@ def plan(
     )
     draft = _Draft()
     _check_spec_against_server(ctx, draft)
+    _check_adoptions(ctx, draft, live)
     for token in spec.tokens:
         if token.state is TokenState.PRESENT:
             _plan_present(ctx, draft, token)
@@ -272,6 +274,12 @@ def _decide(ctx: _Context, draft: _Draft, token: TokenSpec, current: LiveToken) 
         replacement = _create_like(ActionKind.REPLACE, token, current, "; ".join(changes))
         return _successor(ctx, draft, replacement)
     due = rotation_reasons(token, current, ctx.now, forced=token.name in ctx.force_rotate)
+    if meta is not None and meta.format and meta.format != token.format.value:
+        due = [
+            f"format changed {meta.format} -> {token.format.value} "
+            "(a value is shown only once, so a new token is written in the new format)",
+            *due,
+        ]
     if due:
         rotation = _create_like(ActionKind.ROTATE, token, current, "; ".join(due))
         # With no grace there is nothing to wait for: the old token goes once the new one works.
@@ -279,6 +287,30 @@ def _decide(ctx: _Context, draft: _Draft, token: TokenSpec, current: LiveToken) 
         return _successor(ctx, draft, replace(rotation, revoke_replaced=at_once))
     reason = "adopted; store unverified" if meta is None else "up to date"
     return Action(ActionKind.NOOP, token.name, reason, guid=current.guid)
+
+
+def _check_adoptions(ctx: _Context, draft: _Draft, live: Sequence[LiveToken]) -> None:
+    """An `adopt` that cannot take effect is said out loud, not turned silently into a create."""
+    by_guid = {t.guid: t for t in live}
+    for token in ctx.spec.tokens:
+        if not token.adopt or token.state is not TokenState.PRESENT:
+            continue
+        found = by_guid.get(token.adopt)
+        if found is None:
+            problem = "the server does not list it"
+        elif (owner := parse_owner(found.description)) is not None:
+            problem = f"it already belongs to {owner.namespace}/{owner.name}"
+        elif not found.is_active(ctx.now):
+            problem = f"it is {found.status(ctx.now).value}"
+        else:
+            continue
+        draft.warn(
+            WarningCode.ADOPT_IGNORED,
+            f"token {token.name} adopts {token.adopt}, but {problem}: adopt is ignored. "
+            "Check the GUID, or remove `adopt` once a managed token exists",
+            token.name,
+            token.adopt,
+        )
 
 
 def _utc(moment: datetime) -> datetime:
@@ -301,6 +333,12 @@ def _plan_present(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
     held = meta.token_guid if meta is not None else None
     grace = ctx.grace(token)
     retire_at = current.created + grace
+    grace_text = f"grace {format_duration(grace)}"
+    if meta is not None and meta.token_guid == current.guid and meta.retire_previous_after:
+        # The rotation that made the current token promised its predecessor this long (the
+        # spec's grace then, or `rotate --grace`): keep that promise.
+        retire_at = _utc(meta.retire_previous_after)
+        grace_text = f"grace until {format_time(retire_at)}"
     retiring = 0
     for old in older:
         if old.guid == held:
@@ -313,7 +351,7 @@ def _plan_present(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
             due = ctx.now >= retire_at
             reason = (
                 f"superseded by {short_guid(current.guid)} on "
-                f"{current.created.date().isoformat()}; grace {format_duration(grace)} passed"
+                f"{current.created.date().isoformat()}; {grace_text} passed"
             )
         if due:
             _revoke(ctx, draft, Action(ActionKind.RETIRE, token.name, reason, guid=old.guid))

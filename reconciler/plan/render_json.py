@@ -40,6 +40,7 @@ def _token(token: TokenSpec) -> dict[str, object]:
         "expires": str(token.expires),
         "store": token.store,
         "secret": token.secret,
+        "format": token.format.value,
     }
 
 

@@ -23,6 +23,12 @@ class SecretMeta:
     expires: datetime | None
     scope: str
     value_sha256: str | None = None
+    # The payload format written (raw | json | netrc): a format change needs a new token,
+    # since PPM shows a value only once and the old payload cannot be re-rendered.
+    format: str | None = None
+    # When a rotation made this token, the time its predecessor may be retired (the grace the
+    # rotation promised, including `rotate --grace`): later runs honour it.
+    retire_previous_after: datetime | None = None
 
     def to_strings(self) -> dict[str, str]:
         """Flat string form, for stores whose metadata is string-only (tags, env vars)."""
@@ -34,6 +40,12 @@ class SecretMeta:
             "expires": self.expires.isoformat() if self.expires else "never",
             "scope": self.scope,
             **({"value_sha256": self.value_sha256} if self.value_sha256 else {}),
+            **({"format": self.format} if self.format else {}),
+            **(
+                {"retire_previous_after": self.retire_previous_after.isoformat()}
+                if self.retire_previous_after
+                else {}
+            ),
         }
 
     @classmethod
@@ -47,6 +59,12 @@ class SecretMeta:
             expires=None if expires == "never" else datetime.fromisoformat(expires),
             scope=data["scope"],
             value_sha256=data.get("value_sha256") or None,
+            format=data.get("format") or None,
+            retire_previous_after=(
+                datetime.fromisoformat(data["retire_previous_after"])
+                if data.get("retire_previous_after")
+                else None
+            ),
         )
 
 

@@ -65,6 +65,7 @@ def test_document_fields(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
         "expires": "90d",
         "store": "vault",
         "secret": "ds-write",
+        "format": "raw",
     }
     revoke = next(a for a in data["actions"] if a["kind"] == "revoke")
     assert revoke["delete_secret"] == {"store": "vault", "key": "old-upload"}

@@ -110,14 +110,13 @@ def test_a_saved_action_whose_spec_entry_changed_is_stale(
         plan_from_json(data, make_spec(replace(T, **changes)))
 
 
-def test_a_saved_action_still_binds_when_only_unsaved_fields_differ() -> None:
-    """`format` is not in the saved plan, so it cannot be compared: the spec's value is used."""
+def test_a_saved_action_with_another_format_is_stale() -> None:
+    """The saved plan records the payload format reviewers saw; another one is not theirs."""
     data = saved_rotation()
     spec = make_spec(replace(T, format=SecretFormat.NETRC))
 
-    (action,) = plan_from_json(data, spec).actions
-
-    assert action.token is not None and action.token.format is SecretFormat.NETRC
+    with pytest.raises(StalePlanError, match="format"):
+        plan_from_json(data, spec)
 
 
 def test_a_saved_secret_deletion_must_match_the_spec() -> None:
