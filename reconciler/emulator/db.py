@@ -138,6 +138,10 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # The database holds every issued token value (for the leak-scanning test control):
+        # private to its owner from the first byte.
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         self.path = path
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

@@ -73,6 +73,7 @@ class WarningCode(StrEnum):
     PROTECTED = "protected"  # an action would have revoked a protected/authenticating token
     DEPRECATED_SCOPE = "deprecated_scope"
     ADOPTED_UNVERIFIED = "adopted_unverified"
+    ADOPT_IGNORED = "adopt_ignored"  # the adopt GUID is missing, inactive or owned
 
 
 @dataclass(frozen=True)

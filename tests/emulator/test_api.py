@@ -72,6 +72,10 @@ def test_status_and_seeded_resources(api: httpx.Client) -> None:
     }
 
 
+def test_database_holding_issued_values_is_private(emulator: RunningEmulator) -> None:
+    assert stat.S_IMODE(os.stat(emulator.db_path).st_mode) == 0o600
+
+
 def test_bootstrap_admin_token_file_is_private(emulator: RunningEmulator) -> None:
     mode = stat.S_IMODE(os.stat(emulator.admin_token_file).st_mode)
     assert mode == 0o600
