@@ -24,8 +24,9 @@ from reconciler.secret import Secret
 from reconciler.server import jwtinfo
 from reconciler.server.http import HttpDriver, retry_after_seconds, token_from_json
 from reconciler.server.model import TokenRequest
+from tests.jwt_shapes import jwt_shaped
 
-ADMIN = Secret("eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJhZG1pbi1ndWlkIn0.c2VjcmV0LXNpZ25hdHVyZQ")
+ADMIN = Secret(jwt_shaped("admin-guid"))
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 Handler = Callable[[httpx.Request], httpx.Response]
 

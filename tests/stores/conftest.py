@@ -6,8 +6,9 @@ import pytest
 
 from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, SecretPayload
+from tests.jwt_shapes import jwt_shaped
 
-VALUE = "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJzdG9yZS10ZXN0In0.c2lnbmF0dXJlLXN0b3Jl"
+VALUE = jwt_shaped("store-test")
 
 
 @pytest.fixture
