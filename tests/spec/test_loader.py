@@ -124,10 +124,11 @@ def test_size_is_checked_before_anything_else() -> None:
     assert document is not None and problems == []
 
 
-def test_deep_nesting_is_refused_quickly() -> None:
+def test_deep_nesting_is_refused_without_hanging() -> None:
+    # A generous bound: this guards against a hang or a recursion blow-up, not for speed.
     started = time.perf_counter()
     _, problems = parse(b"[" * 100_000, "f")
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 10.0
     assert [p.message for p in problems] == [
         f"nesting deeper than {MAX_DEPTH} levels: flatten the document"
     ]
