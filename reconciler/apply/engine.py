@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 
+from reconciler.apply.context import Context, KnownGuids
 from reconciler.apply.model import ActionResult, ApplyOptions, ApplyReport
-from reconciler.apply.steps import Context, KnownGuids, run_action
+from reconciler.apply.steps import run_action
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.model import Action, Plan
 from reconciler.server.driver import Driver

@@ -6,63 +6,21 @@ stores, keys and GUIDs, never a value.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
-from reconciler.apply.model import ActionResult, ApplyOptions
+from reconciler.apply.context import Context, StepFailed, failed, label, unexpected
+from reconciler.apply.model import ActionResult
+from reconciler.apply.revoke import revoke_action, revoke_refusal
 from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
-from reconciler.ownership import parse_owner, stored_description
+from reconciler.ownership import stored_description
 from reconciler.plan.model import Action, ActionKind
 from reconciler.secret import Secret
-from reconciler.server.driver import Driver
-from reconciler.server.model import CreatedToken, LiveToken, TokenRequest
-from reconciler.spec.model import Spec, TokenSpec, TokenState, UnmanagedPolicy
+from reconciler.server.model import CreatedToken, TokenRequest
+from reconciler.spec.model import TokenSpec
 from reconciler.stores.base import SecretMeta, SecretPayload, SecretStore
 from reconciler.stores.formats import render_payload
 from reconciler.stores.retry import with_retries
-
-
-@dataclass(frozen=True)
-class Context:
-    spec: Spec
-    driver: Driver
-    stores: Mapping[str, SecretStore]
-    now: Callable[[], datetime]
-    options: ApplyOptions
-    sleep: Callable[[float], None]
-    server_url: str
-    # policy.protect plus the token the driver authenticates with: never revoked here.
-    protected: Mapping[str, str]  # GUID -> why
-    # Every GUID that existed when apply started or that this run created and received: after
-    # a lost create response, a token with the marker outside this set is the lost one. One
-    # listing per run, not per create, keeps large servers cheap.
-    known_guids: KnownGuids
-    # The same listing by GUID: whose each token is, checked before every revocation, since a
-    # plan file may be stale or edited.
-    live: Mapping[str, LiveToken] = field(default_factory=dict)
-    declared: Mapping[str, TokenSpec] = field(default_factory=dict)  # spec.tokens by name
-
-
-class KnownGuids:
-    """A thread-safe set of GUIDs (workers add to it concurrently)."""
-
-    def __init__(self, guids: Iterable[str] = ()) -> None:
-        self._guids = set(guids)
-        self._lock = threading.Lock()
-
-    def add(self, guid: str) -> None:
-        with self._lock:
-            self._guids.add(guid)
-
-    def __contains__(self, guid: object) -> bool:
-        with self._lock:
-            return guid in self._guids
-
-
-class _StepFailed(Exception):
-    """A step of a create-like action failed for good; the message is value-free."""
 
 
 def run_action(action: Action, ctx: Context) -> ActionResult:
@@ -70,128 +28,24 @@ def run_action(action: Action, ctx: Context) -> ActionResult:
         if action.kind.creates:
             return _create_like(action, ctx)
         if action.kind in (ActionKind.RETIRE, ActionKind.REVOKE):
-            return _revoke(action, ctx)
+            return revoke_action(action, ctx)
         return ActionResult(action, ok=True)
     except ReconcilerError as exc:
-        return _failed(action, f"{action.kind} of {_label(action)}: {exc}")
+        return failed(action, f"{action.kind} of {label(action)}: {exc}")
     except Exception as exc:
-        return _failed(action, f"{action.kind} of {_label(action)}: {_unexpected(exc)}")
-
-
-def _label(action: Action) -> str:
-    return action.name or action.guid or "an unnamed token"
-
-
-def _failed(
-    action: Action, error: str, *, new_guid: str | None = None, revoked: tuple[str, ...] = ()
-) -> ActionResult:
-    return ActionResult(action, ok=False, new_guid=new_guid, revoked=revoked, error=error)
-
-
-def _unexpected(exc: BaseException) -> str:
-    """The type and where it happened; the message is left out as it might quote a value."""
-    frame = exc.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    where = f" at {frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}" if frame else ""
-    return f"unexpected {type(exc).__name__}{where}"
-
-
-def _refusal(guid: str, name: str | None, ctx: Context) -> str | None:
-    why = ctx.protected.get(guid) or _not_ours(guid, name, ctx)
-    return f"refusing to revoke {guid}: {why}" if why else None
-
-
-def _not_ours(guid: str, name: str | None, ctx: Context) -> str | None:
-    """Why the token is not `name`'s (None: an unmanaged token) in this namespace, if it is not:
-    the planner never plans such a revocation, so only a stale or edited plan gets here."""
-    live = ctx.live.get(guid)
-    if live is None:
-        return "the server does not list it"
-    owner = parse_owner(live.description)
-    if owner is None:
-        if name is None:
-            policy = ctx.spec.policy.unmanaged
-            if policy is UnmanagedPolicy.REVOKE:
-                return None
-            return f"it has no ppm-tokens marker and policy.unmanaged is {policy.value}"
-        declared = ctx.declared.get(name)
-        if declared is not None and declared.adopt == guid:
-            return None
-        return f"it has no ppm-tokens marker and {name} does not adopt it"
-    if owner.namespace != ctx.spec.namespace:
-        return f"it belongs to namespace {owner.namespace}"
-    if owner.name != name:
-        return f"it is token {owner.name}, not {name or 'an unmanaged token'}"
-    return None
-
-
-def _held_by_store(guid: str, name: str | None, ctx: Context) -> str | None:
-    """Why a retiring token must stay: its declared store still hands its value to consumers
-    (the store may have changed since the plan was made)."""
-    declared = ctx.declared.get(name) if name is not None else None
-    if declared is None or declared.state is not TokenState.PRESENT:
-        return None
-    store = ctx.stores.get(declared.store)
-    if store is None:
-        return (
-            f"refusing to revoke {guid}: store '{declared.store}' is not open, so whether it "
-            "still holds the token's value is unknown"
-        )
-    meta = store.read_meta(declared.secret)
-    if meta is not None and meta.token_guid == guid:
-        return (
-            f"refusing to revoke {guid}: store '{store.name}' still holds its value under "
-            f"{declared.secret!r} (consumers use it); run plan again"
-        )
-    return None
-
-
-def _revoke(action: Action, ctx: Context) -> ActionResult:
-    guid = action.guid
-    if guid is None:
-        return _failed(action, f"{action.kind} of {_label(action)}: the plan gives no GUID")
-    refusal = _refusal(guid, action.name, ctx)
-    if refusal is None and action.kind is ActionKind.RETIRE:
-        refusal = _held_by_store(guid, action.name, ctx)
-    if refusal:
-        return _failed(action, refusal)
-    live = ctx.live.get(guid)
-    if live is not None and not live.is_active(ctx.now()):
-        # Already revoked or expired (a revoke whose secret deletion failed in an earlier run):
-        # only the secret is left to delete.
-        revoked: tuple[str, ...] = ()
-    else:
-        ctx.driver.revoke_token(guid)
-        revoked = (guid,)
-    ref = action.delete_secret
-    if ref is None:
-        return ActionResult(action, ok=True, revoked=revoked)
-    store = ctx.stores.get(ref.store)
-    try:
-        if store is None:
-            raise _StepFailed(f"store '{ref.store}' is not open")
-        store.delete(ref.key)
-    except (ReconcilerError, _StepFailed) as exc:
-        return _failed(
-            action,
-            f"token {guid} was revoked, but deleting its secret {ref.key!r} from store "
-            f"'{ref.store}' failed: {exc}",
-            revoked=revoked,
-        )
-    return ActionResult(action, ok=True, revoked=revoked)
+        return failed(action, f"{action.kind} of {label(action)}: {unexpected(exc)}")
 
 
 def _create_like(action: Action, ctx: Context) -> ActionResult:
     token = action.token
     if token is None:
-        return _failed(action, f"{action.kind} of {_label(action)}: the plan gives no token")
+        return failed(action, f"{action.kind} of {label(action)}: the plan gives no token")
     store = ctx.stores.get(token.store)
     if store is None:
-        return _failed(action, f"{action.kind} of {token.name}: store '{token.store}' is not open")
+        return failed(action, f"{action.kind} of {token.name}: store '{token.store}' is not open")
     replaced = action.guid if action.revoke_replaced else None
-    if replaced is not None and (refusal := _refusal(replaced, token.name, ctx)):
-        return _failed(action, f"{action.kind} of {token.name}: {refusal}")
+    if replaced is not None and (refusal := revoke_refusal(replaced, token.name, ctx)):
+        return failed(action, f"{action.kind} of {token.name}: {refusal}")
 
     description = stored_description(token.description, ctx.spec.namespace, token.name)
     request = TokenRequest(
@@ -229,7 +83,7 @@ def _handle_created(
         payload = _store(token, store, created, ctx, action.retire_after)
         _verify(token, store, created, payload, ctx)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, _StepFailed | ReconcilerError) else _unexpected(exc)
+        reason = str(exc) if isinstance(exc, StepFailed | ReconcilerError) else unexpected(exc)
         return _rollback(action, token, created, reason, ctx)
 
     if replaced is None:
@@ -237,7 +91,7 @@ def _handle_created(
     try:
         ctx.driver.revoke_token(replaced)
     except ReconcilerError as exc:
-        return _failed(
+        return failed(
             action,
             f"the new token {guid} for {token.name} is stored and verified, but revoking the "
             f"token it replaces ({replaced}) failed: {exc}; run apply again to retire it",
@@ -274,7 +128,7 @@ def _store(
             sleep=ctx.sleep,
         )
     except ReconcilerError as exc:
-        raise _StepFailed(f"store '{store.name}' failed for {token.name}: {exc}") from None
+        raise StepFailed(f"store '{store.name}' failed for {token.name}: {exc}") from None
     return payload
 
 
@@ -286,19 +140,19 @@ def _verify(
     def attempt() -> None:
         meta = store.read_meta(token.secret)
         if meta is None:
-            raise _StepFailed(f"store '{store.name}' holds no metadata for {token.secret!r}")
+            raise StepFailed(f"store '{store.name}' holds no metadata for {token.secret!r}")
         if meta.token_guid != guid:
-            raise _StepFailed(
+            raise StepFailed(
                 f"store '{store.name}' holds metadata of token {meta.token_guid} for "
                 f"{token.secret!r}, not of {guid}"
             )
         stored_hash = store.read_value_hash(token.secret)
         if stored_hash is not None and stored_hash != payload.sha256():
-            raise _StepFailed(
+            raise StepFailed(
                 f"the value in store '{store.name}' under {token.secret!r} is not the one written"
             )
         if not ctx.driver.check_token(created.value, created.token):
-            raise _StepFailed(f"the new token {guid} does not authenticate against the server")
+            raise StepFailed(f"the new token {guid} does not authenticate against the server")
 
     try:
         with_retries(
@@ -306,10 +160,10 @@ def _verify(
             attempts=ctx.options.verify_attempts,
             backoff=ctx.options.verify_backoff,
             sleep=ctx.sleep,
-            retry_on=(_StepFailed, ReconcilerError),
+            retry_on=(StepFailed, ReconcilerError),
         )
-    except (_StepFailed, ReconcilerError) as exc:
-        raise _StepFailed(f"verification failed for {token.name}: {exc}") from None
+    except (StepFailed, ReconcilerError) as exc:
+        raise StepFailed(f"verification failed for {token.name}: {exc}") from None
 
 
 def _rollback(
@@ -321,13 +175,13 @@ def _rollback(
     try:
         ctx.driver.revoke_token(guid)
     except ReconcilerError as exc:
-        return _failed(
+        return failed(
             action,
             f"{reason}; revoking the new token {guid} failed too ({exc}): revoke it by hand "
             f"or run apply again; {untouched}",
             new_guid=guid,
         )
-    return _failed(
+    return failed(
         action,
         f"{reason}; the new token {guid} was revoked, {untouched}",
         new_guid=guid,
@@ -353,7 +207,7 @@ def _recover_lost_create(
             and live.is_active(now)
         ]
     except ReconcilerError as exc:
-        return _failed(
+        return failed(
             action,
             f"{lost}, and listing tokens to find what it made failed ({exc}); run apply again",
         )
@@ -376,7 +230,7 @@ def _recover_lost_create(
         message += f"; {'; '.join(problems)}: revoke by hand or run apply again"
     else:
         message += "; nothing else changed: run apply again"
-    return _failed(action, message, revoked=tuple(revoked))
+    return failed(action, message, revoked=tuple(revoked))
 
 
 def _scrub(text: str, value: Secret) -> str:

@@ -7,84 +7,27 @@ No I/O, no clock, no environment. DESIGN.md "Ownership and identity" and "Plan" 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from reconciler.durations import date_deadline, format_duration, humanize
-from reconciler.ownership import parse_owner
-from reconciler.plan.compare import (
-    KIND_LABELS,
-    ResourceIndex,
-    deprecated_scope,
-    immutable_changes,
-    index_resources,
-    rotation_reasons,
+from reconciler.durations import format_duration
+from reconciler.plan.checks import (
+    check_adoptions,
+    check_spec_against_server,
+    warn_expiring,
+    warn_never_expiring,
 )
+from reconciler.plan.compare import immutable_changes, index_resources, rotation_reasons
+from reconciler.plan.context import Context, Draft
 from reconciler.plan.fingerprint import live_fingerprint
-from reconciler.plan.inventory import Inventory, take_inventory
+from reconciler.plan.inventory import take_inventory
 from reconciler.plan.labels import format_time, short_guid
-from reconciler.plan.model import (
-    Action,
-    ActionKind,
-    Plan,
-    PlanError,
-    PlanWarning,
-    SecretRef,
-    WarningCode,
-)
+from reconciler.plan.model import Action, ActionKind, Plan, SecretRef, WarningCode
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import (
-    ALL_RESOURCES,
-    OnDelete,
-    Spec,
-    TokenSpec,
-    TokenState,
-    UnmanagedPolicy,
-)
+from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState, UnmanagedPolicy
 from reconciler.stores.base import SecretMeta
 
-EXPIRING_SOON = timedelta(days=30)
 _DESCRIPTION_PREVIEW = 60
-
-
-@dataclass(frozen=True)
-class _Context:
-    spec: Spec
-    inventory: Inventory
-    index: ResourceIndex
-    stored_meta: Mapping[str, SecretMeta | None]
-    now: datetime
-    self_guid: str | None
-    force_rotate: frozenset[str]
-    grace_override: timedelta | None
-
-    def grace(self, token: TokenSpec) -> timedelta:
-        return self.grace_override if self.grace_override is not None else token.rotation.grace
-
-    def protected_because(self, guid: str) -> str | None:
-        if self.self_guid is not None and guid == self.self_guid:
-            return "it is the token this run authenticates with"
-        if guid in self.spec.policy.protect:
-            return "policy.protect lists it"
-        return None
-
-
-@dataclass
-class _Draft:
-    """What one plan() call accumulates; never leaves it."""
-
-    creates: list[Action] = field(default_factory=list)
-    retires: list[Action] = field(default_factory=list)
-    revokes: list[Action] = field(default_factory=list)
-    noops: list[Action] = field(default_factory=list)
-    warnings: list[PlanWarning] = field(default_factory=list)
-    errors: list[PlanError] = field(default_factory=list)
-    revoked: set[str] = field(default_factory=set)
-
-    def warn(
-        self, code: WarningCode, message: str, name: str | None, guid: str | None = None
-    ) -> None:
-        self.warnings.append(PlanWarning(code, message, name, guid))
 
 
 def plan(
@@ -101,7 +44,7 @@ def plan(
 ) -> Plan:
     """Diff the declared tokens against the live ones. `stored_meta` maps a declared name to
     the metadata its store holds (None: nothing stored); `now` is the only clock."""
-    ctx = _Context(
+    ctx = Context(
         spec=spec,
         inventory=take_inventory(spec, live, now),
         index=index_resources(resources),
@@ -111,9 +54,9 @@ def plan(
         force_rotate=force_rotate,
         grace_override=grace_override,
     )
-    draft = _Draft()
-    _check_spec_against_server(ctx, draft)
-    _check_adoptions(ctx, draft, live)
+    draft = Draft()
+    check_spec_against_server(ctx, draft)
+    check_adoptions(ctx, draft, live)
     for token in spec.tokens:
         if token.state is TokenState.PRESENT:
             _plan_present(ctx, draft, token)
@@ -126,7 +69,7 @@ def plan(
                 ctx, draft, Action(ActionKind.REVOKE, name, "no longer declared", guid=old.guid)
             )
     _plan_unmanaged(ctx, draft)
-    _warn_never_expiring(ctx, draft)
+    warn_never_expiring(ctx, draft)
     codes = list(WarningCode)
     return Plan(
         namespace=spec.namespace,
@@ -142,56 +85,7 @@ def plan(
     )
 
 
-def _check_spec_against_server(ctx: _Context, draft: _Draft) -> None:
-    present = set()
-    for token in ctx.spec.tokens:
-        if token.state is not TokenState.PRESENT:
-            continue
-        present.add(token.name)
-        draft.errors.extend(_resource_errors(token, ctx.index))
-        if token.expires.on is not None and date_deadline(token.expires.on) <= ctx.now:
-            draft.errors.append(
-                PlanError(
-                    f"token {token.name} expires on {token.expires.on.isoformat()}, "
-                    "which has passed: choose a later date or a duration",
-                    token.name,
-                )
-            )
-        if deprecated_scope(token.scope):
-            draft.warn(
-                WarningCode.DEPRECATED_SCOPE,
-                f"token {token.name} uses {token.scope.value}, which PPM deprecates: "
-                "use repos:read",
-                token.name,
-            )
-    for name in sorted(ctx.force_rotate - present):
-        draft.errors.append(
-            PlanError(
-                f"cannot rotate {name}: the spec declares no present token of that name", name
-            )
-        )
-
-
-def _resource_errors(token: TokenSpec, index: ResourceIndex) -> list[PlanError]:
-    kind = token.scope.resource_kind
-    if kind is None:
-        return []
-    errors = []
-    for name in token.resources:
-        if name == ALL_RESOURCES or (kind, name) in index:
-            continue
-        other = "source" if kind == "repo" else "repo"
-        message = (
-            f"'{name}' in token {token.name} is a {KIND_LABELS[other]}, but scope "
-            f"{token.scope.value} takes {KIND_LABELS[kind]} names"
-            if (other, name) in index
-            else f"unknown {KIND_LABELS[kind]} '{name}' in token {token.name}"
-        )
-        errors.append(PlanError(message, token.name))
-    return errors
-
-
-def _revoke(ctx: _Context, draft: _Draft, action: Action) -> bool:
+def _revoke(ctx: Context, draft: Draft, action: Action) -> bool:
     """Add a retire/revoke unless its token is protected; say whether it was added."""
     assert action.guid is not None
     why = ctx.protected_because(action.guid)
@@ -205,7 +99,7 @@ def _revoke(ctx: _Context, draft: _Draft, action: Action) -> bool:
     return True
 
 
-def _successor(ctx: _Context, draft: _Draft, action: Action) -> Action:
+def _successor(ctx: Context, draft: Draft, action: Action) -> Action:
     """A create-like action, with its revoke of the replaced token dropped when protected and
     the replaced token's retirement time when it is not revoked at once."""
     assert action.guid is not None and action.token is not None
@@ -224,7 +118,7 @@ def _successor(ctx: _Context, draft: _Draft, action: Action) -> Action:
     return replace(action, revoke_replaced=revoke, retire_after=retire_after)
 
 
-def _first_token(ctx: _Context, token: TokenSpec) -> Action:
+def _first_token(ctx: Context, token: TokenSpec) -> Action:
     history = ctx.inventory.history.get(token.name, ())
     if not history:
         return Action(ActionKind.CREATE, token.name, "new token", token=token)
@@ -237,7 +131,7 @@ def _first_token(ctx: _Context, token: TokenSpec) -> Action:
     return Action(ActionKind.RECREATE, token.name, reason, token=token, guid=None)
 
 
-def _decide(ctx: _Context, draft: _Draft, token: TokenSpec, current: LiveToken) -> Action:
+def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) -> Action:
     """Repair, replace, rotate or nothing, in that precedence, for the current token."""
     meta = ctx.stored_meta.get(token.name)
     adopted = current.guid in ctx.inventory.adopted_guids
@@ -289,30 +183,6 @@ def _decide(ctx: _Context, draft: _Draft, token: TokenSpec, current: LiveToken) 
     return Action(ActionKind.NOOP, token.name, reason, guid=current.guid)
 
 
-def _check_adoptions(ctx: _Context, draft: _Draft, live: Sequence[LiveToken]) -> None:
-    """An `adopt` that cannot take effect is said out loud, not turned silently into a create."""
-    by_guid = {t.guid: t for t in live}
-    for token in ctx.spec.tokens:
-        if not token.adopt or token.state is not TokenState.PRESENT:
-            continue
-        found = by_guid.get(token.adopt)
-        if found is None:
-            problem = "the server does not list it"
-        elif (owner := parse_owner(found.description)) is not None:
-            problem = f"it already belongs to {owner.namespace}/{owner.name}"
-        elif not found.is_active(ctx.now):
-            problem = f"it is {found.status(ctx.now).value}"
-        else:
-            continue
-        draft.warn(
-            WarningCode.ADOPT_IGNORED,
-            f"token {token.name} adopts {token.adopt}, but {problem}: adopt is ignored. "
-            "Check the GUID, or remove `adopt` once a managed token exists",
-            token.name,
-            token.adopt,
-        )
-
-
 def _utc(moment: datetime) -> datetime:
     """Store metadata written by other tools may carry a naive time: read it as UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -322,7 +192,7 @@ def _create_like(kind: ActionKind, token: TokenSpec, current: LiveToken, reason:
     return Action(kind, token.name, reason, token=token, guid=current.guid, revoke_replaced=True)
 
 
-def _plan_present(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
+def _plan_present(ctx: Context, draft: Draft, token: TokenSpec) -> None:
     generations = ctx.inventory.generations.get(token.name, ())
     if not generations:
         draft.creates.append(_first_token(ctx, token))
@@ -370,10 +240,10 @@ def _plan_present(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
             guid=current.guid,
         )
     draft.noops.append(action)
-    _warn_expiring(ctx, draft, current, token.name)
+    warn_expiring(ctx, draft, current, token.name)
 
 
-def _plan_absent(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
+def _plan_absent(ctx: Context, draft: Draft, token: TokenSpec) -> None:
     delete = SecretRef(token.store, token.secret) if token.on_delete is OnDelete.DELETE else None
     generations = ctx.inventory.generations.get(token.name, ())
     for old in generations:
@@ -400,7 +270,7 @@ def _plan_absent(ctx: _Context, draft: _Draft, token: TokenSpec) -> None:
         )
 
 
-def _plan_unmanaged(ctx: _Context, draft: _Draft) -> None:
+def _plan_unmanaged(ctx: Context, draft: Draft) -> None:
     policy = ctx.spec.policy.unmanaged
     for token in ctx.inventory.unmanaged:
         if policy is UnmanagedPolicy.REVOKE:
@@ -419,42 +289,4 @@ def _plan_unmanaged(ctx: _Context, draft: _Draft) -> None:
                 None,
                 token.guid,
             )
-            _warn_expiring(ctx, draft, token, None)
-
-
-def _warn_expiring(ctx: _Context, draft: _Draft, token: LiveToken, name: str | None) -> None:
-    if token.expires is None or token.expires - ctx.now > EXPIRING_SOON:
-        return
-    who = f"token {name} ({short_guid(token.guid)})" if name else f"unmanaged token {token.guid}"
-    draft.warn(
-        WarningCode.EXPIRING_SOON,
-        f"{who} expires in {humanize(token.expires - ctx.now)}, on {format_time(token.expires)}",
-        name,
-        token.guid,
-    )
-
-
-def _warn_never_expiring(ctx: _Context, draft: _Draft) -> None:
-    covered: set[str] = set()
-    for token in ctx.spec.tokens:
-        if token.state is TokenState.PRESENT and token.expires.never:
-            generations = ctx.inventory.generations.get(token.name, ())
-            guid = generations[0].guid if generations else None
-            covered.update(g.guid for g in generations[:1])
-            draft.warn(
-                WarningCode.NEVER_EXPIRES,
-                f"token {token.name} is declared with expires: never; "
-                "PPM recommends 90 days or less",
-                token.name,
-                guid,
-            )
-    covered |= draft.revoked  # going away: no need to warn
-    for name in sorted(ctx.inventory.generations):
-        for live in ctx.inventory.generations[name]:
-            if live.expires is None and live.guid not in covered:
-                draft.warn(
-                    WarningCode.NEVER_EXPIRES,
-                    f"token {name} ({short_guid(live.guid)}) never expires",
-                    name,
-                    live.guid,
-                )
+            warn_expiring(ctx, draft, token, None)

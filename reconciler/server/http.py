@@ -12,9 +12,8 @@ import base64
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -29,122 +28,21 @@ from reconciler.errors import (
 from reconciler.secret import Secret
 from reconciler.server import endpoints, jwtinfo
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
+from reconciler.server.parse import resource_from_json, token_from_json
+from reconciler.server.retry import (
+    MAX_RETRY_AFTER,
+    MAYBE_SENT,
+    NOT_SENT,
+    backoff_delay,
+    retry_after_seconds,
+)
 from reconciler.spec.model import ALL_RESOURCES, Scope
 
-MAX_RETRY_AFTER = 120.0  # longer waits than this are not worth holding a CI job for
 _REDACTED = "(sensitive value)"
-# Nothing of these reached the server: always safe to retry.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# The request may have reached the server; only idempotent requests are retried.
-_MAYBE_SENT = (
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-    httpx.CloseError,
-)
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-# Token JSON ------------------------------------------------------------------------------------
-
-
-def _first(data: Mapping[str, object], *keys: str) -> object:
-    return next((data[k] for k in keys if data.get(k) is not None), None)
-
-
-def _time(value: object) -> datetime | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError(f"not a time: {value!r}")
-
-
-def _names(value: object, key: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    if isinstance(value, list):
-        out = []
-        for item in value:
-            name = item.get(key) if isinstance(item, dict) else item
-            if isinstance(name, str) and name:
-                out.append(name)
-        return tuple(out)
-    return ()
-
-
-def token_from_json(data: Mapping[str, object]) -> LiveToken:
-    """A token object as a server reports it, read tolerantly: the one place that knows the
-    field names (guid/id, created/created_at, revoked as a time or a flag, ...)."""
-    guid = _first(data, "guid", "id", "jti")
-    if not isinstance(guid, str) or not guid:
-        raise ServerError("the server sent a token without a guid")
-    scope = _first(data, "scope", "scopes")
-    if isinstance(scope, list):
-        scope = next(iter(_names(scope, "scope")), "")
-    try:
-        created = _time(_first(data, "created", "created_at", "issued_at"))
-        expires = _time(_first(data, "expires", "expires_at", "expiration", "expiry"))
-        revoked_raw = _first(data, "revoked", "revoked_at")
-        revoked = _time(revoked_raw)
-    except ValueError as exc:
-        raise ServerError(f"token {guid}: the server sent a bad time ({exc})") from None
-    if created is None:
-        raise ServerError(f"token {guid}: the server sent no creation time")
-    if revoked is None and revoked_raw is True:
-        revoked = created  # revoked, time unknown: the status is what matters
-    email = data.get("email")
-    return LiveToken(
-        guid=guid,
-        description=str(data.get("description") or ""),
-        user=str(_first(data, "user", "username", "user_name") or ""),
-        scope=str(scope or ""),
-        resources=_names(_first(data, "resources", "resource_names"), "name"),
-        resource_ids=_names(data.get("resource_ids"), "id"),
-        created=created,
-        expires=expires,
-        revoked=revoked,
-        email=email if isinstance(email, str) and email else None,
-    )
-
-
-def resource_from_json(data: Mapping[str, object], kind: str) -> Resource:
-    return Resource(
-        id=str(_first(data, "id", "guid") or ""),
-        name=str(data.get("name") or ""),
-        kind=kind,
-        type=str(data.get("type") or ""),
-    )
-
-
-def retry_after_seconds(header: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds (a number or an HTTP date); None when absent or unreadable."""
-    if not header:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-# The driver ------------------------------------------------------------------------------------
 
 
 _LISTINGS = frozenset({endpoints.TOKENS, endpoints.REPOS, endpoints.SOURCES})
@@ -191,7 +89,7 @@ class HttpDriver:
         return text.replace(self._token.reveal(), _REDACTED)[:300]
 
     def _backoff(self, attempt: int) -> float:
-        return self._rng.uniform(0, min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1)))
+        return backoff_delay(self._rng, attempt, self._backoff_base, self._backoff_cap)
 
     def _send(
         self,
@@ -217,9 +115,9 @@ class HttpDriver:
                     params=params,
                     json=body,
                 )
-            except _NOT_SENT as exc:
+            except NOT_SENT as exc:
                 failure = f"could not connect ({type(exc).__name__})"
-            except _MAYBE_SENT as exc:
+            except MAYBE_SENT as exc:
                 failure = f"the connection failed ({type(exc).__name__})"
                 if create:
                     raise CreateOutcomeUnknown(

@@ -22,8 +22,10 @@ from reconciler.errors import (
 )
 from reconciler.secret import Secret
 from reconciler.server import jwtinfo
-from reconciler.server.http import HttpDriver, retry_after_seconds, token_from_json
+from reconciler.server.http import HttpDriver
 from reconciler.server.model import TokenRequest
+from reconciler.server.parse import token_from_json
+from reconciler.server.retry import retry_after_seconds
 from tests.jwt_shapes import jwt_shaped
 
 ADMIN = Secret(jwt_shaped("admin-guid"))

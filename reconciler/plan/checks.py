@@ -1,0 +1,129 @@
+"""Checks that add errors and warnings to a plan without deciding any action: the spec against
+the server, `adopt` fields that cannot take effect, and tokens that expire soon or never."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from reconciler.durations import date_deadline, humanize
+from reconciler.ownership import parse_owner
+from reconciler.plan.compare import KIND_LABELS, ResourceIndex, deprecated_scope
+from reconciler.plan.context import Context, Draft
+from reconciler.plan.labels import format_time, short_guid
+from reconciler.plan.model import PlanError, WarningCode
+from reconciler.server.model import LiveToken
+from reconciler.spec.model import ALL_RESOURCES, TokenSpec, TokenState
+
+EXPIRING_SOON = timedelta(days=30)
+
+
+def check_spec_against_server(ctx: Context, draft: Draft) -> None:
+    present = set()
+    for token in ctx.spec.tokens:
+        if token.state is not TokenState.PRESENT:
+            continue
+        present.add(token.name)
+        draft.errors.extend(_resource_errors(token, ctx.index))
+        if token.expires.on is not None and date_deadline(token.expires.on) <= ctx.now:
+            draft.errors.append(
+                PlanError(
+                    f"token {token.name} expires on {token.expires.on.isoformat()}, "
+                    "which has passed: choose a later date or a duration",
+                    token.name,
+                )
+            )
+        if deprecated_scope(token.scope):
+            draft.warn(
+                WarningCode.DEPRECATED_SCOPE,
+                f"token {token.name} uses {token.scope.value}, which PPM deprecates: "
+                "use repos:read",
+                token.name,
+            )
+    for name in sorted(ctx.force_rotate - present):
+        draft.errors.append(
+            PlanError(
+                f"cannot rotate {name}: the spec declares no present token of that name", name
+            )
+        )
+
+
+def _resource_errors(token: TokenSpec, index: ResourceIndex) -> list[PlanError]:
+    kind = token.scope.resource_kind
+    if kind is None:
+        return []
+    errors = []
+    for name in token.resources:
+        if name == ALL_RESOURCES or (kind, name) in index:
+            continue
+        other = "source" if kind == "repo" else "repo"
+        message = (
+            f"'{name}' in token {token.name} is a {KIND_LABELS[other]}, but scope "
+            f"{token.scope.value} takes {KIND_LABELS[kind]} names"
+            if (other, name) in index
+            else f"unknown {KIND_LABELS[kind]} '{name}' in token {token.name}"
+        )
+        errors.append(PlanError(message, token.name))
+    return errors
+
+
+def check_adoptions(ctx: Context, draft: Draft, live: Sequence[LiveToken]) -> None:
+    """An `adopt` that cannot take effect is said out loud, not turned silently into a create."""
+    by_guid = {t.guid: t for t in live}
+    for token in ctx.spec.tokens:
+        if not token.adopt or token.state is not TokenState.PRESENT:
+            continue
+        found = by_guid.get(token.adopt)
+        if found is None:
+            problem = "the server does not list it"
+        elif (owner := parse_owner(found.description)) is not None:
+            problem = f"it already belongs to {owner.namespace}/{owner.name}"
+        elif not found.is_active(ctx.now):
+            problem = f"it is {found.status(ctx.now).value}"
+        else:
+            continue
+        draft.warn(
+            WarningCode.ADOPT_IGNORED,
+            f"token {token.name} adopts {token.adopt}, but {problem}: adopt is ignored. "
+            "Check the GUID, or remove `adopt` once a managed token exists",
+            token.name,
+            token.adopt,
+        )
+
+
+def warn_expiring(ctx: Context, draft: Draft, token: LiveToken, name: str | None) -> None:
+    if token.expires is None or token.expires - ctx.now > EXPIRING_SOON:
+        return
+    who = f"token {name} ({short_guid(token.guid)})" if name else f"unmanaged token {token.guid}"
+    draft.warn(
+        WarningCode.EXPIRING_SOON,
+        f"{who} expires in {humanize(token.expires - ctx.now)}, on {format_time(token.expires)}",
+        name,
+        token.guid,
+    )
+
+
+def warn_never_expiring(ctx: Context, draft: Draft) -> None:
+    covered: set[str] = set()
+    for token in ctx.spec.tokens:
+        if token.state is TokenState.PRESENT and token.expires.never:
+            generations = ctx.inventory.generations.get(token.name, ())
+            guid = generations[0].guid if generations else None
+            covered.update(g.guid for g in generations[:1])
+            draft.warn(
+                WarningCode.NEVER_EXPIRES,
+                f"token {token.name} is declared with expires: never; "
+                "PPM recommends 90 days or less",
+                token.name,
+                guid,
+            )
+    covered |= draft.revoked  # going away: no need to warn
+    for name in sorted(ctx.inventory.generations):
+        for live in ctx.inventory.generations[name]:
+            if live.expires is None and live.guid not in covered:
+                draft.warn(
+                    WarningCode.NEVER_EXPIRES,
+                    f"token {name} ({short_guid(live.guid)}) never expires",
+                    name,
+                    live.guid,
+                )

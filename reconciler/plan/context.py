@@ -1,0 +1,53 @@
+"""What one plan() call reads (the context) and what it accumulates (the draft)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from reconciler.plan.compare import ResourceIndex
+from reconciler.plan.inventory import Inventory
+from reconciler.plan.model import Action, PlanError, PlanWarning, WarningCode
+from reconciler.spec.model import Spec, TokenSpec
+from reconciler.stores.base import SecretMeta
+
+
+@dataclass(frozen=True)
+class Context:
+    spec: Spec
+    inventory: Inventory
+    index: ResourceIndex
+    stored_meta: Mapping[str, SecretMeta | None]
+    now: datetime
+    self_guid: str | None
+    force_rotate: frozenset[str]
+    grace_override: timedelta | None
+
+    def grace(self, token: TokenSpec) -> timedelta:
+        return self.grace_override if self.grace_override is not None else token.rotation.grace
+
+    def protected_because(self, guid: str) -> str | None:
+        if self.self_guid is not None and guid == self.self_guid:
+            return "it is the token this run authenticates with"
+        if guid in self.spec.policy.protect:
+            return "policy.protect lists it"
+        return None
+
+
+@dataclass
+class Draft:
+    """What one plan() call accumulates; never leaves it."""
+
+    creates: list[Action] = field(default_factory=list)
+    retires: list[Action] = field(default_factory=list)
+    revokes: list[Action] = field(default_factory=list)
+    noops: list[Action] = field(default_factory=list)
+    warnings: list[PlanWarning] = field(default_factory=list)
+    errors: list[PlanError] = field(default_factory=list)
+    revoked: set[str] = field(default_factory=set)
+
+    def warn(
+        self, code: WarningCode, message: str, name: str | None, guid: str | None = None
+    ) -> None:
+        self.warnings.append(PlanWarning(code, message, name, guid))
