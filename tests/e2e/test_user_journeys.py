@@ -5,19 +5,10 @@ from __future__ import annotations
 
 from reconciler.emulator.control import EmulatorControl
 from tests.e2e.conftest import Cli, write_spec
-from tests.e2e.test_invariants import api_changes
+from tests.e2e.test_invariants import THREE_TOKENS, api_changes
 
-TWO_TOKENS = """\
-- name: ds-read
-  user: analyst@example.com
-  description: Read access for data science
-  scope: repos:read
-  resources: [cran, pypi]
-- name: ci-admin
-  user: ci-system
-  description: CI administration
-  scope: global:admin
-"""
+# ds-read and ci-admin, without the uploader.
+TWO_TOKENS = THREE_TOKENS.split("- name: uploader")[0]
 
 
 def test_rotating_an_undeclared_name_says_which_names_exist(
