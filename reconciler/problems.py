@@ -23,5 +23,8 @@ class Problem:
     severity: Severity = Severity.ERROR
 
     def render(self) -> str:
+        """`FILE:LINE:COL: message`. A whole-file problem shows as 1:1: editors and CI
+        annotations (GitHub's among them) drop or misplace positions below 1."""
         prefix = "warning: " if self.severity is Severity.WARNING else ""
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
+        line, col = max(self.line, 1), max(self.col, 1)
+        return f"{self.file}:{line}:{col}: {prefix}{self.message}"
