@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from reconciler.apply.steps import run_action
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.model import Action, Plan
 from reconciler.server.driver import Driver
+from reconciler.server.model import LiveToken
 from reconciler.spec.model import Spec
 from reconciler.stores.base import SecretStore
 
@@ -39,9 +40,12 @@ def apply_plan(
     on_progress: Callable[[ActionResult], None] = _ignore,
     sleep: Callable[[float], None] = time.sleep,
     server_url: str,
+    live_tokens: Sequence[LiveToken] | None = None,
 ) -> ApplyReport:
     """Execute `plan`. Failures of single actions are results, not exceptions; see
-    `ApplyReport.ok`. `on_progress` is called once per finished action, one call at a time."""
+    `ApplyReport.ok`. `on_progress` is called once per finished action, one call at a time.
+    `live_tokens` is the listing the plan was made from, when the caller has it: without it the
+    tokens are listed once here."""
     if plan.errors:
         raise UsageError(
             f"the plan has {len(plan.errors)} error(s), e.g. {plan.errors[0].message}: "
@@ -55,7 +59,11 @@ def apply_plan(
         raise UsageError(f"concurrency must be at least 1, not {options.concurrency}")
     changes = plan.changes
     # One listing: the GUIDs that exist before any create, and whose each token is.
-    live = {t.guid: t for t in driver.list_tokens()} if changes else {}
+    if not changes:
+        live: dict[str, LiveToken] = {}
+    else:
+        listing = live_tokens if live_tokens is not None else driver.list_tokens()
+        live = {t.guid: t for t in listing}
     ctx = Context(
         spec=spec,
         driver=driver,

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
-from reconciler.commands.plan import compute_plan
+from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
     Clock,
     Environment,
@@ -78,9 +78,9 @@ def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tup
     return plan_from_json(data, spec), spec
 
 
-def check_fresh(plan: Plan, driver: Driver) -> None:
+def check_fresh(plan: Plan, live: LiveState) -> None:
     """I8: a saved plan applies only to the live state it was computed from."""
-    current = live_fingerprint(driver.list_tokens(), driver.list_resources())
+    current = live_fingerprint(live.tokens, live.resources)
     if current != plan.live_fingerprint:
         raise StalePlanError(
             "the live tokens changed since this plan was made "
@@ -134,6 +134,7 @@ def execute(
     concurrency: int,
     server: str,
     ui: UI,
+    live: LiveState | None = None,
 ) -> int:
     changes = plan.changes
     with ui.progress(len(changes), "Applying") as advance:
@@ -146,6 +147,7 @@ def execute(
             options=ApplyOptions(concurrency=concurrency),
             on_progress=lambda result: advance(describe_result(result)),
             server_url=server,
+            live_tokens=live.tokens if live is not None else None,
         )
     failures = [r for r in report.results if not r.ok]
     for result in failures:
@@ -175,8 +177,9 @@ def run(
     try:
         server = server_url(global_options, env, spec)
         stores = open_stores(spec, store_context(spec, env))
+        live = read_live(driver)
         if saved:
-            check_fresh(plan, driver)
+            check_fresh(plan, live)
         else:
             plan = compute_plan(
                 spec,
@@ -186,6 +189,7 @@ def run(
                 server=server,
                 force_rotate=options.rotate,
                 grace_override=options.grace,
+                live=live,
             )
         plan = restrict(plan, options.only)
         ui.out(render_text(plan, color=ui.color))
@@ -211,6 +215,7 @@ def run(
             concurrency=options.concurrency,
             server=server,
             ui=ui,
+            live=live,
         )
     finally:
         driver.close()

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler.commands.apply import execute
-from reconciler.commands.plan import compute_plan
+from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Environment
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator, start_emulator
@@ -99,7 +99,10 @@ class Demo:
         stores = self.stores(spec)
         driver = self.driver()
         try:
-            plan = compute_plan(spec, driver, stores, now=self.clock(), server=self.running.url)
+            live = read_live(driver)
+            plan = compute_plan(
+                spec, driver, stores, now=self.clock(), server=self.running.url, live=live
+            )
             if show:
                 self.ui.out(render_text(plan, color=self.ui.color))
             if not apply or not plan.has_changes:
@@ -114,6 +117,7 @@ class Demo:
                 concurrency=4,
                 server=self.running.url,
                 ui=self.ui,
+                live=live,
             )
             if code != 0:
                 raise SystemExit(code)

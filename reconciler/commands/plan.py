@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ from reconciler.plan.render_json import plan_to_json
 from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
 from reconciler.server.driver import Driver
+from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import load_spec
 from reconciler.spec.model import OnDelete, Spec, TokenState
 from reconciler.stores.base import SecretMeta, SecretStore
@@ -66,6 +67,19 @@ def read_stored_meta(
         return {t.name: meta for t, meta in zip(wanted, metas, strict=True)}
 
 
+@dataclass(frozen=True)
+class LiveState:
+    """One read of the server: every token (all pages) and every resource. Plan, the saved-plan
+    freshness check and apply all work from the same read instead of listing again."""
+
+    tokens: Sequence[LiveToken]
+    resources: Sequence[Resource]
+
+
+def read_live(driver: Driver) -> LiveState:
+    return LiveState(driver.list_tokens(), driver.list_resources())
+
+
 def compute_plan(
     spec: Spec,
     driver: Driver,
@@ -75,16 +89,16 @@ def compute_plan(
     server: str,
     force_rotate: frozenset[str] = frozenset(),
     grace_override: timedelta | None = None,
+    live: LiveState | None = None,
 ) -> Plan:
-    """Reads the live tokens (all pages) and resources once, and the declared tokens' store
-    metadata; nothing else."""
-    live = driver.list_tokens()
-    resources = driver.list_resources()
+    """Plans from `live` (read here when not given) and the declared tokens' store metadata;
+    nothing else is read."""
+    state = live if live is not None else read_live(driver)
     stored = read_stored_meta(spec, stores)
     return make_plan(
         spec,
-        live,
-        resources,
+        state.tokens,
+        state.resources,
         stored,
         now,
         server=server,

@@ -290,3 +290,26 @@ def test_i2_values_only_in_the_store(cli: Cli, emulator_control: EmulatorControl
             assert value not in path.read_text(errors="replace"), path
     current = {p.read_text().strip() for p in in_store if not p.name.endswith(".meta.json")}
     assert current <= set(values) and len(current) == 3
+
+
+def test_apply_reads_the_live_tokens_once(cli: Cli, emulator_control: EmulatorControl) -> None:
+    """Plan, the saved-plan freshness check and the apply engine share one listing."""
+
+    def listings() -> int:
+        return sum(
+            1
+            for e in emulator_control.request_log()
+            if e["method"] == "GET" and e["path"] == "/__api__/tokens"
+        )
+
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    emulator_control.clear_log()
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    assert listings() == 1
+    spec.write_text(spec.read_text().replace("CI administration", "CI admin"))
+    plan_file = cli.workdir / "plan.json"
+    assert cli("plan", "-f", str(spec), "--out", str(plan_file)).code == 0
+    emulator_control.clear_log()
+    run = cli("apply", str(plan_file))
+    assert run.code == 0, run.stderr
+    assert listings() == 1
