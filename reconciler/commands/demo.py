@@ -8,9 +8,6 @@ directory, and no token value is shown.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,6 +18,8 @@ from reconciler.commands.apply import execute
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Environment
 from reconciler.emulator.control import EmulatorControl
+from reconciler.emulator.packages import PROJECT
+from reconciler.emulator.pip import pip_download
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.plan.render_text import render_text
 from reconciler.secret import Secret
@@ -31,7 +30,7 @@ from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import StoreContext, open_stores
 from reconciler.ui import UI
 
-DEMO_PACKAGE = "ppmdemo"
+DEMO_PACKAGE = PROJECT
 
 DEMO_SPEC = """\
 version: 1
@@ -131,33 +130,8 @@ class Demo:
     def pip_download(self, netrc: Path) -> bool:
         """Real pip, credentials from a netrc file: never from the command line."""
         target = Path(tempfile.mkdtemp(dir=self.workdir, prefix="pip-"))
-        environment = {
-            key: value
-            for key, value in self.env.variables.items()
-            if not key.startswith("PIP_") or key == "PIP_CACHE_DIR"
-        }
-        environment.update(NETRC=str(netrc), PIP_CONFIG_FILE=os.devnull, PIP_NO_INPUT="1")
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-                "--dest",
-                str(target),
-                "--index-url",
-                f"{self.running.url}/pypi/latest/simple/",
-                DEMO_PACKAGE,
-            ],
-            env=environment,
-            capture_output=True,
-            check=False,
-            timeout=120,
-        )
-        return result.returncode == 0 and any(target.glob(f"{DEMO_PACKAGE}-*.whl"))
+        index = f"{self.running.url}/pypi/latest/simple/"
+        return pip_download(index, target, env=self.env.variables, netrc=netrc)
 
     def run(self) -> int:
         ui = self.ui

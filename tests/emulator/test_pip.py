@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import subprocess
-import sys
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -17,41 +15,15 @@ import httpx
 
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.packages import WHEEL_NAME, demo_wheel
+from reconciler.emulator.pip import pip_download
 from reconciler.emulator.server import RunningEmulator
 
 
-def pip_download(emulator: RunningEmulator, value: str, dest: Path) -> int:
+def download(emulator: RunningEmulator, value: str, dest: Path) -> bool:
+    """The issue's own recipe: the token in the index URL as HTTP Basic credentials."""
     host_port = emulator.url.removeprefix("http://")
     index = f"http://__token__:{value}@{host_port}/pypi/latest/simple/"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INPUT="1")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--no-input",
-            "--retries",
-            "0",
-            "--timeout",
-            "10",
-            "-d",
-            str(dest),
-            "--index-url",
-            index,
-            "ppmdemo",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    return result.returncode
+    return pip_download(index, dest, env=os.environ)
 
 
 def test_pip_downloads_with_a_token_and_fails_after_revoke(
@@ -72,14 +44,14 @@ def test_pip_downloads_with_a_token_and_fails_after_revoke(
         value = created["token"]
 
         first = tmp_path / "first"
-        assert pip_download(emulator, value, first) == 0
+        assert download(emulator, value, first)
         wheel = first / WHEEL_NAME
         assert wheel.read_bytes() == demo_wheel().content
 
         api.post(f"/__api__/tokens/{created['guid']}/revoke").raise_for_status()
     emulator_control.clear_log()
     second = tmp_path / "second"
-    assert pip_download(emulator, value, second) != 0
+    assert not download(emulator, value, second)
     assert not (second / WHEEL_NAME).exists()
     # It failed because the server refused the revoked token, not for another reason.
     refused = [e for e in emulator_control.request_log() if e["path"].startswith("/pypi/")]
