@@ -95,33 +95,41 @@ def rotation_problems(
     def shown(source: Sourced) -> str:
         return f"{source.value}{'' if source.from_token or index is None else ' (from defaults)'}"
 
+    def not_shorter(
+        key: str, source: Sourced, *, limit: timedelta | None, than: Sourced, text: str, why: str
+    ) -> Iterator[Problem]:
+        """rotation.`key` must be shorter than `limit`; reported where one of the two is set."""
+        value = _duration(source.value)
+        if value is None or limit is None or value < limit:
+            return
+        path = where(source, than)
+        if path is not None:
+            message = f"rotation.{key} {shown(source)} is not shorter than {text}: {why}"
+            yield ctx.error(path, message)
+
     if lifetime is not None and lifetime > timedelta(0):
         span = f"the expiry {expiry}" if expiry is not None and expiry.on else f"expires {expiry}"
-        before_value = _duration(before.value)
-        if before_value is not None and before_value >= lifetime:
-            path = where(before, expires)
-            if path is not None:
-                yield ctx.error(
-                    path,
-                    f"rotation.before_expiry {shown(before)} is not shorter than {span}: "
-                    "the token would be rotated as soon as it is created",
-                )
-        after_value = _duration(after.value)
-        if after_value is not None and after_value >= lifetime:
-            path = where(after, expires)
-            if path is not None:
-                yield ctx.error(
-                    path,
-                    f"rotation.after {shown(after)} is not shorter than {span}: "
-                    "the token would expire before it is rotated",
-                )
-    after_value = _duration(after.value)
-    grace_value = _duration(grace.value)
-    if after_value is not None and grace_value is not None and grace_value >= after_value:
-        path = where(grace, after)
-        if path is not None:
-            yield ctx.error(
-                path,
-                f"rotation.grace {shown(grace)} is not shorter than rotation.after {shown(after)}: "
-                "replaced tokens would pile up",
-            )
+        yield from not_shorter(
+            "before_expiry",
+            before,
+            limit=lifetime,
+            than=expires,
+            text=span,
+            why="the token would be rotated as soon as it is created",
+        )
+        yield from not_shorter(
+            "after",
+            after,
+            limit=lifetime,
+            than=expires,
+            text=span,
+            why="the token would expire before it is rotated",
+        )
+    yield from not_shorter(
+        "grace",
+        grace,
+        limit=_duration(after.value),
+        than=after,
+        text=f"rotation.after {shown(after)}",
+        why="replaced tokens would pile up",
+    )
