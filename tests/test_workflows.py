@@ -50,3 +50,18 @@ def test_workflow_commands_exist(path: Path) -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     assert any("bash .ci/run" in s for s in run_steps(WORKFLOWS[0].parent / "ci.yml"))
     assert "make test" in (WORKFLOWS[0].parents[2] / ".ci" / "run").read_text()
+
+
+def test_plan_workflow_splits_markdown_where_plan_joins_it() -> None:
+    from reconciler.commands.plan import MARKDOWN_PART_SEPARATOR
+
+    script = "\n".join(
+        step["with"]["script"]
+        for job in yaml.safe_load((WORKFLOWS[0].parent / "tokens-plan.yml").read_text())[
+            "jobs"
+        ].values()
+        for step in job["steps"]
+        if "github-script" in step.get("uses", "")
+    )
+    escaped = MARKDOWN_PART_SEPARATOR.replace("\n", "\\n")
+    assert f"body.split('{escaped}')" in script

@@ -34,6 +34,8 @@ from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
 
 EXIT_CHANGES = 2
+# Between the parts of a long Markdown plan, one PR comment each; the plan workflow splits on it.
+MARKDOWN_PART_SEPARATOR = "\n\n<!-- ppm-tokens: next part -->\n\n"
 
 
 class PlanFormat(StrEnum):
@@ -112,7 +114,7 @@ def render(plan: Plan, output_format: PlanFormat, *, color: bool) -> str:
     if output_format is PlanFormat.JSON:
         return json.dumps(plan_to_json(plan), indent=2, sort_keys=False)
     if output_format is PlanFormat.MARKDOWN:
-        return "\n\n<!-- ppm-tokens: next part -->\n\n".join(render_markdown(plan))
+        return MARKDOWN_PART_SEPARATOR.join(render_markdown(plan))
     return render_text(plan, color=color)
 
 
