@@ -8,6 +8,8 @@
     │   ├── RequestRejected         4xx with a message: the server refused the input
     │   └── CreateOutcomeUnknown    a create whose response was lost: it may or may not exist
     ├── StoreError                  a secret store failed (write, read back, delete)
+    ├── LockError                   the apply lock could not be taken, kept or released
+    │   └── LockHeld                another run holds it (names the holder and since when)
     ├── StalePlanError              a saved plan no longer matches the live state or spec (exit 4)
     ├── ApplyError                  apply finished with failed actions (exit 1)
     └── UsageError                  the command line or environment is wrong (exit 1)
@@ -73,6 +75,15 @@ class CreateOutcomeUnknown(ServerError):
 
 class StoreError(ReconcilerError):
     """A secret store failed."""
+
+
+class LockError(ReconcilerError):
+    """The apply lock could not be taken, renewed or released."""
+
+
+class LockHeld(LockError):
+    """Another run holds the lock for this server and namespace. The message names the holder,
+    since when, the lock ID and how to break a stale lock (`ppm-tokens force-unlock ID`)."""
 
 
 class StalePlanError(ReconcilerError):

@@ -16,6 +16,7 @@ from reconciler.spec.loader import Document
 from reconciler.spec.model import (
     ALL_RESOURCES,
     Driver,
+    LockConfig,
     OnDelete,
     Policy,
     Rotation,
@@ -47,6 +48,7 @@ def build_spec(document: Document) -> Spec:
         ),
         policy=_policy(mapping(data.get("policy"))),
         tokens=tokens,
+        lock=_lock(mapping(data.get("lock"))),
     )
 
 
@@ -61,6 +63,18 @@ def _server(server: Mapping[str, object]) -> ServerConfig:
 def _store(name: str, entry: Mapping[str, object]) -> StoreConfig:
     options = {key: _frozen(value) for key, value in entry.items() if key != "type"}
     return StoreConfig(name=name, type=str(entry["type"]), options=MappingProxyType(options))
+
+
+def _lock(lock: Mapping[str, object]) -> LockConfig:
+    if not lock:
+        return LockConfig()
+    lease = lock.get("lease")
+    options = {k: _frozen(v) for k, v in lock.items() if k not in ("type", "lease")}
+    return LockConfig(
+        type=str(lock.get("type", "local")),
+        lease=parse_duration(lease) if isinstance(lease, str) else LockConfig().lease,
+        options=MappingProxyType(options),
+    )
 
 
 def _frozen(value: object) -> object:

@@ -86,6 +86,15 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class LockConfig:
+    """`lock:` in the spec: where the apply lock lives (see reconciler.apply.lock)."""
+
+    type: str = "local"  # local | file | vault | dynamodb
+    lease: timedelta = timedelta(minutes=15)  # stale after this without renewal
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     url: str | None = None
     driver: Driver = Driver.HTTP
@@ -119,6 +128,7 @@ class Spec:
     stores: Mapping[str, StoreConfig]
     policy: Policy
     tokens: tuple[TokenSpec, ...]
+    lock: LockConfig = field(default_factory=LockConfig)
 
     def token(self, name: str) -> TokenSpec | None:
         return next((t for t in self.tokens if t.name == name), None)

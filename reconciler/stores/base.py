@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -76,22 +77,81 @@ class SecretPayload:
     meta: SecretMeta
 
 
+@dataclass(frozen=True)
+class StoreCapabilities:
+    """What a store can promise; `apply` and the README's store table read these, never the type.
+
+    readable_values: `read_value_hash` returns the hash of what is stored (file, vault, aws).
+    restorable:      `restore_previous` can put back what the store held before a `put` (file:
+                     the previous payload kept until `commit`; vault: the previous KV version;
+                     aws: the AWSPREVIOUS version). Where False (github: write-only secrets), an
+                     unconfirmed write keeps the new token alive instead and the run reports it.
+    remote:          calls go over the network: bulk reads may run in threads.
+    """
+
+    readable_values: bool
+    restorable: bool
+    remote: bool
+
+
 class SecretStore(Protocol):
-    """Every call may raise `reconciler.errors.StoreError` with a message that names the store
-    and the key and never contains a value."""
+    """The contract every store meets (file, command, vault, aws, github).
+
+    Every call may raise `reconciler.errors.StoreError` with a message that names the store and
+    the key and never contains a value. Apply calls, for one key, in this order and never
+    otherwise: put -> read_meta / read_value_hash (confirm) -> commit, or put -> (confirm
+    fails) -> restore_previous. Apply holds the run's lock, so no two runs write one store key.
+    """
 
     name: str  # the key under `stores:` in the spec
+    capabilities: StoreCapabilities
 
-    def put(self, key: str, secret: SecretPayload) -> None: ...
+    def put(self, key: str, secret: SecretPayload) -> None:
+        """Write the payload and its metadata under `key`.
+
+        Idempotent for the same token GUID: putting the same token again (a retry after a lost
+        response) leaves one copy, and does not make the earlier value unrestorable. What the
+        key held before the first put of this GUID stays restorable until `commit` or
+        `restore_previous`."""
+        ...
 
     def read_meta(self, key: str) -> SecretMeta | None:
         """Metadata of what is stored under `key`; None when nothing (or no metadata) is."""
+        ...
+
+    def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        """`read_meta` for many keys, in as few calls as the backend allows (one directory scan,
+        one list call). Every key of `keys` is in the result."""
         ...
 
     def read_value_hash(self, key: str) -> str | None:
         """SHA-256 of the stored payload where the store can read values back; else None."""
         ...
 
+    def restore_previous(self, key: str, guid: str) -> bool:
+        """Undo the put of token `guid` under `key`, which apply could not confirm: afterwards
+        the key holds what it held before that put (or nothing, if it held nothing), value and
+        metadata. True when done, or when `key` does not hold `guid` (nothing to undo). False
+        when this store cannot go back (capabilities.restorable is False): the new value stays,
+        and the caller must keep the new token alive."""
+        ...
+
+    def commit(self, key: str, guid: str) -> None:
+        """The put of `guid` under `key` is confirmed: drop whatever was kept to restore the
+        previous value (a store that keeps nothing does nothing)."""
+        ...
+
     def delete(self, key: str) -> None:
         """Delete value and metadata. Deleting what is not there is not an error."""
         ...
+
+    def sweep(self) -> tuple[str, ...]:
+        """Remove what interrupted writes left behind (temporary files that may hold a value,
+        copies kept for a restore that no run will do). Called once per apply, under the lock,
+        before any put. Returns what it removed, as value-free descriptions."""
+        ...
+
+
+def read_meta_each(store: SecretStore, keys: Sequence[str]) -> dict[str, SecretMeta | None]:
+    """`read_meta_many` for stores without a bulk call: one `read_meta` per key."""
+    return {key: store.read_meta(key) for key in keys}

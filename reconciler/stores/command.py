@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores.base import SecretMeta, SecretPayload
+from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
 from reconciler.stores.file import MetadataFiles, expand_path, key_parts
 
 if TYPE_CHECKING:
@@ -84,6 +84,8 @@ def _argv_option(config: StoreConfig, option: str, *, required: bool) -> tuple[s
 
 class CommandStore:
     """See the module docstring."""
+
+    capabilities = StoreCapabilities(readable_values=False, restorable=False, remote=False)
 
     def __init__(
         self,
@@ -157,6 +159,19 @@ class CommandStore:
                 f"of {key!r} ({type(exc).__name__}: expected a JSON object with token_guid, "
                 "name, namespace, created, expires and scope, or nothing)"
             ) from None
+
+    def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        return read_meta_each(self, keys)
+
+    def restore_previous(self, key: str, guid: str) -> bool:
+        meta = self.read_meta(key)
+        return meta is None or meta.token_guid != guid
+
+    def commit(self, key: str, guid: str) -> None:
+        return None
+
+    def sweep(self) -> tuple[str, ...]:
+        return ()
 
     def read_value_hash(self, key: str) -> str | None:
         return None

@@ -17,12 +17,12 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
-from reconciler.stores.base import SecretMeta, SecretPayload
+from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -181,6 +181,8 @@ class MetadataFiles:
 class FileStore:
     """Secrets as private files under `root`, which must not be inside a git work tree."""
 
+    capabilities = StoreCapabilities(readable_values=True, restorable=False, remote=False)
+
     def __init__(self, name: str, root: Path, *, replace: Replace = os.replace) -> None:
         work_tree = find_git_work_tree(root)
         if work_tree is not None:
@@ -216,6 +218,19 @@ class FileStore:
         if not self._value_path(key).is_file():
             return None
         return self._meta.read(key)
+
+    def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        return read_meta_each(self, keys)
+
+    def restore_previous(self, key: str, guid: str) -> bool:
+        meta = self.read_meta(key)
+        return meta is None or meta.token_guid != guid
+
+    def commit(self, key: str, guid: str) -> None:
+        return None
+
+    def sweep(self) -> tuple[str, ...]:
+        return ()
 
     def read_value_hash(self, key: str) -> str | None:
         path = self._value_path(key)

@@ -6,6 +6,8 @@ every I/O edge a store may need, so tests hand in their own.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,8 +16,6 @@ from pathlib import Path
 from reconciler.errors import UsageError
 from reconciler.spec.model import Spec, StoreConfig
 from reconciler.stores.base import SecretStore
-from reconciler.stores.command import open_command_store
-from reconciler.stores.file import open_file_store
 
 
 @dataclass(frozen=True)
@@ -27,21 +27,50 @@ class StoreContext:
 
 StoreFactory = Callable[[StoreConfig, StoreContext], SecretStore]
 
-STORE_TYPES: dict[str, StoreFactory] = {
-    "file": open_file_store,
-    "command": open_command_store,
+# Type -> "module:function" of its factory, imported on first use: a backend's optional
+# dependencies (boto3, PyNaCl) are needed only by specs that use it.
+STORE_TYPES: dict[str, str] = {
+    "file": "reconciler.stores.file:open_file_store",
+    "command": "reconciler.stores.command:open_command_store",
+    "vault": "reconciler.stores.vault:open_vault_store",
+    "aws": "reconciler.stores.aws:open_aws_store",
+    "github": "reconciler.stores.github:open_github_store",
 }
 
 
+def store_factory(type_name: str) -> StoreFactory | None:
+    """The factory for a store type; None when this version has no such type."""
+    target = STORE_TYPES.get(type_name)
+    if target is None:
+        return None
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None  # the backend is not built yet
+        raise UsageError(
+            f"store type '{type_name}' needs the Python package '{exc.name}': install "
+            f"ppm-token-reconciler[{type_name}]"
+        ) from None
+    factory: StoreFactory = getattr(module, attribute)
+    return factory
+
+
 def open_store(config: StoreConfig, context: StoreContext) -> SecretStore:
-    factory = STORE_TYPES.get(config.type)
+    factory = store_factory(config.type)
     if factory is None:
-        available = ", ".join(sorted(STORE_TYPES))
+        available = ", ".join(sorted(t for t in STORE_TYPES if _available(t)))
         raise UsageError(
             f"store type '{config.type}' (store '{config.name}') is not available in this "
             f"version; available types: {available}"
         )
     return factory(config, context)
+
+
+def _available(type_name: str) -> bool:
+    module_name = STORE_TYPES[type_name].partition(":")[0]
+    return importlib.util.find_spec(module_name) is not None
 
 
 def open_stores(spec: Spec, context: StoreContext) -> dict[str, SecretStore]:

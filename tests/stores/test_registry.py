@@ -50,8 +50,8 @@ def spec_with(stores: dict[str, StoreConfig], *token_stores: str) -> Spec:
     )
 
 
-def test_file_and_command_are_the_available_types() -> None:
-    assert sorted(STORE_TYPES) == ["command", "file"]
+def test_every_schema_store_type_has_a_registry_entry() -> None:
+    assert sorted(STORE_TYPES) == ["aws", "command", "file", "github", "vault"]
 
 
 def test_an_unknown_type_is_a_usage_error(tmp_path: Path) -> None:

@@ -1,0 +1,126 @@
+"""The apply lock: one `apply` (or `rotate`, `revoke --replace`) at a time per server and
+namespace, as Terraform's state lock.
+
+Kinds, chosen by `lock: {type: ...}` in the spec (default `local`):
+
+    local      fcntl lock on a file in the user's state directory, keyed by server and namespace;
+               one machine only (reconciler.apply.locks.local)
+    file       a lock file beside the secrets of a `file` store (`lock.store` names it), so every
+               machine that mounts that directory shares it (reconciler.apply.locks.file)
+    vault      a KV v2 entry written with cas=0 through a `vault` store's connection
+               (reconciler.stores.vault_lock)
+    dynamodb   a conditional PutItem on a DynamoDB table (reconciler.stores.dynamodb_lock)
+
+A lock record (LockInfo) names its holder and carries a lease: a holder that dies (kill -9, a
+lost runner) leaves a record that is stale once `expires` passes, and the next run takes it
+over. A live holder renews the lease while it works. `ppm-tokens force-unlock ID` removes a
+record by its ID, for when the lease is long and the holder is known to be dead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from reconciler.errors import UsageError
+from reconciler.spec.model import LockConfig, StoreConfig
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """One lock record. Value-free: it is printed when another run finds the lock held."""
+
+    id: str  # random UUID, what force-unlock takes
+    key: str  # what is locked: "<server URL>|<namespace>"
+    holder: str  # "user@host pid N"
+    operation: str  # apply | rotate | revoke
+    created: datetime
+    expires: datetime  # end of the lease; renewed while the holder works
+
+    def stale(self, now: datetime) -> bool:
+        return now >= self.expires
+
+
+class ApplyLock(Protocol):
+    """Every call may raise `reconciler.errors.LockError`; `acquire` raises `LockHeld`."""
+
+    def acquire(self, info: LockInfo, *, timeout: float) -> None:
+        """Take the lock for `info.key`, waiting up to `timeout` seconds (0: fail at once) while
+        another live holder has it; a stale record is taken over. Raises LockHeld naming the
+        holder when the time is up."""
+        ...
+
+    def renew(self, expires: datetime) -> None:
+        """Extend the lease of the lock this object holds. Raises LockError when the record is
+        no longer ours (broken by force-unlock, or taken over as stale): the caller stops
+        starting new work."""
+        ...
+
+    def release(self) -> None:
+        """Give the lock back; releasing a lock no longer held is not an error."""
+        ...
+
+    def current(self) -> LockInfo | None:
+        """The record for this key as stored now (held or stale), or None."""
+        ...
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Remove the record whose ID is `lock_id` and return it. Raises LockError when there
+        is no record or it has another ID (someone else's newer lock)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LockContext:
+    """What a lock kind may need, passed in so tests hand in their own."""
+
+    server_url: str
+    namespace: str
+    stores: Mapping[str, StoreConfig]  # the spec's store declarations, for lock.store
+    spec_dir: Path  # relative paths resolve against the spec file's directory
+    env: Mapping[str, str]  # HOME, XDG_STATE_HOME, VAULT_*, AWS_*
+    now: Callable[[], datetime]
+
+    @property
+    def key(self) -> str:
+        return f"{self.server_url}|{self.namespace}"
+
+
+LockFactory = Callable[[LockConfig, LockContext], ApplyLock]
+
+# Type -> "module:function", imported on first use (a kind's dependencies, e.g. boto3, are
+# needed only by specs that choose it).
+LOCK_TYPES: dict[str, str] = {
+    "local": "reconciler.apply.locks.local:open_local_lock",
+    "file": "reconciler.apply.locks.file:open_file_lock",
+    "vault": "reconciler.stores.vault_lock:open_vault_lock",
+    "dynamodb": "reconciler.stores.dynamodb_lock:open_dynamodb_lock",
+}
+
+DEFAULT_LEASE = timedelta(minutes=15)
+
+
+def open_lock(config: LockConfig, context: LockContext) -> ApplyLock:
+    target = LOCK_TYPES.get(config.type)
+    if target is None:
+        raise UsageError(
+            f"lock type {config.type!r} is unknown; use one of {', '.join(LOCK_TYPES)}"
+        )
+    module_name, _, attribute = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise UsageError(
+                f"lock type {config.type!r} is not available in this version"
+            ) from None
+        raise UsageError(
+            f"lock type {config.type!r} needs the Python package '{exc.name}': install the "
+            "extra of the backend it uses (ppm-token-reconciler[aws] for dynamodb)"
+        ) from None
+    factory: LockFactory = getattr(module, attribute)
+    return factory(config, context)

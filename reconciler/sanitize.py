@@ -1,0 +1,90 @@
+"""One sanitiser for every string that comes from a server, a spec or a store before it is shown.
+
+A token's `user` or `description` is chosen by whoever created it, possibly out of band and with
+hostile intent. Rendered raw, an ESC sequence can hide a plan line (ESC[8m), retitle a terminal or
+move the cursor to overwrite a line; a CR or LF can forge a whole extra line; a bidirectional
+override can make `revoke` read as something else; Markdown can break out of a table cell or a
+`<details>` summary. So each renderer passes such text through exactly one of:
+
+    for_terminal(text)   text output and logs: control, bidi and invisible characters escaped
+                         visibly (`\\x1b`, `\\n`, `\\u202e`), backslashes doubled so an escape
+                         cannot be forged
+    for_markdown(text)   for_terminal, then Markdown and HTML special characters escaped, so the
+                         text stays inside its table cell, list item or summary
+
+Both are pure and total: any str in, a printable one-line str out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Characters that change how the rest of the line is shown rather than showing themselves.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2028\u2029\u2060\ufeff")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def unsafe_character(char: str) -> bool:
+    """Whether `char` must not reach a terminal or a rendered document as itself: C0 and C1
+    controls, DEL, bidirectional controls, zero-width and line/paragraph separators, and any
+    other format (Cf) or unassigned/private code point that renders as nothing."""
+    code = ord(char)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return True
+    if char in _BIDI or char in _INVISIBLE:
+        return True
+    return unicodedata.category(char) in ("Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def has_unsafe_characters(text: str) -> bool:
+    return any(unsafe_character(char) for char in text)
+
+
+def for_terminal(text: str) -> str:
+    """`text` with every unsafe character shown as an escape. A literal backslash is doubled,
+    so `\\x1b` typed by an attacker cannot pass for an escaped ESC."""
+    if text.isprintable() and "\\" not in text and not has_unsafe_characters(text):
+        return text  # the common case, kept cheap
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif unsafe_character(char):
+            out.append(_escape(char))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+# Everything CommonMark treats as punctuation that can start or end markup, plus `|` (GFM tables).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:@$=\"'])")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def for_markdown(text: str) -> str:
+    """`text` safe inside Markdown inline content, a GFM table cell, or an HTML block such as
+    `<details><summary>`: unsafe characters escaped as for the terminal (shown, not interpreted),
+    Markdown punctuation backslash-escaped, `&`, `<` and `>` as entities. Autolinks (a bare
+    URL or e-mail address GitHub would link) are broken by the escaped `:` and `@`."""
+    visible = for_terminal(text)
+    escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(1), visible)
+    return "".join(_HTML.get(char, char) for char in escaped)
+
+
+def for_code_span(text: str) -> str:
+    """`text` for inside an HTML `<code>` element (not a backtick span, which cannot hold every
+    string): escaped for the terminal, then as HTML text."""
+    return "".join(_HTML.get(char, char) for char in for_terminal(text))
