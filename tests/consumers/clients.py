@@ -174,29 +174,29 @@ def r_install(repo_url: str, netrc: Path, workdir: Path, *, method: str = "curl"
     return ClientRun("R", ok, run.output)
 
 
-def curl_fetch(url: str, netrc: Path, workdir: Path) -> ClientRun:
+def curl_fetch(url: str, netrc: Path, workdir: Path, *, via_curlrc: bool = False) -> ClientRun:
+    """curl downloads the R index with the netrc named on its command line, or, with
+    `via_curlrc`, named only in `~/.curlrc` while the request comes from a `--config` file: how
+    renv runs curl, so that is how renv finds the netrc."""
     curl = shutil.which("curl")
     if curl is None:
         pytest.skip("curl is not installed: `apt-get install curl`")
     run_dir = fresh_dir(workdir, "curl")
-    env = clean_env(run_dir / "home")
+    home = run_dir / "home"
+    env = clean_env(home)
     out = run_dir / "PACKAGES"
-    run = _run(
-        "curl",
-        [
-            curl,
-            "--silent",
-            "--show-error",
-            "--fail",
-            "--netrc-file",
-            str(netrc),
-            "-o",
-            str(out),
-            url,
-        ],
-        env,
-        run_dir,
-    )
+    if via_curlrc:
+        (home / ".curlrc").write_text(f'netrc-file = "{netrc}"\n', encoding="utf-8")
+        request = run_dir / "request.config"
+        request.write_text(
+            f'url = "{url}"\noutput = "{out}"\nlocation\nfail\nsilent\nshow-error\n',
+            encoding="utf-8",
+        )
+        args = [curl, "--config", str(request)]
+    else:
+        args = [curl, "--silent", "--show-error", "--fail", "--netrc-file", str(netrc)]
+        args += ["-o", str(out), url]
+    run = _run("curl", args, env, run_dir)
     ok = run.ok and out.is_file() and out.read_text().startswith("Package: ppmdemo")
     return ClientRun("curl", ok, run.output)
 

@@ -1,7 +1,8 @@
 """One emulator and one `ppm-tokens apply` per test module, shared by every client test in it.
 
 The spec declares three tokens, one per format, all written by a file store:
-- `analysts` (netrc, R and Python repositories): pip, uv, curl and R read the file directly;
+- `analysts` (netrc, R and Python repositories): pip, uv, curl and R read the file directly,
+  and curl also when only `~/.curlrc` names it (which is how renv's curl finds it);
 - `ci` (raw, Python repository): a CI job maps it to uv's index credential variables;
 - `cluster` (json, both repositories): what the External Secrets Operator extracts fields from.
 
@@ -58,6 +59,7 @@ CLIENT_SECRETS = {
     "pip": NETRC,
     "uv": NETRC,
     "curl": NETRC,
+    "curlrc": NETRC,
     "R": NETRC,
     "uv-raw": RAW,
     "uv-json": JSON,
@@ -117,6 +119,10 @@ class Deployment:
             run = clients.uv_install(f"{url}/pypi/latest/simple/", workdir, netrc=netrc)
         elif client == "curl":
             run = clients.curl_fetch(f"{url}/cran/latest/src/contrib/PACKAGES", netrc, workdir)
+        elif client == "curlrc":
+            run = clients.curl_fetch(
+                f"{url}/cran/latest/src/contrib/PACKAGES", netrc, workdir, via_curlrc=True
+            )
         elif client == "R":
             run = clients.r_install(f"{url}/cran/latest", netrc, workdir)
         elif client == "uv-raw":

@@ -6,6 +6,7 @@ the server and the token (as the External Secrets Operator extracts fields)."""
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,18 @@ def test_r_default_download_method_ignores_netrc(deployment: Deployment) -> None
     requests = deployment.repository_requests()
     assert requests
     assert set(requests) == {(401, None)}
+
+
+def test_r_with_the_token_in_the_repository_url_fails(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """Why the README does not offer `https://__token__:TOKEN@host/...` for R: R names a cache
+    file after the URL, and a PPM token makes that name too long. R also prints that name, token
+    and all, in its warnings: this run's profile and output stay in this test's own directory,
+    outside the leak scan, and are not shown."""
+    value = (deployment.store / NETRC).read_text().split()[-1]  # may read the R repository
+    host = deployment.emulator.url.removeprefix("http://")
+    url = f"http://__token__:{value}@{host}/cran/latest"
+    run = clients.r_install(url, tmp_path / "unused", tmp_path, method="libcurl")
+    assert not run.ok
+    assert "File name too long" in run.output
