@@ -10,10 +10,10 @@ from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from reconciler.emulator import packages, tokens
+from reconciler.emulator import packages, rpackages, tokens
 from reconciler.emulator.clock import ClockState, iso, parse_iso, wall_clock
 from reconciler.emulator.db import Database, ResourceRow, TokenRow
 from reconciler.emulator.faults import FaultConfig, Faults
@@ -86,7 +86,8 @@ class EmulatorApp:
             Route("/{repo}/latest/simple/", self.simple_root),
             Route("/{repo}/latest/simple/{project}/", self.simple_project),
             Route("/{repo}/latest/files/{filename}", self.wheel_file),
-            Route("/{repo}/latest/src/contrib/PACKAGES", self.r_packages),
+            # Last: everything else below a repository is a file of an R repository, or a 404.
+            Route("/{repo}/latest/{path:path}", self.r_file),
         ]
         self.starlette = Starlette(routes=routes)
         self.asgi = EmulatorMiddleware(self.starlette, db, self.faults, self.now)
@@ -198,11 +199,14 @@ class EmulatorApp:
             return _error(404, "no such file")
         return Response(wheel.content, media_type="application/octet-stream")
 
-    async def r_packages(self, request: Request) -> Response:
+    async def r_file(self, request: Request) -> Response:
         repo = self._repo(request, endpoints.R_REPO_TYPES)
         if isinstance(repo, Response):
             return repo
-        return PlainTextResponse(packages.r_packages())
+        found = rpackages.r_file(request.path_params["path"])
+        if found is None:
+            return _error(404, "no such file in this repository")
+        return Response(found.content, media_type=found.media_type)
 
     # Test controls -----------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""What the emulator's repositories serve: one small, valid wheel (built in memory,
-byte-for-byte reproducible) behind a PEP 503 index, and an R `PACKAGES` file."""
+"""What the emulator's Python repositories serve: one small, valid wheel (built in memory,
+byte-for-byte reproducible) behind a PEP 503 index. The R repositories are in `rpackages`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import re
 import zipfile
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 
 PROJECT = "ppmdemo"
 VERSION = "1.0.0"
@@ -84,8 +83,3 @@ def simple_project(repo: str) -> str:
     wheel = demo_wheel()
     href = f"/{repo}/latest/files/{wheel.filename}#sha256={wheel.sha256}"
     return _page(f"Links for {PROJECT}", [(href, wheel.filename)])
-
-
-@cache
-def r_packages() -> str:
-    return resources.files("reconciler.emulator").joinpath("data/PACKAGES").read_text("utf-8")

@@ -35,9 +35,12 @@ class Scope(StrEnum):
 
 
 class SecretFormat(StrEnum):
-    RAW = "raw"  # the token alone
-    JSON = "json"  # {"token": ..., "guid": ..., "server": ..., "expires": ...}
-    NETRC = "netrc"  # machine HOST login __token__ password VALUE
+    """What a store holds, each for the clients that read it as it is (README, "Consuming
+    tokens"); every one is proven with those clients in tests/consumers."""
+
+    RAW = "raw"  # the token alone: environment variables, CI secrets
+    JSON = "json"  # {"token", "guid", "server", "expires", "scope", "name"}: fields to pick
+    NETRC = "netrc"  # machine HOST login __token__ password VALUE: pip, uv, curl, pak, R (curl)
 
 
 class OnDelete(StrEnum):

@@ -1,0 +1,225 @@
+"""The clients PPM's users run, each isolated from the machine's own settings and caches and
+pointed only at the emulator: uv, R and curl (pip is `reconciler.emulator.pip.pip_download`).
+
+Each run gets a fresh directory for caches and installed packages, so that a second run cannot
+succeed from what the first one downloaded. Output is captured and returned for diagnosis; it is
+scanned for token values with everything else the tests produce."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator.packages import PROJECT
+from reconciler.emulator.rpackages import GREETING
+
+R_MISSING = (
+    "R is not installed, so the R client tests were skipped: install Debian's R with "
+    "`apt-get install r-base-core` (.ci/run does this in CI) and run them again"
+)
+# Variables that would point a client at another index, cache, config or credentials.
+_FOREIGN_PREFIXES = ("UV_", "PIP_", "R_", "CURL_", "VIRTUAL_ENV", "CONDA_")
+_FOREIGN_NAMES = frozenset({"NETRC", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"})
+
+
+@dataclass(frozen=True)
+class ClientRun:
+    client: str
+    ok: bool
+    output: str
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The caller's environment without any client's settings, with its own empty HOME (no
+    ~/.netrc, ~/.curlrc, ~/.config/uv or ~/.Rprofile of the person running the tests)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_FOREIGN_PREFIXES) and k not in _FOREIGN_NAMES
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(HOME=str(home), **extra)
+    return env
+
+
+def _run(client: str, args: Sequence[str], env: Mapping[str, str], cwd: Path) -> ClientRun:
+    result = subprocess.run(
+        list(args),
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    return ClientRun(client, result.returncode == 0, result.stdout + result.stderr)
+
+
+def fresh_dir(parent: Path, name: str) -> Path:
+    parent.mkdir(parents=True, exist_ok=True)
+    index = sum(1 for _ in parent.glob(f"{name}-*"))
+    path = parent / f"{name}-{index}"
+    path.mkdir()
+    return path
+
+
+def uv_bin() -> str:
+    try:
+        import uv
+    except ImportError:
+        pytest.skip("uv is not installed: run `.venv/bin/pip install -e '.[dev]'`")
+    return str(uv.find_uv_bin())
+
+
+def uv_install(
+    index_url: str,
+    workdir: Path,
+    *,
+    netrc: Path | None = None,
+    index_password: str | None = None,
+) -> ClientRun:
+    """`uv pip install` the demo wheel into a new venv, asking only `index_url`.
+
+    Credentials come from `netrc` (the `NETRC` variable, as a user would set it) or, for a raw
+    value, from `UV_INDEX_PPM_USERNAME`/`UV_INDEX_PPM_PASSWORD` (as a CI job maps a secret to
+    environment variables)."""
+    run_dir = fresh_dir(workdir, "uv")
+    extra = {
+        "UV_NO_CONFIG": "1",
+        "UV_CACHE_DIR": str(run_dir / "cache"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_KEYRING_PROVIDER": "disabled",
+    }
+    if netrc is not None:
+        extra["NETRC"] = str(netrc)
+    index = ["--index-url", index_url]
+    if index_password is not None:
+        extra.update(UV_INDEX_PPM_USERNAME="__token__", UV_INDEX_PPM_PASSWORD=index_password)
+        index = ["--default-index", f"ppm={index_url}"]
+    env = clean_env(run_dir / "home", **extra)
+    uv = uv_bin()
+    venv = run_dir / "venv"
+    made = _run("uv", [uv, "venv", "--quiet", "--python", sys.executable, str(venv)], env, run_dir)
+    if not made.ok:
+        return made
+    python = venv / "bin" / "python"
+    installed = _run(
+        "uv", [uv, "pip", "install", "--python", str(python), *index, PROJECT], env, run_dir
+    )
+    if not installed.ok:
+        return installed
+    # The package must import from the venv: proof the wheel arrived whole.
+    check = _run(
+        "uv", [str(python), "-c", f"import {PROJECT}; print({PROJECT}.__version__)"], env, run_dir
+    )
+    return ClientRun(
+        "uv", check.ok and check.output.strip() == "1.0.0", installed.output + check.output
+    )
+
+
+def rscript() -> str:
+    found = shutil.which("Rscript")
+    if found is not None:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(R_MISSING.replace("were skipped", "cannot run"))
+    pytest.skip(R_MISSING)
+
+
+def r_repos_line(repo_url: str, netrc: Path, *, method: str = "curl") -> str:
+    """The one line of R configuration the README gives for a netrc written by ppm-tokens."""
+    if method != "curl":
+        return f'options(repos = c(PPM = "{repo_url}"), download.file.method = "{method}")\n'
+    return (
+        f'options(repos = c(PPM = "{repo_url}"), download.file.method = "curl", '
+        f'download.file.extra = paste("--fail --location --netrc-file", shQuote("{netrc}")))\n'
+    )
+
+
+# Exit 3 says "R ran, but the package is not there": install.packages() only warns when a
+# repository refuses, so the script checks for itself.
+_R_INSTALL = """
+install.packages("ppmdemo", quiet = TRUE)
+if (!requireNamespace("ppmdemo", quietly = TRUE)) quit(status = 3)
+cat(ppmdemo::greet(), "\\n")
+"""
+
+
+def r_install(repo_url: str, netrc: Path, workdir: Path, *, method: str = "curl") -> ClientRun:
+    """R's `install.packages("ppmdemo")` (which pulls in `ppmhello`) into a new library, with
+    nothing configured but the README's one line in the user profile."""
+    run_dir = fresh_dir(workdir, "r")
+    library = run_dir / "library"
+    library.mkdir()
+    profile = run_dir / "Rprofile"
+    profile.write_text(r_repos_line(repo_url, netrc, method=method), encoding="utf-8")
+    env = clean_env(
+        run_dir / "home",
+        R_PROFILE_USER=str(profile),
+        R_ENVIRON_USER=os.devnull,
+        R_LIBS_USER=str(library),
+        TMPDIR=str(run_dir),
+    )
+    run = _run("R", [rscript(), "-e", _R_INSTALL], env, run_dir)
+    installed = {p.name for p in library.iterdir()}
+    ok = run.ok and GREETING in run.output and {"ppmdemo", "ppmhello"} <= installed
+    return ClientRun("R", ok, run.output)
+
+
+def curl_fetch(url: str, netrc: Path, workdir: Path, *, via_curlrc: bool = False) -> ClientRun:
+    """curl downloads the R index with the netrc named on its command line, or, with
+    `via_curlrc`, named only in `~/.curlrc` while the request comes from a `--config` file: how
+    renv runs curl, so that is how renv finds the netrc."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed: `apt-get install curl`")
+    run_dir = fresh_dir(workdir, "curl")
+    home = run_dir / "home"
+    env = clean_env(home)
+    out = run_dir / "PACKAGES"
+    if via_curlrc:
+        (home / ".curlrc").write_text(f'netrc-file = "{netrc}"\n', encoding="utf-8")
+        request = run_dir / "request.config"
+        request.write_text(
+            f'url = "{url}"\noutput = "{out}"\nlocation\nfail\nsilent\nshow-error\n',
+            encoding="utf-8",
+        )
+        args = [curl, "--config", str(request)]
+    else:
+        args = [curl, "--silent", "--show-error", "--fail", "--netrc-file", str(netrc)]
+        args += ["-o", str(out), url]
+    run = _run("curl", args, env, run_dir)
+    ok = run.ok and out.is_file() and out.read_text().startswith("Package: ppmdemo")
+    return ClientRun("curl", ok, run.output)
+
+
+def versions() -> dict[str, str]:
+    """The exact versions of the clients on this machine, for the README's table."""
+    found: dict[str, str] = {}
+    commands = {
+        "pip": [sys.executable, "-m", "pip", "--version"],
+        "curl": ["curl", "--version"],
+        "R": ["R", "--version"],
+    }
+    try:
+        import uv
+
+        commands["uv"] = [str(uv.find_uv_bin()), "--version"]
+    except ImportError:
+        pass
+    for name, command in commands.items():
+        if shutil.which(command[0]) is None:
+            found[name] = "not installed"
+            continue
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        lines = result.stdout.strip().splitlines()
+        found[name] = lines[0] if lines else "unknown"
+    return found
