@@ -4,6 +4,8 @@ codes. This is the only module that prints."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -309,3 +311,110 @@ def demo() -> int:
 
     configure_logging(False)
     return finish(lambda: command.run(ui=ClickUI()))
+
+
+# -- Day-2 operations: list, show, revoke, audit, import, report ------------------------------
+
+
+def terminal_width() -> int | None:
+    """The width a table must fit: the terminal's (or $COLUMNS); None when output goes to a
+    pipe, where cutting cells would only lose data."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def specs_option(func: F) -> F:
+    option = click.option(
+        "-f",
+        "--file",
+        "spec_paths",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Spec file(s) whose namespaces, stores and schedules to show "
+        "(default: tokens.yaml when present).",
+    )
+    return option(func)
+
+
+def columns_option(value: str | None) -> tuple[Any, ...] | None:
+    from reconciler.ops.listing import parse_columns
+
+    if value is None:
+        return None
+    try:
+        return parse_columns(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--columns") from None
+
+
+@app.command(name="list")
+@click.option(
+    "--status",
+    type=click.Choice(["all", "active", "revoked", "expired"]),
+    default="all",
+    show_default=True,
+)
+@click.option(
+    "--expiration",
+    type=click.Choice(["all", "never", "has", "expired"]),
+    default="all",
+    show_default=True,
+    help="never: never expires; has: an expiry still ahead; expired: the expiry has passed.",
+)
+@click.option("--search", metavar="TEXT", help="Case-insensitive, in name, description, user.")
+@click.option(
+    "--sort",
+    type=click.Choice(["newest", "oldest", "name", "-name"]),
+    default="newest",
+    show_default=True,
+    help="Active tokens always come first.",
+)
+@click.option(
+    "--columns",
+    metavar="LIST",
+    help="Comma-separated: name, id, status, scope, resources, created, expires, user, "
+    "managed-by, rotation-due, description, email, retires.",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table"
+)
+@specs_option
+@global_options
+def list_tokens(**kwargs: Any) -> int:
+    """The server's tokens: filter, search, sort, choose columns."""
+    from reconciler.commands import list_ as command
+    from reconciler.ops.listing import ExpirationFilter, Query, SortOrder, StatusFilter
+
+    options = make_global(kwargs)
+    list_options = command.ListOptions(
+        query=Query(
+            status=StatusFilter(kwargs["status"]),
+            expiration=ExpirationFilter(kwargs["expiration"]),
+            search=kwargs["search"],
+            sort=SortOrder(kwargs["sort"]),
+        ),
+        columns=columns_option(kwargs["columns"]),
+        output_format=command.ListFormat(kwargs["output_format"]),
+        width=terminal_width(),
+        spec_paths=kwargs["spec_paths"],
+    )
+    return finish(lambda: command.run(list_options, options, Environment.current(), ClickUI()))
+
+
+@app.command()
+@click.argument("target", metavar="GUID|NAME")
+@specs_option
+@click.option("--store-commands", is_flag=True, help="Run a command store's read_command.")
+@global_options
+def show(**kwargs: Any) -> int:
+    """Details of one token: fields, marker, store, generations, schedule."""
+    from reconciler.commands import show as command
+
+    options = make_global(kwargs)
+    show_options = command.ShowOptions(
+        target=kwargs["target"],
+        spec_paths=kwargs["spec_paths"],
+        store_commands=kwargs["store_commands"],
+    )
+    return finish(lambda: command.run(show_options, options, Environment.current(), ClickUI()))
