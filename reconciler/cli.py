@@ -418,3 +418,66 @@ def show(**kwargs: Any) -> int:
         store_commands=kwargs["store_commands"],
     )
     return finish(lambda: command.run(show_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="audit")
+@specs_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json", "sarif"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "error"]),
+    help="Exit 2 when a finding is at least this severe (for CI).",
+)
+@click.option("--max-age", metavar="DURATION", default="90d", show_default=True)
+@click.option(
+    "--expiring-within",
+    metavar="DURATION",
+    default="30d",
+    show_default=True,
+    help="Warn about tokens expiring this soon with no rotation scheduled before.",
+)
+@click.option(
+    "--overdue-after",
+    metavar="DURATION",
+    default="2d",
+    show_default=True,
+    help="Slack after a rotation or retirement point before it counts as overdue.",
+)
+@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
+)
+@global_options
+def audit_tokens(**kwargs: Any) -> int:
+    """Findings with stable rule ids: expiry, age, scope, ownership, drift, stores, rotation."""
+    from reconciler.commands import audit as command
+    from reconciler.ops.audit import AuditSettings
+    from reconciler.ops.rules import Severity
+
+    options = make_global(kwargs)
+
+    def duration(name: str) -> timedelta:
+        flag = "--" + name.replace("_", "-")
+        value = duration_option(kwargs[name], flag)
+        assert value is not None
+        return value
+
+    audit_options = command.AuditOptions(
+        spec_paths=kwargs["spec_paths"],
+        output_format=command.AuditFormat(kwargs["output_format"]),
+        fail_on=Severity(kwargs["fail_on"]) if kwargs["fail_on"] else None,
+        settings=AuditSettings(
+            max_age=duration("max_age"),
+            expiring_within=duration("expiring_within"),
+            overdue_slack=duration("overdue_after"),
+        ),
+        store_commands=kwargs["store_commands"],
+        out=kwargs["out"],
+    )
+    return finish(lambda: command.run(audit_options, options, Environment.current(), ClickUI()))

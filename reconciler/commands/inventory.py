@@ -19,6 +19,7 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.ops.audit import StoreProblem
 from reconciler.ops.view import TokenView, build_views
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken, Resource
@@ -34,16 +35,6 @@ class StoreReading(StrEnum):
     NONE = "none"  # never touch a store (list)
     SAFE = "safe"  # every store, except commands that a spec names to read metadata
     ALL = "all"  # those too (`--store-commands`)
-
-
-@dataclass(frozen=True)
-class StoreProblem:
-    """A store whose entries could not be checked."""
-
-    namespace: str
-    store: str
-    message: str
-    skipped: bool  # not read on purpose (a command store without --store-commands)
 
 
 @dataclass(frozen=True)
