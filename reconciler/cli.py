@@ -481,3 +481,31 @@ def audit_tokens(**kwargs: Any) -> int:
         out=kwargs["out"],
     )
     return finish(lambda: command.run(audit_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="import")
+@click.option("--namespace", default="default", show_default=True, help="Namespace of the spec.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "all"]),
+    default="active",
+    show_default=True,
+    help="all: revoked and expired tokens too, as `state: absent` records.",
+)
+@click.option("--search", metavar="TEXT", help="Only tokens whose name, description or user match.")
+@click.option(
+    "--store-path", metavar="PATH", help="File store for new values (default ~/.local/share/...)."
+)
+@global_options
+def import_tokens(**kwargs: Any) -> int:
+    """Print a spec that adopts the live tokens as they are (plan shows no change)."""
+    from reconciler.commands import import_ as command
+    from reconciler.ops.listing import Query, StatusFilter
+
+    options = make_global(kwargs)
+    import_options = command.ImportOptions(
+        namespace=kwargs["namespace"],
+        query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
+        store_path=kwargs["store_path"],
+    )
+    return finish(lambda: command.run(import_options, options, Environment.current(), ClickUI()))
