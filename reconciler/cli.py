@@ -509,3 +509,33 @@ def import_tokens(**kwargs: Any) -> int:
         store_path=kwargs["store_path"],
     )
     return finish(lambda: command.run(import_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="revoke")
+@click.argument("target", metavar="GUID|NAME")
+@specs_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="First create, prove and store a replacement (forced rotation, grace 0).",
+)
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Markdown incident record to FILE.",
+)
+@global_options
+def revoke_token(**kwargs: Any) -> int:
+    """Incident response: revoke a token now, check the revocation took."""
+    from reconciler.commands import revoke as command
+
+    options = make_global(kwargs)
+    revoke_options = command.RevokeOptions(
+        target=kwargs["target"],
+        spec_paths=kwargs["spec_paths"],
+        yes=kwargs["yes"],
+        replace=kwargs["replace"],
+        record=kwargs["record"],
+    )
+    return finish(lambda: command.run(revoke_options, options, Environment.current(), ClickUI()))
