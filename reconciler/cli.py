@@ -539,3 +539,33 @@ def revoke_token(**kwargs: Any) -> int:
         record=kwargs["record"],
     )
     return finish(lambda: command.run(revoke_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="report")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a self-contained HTML inventory to FILE.",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Markdown inventory (job summary) to FILE.",
+)
+@specs_option
+@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
+@global_options
+def report_tokens(**kwargs: Any) -> int:
+    """The token inventory: table, 180-day timeline and audit findings."""
+    from reconciler.commands import report as command
+
+    options = make_global(kwargs)
+    report_options = command.ReportOptions(
+        html=kwargs["html_path"],
+        markdown=kwargs["markdown_path"],
+        spec_paths=kwargs["spec_paths"],
+        store_commands=kwargs["store_commands"],
+    )
+    return finish(lambda: command.run(report_options, options, Environment.current(), ClickUI()))
