@@ -8,6 +8,7 @@ cannot be carried over is written as a comment saying why, never guessed.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,8 @@ class ImportSettings:
 def scalar(text: str) -> str:
     """A YAML double-quoted scalar for any text: control, bidi and invisible characters are
     escaped; other non-ASCII text stays readable."""
+    if text.isascii() and text.isprintable():
+        return json.dumps(text)  # a JSON string is a valid YAML double-quoted scalar
     dumped = yaml.safe_dump(
         text, default_style='"', allow_unicode=not has_unsafe_characters(text), width=2**31
     )

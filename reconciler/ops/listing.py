@@ -5,7 +5,7 @@ columns, plus what only ppm-tokens knows (owner, rotation). Pure.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -146,20 +146,21 @@ Value = str | list[str] | datetime | None
 
 def value(view: TokenView, column: Column) -> Value:
     """The full value of one cell (lists and times stay typed; renderers format them)."""
-    token = view.token
-    values: dict[Column, Value] = {
-        Column.NAME: view.name,
-        Column.ID: token.guid,
-        Column.STATUS: view.status.value,
-        Column.SCOPE: token.scope,
-        Column.RESOURCES: list(token.resources),
-        Column.CREATED: token.created,
-        Column.EXPIRES: token.expires,
-        Column.USER: token.user,
-        Column.MANAGED_BY: view.managed_by,
-        Column.ROTATION_DUE: view.rotation_due,
-        Column.DESCRIPTION: view.description,
-        Column.EMAIL: token.email,
-        Column.RETIRES: view.retires,
-    }
-    return values[column]
+    return _VALUES[column](view)
+
+
+_VALUES: dict[Column, Callable[[TokenView], Value]] = {
+    Column.NAME: lambda v: v.name,
+    Column.ID: lambda v: v.token.guid,
+    Column.STATUS: lambda v: v.status.value,
+    Column.SCOPE: lambda v: v.token.scope,
+    Column.RESOURCES: lambda v: list(v.token.resources),
+    Column.CREATED: lambda v: v.token.created,
+    Column.EXPIRES: lambda v: v.token.expires,
+    Column.USER: lambda v: v.token.user,
+    Column.MANAGED_BY: lambda v: v.managed_by,
+    Column.ROTATION_DUE: lambda v: v.rotation_due,
+    Column.DESCRIPTION: lambda v: v.description,
+    Column.EMAIL: lambda v: v.token.email,
+    Column.RETIRES: lambda v: v.retires,
+}

@@ -32,6 +32,8 @@ def char_width(char: str) -> int:
 
 
 def display_width(text: str) -> int:
+    if text.isascii():
+        return len(text)  # sanitised text: every ASCII character is one column
     return sum(char_width(char) for char in text)
 
 
@@ -39,6 +41,8 @@ def truncate(text: str, width: int) -> str:
     """`text` cut to `width` terminal columns, an ellipsis marking the cut."""
     if display_width(text) <= width:
         return text
+    if text.isascii():
+        return text[: max(width - 1, 0)] + ELLIPSIS
     out, used = [], 0
     for char in text:
         size = char_width(char)

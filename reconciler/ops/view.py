@@ -43,6 +43,7 @@ class TokenView:
     rotation_due: datetime | None = None
     retires: datetime | None = None
     authenticating: bool = False  # the token this run authenticates with
+    description: str = ""  # the description without the ownership marker
 
     @property
     def guid(self) -> str:
@@ -51,11 +52,6 @@ class TokenView:
     @property
     def managed_by(self) -> str | None:
         return f"{self.owner.namespace}/{self.owner.name}" if self.owner else None
-
-    @property
-    def description(self) -> str:
-        """The description without the ownership marker."""
-        return strip_marker(self.token.description)
 
     @property
     def active(self) -> bool:
@@ -136,10 +132,11 @@ def build_views(
             generation = Generation.FOREIGN
         else:
             generation = Generation.UNMANAGED
+        description = strip_marker(token.description)
         views.append(
             TokenView(
                 token=token,
-                name=owner.name if owner else strip_marker(token.description),
+                name=owner.name if owner else description,
                 status=status,
                 owner=owner,
                 adopted=adopted,
@@ -149,6 +146,7 @@ def build_views(
                 rotation_due=place.rotation_due if place else None,
                 retires=place.retires if place else None,
                 authenticating=self_guid is not None and token.guid == self_guid,
+                description=description,
             )
         )
     return tuple(views)
