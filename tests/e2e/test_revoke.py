@@ -48,6 +48,14 @@ def answer_on_terminal(cli: Cli, args: list[str], prompt: bytes, answer: str) ->
                 os.write(controller, answer.encode() + b"\n")
                 answered = True
         code = process.wait(timeout=30)
+        while select.select([controller], [], [], 0.1)[0]:  # what it wrote before exiting
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
         with_rest = seen.decode(errors="replace")
         cli.runs.append(Run(tuple(args), code, with_rest, ""))  # scanned for values (I2)
         return code, with_rest
