@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck check bench clean
 
@@ -29,7 +30,10 @@ typecheck: $(VENV)/.installed-dev
 
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any
 # non-zero status stops make.
+# The report's browser test drives Debian's headless Chromium; CI starts from a fresh machine.
 test: $(VENV)/.installed-dev lint typecheck
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet

@@ -4,6 +4,8 @@ codes. This is the only module that prints."""
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -309,3 +311,261 @@ def demo() -> int:
 
     configure_logging(False)
     return finish(lambda: command.run(ui=ClickUI()))
+
+
+# -- Day-2 operations: list, show, revoke, audit, import, report ------------------------------
+
+
+def terminal_width() -> int | None:
+    """The width a table must fit: the terminal's (or $COLUMNS); None when output goes to a
+    pipe, where cutting cells would only lose data."""
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def specs_option(func: F) -> F:
+    option = click.option(
+        "-f",
+        "--file",
+        "spec_paths",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Spec file(s) whose namespaces, stores and schedules to show "
+        "(default: tokens.yaml when present).",
+    )
+    return option(func)
+
+
+def columns_option(value: str | None) -> tuple[Any, ...] | None:
+    from reconciler.ops.listing import parse_columns
+
+    if value is None:
+        return None
+    try:
+        return parse_columns(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--columns") from None
+
+
+@app.command(name="list")
+@click.option(
+    "--status",
+    type=click.Choice(["all", "active", "revoked", "expired"]),
+    default="all",
+    show_default=True,
+)
+@click.option(
+    "--expiration",
+    type=click.Choice(["all", "never", "has", "expired"]),
+    default="all",
+    show_default=True,
+    help="never: never expires; has: an expiry still ahead; expired: the expiry has passed.",
+)
+@click.option("--search", metavar="TEXT", help="Case-insensitive, in name, description, user.")
+@click.option(
+    "--sort",
+    type=click.Choice(["newest", "oldest", "name", "-name"]),
+    default="newest",
+    show_default=True,
+    help="Active tokens always come first.",
+)
+@click.option(
+    "--columns",
+    metavar="LIST",
+    help="Comma-separated: name, id, status, scope, resources, created, expires, user, "
+    "managed-by, rotation-due, description, email, retires.",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table"
+)
+@specs_option
+@global_options
+def list_tokens(**kwargs: Any) -> int:
+    """The server's tokens: filter, search, sort, choose columns."""
+    from reconciler.commands import list_ as command
+    from reconciler.ops.listing import ExpirationFilter, Query, SortOrder, StatusFilter
+
+    options = make_global(kwargs)
+    list_options = command.ListOptions(
+        query=Query(
+            status=StatusFilter(kwargs["status"]),
+            expiration=ExpirationFilter(kwargs["expiration"]),
+            search=kwargs["search"],
+            sort=SortOrder(kwargs["sort"]),
+        ),
+        columns=columns_option(kwargs["columns"]),
+        output_format=command.ListFormat(kwargs["output_format"]),
+        width=terminal_width(),
+        spec_paths=kwargs["spec_paths"],
+    )
+    return finish(lambda: command.run(list_options, options, Environment.current(), ClickUI()))
+
+
+@app.command()
+@click.argument("target", metavar="GUID|NAME")
+@specs_option
+@click.option("--store-commands", is_flag=True, help="Run a command store's read_command.")
+@global_options
+def show(**kwargs: Any) -> int:
+    """Details of one token: fields, marker, store, generations, schedule."""
+    from reconciler.commands import show as command
+
+    options = make_global(kwargs)
+    show_options = command.ShowOptions(
+        target=kwargs["target"],
+        spec_paths=kwargs["spec_paths"],
+        store_commands=kwargs["store_commands"],
+    )
+    return finish(lambda: command.run(show_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="audit")
+@specs_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json", "sarif"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "error"]),
+    help="Exit 2 when a finding is at least this severe (for CI).",
+)
+@click.option("--max-age", metavar="DURATION", default="90d", show_default=True)
+@click.option(
+    "--expiring-within",
+    metavar="DURATION",
+    default="30d",
+    show_default=True,
+    help="Warn about tokens expiring this soon with no rotation scheduled before.",
+)
+@click.option(
+    "--overdue-after",
+    metavar="DURATION",
+    default="2d",
+    show_default=True,
+    help="Slack after a rotation or retirement point before it counts as overdue.",
+)
+@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
+)
+@global_options
+def audit_tokens(**kwargs: Any) -> int:
+    """Findings with stable rule ids: expiry, age, scope, ownership, drift, stores, rotation."""
+    from reconciler.commands import audit as command
+    from reconciler.ops.audit import AuditSettings
+    from reconciler.ops.rules import Severity
+
+    options = make_global(kwargs)
+
+    def duration(name: str) -> timedelta:
+        flag = "--" + name.replace("_", "-")
+        value = duration_option(kwargs[name], flag)
+        assert value is not None
+        return value
+
+    audit_options = command.AuditOptions(
+        spec_paths=kwargs["spec_paths"],
+        output_format=command.AuditFormat(kwargs["output_format"]),
+        fail_on=Severity(kwargs["fail_on"]) if kwargs["fail_on"] else None,
+        settings=AuditSettings(
+            max_age=duration("max_age"),
+            expiring_within=duration("expiring_within"),
+            overdue_slack=duration("overdue_after"),
+        ),
+        store_commands=kwargs["store_commands"],
+        out=kwargs["out"],
+    )
+    return finish(lambda: command.run(audit_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="import")
+@click.option("--namespace", default="default", show_default=True, help="Namespace of the spec.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "all"]),
+    default="active",
+    show_default=True,
+    help="all: revoked and expired tokens too, as `state: absent` records.",
+)
+@click.option("--search", metavar="TEXT", help="Only tokens whose name, description or user match.")
+@click.option(
+    "--store-path", metavar="PATH", help="File store for new values (default ~/.local/share/...)."
+)
+@global_options
+def import_tokens(**kwargs: Any) -> int:
+    """Print a spec that adopts the live tokens as they are (plan shows no change)."""
+    from reconciler.commands import import_ as command
+    from reconciler.ops.listing import Query, StatusFilter
+
+    options = make_global(kwargs)
+    import_options = command.ImportOptions(
+        namespace=kwargs["namespace"],
+        query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
+        store_path=kwargs["store_path"],
+    )
+    return finish(lambda: command.run(import_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="revoke")
+@click.argument("target", metavar="GUID|NAME")
+@specs_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="First create, prove and store a replacement (forced rotation, grace 0).",
+)
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Markdown incident record to FILE.",
+)
+@global_options
+def revoke_token(**kwargs: Any) -> int:
+    """Incident response: revoke a token now, check the revocation took."""
+    from reconciler.commands import revoke as command
+
+    options = make_global(kwargs)
+    revoke_options = command.RevokeOptions(
+        target=kwargs["target"],
+        spec_paths=kwargs["spec_paths"],
+        yes=kwargs["yes"],
+        replace=kwargs["replace"],
+        record=kwargs["record"],
+    )
+    return finish(lambda: command.run(revoke_options, options, Environment.current(), ClickUI()))
+
+
+@app.command(name="report")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a self-contained HTML inventory to FILE.",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Markdown inventory (job summary) to FILE.",
+)
+@specs_option
+@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
+@global_options
+def report_tokens(**kwargs: Any) -> int:
+    """The token inventory: table, 180-day timeline and audit findings."""
+    from reconciler.commands import report as command
+
+    options = make_global(kwargs)
+    report_options = command.ReportOptions(
+        html=kwargs["html_path"],
+        markdown=kwargs["markdown_path"],
+        spec_paths=kwargs["spec_paths"],
+        store_commands=kwargs["store_commands"],
+    )
+    return finish(lambda: command.run(report_options, options, Environment.current(), ClickUI()))

@@ -50,6 +50,10 @@ def _escape(char: str) -> str:
 
 
 def has_unsafe_characters(text: str) -> bool:
+    if text.isascii():
+        # Among ASCII characters exactly the C0 controls and DEL are unsafe, and exactly those
+        # are not printable: a C-speed answer for the common case.
+        return not text.isprintable()
     return any(unsafe_character(char) for char in text)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
+from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
 
 if TYPE_CHECKING:
@@ -231,6 +232,17 @@ class FileStore:
 
     def sweep(self) -> tuple[str, ...]:
         return ()
+
+    def read_payload(self, key: str) -> Secret | None:
+        """The stored payload, for `revoke` to prove the revoked value is refused. Optional
+        beyond the SecretStore contract (see reconciler.commands.revoke.PayloadReader)."""
+        try:
+            return Secret(self._value_path(key).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = _oserror_text(exc) if isinstance(exc, OSError) else "not UTF-8"
+            raise StoreError(f"store '{self.name}': could not read {key!r}: {reason}") from None
 
     def read_value_hash(self, key: str) -> str | None:
         path = self._value_path(key)

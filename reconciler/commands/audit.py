@@ -1,0 +1,117 @@
+"""`ppm-tokens audit`: the audit PPM recommends, as findings with stable rule ids, for people
+(text), pull requests and job summaries (Markdown), machines (JSON) and code scanning (SARIF)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from reconciler.commands.inventory import (
+    Snapshot,
+    StoreReading,
+    connect,
+    load_specs,
+    take_snapshot,
+)
+from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
+from reconciler.ops.audit import AuditInput, AuditSettings, Finding, audit, fails
+from reconciler.ops.audit_render import render_json, render_markdown, render_sarif, render_text
+from reconciler.ops.rules import Severity
+from reconciler.ui import UI
+
+# Findings at or above --fail-on: something to act on, told apart from a failed run (1).
+EXIT_FINDINGS = 2
+
+
+class AuditFormat(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    JSON = "json"
+    SARIF = "sarif"
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    spec_paths: Sequence[Path] = ()
+    output_format: AuditFormat = AuditFormat.TEXT
+    fail_on: Severity | None = None
+    settings: AuditSettings = field(default_factory=AuditSettings)
+    store_commands: bool = False  # run command stores' read_command
+    out: Path | None = None  # write the report here instead of stdout
+
+
+def findings_of(snapshot: Snapshot, settings: AuditSettings) -> tuple[Finding, ...]:
+    return audit(
+        AuditInput(
+            views=snapshot.views,
+            resources=snapshot.resources,
+            specs=snapshot.specs,
+            stored=snapshot.stored,
+            store_problems=snapshot.store_problems,
+            now=snapshot.now,
+        ),
+        settings,
+    )
+
+
+def read(
+    spec_paths: Sequence[Path],
+    global_options: GlobalOptions,
+    env: Environment,
+    *,
+    store_commands: bool,
+    now: datetime,
+) -> Snapshot:
+    specs = load_specs(spec_paths, env, now)
+    driver, server = connect(specs, global_options, env)
+    try:
+        reading = StoreReading.ALL if store_commands else StoreReading.SAFE
+        return take_snapshot(
+            specs, driver, server=server, now=now, env=env, resources=True, reading=reading
+        )
+    finally:
+        driver.close()
+
+
+def relative_uri(env: Environment) -> Callable[[str], str]:
+    """Spec paths as SARIF wants them: relative to the checkout (the working directory)."""
+
+    def uri_of(path: str) -> str:
+        absolute = (env.cwd / path).resolve()
+        try:
+            return absolute.relative_to(env.cwd.resolve()).as_posix()
+        except ValueError:
+            return absolute.as_uri()
+
+    return uri_of
+
+
+def render(
+    findings: Sequence[Finding], options: AuditOptions, snapshot: Snapshot, env: Environment
+) -> str:
+    server, now = snapshot.server, snapshot.now
+    if options.output_format is AuditFormat.MARKDOWN:
+        return render_markdown(findings, server=server, now=now)
+    if options.output_format is AuditFormat.JSON:
+        return render_json(findings, server=server, now=now)
+    if options.output_format is AuditFormat.SARIF:
+        return render_sarif(findings, server=server, now=now, uri_of=relative_uri(env))
+    return render_text(findings, server=server, now=now)
+
+
+def run(options: AuditOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    now = make_clock(global_options)()
+    snapshot = read(
+        options.spec_paths, global_options, env, store_commands=options.store_commands, now=now
+    )
+    findings = findings_of(snapshot, options.settings)
+    text = render(findings, options, snapshot, env)
+    if options.out is not None:
+        options.out.write_text(text + "\n", encoding="utf-8")
+        ui.err(f"Wrote {len(findings)} finding(s) to {options.out}")
+    else:
+        ui.out(text)
+    return EXIT_FINDINGS if fails(findings, options.fail_on) else 0

@@ -1,0 +1,68 @@
+"""`ppm-tokens import`: print a spec that adopts the live tokens, checked by the validator
+before it is printed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from reconciler.commands.inventory import connect, take_snapshot
+from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
+from reconciler.errors import ReconcilerError, UsageError
+from reconciler.ops.importer import ImportSettings, generate
+from reconciler.ops.listing import Query, StatusFilter, matches
+from reconciler.problems import Severity
+from reconciler.spec import check_bytes
+from reconciler.ui import UI
+
+_CHECK_ROUNDS = 3
+NAMESPACE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    namespace: str = "default"
+    query: Query = field(default_factory=lambda: Query(status=StatusFilter.ACTIVE))
+    store_path: str | None = None  # default ~/.local/share/ppm-tokens/<namespace>
+
+
+def run(options: ImportOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    if not NAMESPACE.fullmatch(options.namespace):
+        raise UsageError(
+            f"--namespace {options.namespace!r}: use a-z, 0-9, '.', '_' and '-', starting with "
+            "a letter or digit, at most 63 characters"
+        )
+    now = make_clock(global_options)()
+    driver, server = connect((), global_options, env)
+    try:
+        snapshot = take_snapshot((), driver, server=server, now=now, env=env, resources=True)
+    finally:
+        driver.close()
+    views = [v for v in snapshot.views if matches(v, options.query, now)]
+    settings = ImportSettings(
+        namespace=options.namespace,
+        server=server,
+        store_path=options.store_path or f"~/.local/share/ppm-tokens/{options.namespace}",
+    )
+    excluded: dict[str, str] = {}
+    for _ in range(_CHECK_ROUNDS):
+        text, guids = generate(
+            views, settings, now=now, resources=snapshot.resources, excluded=excluded
+        )
+        _, problems = check_bytes(text.encode(), file="<import>", base_dir=env.cwd, now=now)
+        errors = [p for p in problems if p.severity is Severity.ERROR]
+        if not errors:
+            break
+        for problem in errors:
+            parts = problem.path.split("/")
+            if len(parts) < 3 or parts[1] != "tokens" or not parts[2].isdigit():
+                raise ReconcilerError(
+                    f"the generated spec is invalid ({problem.render()}): please report this"
+                )
+            excluded.setdefault(guids[int(parts[2])], f"the spec cannot hold it: {problem.message}")
+    else:
+        raise ReconcilerError("the generated spec stayed invalid: please report this")
+    ui.out(text.rstrip("\n"))
+    kept = len(guids)
+    ui.err(f"Imported {kept} token(s) into namespace {options.namespace}; review, then save it.")
+    return 0

@@ -1,0 +1,48 @@
+"""`ppm-tokens report --html FILE | --markdown FILE`: the token inventory people can look at."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.commands.audit import findings_of, read
+from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
+from reconciler.errors import UsageError
+from reconciler.ops.audit import AuditSettings
+from reconciler.ops.report_html import render_html
+from reconciler.ops.report_markdown import render_markdown
+from reconciler.ops.report_model import build_report
+from reconciler.ops.timeline import upcoming
+from reconciler.ui import UI
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    html: Path | None = None
+    markdown: Path | None = None
+    spec_paths: Sequence[Path] = ()
+    settings: AuditSettings = field(default_factory=AuditSettings)
+    store_commands: bool = False
+
+
+def run(options: ReportOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    if options.html is None and options.markdown is None:
+        raise UsageError("say where to write the report: --html FILE and/or --markdown FILE")
+    now = make_clock(global_options)()
+    snapshot = read(
+        options.spec_paths, global_options, env, store_commands=options.store_commands, now=now
+    )
+    report = build_report(
+        snapshot.views,
+        stored=snapshot.stored,
+        events=upcoming(snapshot.views, now),
+        findings=findings_of(snapshot, options.settings),
+        server=snapshot.server,
+        now=now,
+    )
+    for path, render in ((options.html, render_html), (options.markdown, render_markdown)):
+        if path is not None:
+            path.write_text(render(report), encoding="utf-8")
+            ui.err(f"Wrote {path} ({len(report.rows)} tokens, {len(report.findings)} findings)")
+    return 0

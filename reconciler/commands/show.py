@@ -1,0 +1,101 @@
+"""`ppm-tokens show GUID|NAME`: every field of one token, its generations, store and schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.commands.inventory import (
+    Snapshot,
+    StoreReading,
+    connect,
+    load_specs,
+    open_spec_stores,
+    take_snapshot,
+)
+from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
+from reconciler.errors import ReconcilerError
+from reconciler.ops.details import StoreState, render_details
+from reconciler.ops.lookup import find
+from reconciler.ops.view import Generation, TokenView, generations_of
+from reconciler.plan.model import Action, ActionKind
+from reconciler.plan.planner import plan as make_plan
+from reconciler.server.driver import Driver
+from reconciler.stores.base import SecretMeta
+from reconciler.ui import UI
+
+
+@dataclass(frozen=True)
+class ShowOptions:
+    target: str
+    spec_paths: Sequence[Path] = ()
+    store_commands: bool = False  # run a command store's read_command
+
+
+def store_state(
+    view: TokenView, env: Environment, reading: StoreReading
+) -> tuple[StoreState | None, SecretMeta | None]:
+    """What the declared token's store holds; (None, None) for a token no spec declares."""
+    spec, declared = view.spec, view.declared
+    if spec is None or declared is None or view.generation is Generation.INACTIVE:
+        return None, None
+    config = spec.stores.get(declared.store)
+    kind = config.type if config else "?"
+    stores, problems = open_spec_stores(spec, env, reading)
+    store = stores.get(declared.store)
+    if store is None:
+        note = next((p.message for p in problems if p.store == declared.store), "not opened")
+        return StoreState(declared.store, kind, declared.secret, read=False, note=note), None
+    try:
+        meta = store.read_meta(declared.secret)
+    except ReconcilerError as exc:
+        return StoreState(declared.store, kind, declared.secret, read=False, note=str(exc)), None
+    holds = meta.token_guid if meta else None
+    return StoreState(declared.store, kind, declared.secret, read=True, holds=holds), meta
+
+
+def next_action(
+    view: TokenView, snapshot: Snapshot, driver: Driver, meta: SecretMeta | None
+) -> Action | None:
+    """What the next apply does to this token, from the planner itself."""
+    spec, owner = view.spec, view.owner
+    if spec is None or owner is None or view.generation is Generation.INACTIVE:
+        return None
+    resources = snapshot.resources if snapshot.resources is not None else driver.list_resources()
+    plan = make_plan(
+        spec,
+        snapshot.tokens,
+        resources,
+        {owner.name: meta},
+        snapshot.now,
+        server=snapshot.server,
+        self_guid=snapshot.self_guid,
+    )
+    mine = [a for a in plan.actions if a.name == owner.name]
+    exact = next((a for a in mine if a.guid == view.guid), None)
+    if exact is not None:
+        return exact
+    if view.generation is Generation.RETIRING:
+        return Action(ActionKind.NOOP, owner.name, "retiring; its grace has not ended")
+    return None
+
+
+def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    now = make_clock(global_options)()
+    specs = load_specs(options.spec_paths, env, now)
+    driver, server = connect(specs, global_options, env)
+    try:
+        snapshot = take_snapshot(specs, driver, server=server, now=now, env=env)
+        match = find(snapshot.views, options.target, loaded=snapshot.namespaces)
+        view = match.views[0]
+        reading = StoreReading.ALL if options.store_commands else StoreReading.SAFE
+        state, meta = store_state(view, env, reading)
+        action = None
+        if state is not None and state.read:
+            action = next_action(view, snapshot, driver, meta)
+    finally:
+        driver.close()
+    generations = generations_of(snapshot.views, view.owner) if view.owner else (view,)
+    ui.out(render_details(view, generations, now=now, store=state, next_action=action))
+    return 0

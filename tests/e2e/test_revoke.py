@@ -1,0 +1,184 @@
+"""`ppm-tokens revoke`: incident response against the emulator. With --replace the old value
+fails at once, the new one works, the store holds the new one and the record names both."""
+
+from __future__ import annotations
+
+import base64
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import httpx
+
+from reconciler.emulator.control import EmulatorControl
+from reconciler.secret import Secret
+from reconciler.server.http import HttpDriver
+from tests.e2e.conftest import Cli, Run, write_spec
+from tests.e2e.test_invariants import THREE_TOKENS, managed, stored_meta, stored_value
+from tests.ops.seed import HOSTILE, Seed, seed, utc_now
+
+
+def answer_on_terminal(cli: Cli, args: list[str], prompt: bytes, answer: str) -> tuple[int, str]:
+    """Runs the CLI on a pseudo-terminal and types `answer` once `prompt` appears."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=cli.workdir,
+        env=cli.env(TERM="xterm", COLUMNS="120"),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
+    )
+    os.close(terminal)
+    seen, answered = b"", False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            ready, _, _ = select.select([controller], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:
+                    break
+            if not answered and prompt in seen:
+                os.write(controller, answer.encode() + b"\n")
+                answered = True
+        code = process.wait(timeout=30)
+        while select.select([controller], [], [], 0.1)[0]:  # what it wrote before exiting
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        with_rest = seen.decode(errors="replace")
+        cli.runs.append(Run(tuple(args), code, with_rest, ""))  # scanned for values (I2)
+        return code, with_rest
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+
+
+def index_status(cli: Cli, value: Secret, repo: str = "pypi") -> int:
+    """What pip would get: the repository index with HTTP Basic __token__/value."""
+    pair = base64.b64encode(f"__token__:{value.reveal()}".encode()).decode()
+    response = httpx.get(
+        f"{cli.emulator.url}/{repo}/latest/simple/", headers={"Authorization": f"Basic {pair}"}
+    )
+    return response.status_code
+
+
+def test_revoke_replace(cli: Cli, http_driver: HttpDriver) -> None:
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    old = managed(http_driver)["ds-read"][0]
+    old_value = stored_value(cli, "ds-read")
+    assert index_status(cli, old_value) == 200
+
+    run = cli("revoke", "ds-read", "--replace", "--yes", "--record", "incident.md")
+    assert run.code == 0, run.stdout + run.stderr
+
+    current = managed(http_driver)["ds-read"]
+    assert len(current) == 1 and current[0].guid != old.guid
+    new = current[0]
+    assert index_status(cli, old_value) == 401  # at once
+    new_value = stored_value(cli, "ds-read")
+    assert index_status(cli, new_value) == 200
+    assert stored_meta(cli, "ds-read")["token_guid"] == new.guid
+    assert f"Created, proved and stored {new.guid}; revoked {old.guid}." in run.stdout
+    assert "Checked: the revoked value (read from store 'local', secret 'ds-read')" in run.stdout
+    record = (cli.workdir / "incident.md").read_text()
+    assert old.guid in record and new.guid in record
+    assert "# Incident: token ds\\-read revoked" in record  # Markdown-escaped
+    assert "What consumers must do" in record
+    # The other tokens are untouched.
+    assert {name: len(g) for name, g in managed(http_driver).items()} == {
+        "ds-read": 1,
+        "ci-admin": 1,
+        "uploader": 1,
+    }
+
+
+def test_revoke_managed_token_says_apply_recreates_it(cli: Cli, http_driver: HttpDriver) -> None:
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    uploader = managed(http_driver)["uploader"][0]
+    run = cli("revoke", uploader.guid[:8], "--yes", "--record", "incident.md")
+    assert run.code == 0, run.stderr
+    assert f"Revoked {uploader.guid}." in run.stdout
+    assert "Checked: the revoked value (read from store 'local', secret 'uploader')" in run.stdout
+    assert "Next apply: recreates e2e/uploader" in run.stdout
+    assert "uploader" not in managed(http_driver)
+    record = (cli.workdir / "incident.md").read_text()
+    assert "none made by this command" in record
+    assert "run <code>ppm-tokens apply</code> now" in record
+    plan = cli("plan", "-f", str(spec))
+    assert "uploader" in plan.stdout and "recreate" in plan.stdout
+
+
+def test_revoke_unmanaged_by_description_checks_the_listing(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    seeded = seed(emulator_control, http_driver, [Seed("leaked", HOSTILE)], now=utc_now())
+    emulator_control.reset_clock()
+    guid = seeded["leaked"].guid
+    run = cli("revoke", HOSTILE, "--yes", "--record", "incident.md")
+    assert run.code == 0, run.stderr
+    assert "server's token listing" in run.stdout
+    assert "Next apply: nothing: no spec declares it" in run.stdout
+    assert next(t for t in http_driver.list_tokens() if t.guid == guid).revoked is not None
+    record = (cli.workdir / "incident.md").read_text()
+    assert "\x1b" not in record and "\u202e" not in record and "<script>" not in record
+    # Revoking again is not an error.
+    again = cli("revoke", guid, "--yes")
+    assert again.code == 0 and "already revoked" in again.stdout
+
+
+def test_revoke_refuses_without_confirmation_off_a_terminal(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    seeded = seed(emulator_control, http_driver, [Seed("t", "Some token")], now=utc_now())
+    emulator_control.reset_clock()
+    run = cli("revoke", seeded["t"].guid)
+    assert run.code == 1
+    assert "refusing to revoke without confirmation" in run.stderr
+    assert next(t for t in http_driver.list_tokens() if t.guid == seeded["t"].guid).revoked is None
+
+
+def test_revoke_asks_on_a_terminal(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    seeded = seed(emulator_control, http_driver, [Seed("t", "Some token")], now=utc_now())
+    emulator_control.reset_clock()
+    code, screen = answer_on_terminal(
+        cli, ["revoke", seeded["t"].guid], b"Revoke it now?", answer="n"
+    )
+    assert code == 1
+    assert "Cancelled; nothing was revoked." in screen
+    assert next(t for t in http_driver.list_tokens() if t.guid == seeded["t"].guid).revoked is None
+
+
+def test_revoke_never_revokes_its_own_token(cli: Cli, http_driver: HttpDriver) -> None:
+    self_guid = http_driver.self_guid()
+    assert self_guid is not None
+    run = cli("revoke", self_guid, "--yes")
+    assert run.code == 1
+    assert "it is the token this command authenticates with" in run.stderr
+    assert next(t for t in http_driver.list_tokens() if t.guid == self_guid).revoked is None
+
+
+def test_replace_needs_a_declaring_spec(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    seeded = seed(emulator_control, http_driver, [Seed("t", "Some token")], now=utc_now())
+    emulator_control.reset_clock()
+    run = cli("revoke", seeded["t"].guid, "--replace", "--yes")
+    assert run.code == 1
+    assert "--replace needs a spec that declares" in run.stderr
+    assert next(t for t in http_driver.list_tokens() if t.guid == seeded["t"].guid).revoked is None

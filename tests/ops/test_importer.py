@@ -1,0 +1,84 @@
+"""Spec generation for `import`: names, expiries, escaping, and what becomes a comment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reconciler.ops.importer import (
+    ImportSettings,
+    generate,
+    lifetime_text,
+    scalar,
+    slug,
+    unique_names,
+)
+from reconciler.ops.view import build_views
+from reconciler.server.model import Resource
+from tests.ops.helpers import NOW, live
+
+SETTINGS = ImportSettings(namespace="imported", server="https://ppm.example.com", store_path="s")
+RESOURCES = [Resource("id-pypi", "pypi", "repo", "python")]
+
+
+def test_slug() -> None:
+    assert slug("Token für Zürich / Team 2") == "token-fur-zurich-team-2"
+    assert slug("  --CI__deploy..  ") == "ci__deploy"
+    assert slug("日本語") == ""
+    assert len(slug("x" * 200)) == 63
+
+
+def test_unique_names_stay_valid() -> None:
+    assert unique_names(["ci", "ci", "ci"]) == ["ci", "ci-2", "ci-3"]
+    long = "y" * 63
+    names = unique_names([long, long])
+    assert names[1].endswith("-2") and len(names[1]) == 63
+
+
+def test_lifetime_text() -> None:
+    start = NOW
+    assert lifetime_text(start, start + timedelta(days=90)) == "90d"
+    assert lifetime_text(start, start + timedelta(hours=36)) == "36h"
+    assert lifetime_text(start, start + timedelta(days=3, minutes=7, seconds=20)) == "4327m"
+    assert lifetime_text(start, start + timedelta(days=5000, minutes=1)) is None
+    assert lifetime_text(start, start) is None
+
+
+@given(st.text())
+def test_scalar_round_trips_any_text(text: str) -> None:
+    line = scalar(text)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\u202e" not in line
+    assert yaml.safe_load(f"key: {line}")["key"] == text
+
+
+def test_generate_adopts_and_comments() -> None:
+    tokens = [
+        live("g-1", "CI deploy", age=timedelta(days=3)),
+        live("g-2", "CI deploy", age=timedelta(days=2), lifetime=None),
+        live("g-3", "orphan", resource_ids=("id-old",)),
+        live("g-4", "odd scope", scope="future:scope", resources=(), resource_ids=()),
+        live("g-5", "ours [ppm-tokens:imported/kept]"),
+        live("g-6", "theirs [ppm-tokens:other/x]"),
+        live("g-admin", "the admin", scope="global:admin", resources=(), resource_ids=()),
+    ]
+    views = build_views(tokens, [], NOW, self_guid="g-admin")
+    text, guids = generate(views, SETTINGS, now=NOW, resources=RESOURCES)
+    document = yaml.safe_load(text)
+    entries = {e["name"]: e for e in document["tokens"]}
+    assert set(entries) == {"ci-deploy", "ci-deploy-2", "kept"}
+    assert entries["ci-deploy"]["adopt"] == "g-1"
+    assert entries["ci-deploy-2"]["expires"] == "never"
+    assert "adopt" not in entries["kept"]  # it carries this namespace's marker already
+    assert document["policy"]["allow_never_expires"] is True
+    assert list(guids) == ["g-1", "g-2", "g-5"]
+    assert "not imported: g-3 (orphan)" in text
+    assert "not imported: g-4 (odd scope): scope 'future:scope'" in text
+    assert "not imported: g-6" in text and "another namespace" in text
+    assert "not imported: g-admin" in text
+    excluded_text, excluded_guids = generate(
+        views, SETTINGS, now=NOW, resources=RESOURCES, excluded={"g-1": "the spec cannot hold it"}
+    )
+    assert "g-1" not in excluded_guids and "not imported: g-1" in excluded_text

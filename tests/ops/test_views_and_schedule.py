@@ -1,0 +1,107 @@
+"""Owner, generation and schedule of each live token, and what a target word names."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from reconciler.errors import UsageError
+from reconciler.ops import schedule
+from reconciler.ops.lookup import find
+from reconciler.ops.view import Generation, build_views
+from reconciler.ownership import stored_description
+from reconciler.stores.base import SecretMeta
+from tests.ops.helpers import NOW, live, spec_from
+
+SPEC = spec_from(
+    """\
+    - name: reader
+      user: someone@example.com
+      description: Reads
+      scope: repos:read
+      resources: [pypi]
+    - name: dated
+      user: someone@example.com
+      description: Expires on a date
+      scope: repos:read
+      resources: [pypi]
+      expires: 2027-05-01
+      rotation: {after: none, before_expiry: 14d, grace: 0s}
+    - name: adopter
+      user: someone@example.com
+      description: Adopts
+      scope: repos:read
+      resources: [pypi]
+      adopt: 0000000a-0000-0000-0000-000000000000
+    """
+)
+CURRENT = live("cur", stored_description("Reads", "team", "reader"), age=timedelta(days=10))
+OLDER = live("old", stored_description("Reads", "team", "reader"), age=timedelta(days=70))
+ADOPTED = live("0000000a-0000-0000-0000-000000000000", "hand made", age=timedelta(days=5))
+UNDECLARED = live("gone", stored_description("Gone", "team", "gone"))
+FOREIGN = live("theirs", stored_description("Theirs", "other", "reader"))
+UNMANAGED = live("mine", "Hand made token")
+ALL = [CURRENT, OLDER, ADOPTED, UNDECLARED, FOREIGN, UNMANAGED]
+
+
+def test_generations_and_owners() -> None:
+    views = {v.guid: v for v in build_views(ALL, [SPEC], NOW, self_guid="mine")}
+    assert views["cur"].generation is Generation.CURRENT
+    assert views["old"].generation is Generation.RETIRING
+    assert views["0000000a-0000-0000-0000-000000000000"].generation is Generation.CURRENT
+    assert views["0000000a-0000-0000-0000-000000000000"].adopted
+    assert views["0000000a-0000-0000-0000-000000000000"].managed_by == "team/adopter"
+    assert views["gone"].generation is Generation.UNDECLARED
+    assert views["theirs"].generation is Generation.FOREIGN
+    assert views["mine"].generation is Generation.UNMANAGED and views["mine"].authenticating
+    assert views["cur"].name == "reader" and views["mine"].name == "Hand made token"
+    assert views["cur"].description == "Reads"
+    # rotation.after 60d from creation; its successor's grace (3d) ends after that.
+    assert views["cur"].rotation_due == CURRENT.created + timedelta(days=60)
+    assert views["cur"].retires == CURRENT.created + timedelta(days=63)
+    assert views["old"].retires == CURRENT.created + timedelta(days=3)
+
+
+def test_schedule_rules() -> None:
+    dated = SPEC.token("dated")
+    assert dated is not None
+    token = live("d", age=timedelta(days=1), lifetime=timedelta(days=30))
+    # An expiry on a fixed date: a successor expires no later, so no rotation for nearness.
+    assert schedule.rotation_due(dated, token) is None
+    assert schedule.current_retires(dated, token) == token.expires
+    reader = SPEC.token("reader")
+    assert reader is not None
+    short = live("s", age=timedelta(days=1), lifetime=timedelta(days=20))
+    assert schedule.rotation_due(reader, short) == short.expires - timedelta(days=14)
+
+
+def test_a_promised_grace_wins_over_the_spec() -> None:
+    reader = SPEC.token("reader")
+    assert reader is not None
+    promised = NOW + timedelta(days=6)
+    meta = SecretMeta(
+        "cur", "reader", "team", CURRENT.created, None, "repos:read", retire_previous_after=promised
+    )
+    assert schedule.older_retires(reader, CURRENT, OLDER, meta) == promised
+    other = SecretMeta(
+        "x", "reader", "team", CURRENT.created, None, "repos:read", retire_previous_after=promised
+    )
+    assert schedule.older_retires(reader, CURRENT, OLDER, other) == CURRENT.created + timedelta(
+        days=3
+    )
+
+
+def test_find_by_guid_prefix_name_and_description() -> None:
+    views = build_views(ALL, [SPEC], NOW)
+    loaded = frozenset({"team"})
+    assert find(views, "0000000a", loaded=loaded).views[0].guid.startswith("0000000a")
+    match = find(views, "reader", loaded=loaded)  # team/reader wins over other/reader
+    assert match.owner is not None and match.owner.namespace == "team"
+    assert [v.guid for v in match.views] == ["cur", "old"]
+    assert find(views, "other/reader", loaded=loaded).views[0].guid == "theirs"
+    assert find(views, "HAND MADE TOKEN", loaded=loaded).views[0].guid == "mine"
+    with pytest.raises(UsageError, match="several namespaces"):
+        find(views, "reader", loaded=frozenset())
+    with pytest.raises(UsageError, match="no token has"):
+        find(views, "nothing", loaded=loaded)
