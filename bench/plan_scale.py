@@ -16,7 +16,8 @@ ratios plan/floor and validate/parse. Both sides of each ratio include interpret
 
     .venv/bin/python bench/plan_scale.py [--tokens 10000] [--live 50000] [--repeat 3]
 
-Takes about 2 minutes at the default sizes on a 2-core machine (building the scenario ~15 s).
+Takes 2 to 3 minutes at the default sizes on a busy 2-core machine (building the scenario 6 to
+15 s); `--tokens 1000 --live 5000 --repeat 1` takes about 10 s.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ growth is linear.
 
     .venv/bin/python bench/scaling.py [--sizes 1000,5000,10000,20000] [--live-factor 5] [--repeat 1]
 
-Takes about 4 minutes at the default sizes (36,000 declared and 180,000 live tokens are built and
+Takes 4 to 5 minutes at the default sizes (36,000 declared and 180,000 live tokens are built and
 planned in all).
 """
 
