@@ -39,9 +39,13 @@ test: $(VENV)/.installed-dev lint typecheck
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --skip-covered
 
+# About 10 minutes on 2 cores; each script's docstring gives its own time and smaller sizes.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/emulator_list.py
 	$(BIN)/python bench/reconcile_scale.py
+	$(BIN)/python bench/plan_scale.py
+	$(BIN)/python bench/apply_latency.py
+	$(BIN)/python bench/scaling.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
