@@ -55,12 +55,12 @@ def test_every_schema_store_type_has_a_registry_entry() -> None:
 
 
 def test_an_unknown_type_is_a_usage_error(tmp_path: Path) -> None:
-    config = StoreConfig("vault", "vault", MappingProxyType({"address": "https://v"}))
+    config = StoreConfig("keys", "keyring", MappingProxyType({}))
     with pytest.raises(UsageError) as caught:
         open_store(config, StoreContext(spec_dir=tmp_path, env={}))
     assert str(caught.value) == (
-        "store type 'vault' (store 'vault') is not available in this version; "
-        "available types: command, file"
+        "store type 'keyring' (store 'keys') is not available in this version; "
+        "available types: aws, command, file, github, vault"
     )
 
 
