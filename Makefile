@@ -38,6 +38,7 @@ test: $(VENV)/.installed-dev lint typecheck
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/emulator_list.py
 	$(BIN)/python bench/reconcile_scale.py
+	$(BIN)/python bench/store_apply.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
