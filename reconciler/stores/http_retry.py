@@ -28,6 +28,7 @@ class RetryPolicy:
     attempts: int = 4
     backoff: float = 0.5  # seconds before the second try; doubles after each failure
     max_wait: float = 60.0  # a rate limit that asks for longer fails at once, with the time
+    ca_hint: str = "set SSL_CERT_FILE to the CA file that signed it"
 
 
 def _seconds_until(header: str, now: datetime) -> float | None:
@@ -83,6 +84,12 @@ def send(
         try:
             response = client.send(request)
         except httpx.TransportError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                # Not transient: retrying cannot help, and "cannot reach" would mislead.
+                raise StoreError(
+                    f"{what}: the TLS certificate of {request.url.host} is not trusted "
+                    f"(certificate verify failed): {policy.ca_hint}"
+                ) from None
             if last:
                 raise StoreError(
                     f"{what}: cannot reach {request.url.host} ({type(exc).__name__}) after "

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 KUBERNETES_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TIMEOUT = 30.0
-DEFAULT_RETRY = RetryPolicy()
+DEFAULT_RETRY = RetryPolicy(ca_hint="set VAULT_CACERT (or ca_cert) to the CA file that signed it")
 
 
 class AuthMethod(StrEnum):

@@ -3,6 +3,7 @@ Vault), over the product's own HTTP client."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -515,3 +516,55 @@ def test_keys_that_break_policies_are_refused_before_any_request(
         with pytest.raises(StoreError, match="secret"):
             store.put(key, new_payload())
     assert transport.requests == []
+
+
+def test_vault_cacert_trusts_a_private_ca_and_without_it_the_message_says_so(
+    tmp_path: Path,
+) -> None:
+    from tests.stores.openbao import start_openbao
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    server = start_openbao(tmp_path / "tls", extra_args=("-dev-tls", f"-dev-tls-cert-dir={certs}"))
+    try:
+        mount = new_mount_tls(server, certs / "vault-ca.pem")
+        config = StoreConfig(
+            "vault", "vault", MappingProxyType({"address": server.url, "mount": mount})
+        )
+        trusted = open_vault_store(
+            config,
+            StoreContext(
+                spec_dir=tmp_path,
+                env={"VAULT_TOKEN": server.root_token, "VAULT_CACERT": str(certs / "vault-ca.pem")},
+            ),
+        )
+        untrusted = open_vault_store(
+            config,
+            StoreContext(
+                spec_dir=tmp_path, env={"VAULT_TOKEN": server.root_token}, sleep=lambda _: None
+            ),
+        )
+        OPENED.extend([trusted, untrusted])
+        payload = new_payload()
+
+        trusted.put("ds-read", payload)
+        assert trusted.read_meta("ds-read") == payload.meta
+        with pytest.raises(
+            StoreError,
+            match=r"not trusted \(certificate verify failed\): set "
+            r"VAULT_CACERT",
+        ):
+            untrusted.read_meta("ds-read")
+    finally:
+        server.stop()
+
+
+def new_mount_tls(server: OpenBao, ca: Path) -> str:
+    response = httpx.post(
+        f"{server.url}/v1/sys/mounts/tls-kv",
+        json={"type": "kv", "options": {"version": "2"}},
+        headers={"X-Vault-Token": server.root_token},
+        verify=ssl.create_default_context(cafile=str(ca)),
+    )
+    assert response.status_code == 204, response.text
+    return "tls-kv"
