@@ -15,6 +15,7 @@ created is deleted at once. `delete` schedules deletion with the spec's recovery
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
     from reconciler.stores.registry import StoreContext
+
+log = logging.getLogger(__name__)
 
 TAG_PREFIX = "ppm-tokens:"
 CURRENT = "AWSCURRENT"
@@ -252,6 +255,7 @@ class AwsStore:
                 create["KmsKeyId"] = self.kms_key_id
             try:
                 self.client.create_secret(**create)
+                log.debug("store '%s': created %s with version %s", self.name, name, token)
                 return
             except ClientError as exc:
                 if error_code(exc) != "ResourceExistsException":
@@ -285,6 +289,7 @@ class AwsStore:
                     ClientRequestToken=token,
                 )
         self._set_our_tags(name, ours, state.tags)
+        log.debug("store '%s': %s now holds version %s", self.name, name, token)
 
     def _remember(self, key: str, guid: str, state: _State | None) -> None:
         with self._lock:
@@ -345,6 +350,7 @@ class AwsStore:
         self._schedule_deletion(name)
 
     def _schedule_deletion(self, name: str) -> None:
+        log.debug("store '%s': scheduling deletion of %s", self.name, name)
         self._call(
             "delete",
             name,
