@@ -22,7 +22,7 @@ from tests.stores.moto_server import Moto, moto
 
 __all__ = ["moto"]  # fixture
 
-TOKENS = 20
+TOKENS = 10
 
 
 @dataclass

@@ -9,7 +9,7 @@ from reconciler.emulator.control import EmulatorControl
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, Run
 from tests.e2e.real_stores import aws_backend
-from tests.e2e.test_crash_aws import spec_text
+from tests.e2e.test_crash_aws import TOKENS, spec_text
 from tests.e2e.test_invariants import managed
 from tests.stores.moto_server import Moto, moto
 from tests.stores.test_locks import dynamodb_table
@@ -57,6 +57,6 @@ def test_two_applies_at_once_one_waits_or_fails_and_each_name_ends_with_one_toke
         if code == 1:
             assert "holds the apply lock" in stderr and "force-unlock" in stderr
     active = managed(http_driver)
-    assert len(active) == 20 and all(len(tokens) == 1 for tokens in active.values())
+    assert len(active) == TOKENS and all(len(tokens) == 1 for tokens in active.values())
     plan = cli("plan", "-f", str(spec), "--detailed-exitcode", **backend.env)
     assert plan.code == 0, plan.stdout + plan.stderr
