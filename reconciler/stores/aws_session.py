@@ -28,9 +28,12 @@ def aws_client(
     env: Mapping[str, str],
 ) -> Any:
     """A boto3 client for `service`; `owner` names the store or lock in messages."""
-    import boto3
-    from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+    except ModuleNotFoundError:
+        raise StoreError(f"{owner} needs boto3: install ppm-token-reconciler[aws]") from None
 
     region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if not region:
