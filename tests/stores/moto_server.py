@@ -63,16 +63,26 @@ class Moto:
         return {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
 
 
+_shared: list[Moto] = []  # one server per test process, however many modules use it
+_users = [0]
+
+
 @pytest.fixture(scope="session")
 def moto() -> Iterator[Moto]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    """One moto server per test run, shared by the modules that import this fixture."""
+    if not _shared:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        _shared.append(Moto(f"http://{host}:{port}", server))
+    _users[0] += 1
     try:
-        yield Moto(f"http://{host}:{port}", server)
+        yield _shared[0]
     finally:
-        server.stop()
+        _users[0] -= 1
+        if _users[0] == 0:
+            _shared.pop().server.stop()
 
 
 def unique_prefix() -> str:

@@ -100,15 +100,26 @@ def start_openbao(workdir: Path, *, extra_args: tuple[str, ...] = ()) -> OpenBao
     return server
 
 
+_shared: list[OpenBao] = []  # one server per test process, however many modules use it
+_users = [0]
+
+
 @pytest.fixture(scope="session")
 def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
-    server = start_openbao(tmp_path_factory.mktemp("openbao"))
-    try:
+    """One OpenBao per test run. Modules import this fixture, which gives each its own
+    session-scoped instance: they share the server, and the last one done stops it."""
+    if not _shared:
+        server = start_openbao(tmp_path_factory.mktemp("openbao"))
         server.ok("POST", "sys/auth/approle", {"type": "approle"})
         server.ok("POST", "sys/auth/jwt", {"type": "jwt"})
-        yield server
+        _shared.append(server)
+    _users[0] += 1
+    try:
+        yield _shared[0]
     finally:
-        server.stop()
+        _users[0] -= 1
+        if _users[0] == 0:
+            _shared.pop().stop()
 
 
 def new_mount(server: OpenBao, *, namespace: str | None = None) -> str:
