@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/apply_latency.py
 	$(BIN)/python bench/scaling.py
+	$(BIN)/python bench/store_apply.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -100,6 +100,10 @@ def configure_logging(verbose: bool) -> None:
     # httpx logs full URLs at INFO; our own driver logs what matters at DEBUG.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # boto3's debug logs carry request headers (a session token) and bodies; the aws store and
+    # dynamodb lock log what matters themselves.
+    for sdk in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(sdk).setLevel(logging.WARNING)
 
 
 def finish(run: Callable[[], int]) -> int:

@@ -9,13 +9,19 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.errors import UsageError
 from reconciler.spec.model import Spec, StoreConfig
 from reconciler.stores.base import SecretStore
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,11 @@ class StoreContext:
     spec_dir: Path  # relative store paths resolve against the spec file's directory
     env: Mapping[str, str]  # HOME for ~, XDG_STATE_HOME, and the environment of store commands
     run: Callable[..., subprocess.CompletedProcess[bytes]] = subprocess.run
+    # Remote stores (vault, github): tests hand in a recording or failing transport, and a
+    # sleep and clock of their own so backoff, rate limits and lease renewal run without waiting.
+    http_transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 StoreFactory = Callable[[StoreConfig, StoreContext], SecretStore]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -55,12 +56,12 @@ def test_every_schema_store_type_has_a_registry_entry() -> None:
 
 
 def test_an_unknown_type_is_a_usage_error(tmp_path: Path) -> None:
-    config = StoreConfig("vault", "vault", MappingProxyType({"address": "https://v"}))
+    config = StoreConfig("keys", "keyring", MappingProxyType({}))
     with pytest.raises(UsageError) as caught:
         open_store(config, StoreContext(spec_dir=tmp_path, env={}))
     assert str(caught.value) == (
-        "store type 'vault' (store 'vault') is not available in this version; "
-        "available types: command, file"
+        "store type 'keyring' (store 'keys') is not available in this version; "
+        "available types: aws, command, file, github, vault"
     )
 
 
@@ -100,3 +101,28 @@ def test_opening_a_file_store_in_a_work_tree_fails(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="inside the git work tree"):
         open_stores(spec_with(stores, "local"), StoreContext(spec_dir=tmp_path, env={}))
+
+
+@pytest.mark.parametrize(
+    ("store", "module", "extra"),
+    [
+        (
+            StoreConfig("aws", "aws", MappingProxyType({"region": "eu-west-1", "prefix": "p/"})),
+            "boto3",
+            "aws",
+        ),
+        (
+            StoreConfig("ci", "github", MappingProxyType({"repository": "acme/pipelines"})),
+            "nacl.public",
+            "github",
+        ),
+    ],
+)
+def test_a_missing_optional_sdk_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: StoreConfig, module: str, extra: str
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    context = StoreContext(spec_dir=tmp_path, env={"GITHUB_TOKEN": "t"})
+
+    with pytest.raises(StoreError, match=rf"install ppm-token-reconciler\[{extra}\]"):
+        open_store(store, context)

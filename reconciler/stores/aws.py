@@ -1,0 +1,383 @@
+"""The `aws` store: AWS Secrets Manager through boto3 (extra `aws`).
+
+One secret per key, named `<prefix><key>`. The payload is the secret's SecretString; the metadata
+is in the secret's tags (`ppm-tokens:token_guid`, ...), next to the spec's own `tags`. Every
+version is written with ClientRequestToken `ppm-tokens-<token GUID>`, so a retried write of the
+same token is a no-op and the version ID itself says which token a version holds: the metadata
+counts only while the AWSCURRENT version is that token's (a value put out of band makes the
+planner repair the secret).
+
+Going back after an unconfirmed write moves AWSCURRENT back to the version it replaced (which
+Secrets Manager had labelled AWSPREVIOUS) and puts the earlier tags back; a secret this run
+created is deleted at once. `delete` schedules deletion with the spec's recovery window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import StoreError
+from reconciler.stores import options
+from reconciler.stores.aws_rules import name_problem, recovery_window_problem, tags_problem
+from reconciler.stores.aws_session import (
+    access_denied,
+    aws_client,
+    describe_error,
+    error_code,
+)
+from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+
+if TYPE_CHECKING:
+    from reconciler.spec.model import StoreConfig
+    from reconciler.stores.registry import StoreContext
+
+log = logging.getLogger(__name__)
+
+TAG_PREFIX = "ppm-tokens:"
+CURRENT = "AWSCURRENT"
+PREVIOUS = "AWSPREVIOUS"
+DEFAULT_RECOVERY_DAYS = 7
+
+
+def request_token(guid: str) -> str:
+    """The ClientRequestToken (and so the version ID) of the version holding token `guid`."""
+    token = f"ppm-tokens-{guid}"
+    if 32 <= len(token) <= 64:
+        return token
+    return "ppm-tokens-" + hashlib.sha256(guid.encode()).hexdigest()[:40]
+
+
+def current_version(stages: Mapping[str, Sequence[str]]) -> str | None:
+    return next((v for v, labels in stages.items() if CURRENT in labels), None)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What describe_secret says about one secret."""
+
+    stages: Mapping[str, Sequence[str]]
+    tags: Mapping[str, str]
+    deleted: bool
+
+    @property
+    def current(self) -> str | None:
+        return current_version(self.stages)
+
+    @property
+    def previous(self) -> str | None:
+        return next((v for v, labels in self.stages.items() if PREVIOUS in labels), None)
+
+
+@dataclass(frozen=True)
+class _Before:
+    guid: str
+    existed: bool
+    deleted: bool
+    version: str | None
+    tags: Mapping[str, str]  # our tags only
+
+
+def _our_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
+
+
+def meta_from_tags(
+    tags: Mapping[str, str], stages: Mapping[str, Sequence[str]]
+) -> SecretMeta | None:
+    fields = {k.removeprefix(TAG_PREFIX): v for k, v in _our_tags(tags).items()}
+    try:
+        meta = SecretMeta.from_strings(fields)
+    except (KeyError, ValueError):
+        return None
+    if current_version(stages) != request_token(meta.token_guid):
+        return None  # the current value is not the one these tags describe
+    return meta
+
+
+class AwsStore:
+    """See the module docstring."""
+
+    capabilities = StoreCapabilities(readable_values=True, restorable=True, remote=True)
+
+    def __init__(
+        self,
+        name: str,
+        client: Any,
+        *,
+        prefix: str = "",
+        kms_key_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        recovery_window_days: int = DEFAULT_RECOVERY_DAYS,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.prefix = prefix
+        self.kms_key_id = kms_key_id
+        self.tags = dict(tags or {})
+        self.recovery_window_days = recovery_window_days
+        if problem := recovery_window_problem(recovery_window_days):
+            raise StoreError(f"store '{name}' (aws): {problem}")
+        if problem := tags_problem(self.tags):
+            raise StoreError(f"store '{name}' (aws): tags: {problem}")
+        if any(k.startswith(TAG_PREFIX) for k in self.tags):
+            raise StoreError(f"store '{name}' (aws): tag keys starting {TAG_PREFIX} are reserved")
+        self._before: dict[str, _Before] = {}
+        self._lock = threading.Lock()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _secret_name(self, key: str) -> str:
+        if problem := name_problem(self.prefix, key):
+            raise StoreError(f"store '{self.name}': secret {key!r} {problem}")
+        return self.prefix + key
+
+    def _fail(self, what: str, name: str, exc: Exception) -> StoreError:
+        hint = ""
+        if access_denied(exc):
+            hint = (
+                f": the IAM policy must allow this action on the secret {name} (see the IAM "
+                "policy in the README)"
+            )
+        return StoreError(
+            f"store '{self.name}': {what} of {name!r} failed ({describe_error(exc)}){hint}"
+        )
+
+    def _call(self, what: str, name: str, method: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(what, name, exc) from None
+
+    def _describe(self, name: str) -> _State | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            found = self.client.describe_secret(SecretId=name)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise self._fail("describe", name, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail("describe", name, exc) from None
+        return _State(
+            stages=found.get("VersionIdsToStages") or {},
+            tags={t["Key"]: t["Value"] for t in found.get("Tags") or []},
+            deleted=found.get("DeletedDate") is not None,
+        )
+
+    def _set_our_tags(
+        self, name: str, wanted: Mapping[str, str], present: Mapping[str, str]
+    ) -> None:
+        stale = [k for k in _our_tags(present) if k not in wanted]
+        if stale:
+            self._call("untag", name, "untag_resource", SecretId=name, TagKeys=stale)
+        tags = [{"Key": k, "Value": v} for k, v in {**self.tags, **wanted}.items()]
+        self._call("tag", name, "tag_resource", SecretId=name, Tags=tags)
+
+    @staticmethod
+    def _tags_for(meta: SecretMeta) -> dict[str, str]:
+        return {TAG_PREFIX + k: v for k, v in meta.to_strings().items()}
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def read_meta(self, key: str) -> SecretMeta | None:
+        state = self._describe(self._secret_name(key))
+        if state is None or state.deleted:
+            return None
+        return meta_from_tags(state.tags, state.stages)
+
+    def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        """ListSecrets filtered by the prefix: one call per 100 secrets, tags included."""
+        names = {self._secret_name(key): key for key in keys}
+        result: dict[str, SecretMeta | None] = dict.fromkeys(keys)
+        kwargs: dict[str, Any] = {"MaxResults": 100}
+        if self.prefix:
+            kwargs["Filters"] = [{"Key": "name", "Values": [self.prefix]}]
+        while True:
+            page = self._call("list", self.prefix or "*", "list_secrets", **kwargs)
+            for entry in page.get("SecretList") or []:
+                key = names.get(entry.get("Name", ""))
+                if key is None or entry.get("DeletedDate") is not None:
+                    continue
+                tags = {t["Key"]: t["Value"] for t in entry.get("Tags") or []}
+                result[key] = meta_from_tags(tags, entry.get("SecretVersionsToStages") or {})
+            token = page.get("NextToken")
+            if not token:
+                return result
+            kwargs["NextToken"] = token
+
+    def read_value_hash(self, key: str) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        name = self._secret_name(key)
+        try:
+            # The stage named, not left to the default: the label is what says which version is
+            # current (and what moto, which keeps its own default, follows).
+            found = self.client.get_secret_value(SecretId=name, VersionStage=CURRENT)
+        except ClientError as exc:
+            if error_code(exc) in ("ResourceNotFoundException", "InvalidRequestException"):
+                return None  # missing, or scheduled for deletion
+            raise self._fail("read", name, exc) from None
+        except BotoCoreError as exc:
+            raise self._fail("read", name, exc) from None
+        value = found.get("SecretString")
+        return hashlib.sha256(value.encode()).hexdigest() if isinstance(value, str) else None
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def put(self, key: str, secret: SecretPayload) -> None:
+        from botocore.exceptions import ClientError
+
+        name = self._secret_name(key)
+        guid = secret.meta.token_guid
+        token = request_token(guid)
+        ours = self._tags_for(secret.meta)
+        if problem := tags_problem({**self.tags, **ours}):
+            raise StoreError(f"store '{self.name}': the tags of {key!r}: {problem}")
+        state = self._describe(name)
+        if state is None:
+            self._remember(key, guid, None)
+            create: dict[str, Any] = {
+                "Name": name,
+                "SecretString": secret.payload.reveal(),
+                "ClientRequestToken": token,
+                "Description": f"PPM token {secret.meta.name} (managed by ppm-tokens)",
+                "Tags": [{"Key": k, "Value": v} for k, v in {**self.tags, **ours}.items()],
+            }
+            if self.kms_key_id:
+                create["KmsKeyId"] = self.kms_key_id
+            try:
+                self.client.create_secret(**create)
+                log.debug("store '%s': created %s with version %s", self.name, name, token)
+                return
+            except ClientError as exc:
+                if error_code(exc) != "ResourceExistsException":
+                    raise self._fail("create", name, exc) from None
+            state = self._describe(name)  # a lost response, or another writer: look again
+            if state is None:
+                raise StoreError(f"store '{self.name}': {name!r} exists and then does not")
+        else:
+            self._remember(key, guid, state)
+        if state.deleted:
+            self._call("restore", name, "restore_secret", SecretId=name)
+        if state.current != token:
+            if token in state.stages:
+                # This token's version exists but is not current (written, then rolled back).
+                self._call(
+                    "label",
+                    name,
+                    "update_secret_version_stage",
+                    SecretId=name,
+                    VersionStage=CURRENT,
+                    MoveToVersionId=token,
+                    RemoveFromVersionId=state.current,
+                )
+            else:
+                self._call(
+                    "write",
+                    name,
+                    "put_secret_value",
+                    SecretId=name,
+                    SecretString=secret.payload.reveal(),
+                    ClientRequestToken=token,
+                )
+        self._set_our_tags(name, ours, state.tags)
+        log.debug("store '%s': %s now holds version %s", self.name, name, token)
+
+    def _remember(self, key: str, guid: str, state: _State | None) -> None:
+        with self._lock:
+            kept = self._before.get(key)
+            if kept is not None and kept.guid == guid:
+                return  # a retry: the first put's "before" is what a restore goes back to
+            self._before[key] = _Before(
+                guid=guid,
+                existed=state is not None,
+                deleted=state.deleted if state else False,
+                version=state.current if state else None,
+                tags=_our_tags(state.tags) if state else {},
+            )
+
+    def restore_previous(self, key: str, guid: str) -> bool:
+        name = self._secret_name(key)
+        token = request_token(guid)
+        with self._lock:
+            before = self._before.pop(key, None)
+        state = self._describe(name)
+        if state is None:
+            return True
+        if before is None or before.guid != guid:
+            if state.current != token:
+                return True  # it does not hold that token
+            before = _Before(guid, existed=True, deleted=False, version=state.previous, tags={})
+        if not before.existed:
+            self._call(
+                "delete", name, "delete_secret", SecretId=name, ForceDeleteWithoutRecovery=True
+            )
+            return True
+        if state.current == token and before.version and before.version != token:
+            self._call(
+                "label",
+                name,
+                "update_secret_version_stage",
+                SecretId=name,
+                VersionStage=CURRENT,
+                MoveToVersionId=before.version,
+                RemoveFromVersionId=token,
+            )
+        self._set_our_tags(name, before.tags, state.tags)
+        if before.deleted:
+            self._schedule_deletion(name)
+        return True
+
+    def commit(self, key: str, guid: str) -> None:
+        with self._lock:
+            kept = self._before.get(key)
+            if kept is not None and kept.guid == guid:
+                del self._before[key]
+
+    def delete(self, key: str) -> None:
+        name = self._secret_name(key)
+        state = self._describe(name)
+        if state is None or state.deleted:
+            return
+        self._schedule_deletion(name)
+
+    def _schedule_deletion(self, name: str) -> None:
+        log.debug("store '%s': scheduling deletion of %s", self.name, name)
+        self._call(
+            "delete",
+            name,
+            "delete_secret",
+            SecretId=name,
+            RecoveryWindowInDays=self.recovery_window_days,
+        )
+
+    def sweep(self) -> tuple[str, ...]:
+        # Nothing is kept outside Secrets Manager: earlier versions are its own.
+        return ()
+
+
+def open_aws_store(config: StoreConfig, context: StoreContext) -> AwsStore:
+    owner = f"store '{config.name}' (aws)"
+    client = aws_client(
+        "secretsmanager",
+        owner=owner,
+        region=options.text(config, "region"),
+        endpoint_url=options.text(config, "endpoint_url"),
+        env=context.env,
+    )
+    return AwsStore(
+        config.name,
+        client,
+        prefix=options.text(config, "prefix", "") or "",
+        kms_key_id=options.text(config, "kms_key_id"),
+        tags=options.string_map(config, "tags"),
+        recovery_window_days=options.integer(config, "recovery_window_days", DEFAULT_RECOVERY_DAYS),
+    )

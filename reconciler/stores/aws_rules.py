@@ -1,0 +1,78 @@
+"""Offline rules for the `aws` store (AWS Secrets Manager): secret names, tags, recovery window.
+
+Pure functions of strings, no boto3, so `validate` can use them without the `aws` extra.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+MAX_NAME_LENGTH = 512
+_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
+# Secrets Manager appends "-" and six random characters to make an ARN; a name that already
+# ends that way makes partial-ARN lookups ambiguous, and AWS advises against it.
+_ARN_SUFFIX_LOOKALIKE = re.compile(r"-[A-Za-z0-9]{6}$")
+
+MAX_TAGS = 50
+MAX_TAG_KEY_LENGTH = 127
+MAX_TAG_VALUE_LENGTH = 255
+_TAG_PUNCTUATION = frozenset("_.:/=+-@ ")
+
+MIN_RECOVERY_DAYS = 7
+MAX_RECOVERY_DAYS = 30
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be (the end of) a secret name; None when it can."""
+    if not key:
+        return "is empty"
+    if not _NAME.match(key):
+        return "may use only A-Z a-z 0-9 and / _ + = . @ - in an AWS Secrets Manager name"
+    if len(key) > MAX_NAME_LENGTH:
+        return f"has {len(key)} characters; a secret name has at most {MAX_NAME_LENGTH}"
+    if _ARN_SUFFIX_LOOKALIKE.search(key):
+        return (
+            "ends with '-' and six characters, which AWS reads as the random suffix of an ARN: "
+            "end the name differently"
+        )
+    return None
+
+
+def name_problem(prefix: str, key: str) -> str | None:
+    """`key_problem` for the whole name the store writes: the store's prefix and the key."""
+    if prefix and not _NAME.match(prefix):
+        return f"prefix {prefix!r} may use only A-Z a-z 0-9 and / _ + = . @ -"
+    return key_problem(prefix + key)
+
+
+def _tag_text_ok(text: str) -> bool:
+    return all(ch.isalnum() or ch in _TAG_PUNCTUATION for ch in text)
+
+
+def tags_problem(tags: Mapping[str, str]) -> str | None:
+    """Why `tags` cannot be a secret's tags; None when they can."""
+    if len(tags) > MAX_TAGS:
+        return f"{len(tags)} tags; a secret has at most {MAX_TAGS}"
+    for key, value in tags.items():
+        if not key or len(key) > MAX_TAG_KEY_LENGTH:
+            return f"tag key {key[:40]!r} must have 1 to {MAX_TAG_KEY_LENGTH} characters"
+        if key.lower().startswith("aws:"):
+            return f"tag key {key!r} starts with 'aws:', which AWS reserves"
+        if len(value) > MAX_TAG_VALUE_LENGTH:
+            return f"the value of tag {key!r} has more than {MAX_TAG_VALUE_LENGTH} characters"
+        if not (_tag_text_ok(key) and _tag_text_ok(value)):
+            return (
+                f"tag {key!r} uses characters AWS does not allow in tags: letters, digits, "
+                "spaces and _ . : / = + - @"
+            )
+    return None
+
+
+def recovery_window_problem(days: int) -> str | None:
+    if not MIN_RECOVERY_DAYS <= days <= MAX_RECOVERY_DAYS:
+        return (
+            f"recovery_window_days is {days}; AWS accepts {MIN_RECOVERY_DAYS} to "
+            f"{MAX_RECOVERY_DAYS}"
+        )
+    return None

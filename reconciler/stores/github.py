@@ -1,0 +1,287 @@
+"""The `github` store: GitHub Actions secrets (repository, environment or organization).
+
+A secret is written sealed with the target's libsodium public key (PyNaCl, extra `github`), as
+GitHub requires; GitHub never gives a secret back. So the metadata lives beside it in an Actions
+variable `<SECRET>_PPM_TOKENS_META` (JSON, no value). The variable is written after the secret
+and counts only while the secret is no newer than it: a secret set by hand later makes the
+planner repair it.
+
+What it cannot promise: it cannot read a value back, and cannot go back to the previous value
+(`restore_previous` returns False): after an unconfirmed write, apply keeps the new token alive
+and reports it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from reconciler.errors import StoreError
+from reconciler.secret import Secret
+from reconciler.stores import options
+from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.github_api import (
+    DEFAULT_API_URL,
+    GitHubApi,
+    Target,
+    organization_target,
+    repository_target,
+)
+from reconciler.stores.github_rules import key_problem, metadata_variable, payload_problem
+
+if TYPE_CHECKING:
+    from reconciler.spec.model import StoreConfig
+    from reconciler.stores.registry import StoreContext
+
+VISIBILITIES = ("all", "private", "selected")
+SECRETS_PER_PAGE = 100
+VARIABLES_PER_PAGE = 30  # GitHub's maximum for variables
+
+
+def seal(public_key: str, payload: Secret) -> str:
+    """The payload in a libsodium sealed box for `public_key` (base64), base64-encoded."""
+    from nacl.public import PublicKey, SealedBox
+
+    box = SealedBox(PublicKey(base64.b64decode(public_key)))
+    return base64.b64encode(box.encrypt(payload.reveal().encode())).decode()
+
+
+def _timestamp(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def meta_of(
+    variable: Mapping[str, Any] | None, secret: Mapping[str, Any] | None
+) -> SecretMeta | None:
+    """The metadata a variable records, if it still describes the secret."""
+    if variable is None or secret is None:
+        return None
+    written = _timestamp(variable.get("updated_at"))
+    changed = _timestamp(secret.get("updated_at"))
+    if written is not None and changed is not None and changed > written:
+        return None  # the secret was set again after its metadata: not ours any more
+    try:
+        data = json.loads(str(variable.get("value", "")))
+        return SecretMeta.from_strings({str(k): str(v) for k, v in dict(data).items()})
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+class GitHubStore:
+    """See the module docstring."""
+
+    capabilities = StoreCapabilities(readable_values=False, restorable=False, remote=True)
+
+    def __init__(
+        self,
+        name: str,
+        api: GitHubApi,
+        target: Target,
+        *,
+        visibility: str | None = None,
+        selected_repositories: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.api = api
+        self.target = target
+        self.visibility = visibility
+        self.selected_repositories = tuple(selected_repositories)
+        self._selected_ids: list[int] | None = None
+        self._key: tuple[str, str] | None = None  # (key_id, key)
+
+    def _check_key(self, key: str) -> None:
+        if problem := key_problem(key):
+            raise StoreError(f"store '{self.name}': secret name {key!r} {problem}")
+
+    def _scope_fields(self) -> dict[str, Any]:
+        """Organization secrets and variables say which repositories see them."""
+        if not self.target.organization:
+            return {}
+        fields: dict[str, Any] = {"visibility": self.visibility or "private"}
+        if fields["visibility"] == "selected":
+            if self._selected_ids is None:
+                self._selected_ids = [self.api.repository_id(r) for r in self.selected_repositories]
+            fields["selected_repository_ids"] = self._selected_ids
+        return fields
+
+    def _public_key(self, *, fresh: bool = False) -> tuple[str, str]:
+        if self._key is None or fresh:
+            response = self.api.request(
+                "GET", f"{self.target.base}/secrets/public-key", what="public key"
+            )
+            if response.status_code != 200:
+                raise self.api.failure(response, "reading the public key", self.target)
+            body = response.json()
+            self._key = (str(body["key_id"]), str(body["key"]))
+        return self._key
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _get(self, kind: str, name: str) -> Mapping[str, Any] | None:
+        response = self.api.request(
+            "GET", f"{self.target.base}/{kind}/{name}", what=f"reading {kind[:-1]} {name}"
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise self.api.failure(response, f"reading {kind[:-1]} {name}", self.target)
+        found: Mapping[str, Any] = response.json()
+        return found
+
+    def read_meta(self, key: str) -> SecretMeta | None:
+        self._check_key(key)
+        variable = self._get("variables", metadata_variable(key))
+        if variable is None:
+            return None
+        return meta_of(variable, self._get("secrets", key))
+
+    def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        """Two listings (secrets, variables), paged, for any number of keys."""
+        for key in keys:
+            self._check_key(key)
+        secrets = {
+            str(s["name"]).upper(): s
+            for s in self.api.pages(
+                f"{self.target.base}/secrets",
+                "secrets",
+                what="listing secrets",
+                target=self.target,
+                per_page=SECRETS_PER_PAGE,
+            )
+        }
+        variables = {
+            str(v["name"]).upper(): v
+            for v in self.api.pages(
+                f"{self.target.base}/variables",
+                "variables",
+                what="listing variables",
+                target=self.target,
+                per_page=VARIABLES_PER_PAGE,
+            )
+        }
+        return {
+            key: meta_of(variables.get(metadata_variable(key)), secrets.get(key)) for key in keys
+        }
+
+    def read_value_hash(self, key: str) -> str | None:
+        return None  # secrets are write-only
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def put(self, key: str, secret: SecretPayload) -> None:
+        self._check_key(key)
+        if problem := payload_problem(len(secret.payload.reveal().encode())):
+            raise StoreError(f"store '{self.name}': the payload for {key!r} {problem}")
+        meta_json = json.dumps(secret.meta.to_strings(), sort_keys=True)
+        for attempt in range(2):
+            key_id, public_key = self._public_key(fresh=attempt > 0)
+            body = {
+                "encrypted_value": seal(public_key, secret.payload),
+                "key_id": key_id,
+                **self._scope_fields(),
+            }
+            response = self.api.request(
+                "PUT", f"{self.target.base}/secrets/{key}", what=f"writing secret {key}", json=body
+            )
+            if response.status_code in (201, 204):
+                break
+            if response.status_code == 422 and attempt == 0:
+                continue  # the key may have been rotated since it was read: read it again
+            raise self.api.failure(response, f"writing secret {key}", self.target)
+        self._write_variable(metadata_variable(key), meta_json)
+
+    def _write_variable(self, name: str, value: str) -> None:
+        body = {"name": name, "value": value, **self._scope_fields()}
+        base = f"{self.target.base}/variables"
+        what = f"writing variable {name}"
+        response = self.api.request("PATCH", f"{base}/{name}", what=what, json=body)
+        if response.status_code == 404:
+            response = self.api.request("POST", base, what=what, json=body)
+            if response.status_code == 409:  # made in between: update it
+                response = self.api.request("PATCH", f"{base}/{name}", what=what, json=body)
+        if response.status_code not in (201, 204):
+            raise self.api.failure(response, what, self.target)
+
+    def restore_previous(self, key: str, guid: str) -> bool:
+        # True when it does not hold that token (nothing to undo); otherwise the previous value
+        # is unknowable and the caller keeps the new token alive.
+        meta = self.read_meta(key)
+        return meta is None or meta.token_guid != guid
+
+    def commit(self, key: str, guid: str) -> None:
+        return None
+
+    def delete(self, key: str) -> None:
+        self._check_key(key)
+        # The metadata first: a crash in between leaves a secret without metadata (repaired),
+        # never metadata for a secret that is gone.
+        for kind, name in (("variables", metadata_variable(key)), ("secrets", key)):
+            what = f"deleting {kind[:-1]} {name}"
+            response = self.api.request("DELETE", f"{self.target.base}/{kind}/{name}", what=what)
+            if response.status_code not in (204, 404):
+                raise self.api.failure(response, what, self.target)
+
+    def sweep(self) -> tuple[str, ...]:
+        return ()
+
+    def close(self) -> None:
+        self.api.close()
+
+
+def open_github_store(config: StoreConfig, context: StoreContext) -> GitHubStore:
+    try:
+        import nacl.public  # noqa: F401  (fail at open, not in the middle of an apply)
+    except ModuleNotFoundError:
+        raise StoreError(
+            f"store '{config.name}' (github) needs PyNaCl to seal secrets: install "
+            "ppm-token-reconciler[github]"
+        ) from None
+    repository = options.text(config, "repository")
+    organization = options.text(config, "organization")
+    if bool(repository) == bool(organization):
+        raise StoreError(
+            f"store '{config.name}' (github): give exactly one of `repository` or `organization`"
+        )
+    if repository:
+        target = repository_target(repository, options.text(config, "environment"))
+    else:
+        assert organization is not None
+        target = organization_target(organization)
+    visibility = options.text(config, "visibility")
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise StoreError(
+            f"store '{config.name}' (github): visibility must be one of {', '.join(VISIBILITIES)}"
+        )
+    selected = options.strings(config, "selected_repositories")
+    if visibility == "selected" and not selected:
+        raise StoreError(
+            f"store '{config.name}' (github): visibility selected needs selected_repositories"
+        )
+    token = context.env.get("GITHUB_TOKEN") or context.env.get("GH_TOKEN")
+    if not token:
+        raise StoreError(
+            f"store '{config.name}' (github): no token: set GITHUB_TOKEN to a token that may "
+            "write Actions secrets and variables (see the README)"
+        )
+    api_url = (
+        options.text(config, "api_url") or context.env.get("GITHUB_API_URL") or DEFAULT_API_URL
+    )
+    api = GitHubApi(
+        config.name,
+        api_url,
+        Secret(token.strip()),
+        transport=context.http_transport,
+        sleep=context.sleep,
+        now=context.now,
+    )
+    return GitHubStore(
+        config.name, api, target, visibility=visibility, selected_repositories=selected
+    )

@@ -1,0 +1,161 @@
+"""GitHub's REST API for Actions secrets and variables, on httpx.
+
+Where secrets live, by the spec's options:
+    repository: OWNER/REPO                      /repos/OWNER/REPO/actions/{secrets,variables}
+    repository + environment: NAME             /repos/OWNER/REPO/environments/NAME/{...}
+    organization: ORG (+ visibility,            /orgs/ORG/actions/{secrets,variables}
+      selected_repositories)
+
+The token comes from GITHUB_TOKEN, else GH_TOKEN (a fine-grained or classic personal access
+token, or a GitHub App installation token). The API URL is the spec's `api_url`, else
+GITHUB_API_URL (set on every Actions runner, GitHub Enterprise Server's included), else
+https://api.github.com. Rate limits (403/429 with Retry-After or x-ratelimit-reset) are waited
+out when short; 5xx are retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from reconciler.errors import StoreError
+from reconciler.secret import Secret
+from reconciler.stores.http_retry import RetryPolicy, error_text, send
+
+DEFAULT_API_URL = "https://api.github.com"
+API_VERSION = "2022-11-28"
+TIMEOUT = 30.0
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one store's secrets and their metadata variables live."""
+
+    base: str  # the path before /secrets and /variables
+    label: str  # for messages: "acme/pipelines", "acme/pipelines environment production", ...
+    organization: bool = False
+
+
+def repository_target(repository: str, environment: str | None) -> Target:
+    owner, _, repo = repository.partition("/")
+    base = f"/repos/{quote(owner)}/{quote(repo)}"
+    if environment:
+        return Target(
+            f"{base}/environments/{quote(environment, safe='')}",
+            f"{repository} environment {environment}",
+        )
+    return Target(f"{base}/actions", repository)
+
+
+def organization_target(organization: str) -> Target:
+    return Target(f"/orgs/{quote(organization)}/actions", f"organization {organization}", True)
+
+
+class GitHubApi:
+    def __init__(
+        self,
+        store: str,
+        api_url: str,
+        token: Secret,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None],
+        now: Callable[[], datetime],
+        policy: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        self.store = store
+        self._sleep = sleep
+        self._now = now
+        self._policy = policy
+        self._token = token
+        self._http = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            timeout=TIMEOUT,
+            transport=transport,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": "ppm-tokens",
+            },
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+
+        def build() -> httpx.Request:
+            return self._http.build_request(method, path, json=json, params=params, headers=headers)
+
+        return send(
+            self._http,
+            build,
+            what=f"store '{self.store}': {what}",
+            policy=self._policy,
+            sleep=self._sleep,
+            now=self._now,
+        )
+
+    def failure(self, response: httpx.Response, what: str, target: Target) -> StoreError:
+        detail = error_text(response)
+        status = response.status_code
+        if status == 401:
+            hint = "the token is missing, expired or revoked: set GITHUB_TOKEN"
+        elif status == 403:
+            hint = (
+                f"the token may not do this on {target.label}: it needs read and write access "
+                "to Actions secrets and variables (see the README)"
+            )
+        elif status == 404:
+            hint = f"{target.label} does not exist, or the token cannot see it"
+        else:
+            hint = ""
+        return StoreError(
+            f"store '{self.store}': {what} on {target.label} failed ({detail})"
+            + (f": {hint}" if hint else "")
+        )
+
+    def pages(
+        self, path: str, field: str, *, what: str, target: Target, per_page: int
+    ) -> Iterator[Mapping[str, Any]]:
+        """Every item of a paged list endpoint (`total_count` and a list under `field`)."""
+        page = 1
+        seen = 0
+        while True:
+            response = self.request(
+                "GET", path, what=what, params={"per_page": per_page, "page": page}
+            )
+            if response.status_code == 404:
+                return
+            if response.status_code != 200:
+                raise self.failure(response, what, target)
+            body = response.json()
+            items = body.get(field) or []
+            yield from items
+            seen += len(items)
+            if not items or seen >= int(body.get("total_count") or 0):
+                return
+            page += 1
+
+    def repository_id(self, repository: str) -> int:
+        owner, _, repo = repository.partition("/")
+        target = Target(f"/repos/{owner}/{repo}", repository)
+        response = self.request("GET", target.base, what="repository lookup")
+        if response.status_code != 200:
+            raise self.failure(response, "repository lookup", target)
+        return int(response.json()["id"])

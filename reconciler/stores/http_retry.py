@@ -1,0 +1,136 @@
+"""What the HTTP stores (vault, github) share: one request with retries that honour Retry-After
+and rate-limit headers, with the sleep and clock passed in.
+
+Messages name the store, the operation and the host, never a request body (which may hold a
+value).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from reconciler.errors import StoreError
+from reconciler.sanitize import for_terminal
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    backoff: float = 0.5  # seconds before the second try; doubles after each failure
+    max_wait: float = 60.0  # a rate limit that asks for longer fails at once, with the time
+    ca_hint: str = "set SSL_CERT_FILE to the CA file that signed it"
+
+
+def _seconds_until(header: str, now: datetime) -> float | None:
+    """Retry-After is seconds or an HTTP date."""
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def rate_limit_wait(response: httpx.Response, now: datetime) -> float | None:
+    """How long a rate-limited response asks the client to wait; None when it is no rate limit.
+
+    GitHub answers 403 or 429 with `Retry-After` (secondary limits) or with
+    `x-ratelimit-remaining: 0` and `x-ratelimit-reset` (epoch seconds; primary limits)."""
+    if response.status_code not in (403, 429):
+        return None
+    retry_after = response.headers.get("retry-after")
+    if retry_after is not None:
+        wait = _seconds_until(retry_after, now)
+        if wait is not None:
+            return wait
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        reset = response.headers.get("x-ratelimit-reset", "")
+        if reset.isdigit():
+            return max(0.0, int(reset) - now.timestamp())
+    return 0.0 if response.status_code == 429 else None
+
+
+def send(
+    client: httpx.Client,
+    build: Callable[[], httpx.Request],
+    *,
+    what: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    now: Callable[[], datetime],
+) -> httpx.Response:
+    """Send the request `build` makes, retrying transport errors, 5xx and rate limits.
+
+    Returns the last response (the caller maps its status); raises StoreError when the server
+    cannot be reached or asks to wait longer than `policy.max_wait`."""
+    tries = max(1, policy.attempts)
+    for number in range(tries):
+        last = number == tries - 1
+        request = build()
+        try:
+            response = client.send(request)
+        except httpx.TransportError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                # Not transient: retrying cannot help, and "cannot reach" would mislead.
+                raise StoreError(
+                    f"{what}: the TLS certificate of {request.url.host} is not trusted "
+                    f"(certificate verify failed): {policy.ca_hint}"
+                ) from None
+            if last:
+                raise StoreError(
+                    f"{what}: cannot reach {request.url.host} ({type(exc).__name__}) after "
+                    f"{tries} tries: check the address and the network"
+                ) from None
+            log.debug("%s: %s, retrying", what, type(exc).__name__)
+            sleep(policy.backoff * 2**number)
+            continue
+        wait = rate_limit_wait(response, now())
+        if wait is not None:
+            if wait > policy.max_wait:
+                raise StoreError(
+                    f"{what}: rate limited by {request.url.host} for another {wait:.0f} s: "
+                    "run again later"
+                )
+            if last:
+                return response
+            log.debug("%s: rate limited (%s), waiting %.1f s", what, response.status_code, wait)
+            sleep(max(wait, policy.backoff * 2**number))
+            continue
+        if response.status_code in RETRY_STATUSES and not last:
+            log.debug("%s: HTTP %s, retrying", what, response.status_code)
+            sleep(policy.backoff * 2**number)
+            continue
+        return response
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def error_text(response: httpx.Response) -> str:
+    """The server's own words about an error, short, as Vault (`errors`) and GitHub (`message`)
+    give them. They quote paths and names, never what we sent; sanitised all the same, since a
+    server (or whatever answers in its place) chooses them."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        if isinstance(body.get("errors"), list) and body["errors"]:
+            return f"HTTP {response.status_code}: " + "; ".join(
+                for_terminal(str(e)[:200]) for e in body["errors"][:3]
+            )
+        if isinstance(body.get("message"), str):
+            return f"HTTP {response.status_code}: {for_terminal(body['message'][:200])}"
+    return f"HTTP {response.status_code}"

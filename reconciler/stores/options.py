@@ -1,0 +1,52 @@
+"""Reading a store's spec options (already schema-checked) into typed values, with messages that
+name the store and the option when a hand-built config is wrong anyway."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reconciler.errors import StoreError
+from reconciler.spec.model import StoreConfig
+
+
+def text(config: StoreConfig, option: str, default: str | None = None) -> str | None:
+    value = config.options.get(option, default)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise StoreError(f"store '{config.name}' ({config.type}): {option!r} must be a string")
+    return value
+
+
+def required_text(config: StoreConfig, option: str, *, hint: str) -> str:
+    value = text(config, option)
+    if not value:
+        raise StoreError(f"store '{config.name}' ({config.type}) needs {option!r}: {hint}")
+    return value
+
+
+def integer(config: StoreConfig, option: str, default: int) -> int:
+    value = config.options.get(option, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StoreError(f"store '{config.name}' ({config.type}): {option!r} must be a number")
+    return value
+
+
+def strings(config: StoreConfig, option: str) -> tuple[str, ...]:
+    value = config.options.get(option, ())
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise StoreError(
+            f"store '{config.name}' ({config.type}): {option!r} must be a list of strings"
+        )
+    return tuple(str(v) for v in value)
+
+
+def string_map(config: StoreConfig, option: str) -> dict[str, str]:
+    value = config.options.get(option, {})
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise StoreError(
+            f"store '{config.name}' ({config.type}): {option!r} must map strings to strings"
+        )
+    return dict(value)

@@ -1,0 +1,63 @@
+"""Offline rules for the `vault` store: what `validate` can say about a spec without a server.
+
+Pure functions of strings, no imports beyond the standard library, so the spec's checks can use
+them without loading an HTTP client.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+# Vault accepts nearly any path, but policies treat `*` and `+` as globs and whitespace or
+# control characters make paths that nobody can type into a policy: keep to a safe alphabet.
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.@=,-]+$")
+
+# KV v2 custom_metadata limits (Vault's and OpenBao's documented bounds).
+MAX_METADATA_KEYS = 64
+MAX_METADATA_KEY_LENGTH = 128
+MAX_METADATA_VALUE_LENGTH = 512
+
+
+def key_problem(key: str) -> str | None:
+    """Why `key` cannot be a secret path under a vault store's prefix; None when it can."""
+    if not key:
+        return "is empty"
+    if key.startswith("/") or key.endswith("/"):
+        return "starts or ends with '/': write a relative path like team/ds-read"
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            return "has an empty, '.' or '..' path segment"
+        if not _SEGMENT.match(segment):
+            return (
+                f"segment {segment!r} has characters Vault policies cannot match safely: use "
+                "A-Z a-z 0-9 _ . @ = , - and '/' between segments"
+            )
+    return None
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why `prefix` cannot prefix every secret path; an empty prefix is allowed."""
+    if not prefix:
+        return None
+    body = prefix[:-1] if prefix.endswith("/") else prefix
+    problem = key_problem(body)
+    return None if problem is None else f"prefix {prefix!r} {problem}"
+
+
+def custom_metadata_problem(metadata: Mapping[str, str]) -> str | None:
+    """Why `metadata` does not fit KV v2's custom_metadata; None when it does."""
+    if len(metadata) > MAX_METADATA_KEYS:
+        return f"has {len(metadata)} keys; custom_metadata holds at most {MAX_METADATA_KEYS}"
+    for name, value in metadata.items():
+        if not name or len(name) > MAX_METADATA_KEY_LENGTH:
+            return (
+                f"key {name[:40]!r} has {len(name)} characters; custom_metadata keys have 1 to "
+                f"{MAX_METADATA_KEY_LENGTH}"
+            )
+        if len(value) > MAX_METADATA_VALUE_LENGTH:
+            return (
+                f"the value of {name!r} has {len(value)} characters; custom_metadata values "
+                f"have at most {MAX_METADATA_VALUE_LENGTH}"
+            )
+    return None

@@ -1,0 +1,302 @@
+"""The github store against a fake of GitHub's Actions secrets and variables API that holds a
+real libsodium key pair and decrypts every secret it receives."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from reconciler.errors import StoreError
+from reconciler.secret import Secret
+from reconciler.spec.model import StoreConfig
+from reconciler.stores.base import SecretPayload
+from reconciler.stores.github import GitHubStore, open_github_store
+from reconciler.stores.registry import StoreContext
+from tests.fakes.github import RunningGitHub, github
+from tests.stores.payloads import new_payload
+
+__all__ = ["github"]  # fixture
+
+REPO = "acme/pipelines"
+OPENED: list[GitHubStore] = []
+
+
+@pytest.fixture(autouse=True)
+def close_stores() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
+def make_store(
+    github: RunningGitHub,
+    tmp_path: Path,
+    *,
+    grants: dict[str, str] | None = None,
+    token: str | None = None,
+    sleeps: list[float] | None = None,
+    **options: Any,
+) -> GitHubStore:
+    github.fake.add_repository(REPO, "production")
+    github.fake.add_repository("acme/web")
+    github.fake.add_organization("acme")
+    token = token or github.fake.new_token(
+        grants or {REPO: "write", "acme/web": "read", "org:acme": "write"}
+    )
+    config = StoreConfig("ci", "github", MappingProxyType(options or {"repository": REPO}))
+    context = StoreContext(
+        spec_dir=tmp_path,
+        env={"GITHUB_TOKEN": token, "GITHUB_API_URL": github.url},
+        sleep=(sleeps if sleeps is not None else []).append,
+    )
+    store = open_github_store(config, context)
+    OPENED.append(store)
+    return store
+
+
+def test_put_seals_the_secret_and_writes_the_metadata_to_a_variable(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    store = make_store(github, tmp_path)
+    payload = new_payload()
+
+    store.put("PPM_TOKEN", payload)
+
+    scope = github.fake.scope(f"repo:{REPO}")
+    # The fake opened the sealed box with its private key: what arrived is the payload.
+    assert scope.secrets["PPM_TOKEN"].value == payload.payload.reveal()
+    variable = scope.variables["PPM_TOKEN_PPM_TOKENS_META"].value
+    assert json.loads(variable) == payload.meta.to_strings()
+    assert payload.payload.reveal() not in variable
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+    assert store.read_value_hash("PPM_TOKEN") is None
+
+
+def test_environment_secrets(github: RunningGitHub, tmp_path: Path) -> None:
+    store = make_store(github, tmp_path, repository=REPO, environment="production")
+    payload = new_payload()
+
+    store.put("PPM_ADMIN_TOKEN", payload)
+
+    assert github.fake.secret_value(f"env:{REPO}:production", "PPM_ADMIN_TOKEN") == (
+        payload.payload.reveal()
+    )
+    assert github.fake.secret_value(f"repo:{REPO}", "PPM_ADMIN_TOKEN") is None
+    assert store.read_meta_many(["PPM_ADMIN_TOKEN"]) == {"PPM_ADMIN_TOKEN": payload.meta}
+
+
+def test_organization_secrets_for_selected_repositories(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    store = make_store(
+        github,
+        tmp_path,
+        organization="acme",
+        visibility="selected",
+        selected_repositories=[REPO, "acme/web"],
+    )
+    payload = new_payload()
+
+    store.put("PPM_TOKEN", payload)
+
+    scope = github.fake.scope("org:acme")
+    entry = scope.secrets["PPM_TOKEN"]
+    assert entry.value == payload.payload.reveal()
+    assert entry.visibility == "selected"
+    assert entry.selected_repository_ids == [
+        github.fake.repositories[REPO],
+        github.fake.repositories["acme/web"],
+    ]
+    assert scope.variables["PPM_TOKEN_PPM_TOKENS_META"].visibility == "selected"
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+
+
+def test_a_retried_put_leaves_one_secret(github: RunningGitHub, tmp_path: Path) -> None:
+    store = make_store(github, tmp_path)
+    payload = new_payload()
+
+    store.put("PPM_TOKEN", payload)
+    store.put("PPM_TOKEN", payload)
+
+    scope = github.fake.scope(f"repo:{REPO}")
+    assert list(scope.secrets) == ["PPM_TOKEN"]
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+
+
+def test_a_rotated_public_key_is_read_again(github: RunningGitHub, tmp_path: Path) -> None:
+    store = make_store(github, tmp_path)
+    store.put("FIRST", new_payload())
+    github.fake.scope(f"repo:{REPO}").rotate_key()
+    payload = new_payload()
+
+    store.put("SECOND", payload)
+
+    assert github.fake.secret_value(f"repo:{REPO}", "SECOND") == payload.payload.reveal()
+
+
+def test_a_secret_set_by_hand_afterwards_makes_the_metadata_stale(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    store = make_store(github, tmp_path)
+    store.put("PPM_TOKEN", new_payload())
+
+    github.fake.touch_secret(f"repo:{REPO}", "PPM_TOKEN", "pasted in the web UI")
+
+    assert store.read_meta("PPM_TOKEN") is None
+    assert store.read_meta_many(["PPM_TOKEN"]) == {"PPM_TOKEN": None}
+
+
+def test_read_meta_many_is_two_paged_listings(github: RunningGitHub, tmp_path: Path) -> None:
+    store = make_store(github, tmp_path)
+    payloads = {f"T{i:02d}": new_payload(f"t{i:02d}") for i in range(35)}
+    for key, payload in payloads.items():
+        store.put(key, payload)
+    github.fake.requests.clear()
+
+    found = store.read_meta_many([*payloads, "MISSING"])
+
+    assert found == {**{k: p.meta for k, p in payloads.items()}, "MISSING": None}
+    # 35 secrets fit one page of 100; 35 variables take two pages of 30.
+    assert [(m, p) for m, p, _ in github.fake.requests] == [
+        ("GET", f"/repos/{REPO}/actions/secrets"),
+        ("GET", f"/repos/{REPO}/actions/variables"),
+        ("GET", f"/repos/{REPO}/actions/variables"),
+    ]
+
+
+def test_it_cannot_restore_and_says_so(github: RunningGitHub, tmp_path: Path) -> None:
+    store = make_store(github, tmp_path)
+    payload = new_payload()
+    store.put("PPM_TOKEN", payload)
+
+    assert store.restore_previous("PPM_TOKEN", payload.meta.token_guid) is False
+    assert store.restore_previous("PPM_TOKEN", "another-guid") is True
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+
+
+def test_delete_removes_the_secret_and_its_metadata(github: RunningGitHub, tmp_path: Path) -> None:
+    store = make_store(github, tmp_path)
+    store.put("PPM_TOKEN", new_payload())
+
+    store.delete("PPM_TOKEN")
+    store.delete("PPM_TOKEN")
+
+    scope = github.fake.scope(f"repo:{REPO}")
+    assert scope.secrets == {} and scope.variables == {}
+    assert store.read_meta("PPM_TOKEN") is None
+
+
+@pytest.mark.parametrize(
+    ("grants", "token", "expected"),
+    [
+        (None, "ghp_unknown", r"HTTP 401: Bad credentials\): the token is missing"),
+        ({REPO: "read"}, None, r"HTTP 403: .*needs read and write access"),
+        ({"acme/web": "write"}, None, r"HTTP 404: Not Found\): acme/pipelines does not exist"),
+    ],
+    ids=["bad-token", "read-only", "cannot-see"],
+)
+def test_refusals_say_what_to_do(
+    github: RunningGitHub,
+    tmp_path: Path,
+    grants: dict[str, str] | None,
+    token: str | None,
+    expected: str,
+) -> None:
+    store = make_store(github, tmp_path, grants=grants, token=token)
+    payload = new_payload()
+
+    with pytest.raises(StoreError, match=expected) as refused:
+        store.put("PPM_TOKEN", payload)
+
+    assert payload.payload.reveal() not in str(refused.value)
+    assert github.fake.scope(f"repo:{REPO}").secrets == {}
+
+
+@pytest.mark.parametrize("kind", ["primary", "secondary", "429"])
+def test_rate_limits_are_waited_out(github: RunningGitHub, tmp_path: Path, kind: str) -> None:
+    sleeps: list[float] = []
+    store = make_store(github, tmp_path, sleeps=sleeps)
+    github.fake.rate_limit(kind, wait=3)
+    payload = new_payload()
+
+    store.put("PPM_TOKEN", payload)
+
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+    assert len(sleeps) == 1 and 1.5 <= sleeps[0] <= 3.0
+
+
+def test_a_long_rate_limit_fails_with_the_wait(github: RunningGitHub, tmp_path: Path) -> None:
+    store = make_store(github, tmp_path)
+    github.fake.rate_limit("primary", wait=3600)
+
+    with pytest.raises(StoreError, match=r"rate limited by 127\.0\.0\.1 for another \d+ s"):
+        store.put("PPM_TOKEN", new_payload())
+
+
+def test_server_errors_are_retried(github: RunningGitHub, tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    store = make_store(github, tmp_path, sleeps=sleeps)
+    github.fake.inject(502, times=2)
+    payload = new_payload()
+
+    store.put("PPM_TOKEN", payload)
+
+    assert sleeps == [0.5, 1.0]
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+
+
+def test_bad_names_and_oversized_payloads_are_refused_before_any_request(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    store = make_store(github, tmp_path)
+    github.fake.requests.clear()
+    for name in ("ppm_token", "GITHUB_TOKEN", "1ST", "A-B", "X_PPM_TOKENS_META"):
+        with pytest.raises(StoreError, match="secret name"):
+            store.put(name, new_payload())
+    big = new_payload()
+    big = SecretPayload(Secret("x" * (48 * 1024 + 1)), replace(big.meta))
+    with pytest.raises(StoreError, match="at most 49152"):
+        store.put("PPM_TOKEN", big)
+
+    assert github.fake.requests == []
+
+
+def test_the_fake_refuses_what_github_refuses(github: RunningGitHub, tmp_path: Path) -> None:
+    """Direct requests: a wrong key_id, a box sealed for another key, a value over 48 KB."""
+    import base64
+
+    import httpx
+    from nacl.public import PrivateKey, SealedBox
+
+    store = make_store(github, tmp_path)
+    token = store.api._token.reveal()
+    key = github.fake.scope(f"repo:{REPO}")
+    url = f"{github.url}/repos/{REPO}/actions/secrets/X"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def put(value: bytes, key_id: str, public: bytes) -> int:
+        from nacl.public import PublicKey
+
+        sealed = SealedBox(PublicKey(public)).encrypt(value)
+        body = {"encrypted_value": base64.b64encode(sealed).decode(), "key_id": key_id}
+        return httpx.put(url, json=body, headers=headers).status_code
+
+    public = bytes(key.private_key.public_key)
+    stranger = bytes(PrivateKey.generate().public_key)
+    assert put(b"ok", "wrong", public) == 422
+    assert put(b"ok", key.key_id, stranger) == 422
+    assert put(b"x" * (48 * 1024 + 1), key.key_id, public) == 422
+    assert put(b"ok", key.key_id, public) == 201
+    assert put(b"ok", key.key_id, public) == 204
+
+
+def test_without_a_token_it_says_which_variable_to_set(tmp_path: Path) -> None:
+    config = StoreConfig("ci", "github", MappingProxyType({"repository": REPO}))
+    with pytest.raises(StoreError, match="no token: set GITHUB_TOKEN"):
+        open_github_store(config, StoreContext(spec_dir=tmp_path, env={}))
