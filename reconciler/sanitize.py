@@ -22,7 +22,12 @@ import unicodedata
 
 # Characters that change how the rest of the line is shown rather than showing themselves.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2028\u2029\u2060\ufeff")
+# Also letters and marks that render as nothing (Hangul fillers, the combining grapheme joiner):
+# they make a user or name look empty or like another one.
+_INVISIBLE = frozenset(
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u2028\u2029\u2060"
+    "\u3164\uffa0\ufeff"
+)
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -70,7 +75,9 @@ def for_terminal(text: str) -> str:
 
 
 # Everything CommonMark treats as punctuation that can start or end markup, plus `|` (GFM tables).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:@$=\"'])")
+# Not `<`, `>` and `&`: they become entities below, and a backslash before an entity would make
+# it show as text ("\\&gt;" reads "&gt;").
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:@$=\"'])")
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 

@@ -25,6 +25,7 @@ from reconciler.errors import (
     RequestRejected,
     ServerError,
 )
+from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import endpoints, jwtinfo
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
@@ -86,7 +87,9 @@ class HttpDriver:
         return {"Authorization": f"Bearer {value.reveal()}"}
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token.reveal(), _REDACTED)[:300]
+        """Server text fit to quote in a message: without our token, short, and on one line
+        with nothing a terminal would interpret."""
+        return for_terminal(text.replace(self._token.reveal(), _REDACTED)[:300])
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(self._rng, attempt, self._backoff_base, self._backoff_cap)
