@@ -4,6 +4,7 @@ codes. This is the only module that prints."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.logs import RedactingFilter, redact
+from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_SPEC = Path("tokens.yaml")
@@ -28,7 +30,7 @@ class ClickUI:
 
     def __init__(self) -> None:
         self._interactive = sys.stdin.isatty() and sys.stdout.isatty()
-        self._color = sys.stdout.isatty()
+        self._color = color_wanted(sys.stdout.isatty(), os.environ)
 
     @property
     def interactive(self) -> bool:
@@ -49,7 +51,7 @@ class ClickUI:
 
     @contextmanager
     def progress(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
-        if not sys.stderr.isatty():
+        if not sys.stderr.isatty() or terminal_is_dumb(os.environ):
             yield lambda line: click.echo(line, err=True)
             return
         with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
@@ -69,6 +71,12 @@ def global_options(func: F) -> F:
             type=click.Path(path_type=Path, dir_okay=False),
             help="File holding the global:admin token (else PACKAGEMANAGER_TOKEN).",
         ),
+        click.option(
+            "--ca-cert",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="CA certificate(s) (PEM) for the server's TLS certificate "
+            "(else SSL_CERT_FILE, REQUESTS_CA_BUNDLE).",
+        ),
         click.option("--now", metavar="ISO8601", help="Override the clock (previews, tests)."),
         click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted."),
     ]
@@ -83,6 +91,7 @@ def make_global(kwargs: dict[str, Any]) -> GlobalOptions:
         token_file=kwargs.pop("token_file"),
         now=kwargs.pop("now"),
         verbose=kwargs.pop("verbose"),
+        ca_cert=kwargs.pop("ca_cert"),
     )
     configure_logging(options.verbose)
     return options
