@@ -19,6 +19,7 @@ from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.logs import RedactingFilter, redact
+from reconciler.sanitize import for_terminal, has_unsafe_characters
 from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,7 +45,7 @@ class ClickUI:
         click.echo(text, color=self._color)
 
     def err(self, text: str) -> None:
-        click.echo(text, err=True)
+        click.echo(shown(text), err=True)
 
     def confirm(self, question: str) -> bool:
         return click.confirm(question, default=False, err=True)
@@ -52,7 +53,7 @@ class ClickUI:
     @contextmanager
     def progress(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
         if not sys.stderr.isatty() or terminal_is_dumb(os.environ):
-            yield lambda line: click.echo(line, err=True)
+            yield lambda line: click.echo(shown(line), err=True)
             return
         with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
 
@@ -109,6 +110,15 @@ def configure_logging(verbose: bool) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+def shown(text: str) -> str:
+    """Our messages may quote text from a server, a store or a file name. Where that text was
+    not escaped at the source, the line holding it is escaped whole here: nothing on stderr
+    can move the cursor, retitle the terminal or start a line of its own."""
+    return "\n".join(
+        for_terminal(line) if has_unsafe_characters(line) else line for line in text.split("\n")
+    )
+
+
 def finish(run: Callable[[], int]) -> int:
     """Runs a command and maps what it returns or raises to the documented exit codes."""
     try:
@@ -119,7 +129,7 @@ def finish(run: Callable[[], int]) -> int:
         click.echo(f"Invalid spec: {len(exc.problems)} problem(s). Nothing was changed.", err=True)
         code = exc.exit_code
     except ReconcilerError as exc:
-        click.echo(f"Error: {redact(str(exc))}", err=True)
+        click.echo(shown(f"Error: {redact(str(exc))}"), err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
