@@ -109,7 +109,7 @@ def read_token_file(path: Path) -> Secret:
         raise UsageError(
             f"--token-file {path} holds more than one word or line: it must hold the token alone"
         )
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
         _log.warning(
             "--token-file %s can be read by other users (mode %s): it holds an admin token; "
             "run: chmod 600 %s",

@@ -3,8 +3,9 @@
     check_file(path, now=...)  -> (Spec or None, every problem found)
     load_spec(path, now=...)   -> Spec, or SpecError carrying every error
 
-Order: the YAML loader (syntax, duplicate keys, size and alias bounds), then the JSON Schema
-(schemas/tokens.schema.json), then the semantic rules. No network; `now` is passed in.
+Order: the YAML loader (syntax, duplicate keys, size and alias bounds), then characters that
+could hide or forge text (spec/text_rules.py), then the JSON Schema (schemas/tokens.schema.json),
+then the semantic rules. No network; `now` is passed in.
 """
 
 from __future__ import annotations

@@ -160,8 +160,7 @@ def _stores(ctx: Context) -> Iterator[Problem]:
             yield ctx.error(
                 ("stores", name, "path"),
                 f"store {name!r} path: {written} ({_shown(path)}) is inside the git work tree "
-                f"{root}: "
-                "token values must stay out of repositories; use a directory outside it, "
+                f"{root}: token values must stay out of repositories; use a directory outside it, "
                 "such as ~/.local/share/ppm-tokens",
             )
 

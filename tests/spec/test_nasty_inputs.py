@@ -39,6 +39,12 @@ NASTY: dict[str, tuple[bytes, int, str]] = {
         8,
         "token 'ds-read' description is 1 character too long",
     ),
+    "description-501": (
+        spec_with(description="d" * 501).encode(),
+        8,
+        "token 'ds-read' description is 30 characters too long: PPM stores at most 500, "
+        "counting the ownership marker ' [ppm-tokens:default/ds-read]' (29 characters)",
+    ),
     "alias-bomb": ((EXAMPLES / "invalid" / "alias_bomb.yaml").read_bytes(), 8, "alias bomb"),
     "empty-file": (b"", 1, "the file is empty"),
     "only-a-comment": (b"# nothing yet\n", 1, "the file is empty"),
