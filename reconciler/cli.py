@@ -20,6 +20,8 @@ from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.logs import RedactingFilter, redact
+from reconciler.sanitize import for_terminal, has_unsafe_characters
+from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_SPEC = Path("tokens.yaml")
@@ -30,7 +32,7 @@ class ClickUI:
 
     def __init__(self) -> None:
         self._interactive = sys.stdin.isatty() and sys.stdout.isatty()
-        self._color = sys.stdout.isatty()
+        self._color = color_wanted(sys.stdout.isatty(), os.environ)
 
     @property
     def interactive(self) -> bool:
@@ -44,15 +46,15 @@ class ClickUI:
         click.echo(text, color=self._color)
 
     def err(self, text: str) -> None:
-        click.echo(text, err=True)
+        click.echo(shown(text), err=True)
 
     def confirm(self, question: str) -> bool:
         return click.confirm(question, default=False, err=True)
 
     @contextmanager
     def progress(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
-        if not sys.stderr.isatty():
-            yield lambda line: click.echo(line, err=True)
+        if not sys.stderr.isatty() or terminal_is_dumb(os.environ):
+            yield lambda line: click.echo(shown(line), err=True)
             return
         with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
 
@@ -71,6 +73,12 @@ def global_options(func: F) -> F:
             type=click.Path(path_type=Path, dir_okay=False),
             help="File holding the global:admin token (else PACKAGEMANAGER_TOKEN).",
         ),
+        click.option(
+            "--ca-cert",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="CA certificate(s) (PEM) for the server's TLS certificate "
+            "(else SSL_CERT_FILE, REQUESTS_CA_BUNDLE).",
+        ),
         click.option("--now", metavar="ISO8601", help="Override the clock (previews, tests)."),
         click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted."),
     ]
@@ -85,6 +93,7 @@ def make_global(kwargs: dict[str, Any]) -> GlobalOptions:
         token_file=kwargs.pop("token_file"),
         now=kwargs.pop("now"),
         verbose=kwargs.pop("verbose"),
+        ca_cert=kwargs.pop("ca_cert"),
     )
     configure_logging(options.verbose)
     return options
@@ -106,6 +115,15 @@ def configure_logging(verbose: bool) -> None:
         logging.getLogger(sdk).setLevel(logging.WARNING)
 
 
+def shown(text: str) -> str:
+    """Our messages may quote text from a server, a store or a file name. Where that text was
+    not escaped at the source, the line holding it is escaped whole here: nothing on stderr
+    can move the cursor, retitle the terminal or start a line of its own."""
+    return "\n".join(
+        for_terminal(line) if has_unsafe_characters(line) else line for line in text.split("\n")
+    )
+
+
 def finish(run: Callable[[], int]) -> int:
     """Runs a command and maps what it returns or raises to the documented exit codes."""
     try:
@@ -116,7 +134,7 @@ def finish(run: Callable[[], int]) -> int:
         click.echo(f"Invalid spec: {len(exc.problems)} problem(s). Nothing was changed.", err=True)
         code = exc.exit_code
     except ReconcilerError as exc:
-        click.echo(f"Error: {redact(str(exc))}", err=True)
+        click.echo(shown(f"Error: {redact(str(exc))}"), err=True)
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

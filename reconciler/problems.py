@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from reconciler.sanitize import for_terminal, has_unsafe_characters
+
 
 class Severity(StrEnum):
     ERROR = "error"
@@ -27,4 +29,6 @@ class Problem:
         annotations (GitHub's among them) drop or misplace positions below 1."""
         prefix = "warning: " if self.severity is Severity.WARNING else ""
         line, col = max(self.line, 1), max(self.col, 1)
-        return f"{self.file}:{line}:{col}: {prefix}{self.message}"
+        # A file name is whatever a repository holds; messages quote values escaped already.
+        file = for_terminal(self.file) if has_unsafe_characters(self.file) else self.file
+        return f"{file}:{line}:{col}: {prefix}{self.message}"

@@ -10,9 +10,11 @@ override can make `revoke` read as something else; Markdown can break out of a t
                          visibly (`\\x1b`, `\\n`, `\\u202e`), backslashes doubled so an escape
                          cannot be forged
     for_markdown(text)   for_terminal, then Markdown and HTML special characters escaped, so the
-                         text stays inside its table cell, list item or summary
+                         text stays inside its table cell, list item or heading
+    for_code_span(text)  for_terminal, then HTML special characters escaped: for text inside an
+                         HTML block (`<details>`), where Markdown is not read
 
-Both are pure and total: any str in, a printable one-line str out.
+All three are pure and total: any str in, a printable one-line str out.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ import unicodedata
 
 # Characters that change how the rest of the line is shown rather than showing themselves.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u2028\u2029\u2060\ufeff")
+# Also letters and marks that render as nothing (Hangul fillers, the combining grapheme joiner):
+# they make a user or name look empty or like another one.
+_INVISIBLE = frozenset(
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u2028\u2029\u2060"
+    "\u3164\uffa0\ufeff"
+)
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -60,8 +67,10 @@ def has_unsafe_characters(text: str) -> bool:
 def for_terminal(text: str) -> str:
     """`text` with every unsafe character shown as an escape. A literal backslash is doubled,
     so `\\x1b` typed by an attacker cannot pass for an escaped ESC."""
-    if text.isprintable() and "\\" not in text and not has_unsafe_characters(text):
-        return text  # the common case, kept cheap
+    if "\\" not in text and (
+        (text.isascii() and text.isprintable()) or not has_unsafe_characters(text)
+    ):
+        return text  # the common case (printable ASCII holds nothing unsafe), kept cheap
     out = []
     for char in text:
         if char == "\\":
@@ -74,21 +83,27 @@ def for_terminal(text: str) -> str:
 
 
 # Everything CommonMark treats as punctuation that can start or end markup, plus `|` (GFM tables).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:@$=\"'])")
-_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Not `<`, `>` and `&`: they become entities below, and a backslash before an entity would make
+# it show as text ("\\&gt;" reads "&gt;").
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:@$=\"'])")
+
+
+def _html_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def for_markdown(text: str) -> str:
-    """`text` safe inside Markdown inline content, a GFM table cell, or an HTML block such as
-    `<details><summary>`: unsafe characters escaped as for the terminal (shown, not interpreted),
-    Markdown punctuation backslash-escaped, `&`, `<` and `>` as entities. Autolinks (a bare
-    URL or e-mail address GitHub would link) are broken by the escaped `:` and `@`."""
-    visible = for_terminal(text)
-    escaped = _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(1), visible)
-    return "".join(_HTML.get(char, char) for char in escaped)
+    """`text` safe inside Markdown inline content (a paragraph, a heading, a list item, a GFM
+    table cell, inline HTML such as `<code>` within them): unsafe characters escaped as for the
+    terminal (shown, not interpreted), Markdown punctuation backslash-escaped, `&`, `<` and `>`
+    as entities. Autolinks (a bare URL or e-mail address GitHub would link) are broken by the
+    escaped `:`, `.` and `@`. Inside an HTML block such as `<details>`, where Markdown is not
+    read and a backslash would show, use `for_code_span`."""
+    return _html_text(_MARKDOWN_SPECIAL.sub(r"\\\1", for_terminal(text)))
 
 
 def for_code_span(text: str) -> str:
-    """`text` for inside an HTML `<code>` element (not a backtick span, which cannot hold every
-    string): escaped for the terminal, then as HTML text."""
-    return "".join(_HTML.get(char, char) for char in for_terminal(text))
+    """`text` for HTML where Markdown is not read: a `<code>` element or any text inside an HTML
+    block such as `<details>` (not a backtick span, which cannot hold every string). Escaped for
+    the terminal, then as HTML text."""
+    return _html_text(for_terminal(text))

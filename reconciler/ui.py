@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
+
+
+def color_wanted(is_terminal: bool, env: Mapping[str, str]) -> bool:
+    """Colour only on a terminal that can show it: never when NO_COLOR is set to anything but
+    the empty string (https://no-color.org), nor on TERM=dumb."""
+    if env.get("NO_COLOR", "") != "":
+        return False
+    return is_terminal and not terminal_is_dumb(env)
+
+
+def terminal_is_dumb(env: Mapping[str, str]) -> bool:
+    """TERM=dumb: no escape sequences and no cursor movement (progress bars redraw with \r)."""
+    return env.get("TERM", "") == "dumb"
 
 
 class UI(Protocol):

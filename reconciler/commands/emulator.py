@@ -42,7 +42,19 @@ def run(*, host: str, port: int, db: Path | None, admin_token_file: Path, ui: UI
         sock.close()
         raise
     uvicorn_server = server.make_server(app)
-    ui.err(f"PPM emulator serving at {server.url_for(sock)}")
+    url, address = server.url_for(sock), server.bound_address(sock)
+    if server.reachable_from_elsewhere(sock):
+        every = sock.getsockname()[0] in ("0.0.0.0", "::")
+        where = f"{address}: every network interface" if every else address
+        ui.err(f"PPM emulator serving at {url} (listening on {where})")
+        ui.err(
+            f"warning: {address} is reachable from other machines: the emulator serves plain "
+            "HTTP, so the admin token and every token it issues cross the network "
+            "unencrypted, and anyone who reaches it can try them; use --host 127.0.0.1 "
+            "unless that is what you want"
+        )
+    else:
+        ui.err(f"PPM emulator serving at {url}")
     ui.err(f"state: {db_path}")
     ui.err(f"global:admin token written to {admin_token_file} (mode 0600)")
     ui.err("stop with Ctrl-C")

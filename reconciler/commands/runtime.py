@@ -5,7 +5,9 @@ Each is resolved from explicit inputs (flags, environment mapping, spec) so test
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from reconciler.spec.model import Spec
 from reconciler.stores.registry import StoreContext
 
 Clock = Callable[[], datetime]
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class GlobalOptions:
     token_file: Path | None = None
     now: str | None = None  # ISO 8601 or +30d; fixes the clock for previews and tests
     verbose: bool = False
+    ca_cert: Path | None = None  # CA bundle for the server's certificate (else see server.tls)
 
 
 @dataclass(frozen=True)
@@ -79,15 +83,7 @@ def admin_token(options: GlobalOptions, env: Environment) -> Secret:
     """From --token-file, else PACKAGEMANAGER_TOKEN. Never from a flag value: flags end up in
     shell history and process listings."""
     if options.token_file is not None:
-        try:
-            text = options.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read --token-file {options.token_file}: {exc.strerror}"
-            ) from None
-        if not text:
-            raise UsageError(f"--token-file {options.token_file} is empty")
-        return Secret(text)
+        return read_token_file(options.token_file)
     value = env.variables.get("PACKAGEMANAGER_TOKEN", "").strip()
     if not value:
         raise UsageError(
@@ -97,14 +93,43 @@ def admin_token(options: GlobalOptions, env: Environment) -> Secret:
     return Secret(value)
 
 
+def read_token_file(path: Path) -> Secret:
+    """The token in `path`: surrounding whitespace, a final newline or CRLF (an editor's, or
+    Windows') and a UTF-8 byte order mark are not part of it. A file others can read is used,
+    with a warning: it holds a global:admin token."""
+    try:
+        text = path.read_text(encoding="utf-8-sig").strip()
+        mode = path.stat().st_mode
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise UsageError(f"cannot read --token-file {path}: {reason}") from None
+    if not text:
+        raise UsageError(f"--token-file {path} is empty")
+    if any(char.isspace() for char in text):
+        raise UsageError(
+            f"--token-file {path} holds more than one word or line: it must hold the token alone"
+        )
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        _log.warning(
+            "--token-file %s can be read by other users (mode %s): it holds an admin token; "
+            "run: chmod 600 %s",
+            path,
+            oct(stat.S_IMODE(mode)),
+            path,
+        )
+    return Secret(text)
+
+
 def open_driver(options: GlobalOptions, env: Environment, spec: Spec | None) -> Driver:
     url = server_url(options, env, spec)
     kind = spec.server.driver if spec else DriverKind.HTTP
     if kind is not DriverKind.HTTP:
         raise UsageError(f"server.driver {kind.value!r} is not available in this version; use http")
     from reconciler.server.http import HttpDriver
+    from reconciler.server.tls import ssl_context, trust_source
 
-    return HttpDriver(url, admin_token(options, env))
+    verify = ssl_context(trust_source(options.ca_cert, env.variables))
+    return HttpDriver(url, admin_token(options, env), verify=verify)
 
 
 def store_context(spec: Spec, env: Environment) -> StoreContext:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -87,17 +89,42 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_for(sock: socket.socket) -> str:
+def url_for(sock: socket.socket, scheme: str = "http") -> str:
+    """The URL this machine reaches the socket at (a wildcard address becomes loopback)."""
     host, port = sock.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
+    if host == "0.0.0.0":
         host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    elif host == "::":
+        host = "::1"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def make_server(app: EmulatorApp) -> uvicorn.Server:
+def bound_address(sock: socket.socket) -> str:
+    """Where the socket really listens, as HOST:PORT (`0.0.0.0:4242`: every interface)."""
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def reachable_from_elsewhere(sock: socket.socket) -> bool:
+    """Whether other machines may connect: anything but a loopback address."""
+    return not ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A self-signed certificate and its private key (PEM): the emulator then serves HTTPS and
+    trusts that certificate alone while it waits for itself to be ready."""
+
+    certfile: Path
+    keyfile: Path
+
+
+def make_server(app: EmulatorApp, tls: TlsFiles | None = None) -> uvicorn.Server:
     _install_log_filter()
     config = uvicorn.Config(
         app.asgi,
+        ssl_certfile=str(tls.certfile) if tls else None,
+        ssl_keyfile=str(tls.keyfile) if tls else None,
         log_config=None,
         log_level="warning",
         access_log=False,
@@ -137,9 +164,9 @@ class RunningEmulator:
         self.app.db.close()
 
 
-def _wait_ready(url: str, thread: threading.Thread) -> None:
+def _wait_ready(url: str, thread: threading.Thread, verify: ssl.SSLContext | bool) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
-    with httpx.Client(base_url=url, timeout=1.0) as client:
+    with httpx.Client(base_url=url, timeout=1.0, verify=verify) as client:
         while time.monotonic() < deadline:
             if not thread.is_alive():
                 raise RuntimeError("the emulator stopped while starting")
@@ -153,18 +180,27 @@ def _wait_ready(url: str, thread: threading.Thread) -> None:
 
 
 def start_emulator(
-    *, db_path: Path, admin_token_file: Path, host: str = "127.0.0.1", port: int = 0
+    *,
+    db_path: Path,
+    admin_token_file: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: TlsFiles | None = None,
 ) -> RunningEmulator:
+    """The emulator in a daemon thread, ready to answer. With `tls` it serves HTTPS (tests of
+    certificate handling); its readiness is then checked against that certificate."""
     app = prepare(db_path, admin_token_file)
     sock = bind(host, port)
-    server = make_server(app)
+    server = make_server(app, tls)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="ppm-emulator", daemon=True
     )
     thread.start()
-    running = RunningEmulator(url_for(sock), admin_token_file, db_path, app, server, thread)
+    url = url_for(sock, "https" if tls else "http")
+    running = RunningEmulator(url, admin_token_file, db_path, app, server, thread)
+    verify = ssl.create_default_context(cafile=str(tls.certfile)) if tls else True
     try:
-        _wait_ready(running.url, thread)
+        _wait_ready(running.url, thread, verify)
     except BaseException:
         running.stop()
         raise

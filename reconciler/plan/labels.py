@@ -1,4 +1,8 @@
-"""Words and symbols shared by the plan renderers, so text, Markdown and JSON agree."""
+"""Words and symbols shared by the plan renderers, so text, Markdown and JSON agree.
+
+What these return may quote the spec or the server (names, GUIDs, store keys) and is raw: the
+JSON plan keeps it as data, and the text and Markdown renderers pass it through
+reconciler.sanitize before it is shown."""
 
 from __future__ import annotations
 

@@ -1,10 +1,16 @@
 """The plan as a pull-request comment: a summary table, a table of changes, details per change
 in <details> blocks, warnings and errors. Long plans split into parts under a size limit (GitHub
-refuses comments over 65,536 characters); each part stands alone and no table row is cut."""
+refuses comments over 65,536 characters); each part stands alone and no table row is cut.
+
+Text from the spec or the server is escaped for where it lands. Table cells, list items, the
+title and the footer are Markdown: `for_markdown` keeps the text inside its cell and stops links,
+autolinks and HTML. The `<details>` blocks are HTML blocks, where Markdown is not interpreted
+(a backslash would show): there `for_code_span` escapes HTML alone. Neither lets a line break
+through, so nothing can end a block early.
+"""
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 from reconciler.plan.labels import (
@@ -16,6 +22,7 @@ from reconciler.plan.labels import (
     target_label,
 )
 from reconciler.plan.model import Action, ActionKind, Plan
+from reconciler.sanitize import for_code_span, for_markdown
 
 _ELLIPSIS = "…\n"
 
@@ -27,12 +34,24 @@ class _Section:
 
 
 def _cell(text: str) -> str:
-    """Table-cell safe: no pipe or newline ends the cell early, no HTML is interpreted."""
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")
+    """Markdown inline text (a table cell, a list item): no pipe, newline or markup escapes it."""
+    return for_markdown(text)
+
+
+def _inline_code(text: str) -> str:
+    """Code-styled text in a Markdown paragraph or heading, where Markdown is still read (a
+    backtick span could not hold every string: its backslashes are literal)."""
+    return f"<code>{for_markdown(text)}</code>"
+
+
+def _html(text: str) -> str:
+    """Text inside the `<details>` HTML blocks."""
+    return for_code_span(text)
 
 
 def _code(text: str) -> str:
-    return f"<code>{html.escape(text)}</code>"
+    """Code-styled text inside the `<details>` HTML blocks."""
+    return f"<code>{for_code_span(text)}</code>"
 
 
 def _row(action: Action) -> str:
@@ -43,7 +62,7 @@ def _row(action: Action) -> str:
 
 
 def _details(action: Action) -> str:
-    facts = [f"reason: {html.escape(action.reason)}"]
+    facts = [f"reason: {_html(action.reason)}"]
     token = action.token
     if token is not None:
         facts += [
@@ -60,10 +79,10 @@ def _details(action: Action) -> str:
         facts.append(f"replaces: {_code(action.guid)}")
     outcome = consequence(action)
     if outcome is not None:
-        facts.append(html.escape(outcome))
+        facts.append(_html(outcome))
     summary = (
-        f"<code>{html.escape(SYMBOLS[action.kind])}</code> "
-        f"<b>{html.escape(target_label(action))}</b>: {action.kind.value}"
+        f"<code>{_html(SYMBOLS[action.kind])}</code> "
+        f"<b>{_html(target_label(action))}</b>: {action.kind.value}"
     )
     body = "".join(f"<li>{fact}</li>" for fact in facts)
     return f"<details><summary>{summary}</summary>\n<ul>{body}</ul>\n</details>\n\n"
@@ -97,10 +116,10 @@ def _sections(plan: Plan) -> list[_Section]:
         items = tuple(f"- {_cell(e.message)}\n" for e in plan.errors)
         sections.append(_Section("\n### Errors\n\n", items))
     footer = (
-        f"\n<sub>spec <code>{html.escape(plan.spec_path)}</code> sha256 "
-        f"<code>{plan.spec_sha256[:12]}</code>, live state "
-        f"<code>{plan.live_fingerprint[:19]}</code>, as of "
-        f"{format_time(plan.generated_at)}</sub>\n"
+        f"\n<sub>spec {_inline_code(plan.spec_path)} sha256 "
+        f"{_inline_code(plan.spec_sha256[:12])}, live state "
+        f"{_inline_code(plan.live_fingerprint[:19])}, as of "
+        f"{_cell(format_time(plan.generated_at))}</sub>\n"
     )
     sections.append(_Section("", (footer,)))
     return sections
@@ -108,7 +127,7 @@ def _sections(plan: Plan) -> list[_Section]:
 
 def _title(plan: Plan, part: int, parts: int) -> str:
     suffix = f" (part {part} of {parts})" if parts > 1 else ""
-    return f"## ppm-tokens plan: `{plan.namespace}` on {plan.server}{suffix}\n\n"
+    return f"## ppm-tokens plan: {_inline_code(plan.namespace)} on {_cell(plan.server)}{suffix}\n\n"
 
 
 def _continued(heading: str) -> str:

@@ -1,5 +1,9 @@
 """The plan for a terminal: one line per change, its reason below, then warnings, errors and
-the verdict."""
+the verdict.
+
+Every line that holds text from the spec or the server (names, GUIDs, users, reasons and
+warnings that quote live tokens) passes through `for_terminal` before any colour is added, so
+such text can neither forge a line nor hide, recolour or retitle anything."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from reconciler.plan.labels import (
     target_label,
 )
 from reconciler.plan.model import Action, ActionKind, Plan
+from reconciler.sanitize import for_terminal
 
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
@@ -55,18 +60,26 @@ def _change(action: Action, color: bool) -> list[str]:
     target = target_label(action)
     if action.name is not None and action.guid is not None and not action.kind.creates:
         target += f" ({action.guid})"
+    target = for_terminal(target)
     lines = [f"  {_symbol(action.kind, color)} {kind}  {_paint(target, _BOLD, color)}"]
     indent = " " * (2 + _SYMBOL_WIDTH + 1)
-    lines.append(f"{indent}{action.reason}")
-    lines.extend(f"{indent}{extra}" for extra in (_desired(action), consequence(action)) if extra)
+    lines.append(f"{indent}{for_terminal(action.reason)}")
+    lines.extend(
+        f"{indent}{for_terminal(extra)}"
+        for extra in (_desired(action), consequence(action))
+        if extra
+    )
     return lines
 
 
 def render_text(plan: Plan, *, color: bool) -> str:
+    title = for_terminal(f"ppm-tokens plan for namespace {plan.namespace} on {plan.server}")
     lines = [
-        _paint(f"ppm-tokens plan for namespace {plan.namespace} on {plan.server}", _BOLD, color),
-        f"spec {plan.spec_path} (sha256 {plan.spec_sha256[:12]}), "
-        f"as of {format_time(plan.generated_at)}",
+        _paint(title, _BOLD, color),
+        for_terminal(
+            f"spec {plan.spec_path} (sha256 {plan.spec_sha256[:12]}), "
+            f"as of {format_time(plan.generated_at)}"
+        ),
         "",
     ]
     for action in plan.changes:
@@ -78,11 +91,11 @@ def render_text(plan: Plan, *, color: bool) -> str:
         lines.append("")
     if plan.warnings:
         lines.append(_paint("Warnings:", _YELLOW, color))
-        lines.extend(f"  - {w.code.value}: {w.message}" for w in plan.warnings)
+        lines.extend(f"  - {w.code.value}: {for_terminal(w.message)}" for w in plan.warnings)
         lines.append("")
     if plan.errors:
         lines.append(_paint("Errors:", _RED, color))
-        lines.extend(f"  - {e.message}" for e in plan.errors)
+        lines.extend(f"  - {for_terminal(e.message)}" for e in plan.errors)
         lines.append("")
     lines.append(_paint(summary_line(plan), _BOLD, color))
     return "\n".join(lines) + "\n"

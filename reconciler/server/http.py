@@ -4,6 +4,7 @@ Idempotent requests (GET, revoke) are retried on 429, 5xx, connection errors and
 exponential backoff and full jitter, honouring Retry-After. A create is retried only when the
 server cannot have acted on it (a refused connection, a 429); once it may have reached the server,
 a lost answer raises CreateOutcomeUnknown so the caller lists and looks for the marker instead.
+A certificate that does not verify is never retried: the message says how to trust it (tls.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from reconciler.errors import (
     RequestRejected,
     ServerError,
 )
+from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import endpoints, jwtinfo
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
@@ -36,6 +39,7 @@ from reconciler.server.retry import (
     backoff_delay,
     retry_after_seconds,
 )
+from reconciler.server.tls import tls_failure
 from reconciler.spec.model import ALL_RESOURCES, Scope
 
 _REDACTED = "(sensitive value)"
@@ -56,6 +60,7 @@ class HttpDriver:
         *,
         client: httpx.Client | None = None,
         timeout: float = 10.0,
+        verify: ssl.SSLContext | bool = True,
         max_attempts: int = 6,
         backoff_base: float = 0.2,
         backoff_cap: float = 10.0,
@@ -70,7 +75,7 @@ class HttpDriver:
         self._base = base_url.rstrip("/")
         self._token = token
         self._own_client = client is None
-        self._client = client or httpx.Client(timeout=timeout)
+        self._client = client or httpx.Client(timeout=timeout, verify=verify)
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -86,7 +91,9 @@ class HttpDriver:
         return {"Authorization": f"Bearer {value.reveal()}"}
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token.reveal(), _REDACTED)[:300]
+        """Server text fit to quote in a message: without our token, short, and on one line
+        with nothing a terminal would interpret."""
+        return for_terminal(text.replace(self._token.reveal(), _REDACTED)[:300])
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(self._rng, attempt, self._backoff_base, self._backoff_cap)
@@ -115,17 +122,22 @@ class HttpDriver:
                     params=params,
                     json=body,
                 )
-            except NOT_SENT as exc:
-                failure = f"could not connect ({type(exc).__name__})"
-            except MAYBE_SENT as exc:
-                failure = f"the connection failed ({type(exc).__name__})"
-                if create:
-                    raise CreateOutcomeUnknown(
-                        f"{where}: {failure} after the request was sent; the token may exist",
-                        description=_description(body),
-                    ) from None
             except httpx.HTTPError as exc:
-                raise ServerError(f"{where}: {type(exc).__name__}") from None
+                tls = tls_failure(exc)
+                if tls is not None:
+                    # A certificate that does not verify will not verify on the next attempt.
+                    raise ServerError(f"{where}: {tls}") from None
+                if isinstance(exc, NOT_SENT):
+                    failure = f"could not connect ({type(exc).__name__})"
+                elif isinstance(exc, MAYBE_SENT):
+                    failure = f"the connection failed ({type(exc).__name__})"
+                    if create:
+                        raise CreateOutcomeUnknown(
+                            f"{where}: {failure} after the request was sent; the token may exist",
+                            description=_description(body),
+                        ) from None
+                else:
+                    raise ServerError(f"{where}: {type(exc).__name__}") from None
             else:
                 status = response.status_code
                 self._log.debug("%s %s -> %s (attempt %d)", method, path, status, attempt)

@@ -3,21 +3,23 @@
     check_file(path, now=...)  -> (Spec or None, every problem found)
     load_spec(path, now=...)   -> Spec, or SpecError carrying every error
 
-Order: the YAML loader (syntax, duplicate keys, size and alias bounds), then the JSON Schema
-(schemas/tokens.schema.json), then the semantic rules. No network; `now` is passed in.
+Order: the YAML loader (syntax, duplicate keys, size and alias bounds), then characters that
+could hide or forge text (spec/text_rules.py), then the JSON Schema (schemas/tokens.schema.json),
+then the semantic rules. No network; `now` is passed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from reconciler.errors import SpecError
 from reconciler.problems import Problem, Severity
 from reconciler.spec.build import build_spec
-from reconciler.spec.loader import MAX_BYTES, parse, too_large
+from reconciler.spec.loader import MAX_BYTES, Document, JsonPath, parse, pointer, too_large
 from reconciler.spec.model import Spec
-from reconciler.spec.rules import GitRootFinder, find_git_root, rule_problems
+from reconciler.spec.rules import GitRootFinder, character_problems, find_git_root, rule_problems
 from reconciler.spec.schema import schema_problems
 
 __all__ = ["check_bytes", "check_file", "load_spec"]
@@ -55,7 +57,9 @@ def check_bytes(
         return None, sorted(problems)
     if isinstance(document.data, dict):
         problems = _first_per_place(
+            document,
             problems,
+            character_problems(document),
             schema_problems(document),
             rule_problems(document, now=now, base_dir=base_dir, git_root_of=git_root_of),
         )
@@ -74,11 +78,31 @@ def load_spec(path: Path, *, now: datetime) -> Spec:
     return spec
 
 
-def _first_per_place(*stages: list[Problem]) -> list[Problem]:
-    """One cause per place: a later stage does not repeat an error where an earlier one found
-    one (a YAML date that is not a real date is not also a bad expiry)."""
+def _first_per_place(document: Document, *stages: list[Problem]) -> list[Problem]:
+    """One cause per value: a later stage does not repeat an error about the same value at the
+    same place as an earlier one (a YAML date that is not a real date is not also a bad
+    expiry). A mapping or a list can have several independent problems (a token missing its
+    user and its store), so errors about one are all kept."""
+    containers = set(_container_pointers(document.data, ()))
     kept: list[Problem] = []
     for stage in stages:
-        taken = {(p.line, p.col) for p in kept if p.severity is Severity.ERROR}
-        kept.extend(p for p in stage if (p.line, p.col) not in taken)
+        taken = {
+            (p.path, p.line, p.col)
+            for p in kept
+            if p.severity is Severity.ERROR and p.path not in containers
+        }
+        kept.extend(p for p in stage if (p.path, p.line, p.col) not in taken)
     return kept
+
+
+def _container_pointers(value: object, path: JsonPath) -> Iterator[str]:
+    items: Iterable[tuple[str | int, object]]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return
+    yield pointer(path)
+    for key, item in items:
+        yield from _container_pointers(item, (*path, key))

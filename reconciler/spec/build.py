@@ -107,8 +107,13 @@ def _token(document: Document, index: int) -> TokenSpec:
     token = effective.token(data, index)
     name = str(token["name"])
     state = TokenState(str(token.get("state", TokenState.PRESENT)))
-    scope = Scope(str(token.get("scope", Scope.REPOS_READ)))
+    # An absent token may omit its scope; it is revoked whatever it could do.
+    scope = Scope(
+        str(token["scope"] if state is TokenState.PRESENT else token.get("scope", "repos:read"))
+    )
     written = token.get("resources")
+    if written == ALL_RESOURCES:
+        written = [ALL_RESOURCES]  # the shorthand `resources: "*"`
     if scope.resource_kind is None:
         resources: tuple[str, ...] = ()
     elif isinstance(written, list) and written:
@@ -126,10 +131,17 @@ def _token(document: Document, index: int) -> TokenSpec:
     def rotation(key: str) -> object:
         return effective.rotation_setting(data, index, key).value
 
+    def required(key: str) -> str:
+        # Only an absent token may lack these (it is revoked, never created); a present one
+        # without them would reach the server with an empty field, so that is a bug here.
+        if key not in token and state is TokenState.ABSENT:
+            return ""
+        return str(token[key])
+
     return TokenSpec(
         name=name,
-        user=str(token.get("user", "")),
-        description=str(token.get("description", "")),
+        user=required("user"),
+        description=required("description"),
         scope=scope,
         resources=resources,
         expires=parse_expiry(setting("expires")),

@@ -17,6 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.problems import Problem, Severity
+from reconciler.spec.where import describe
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 50
@@ -153,7 +154,7 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         return whole_file("the file is empty: start with `version: 1`")
     document = Document(file, sha256, data, builder.values, builder.keys, builder.source)
     problems = [
-        Problem(file, mark.line, mark.col, pointer(path), message)
+        Problem(file, mark.line, mark.col, pointer(path), _named(data, path, message))
         for path, mark, message in builder.errors
     ]
     if not isinstance(data, dict):
@@ -164,6 +165,14 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
             )
         )
     return document, problems
+
+
+def _named(data: object, path: JsonPath, message: str) -> str:
+    """The message with the field it is about: "token 'ds-read' expires: ..."."""
+    # A duplicate key or a bad merge is about the mapping that holds it.
+    about_parent = message.startswith("duplicate key") or path[-1:] == ("<<",)
+    where = describe(data, path[:-1] if about_parent else path)
+    return f"{where}: {message}" if where else message
 
 
 def _kind(value: object) -> str:
@@ -177,7 +186,6 @@ def _kind(value: object) -> str:
 
 
 _TAB_INDENT = re.compile(r"^[ ]*\t")
-_RESOURCES_VALUE = re.compile(r"\bresources:\s*$")
 
 
 def _syntax_problems(exc: yaml.YAMLError, text: str, file: str) -> list[Problem]:
@@ -193,11 +201,8 @@ def _syntax_problems(exc: yaml.YAMLError, text: str, file: str) -> list[Problem]
     context = exc.context or ""
     if context.startswith("while scanning an alias"):
         star = _mark(exc.context_mark)
+        # `resources: "*"` is accepted as it stands, so quoting is the whole fix.
         message = 'a bare * starts a YAML alias: quote it: "*"'
-        before = text.splitlines()[star.line - 1][: star.col - 1] if star.line else ""
-        if _RESOURCES_VALUE.search(before):
-            # `resources` takes a list: quoting alone would only lead to a type error next.
-            message += ' (resources takes a list: ["*"])'
         return [Problem(file, star.line, star.col, "", message)]
     if "'\\t'" in (exc.problem or ""):
         lines = text.splitlines()
@@ -295,8 +300,16 @@ class _Builder:
             result[key] = self.build(value_node, (*path, key))
         # Keys written out win over merged ones, and earlier merge sources over later ones.
         for source in merged:
+            in_source: set[str] = set()
             for key_node, value_node in source.value:
                 key = str(key_node.value)
+                if key in in_source:
+                    # A merged mapping written inline is never built on its own, so its
+                    # duplicate keys are found here or nowhere.
+                    message = f"duplicate key {key!r} in a merged mapping"
+                    self.errors.append(((*path, key), _mark(key_node.start_mark), message))
+                    continue
+                in_source.add(key)
                 if isinstance(key_node, ScalarNode) and key not in result:
                     self.keys[(*path, key)] = _mark(key_node.start_mark)
                     result[key] = self.build(value_node, (*path, key))

@@ -7,7 +7,6 @@ everything; each rule checks the types it relies on and skips what the schema al
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,19 +14,18 @@ from pathlib import Path
 
 from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
 from reconciler.problems import Problem, Severity
+from reconciler.sanitize import has_unsafe_characters
 from reconciler.spec import effective
 from reconciler.spec.effective import Sourced, mapping
 from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.model import ALL_RESOURCES, Scope
-from reconciler.spec.timing import expiry_problems, rotation_problems
+from reconciler.spec.store_rules import KEY_RULES
+from reconciler.spec.text_rules import unsafe_text, user_problems
+from reconciler.spec.timing import expiry_problems, policy_problems, rotation_problems
+from reconciler.spec.where import describe
 
 GitRootFinder = Callable[[Path], Path | None]
 
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
-_GITHUB_SECRET = re.compile(r"^[A-Z0-9_]+$")
 _DEPRECATED = {Scope.METADATA_READ, Scope.METADATA_ADMIN}
 
 
@@ -75,19 +73,37 @@ class Context:
     def warning(self, path: JsonPath, message: str) -> Problem:
         return self.document.problem(path, message, severity=Severity.WARNING)
 
+    def name(self, path: JsonPath) -> str:
+        """How messages name the field at `path`: "token 'ds-read' expires"."""
+        return describe(self.data, path)
+
+
+def character_problems(document: Document) -> list[Problem]:
+    """Unsafe characters anywhere in the document. Checked before the schema, so a line break
+    or an escape in a name is reported as what it is rather than as a pattern mismatch."""
+    ctx = Context(document, datetime.min, Path(), find_git_root)
+    return list(unsafe_text(ctx))
+
 
 def rule_problems(
     document: Document, *, now: datetime, base_dir: Path, git_root_of: GitRootFinder
 ) -> list[Problem]:
     ctx = Context(document, now, base_dir, git_root_of)
     problems: list[Problem] = []
-    for rule in (_unique_names, _defaults, _stores, _unique_secrets):
+    for rule in (_unique_names, _defaults, policy_problems, _stores, _unique_secrets):
         problems.extend(rule(ctx))
     for index, token in effective.entries(document.data):
         if token.get("state") == "absent":
             problems.extend(_store_reference(ctx, index))
             continue
-        for token_rule in (_user, _description, _scope, _expiry, _rotation, _store_reference):
+        for token_rule in (
+            user_problems,
+            _description,
+            _scope,
+            _expiry,
+            _rotation,
+            _store_reference,
+        ):
             problems.extend(token_rule(ctx, index))
     return problems
 
@@ -103,8 +119,9 @@ def _unique_names(ctx: Context) -> Iterator[Problem]:
             continue
         if name in first:
             line = ctx.document.at(("tokens", first[name])).line
+            path = ("tokens", index, "name")
             yield ctx.error(
-                ("tokens", index, "name"), f"duplicate token name {name!r} (first at line {line})"
+                path, f"{ctx.name(path)}: duplicate token name {name!r} (first at line {line})"
             )
         else:
             first[name] = index
@@ -142,8 +159,8 @@ def _stores(ctx: Context) -> Iterator[Problem]:
         if root is not None:
             yield ctx.error(
                 ("stores", name, "path"),
-                f"file store path {written} ({_shown(path)}) is inside the git work tree {root}: "
-                "token values must stay out of repositories; use a directory outside it, "
+                f"store {name!r} path: {written} ({_shown(path)}) is inside the git work tree "
+                f"{root}: token values must stay out of repositories; use a directory outside it, "
                 "such as ~/.local/share/ppm-tokens",
             )
 
@@ -163,22 +180,17 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
         key = (store, secret.value)
         if key in first:
             other, line = first[key]
+            where = secret.path or ("tokens", index)
             yield ctx.error(
-                secret.path or ("tokens", index),
-                f"secret {secret.value!r} in store {store!r} is already used by token {other!r} "
-                f"(line {line}): each token needs its own secret",
+                where,
+                f"{ctx.name(where)}: secret {secret.value!r} in store {store!r} is already used by "
+                f"token {other!r} (line {line}): each token needs its own secret",
             )
         else:
             first[key] = (name, ctx.document.at(("tokens", index)).line)
 
 
 # -- per-token rules --------------------------------------------------------------------------
-
-
-def _user(ctx: Context, index: int) -> Iterator[Problem]:
-    user = mapping(ctx.data["tokens"][index]).get("user")  # type: ignore[index]
-    if isinstance(user, str) and "@" in user and not _EMAIL.match(user):
-        yield ctx.error(("tokens", index, "user"), f"{user!r} is not a valid email address")
 
 
 def _description(ctx: Context, index: int) -> Iterator[Problem]:
@@ -190,10 +202,11 @@ def _description(ctx: Context, index: int) -> Iterator[Problem]:
     over = len(stored_description(description, namespace, name)) - DESCRIPTION_LIMIT
     if over > 0:
         tag = marker(namespace, name)
+        path = ("tokens", index, "description")
         yield ctx.error(
-            ("tokens", index, "description"),
-            f"description is {over} character{'s' if over != 1 else ''} too long: PPM stores at "
-            f"most {DESCRIPTION_LIMIT}, counting the ownership marker ' {tag}' "
+            path,
+            f"{ctx.name(path)} is {over} character{'s' if over != 1 else ''} too long: PPM "
+            f"stores at most {DESCRIPTION_LIMIT}, counting the ownership marker ' {tag}' "
             f"({len(tag) + 1} characters)",
         )
 
@@ -205,27 +218,34 @@ def _scope(ctx: Context, index: int) -> Iterator[Problem]:
     except ValueError:
         return
     resources = token.get("resources", [])
+    if resources == ALL_RESOURCES:
+        resources = [ALL_RESOURCES]  # the shorthand `resources: "*"`
     if not isinstance(resources, list):
         return  # the schema reports the type
     names = resources
     path = ("tokens", index)
+    field = ctx.name(path)
     if scope in _DEPRECATED:
-        yield ctx.warning((*path, "scope"), f"{scope} is deprecated by PPM: use repos:read")
+        yield ctx.warning(
+            (*path, "scope"), f"{field} scope {scope} is deprecated by PPM: use repos:read"
+        )
     kind = scope.resource_kind
     if kind is None:
         if names:
-            yield ctx.error((*path, "resources"), f"{scope} takes no resources: remove `resources`")
+            yield ctx.error(
+                (*path, "resources"), f"{field}: {scope} takes no resources: remove `resources`"
+            )
         return
     noun = "repository" if kind == "repo" else "source"
     if not names:
         yield ctx.error(
             (*path, "scope"),
-            f'{scope} needs {noun} names in `resources` (or ["*"] for all {noun} names)',
+            f'{field}: {scope} needs {noun} names in `resources` (or "*" for all {noun} names)',
         )
     elif ALL_RESOURCES in names and len(names) > 1:
         yield ctx.error(
             (*path, "resources"),
-            f'"*" means every {noun} and must be the only entry in `resources`',
+            f'{field} resources: "*" means every {noun} and must be the only entry',
         )
 
 
@@ -253,9 +273,10 @@ def _store_reference(ctx: Context, index: int) -> Iterator[Problem]:
         return
     if store.from_token:
         yield from _unknown_store(ctx, store)
-    entry = mapping(mapping(ctx.data.get("stores")).get(store.value))
-    if entry.get("type") == "github":
-        yield from _github_secret(ctx, effective.secret_name(ctx.data, index))
+    kind = mapping(mapping(ctx.data.get("stores")).get(store.value)).get("type")
+    rule = KEY_RULES.get(kind) if isinstance(kind, str) else None
+    if rule is not None:
+        yield from _secret_key(ctx, effective.secret_name(ctx.data, index), store.value, rule)
 
 
 # -- shared checks ----------------------------------------------------------------------------
@@ -267,26 +288,26 @@ def _unknown_store(ctx: Context, store: Sourced) -> Iterator[Problem]:
     if name in stores or store.path is None:
         return
     if not stores:
-        yield ctx.error(store.path, f"unknown store {name!r}: no `stores:` are declared")
+        yield ctx.error(
+            store.path, f"{ctx.name(store.path)}: unknown store {name!r}: no `stores:` are declared"
+        )
         return
     close = difflib.get_close_matches(name, stores, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(stores)}"
-    yield ctx.error(store.path, f"unknown store {name!r}: {hint}")
+    yield ctx.error(store.path, f"{ctx.name(store.path)}: unknown store {name!r}: {hint}")
 
 
-def _github_secret(ctx: Context, secret: Sourced) -> Iterator[Problem]:
+def _secret_key(
+    ctx: Context, secret: Sourced, store: str, rule: Callable[[str], str | None]
+) -> Iterator[Problem]:
+    """The store's own rules for the secret's key (which defaults to the token name)."""
     value = secret.value
-    if not isinstance(value, str) or secret.path is None:
+    if not isinstance(value, str) or secret.path is None or has_unsafe_characters(value):
+        return  # the schema reports the type, unsafe_text the characters
+    reason = rule(value)
+    if reason is None:
         return
-    suggestion = re.sub(r"[^A-Z0-9_]", "_", value.upper()).removeprefix("GITHUB_")
-    if suggestion[:1].isdigit():
-        suggestion = "_" + suggestion
-    fix = f": try {suggestion}"
+    message = f"{ctx.name(secret.path)}: {value!r} cannot be a secret in store {store!r}: {reason}"
     if secret.path[-1] == "name":
-        fix += " (the secret name defaults to the token name: set `secret:`)"
-    if not _GITHUB_SECRET.match(value):
-        yield ctx.error(secret.path, f"GitHub secret names use A-Z, 0-9 and _ only{fix}")
-    elif value.startswith("GITHUB_"):
-        yield ctx.error(secret.path, f"GitHub secret names cannot start with GITHUB_{fix}")
-    elif value[0].isdigit():
-        yield ctx.error(secret.path, f"GitHub secret names cannot start with a digit{fix}")
+        message += " (the secret name defaults to the token name: set `secret:`)"
+    yield ctx.error(secret.path, message)

@@ -23,6 +23,7 @@ from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignor
 
 from reconciler.problems import Problem
 from reconciler.spec.loader import Document, JsonPath
+from reconciler.spec.where import describe
 
 SCHEMA_FILE = "tokens.schema.json"
 _EXPIRY_KEYS = frozenset({"expires"})
@@ -43,9 +44,15 @@ def _validator() -> Any:
 def schema_problems(document: Document) -> list[Problem]:
     """Every schema violation in the document, one problem per location and cause."""
     data = for_schema(document.data, ())
+    errors = [_narrow(error) for error in _validator().iter_errors(data)]
+    unknown = {
+        tuple(error.absolute_path): _unknown(error.instance, error.schema)
+        for error in errors
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict)
+    }
     problems: list[Problem] = []
-    for error in _validator().iter_errors(data):
-        problems.extend(_problems(document, _narrow(error)))
+    for error in errors:
+        problems.extend(_problems(document, error, unknown))
     return problems
 
 
@@ -71,40 +78,61 @@ def _narrow(error: ValidationError) -> ValidationError:
     return error
 
 
-def _problems(document: Document, error: ValidationError) -> Iterator[Problem]:
+def _unknown(instance: Mapping[str, object], schema: object) -> tuple[str, ...]:
+    known = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    return tuple(key for key in instance if key not in known)
+
+
+def _problems(
+    document: Document, error: ValidationError, unknown: Mapping[JsonPath, tuple[str, ...]]
+) -> Iterator[Problem]:
     path: JsonPath = tuple(error.absolute_path)
     keyword = str(error.validator)
     schema = error.schema if isinstance(error.schema, dict) else {}
     custom = schema.get("errorMessage", {}).get(keyword)
+    name = describe(document.data, path) or "the document"
     if keyword == "additionalProperties" and isinstance(error.instance, dict):
         yield from _unknown_keys(document, path, error.instance, schema)
         return
     if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
         # jsonschema reports a bad key at its object; point at the key itself.
-        message = _with_value(error, custom or "not an allowed name")
+        message = f"{name}: key {error.instance!r} is not valid: {custom or 'not allowed'}"
         yield document.problem((*path, error.instance), message, on_key=True)
         return
     if custom:
-        yield document.problem(path, _with_value(error, custom))
+        yield document.problem(path, _with_value(name, error.instance, custom))
         return
-    if keyword == "required" and _misspelt(error, schema):
-        return  # the unknown-key error already says "did you mean" this key
-    yield document.problem(path, _message(document, path, error, keyword))
+    if keyword == "required":
+        yield _missing(document, path, name, error, unknown.get(path, ()))
+        return
+    yield document.problem(path, _message(document, path, name, error, keyword))
 
 
-def _misspelt(error: ValidationError, schema: Mapping[str, Any]) -> bool:
-    """Whether a required key is missing only because an unknown key misspells it."""
-    instance = error.instance if isinstance(error.instance, dict) else {}
-    missing = [key for key in schema.get("required", []) if key not in instance]
-    unknown = [key for key in instance if key not in schema.get("properties", {})]
-    return any(difflib.get_close_matches(key, unknown, n=1, cutoff=0.6) for key in missing)
+def _missing(
+    document: Document,
+    path: JsonPath,
+    name: str,
+    error: ValidationError,
+    unknown: tuple[str, ...],
+) -> Problem:
+    """A missing required key is always an error of its own. When an unknown key looks like a
+    misspelling of it, the error says so and points at that key; the spelling is never taken
+    as the key (`secret` resembles `user`, yet a token with a secret still needs a user)."""
+    missing = error.message.split("'")[1] if "'" in error.message else error.message
+    message = f"{name} is missing required key {missing!r}"
+    close = difflib.get_close_matches(missing, unknown, n=1, cutoff=0.6)
+    if close:
+        message += f" (is {close[0]!r} a misspelling of it?)"
+        return document.problem((*path, close[0]), message, on_key=True)
+    return document.problem(path, message)
 
 
-def _with_value(error: ValidationError, message: str) -> str:
-    instance = error.instance
+def _with_value(name: str, instance: object, message: str) -> str:
+    """A schema's own message for a value; `{list}` in it becomes the value as a list."""
+    message = message.replace("{list}", json.dumps([instance]))
     if isinstance(instance, str | int | float) and not isinstance(instance, bool):
-        return f"{instance!r}: {message}"
-    return message
+        return f"{name}: {instance!r} is not valid: {message}"
+    return f"{name}: {message}"
 
 
 def _unknown_keys(
@@ -114,7 +142,7 @@ def _unknown_keys(
     for key in instance:
         if key in known:
             continue
-        where = f" in {_describe(document, path)}" if path else ""
+        where = f" in {describe(document.data, path)}" if path else ""
         message = f"unknown key {key!r}{where}"
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         if close:
@@ -122,20 +150,6 @@ def _unknown_keys(
         elif known:
             message += f" (known: {', '.join(known)})"
         yield document.problem((*path, key), message, on_key=True)
-
-
-def _describe(document: Document, path: JsonPath) -> str:
-    """A readable name for a location: "token 'ds-read' scope", "store 'ci'", "policy.protect"."""
-    if len(path) >= 2 and path[0] == "tokens" and isinstance(path[1], int):
-        tokens = document.data.get("tokens") if isinstance(document.data, dict) else None
-        entry = tokens[path[1]] if isinstance(tokens, list) and len(tokens) > path[1] else None
-        name = entry.get("name") if isinstance(entry, dict) else None
-        head = f"token {name!r}" if isinstance(name, str) else f"tokens[{path[1]}]"
-        rest = ".".join(str(part) for part in path[2:])
-        return f"{head} {rest}" if rest else head
-    if len(path) == 2 and path[0] == "stores":
-        return f"store {path[1]!r}"
-    return ".".join(str(part) for part in path)
 
 
 _TYPE_WORDS = {
@@ -169,8 +183,9 @@ def _type_of(value: object) -> str:
     return f"{type(value).__name__} data"
 
 
-def _message(document: Document, path: JsonPath, error: ValidationError, keyword: str) -> str:
-    name = _describe(document, path) or "the document"
+def _message(
+    document: Document, path: JsonPath, name: str, error: ValidationError, keyword: str
+) -> str:
     value = error.instance
     if keyword == "type":
         expected = error.validator_value
@@ -178,6 +193,9 @@ def _message(document: Document, path: JsonPath, error: ValidationError, keyword
             _TYPE_WORDS.get(t, str(t))
             for t in (expected if isinstance(expected, list) else [expected])
         )
+        if value is None:
+            # `user:` with nothing after it, `~` or `null`: quoting "null" is never the fix.
+            return f"{name} has no value: it must be {wanted}"
         message = f"{name} must be {wanted}, not {_type_of(value)}"
         written = document.source.get(path)
         if written is not None and not isinstance(value, str):
@@ -189,9 +207,6 @@ def _message(document: Document, path: JsonPath, error: ValidationError, keyword
         elif expected == "array" and isinstance(value, str):
             message += f": write it as a list: {json.dumps([value])}"
         return message
-    if keyword == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"{name} is missing required key {missing!r}"
     if keyword in ("enum", "const"):
         options = error.validator_value if keyword == "enum" else [error.validator_value]
         choices = ", ".join(str(option) for option in options)

@@ -2,6 +2,11 @@
 
 A token reports only mistakes that involve a value it sets itself; values it inherits from
 `defaults:` are checked once, at `defaults:`.
+
+Every expiry must be at least a day (PPM's own choices start at days; a shorter token is dead
+before anyone uses it), and rotation must leave more than RUN_INTERVAL between a token's
+creation and its rotation: the scheduled rotation workflow runs daily, so a token whose
+rotation is due within a day of its creation would be replaced at every run.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from reconciler.spec.loader import JsonPath
 if TYPE_CHECKING:
     from reconciler.spec.rules import Context
 
+MIN_EXPIRY = timedelta(days=1)
+# How often the scheduled rotation run (.github/workflows/tokens-rotate.yml) comes round.
+RUN_INTERVAL = timedelta(days=1)
+
 
 def policy_max(ctx: Context) -> timedelta | None:
     return _duration(mapping(ctx.data.get("policy")).get("max_expires"))
@@ -47,26 +56,52 @@ def _parse_expiry(value: object) -> Expiry | None:
         return None
 
 
+def policy_problems(ctx: Context) -> Iterator[Problem]:
+    path = ("policy", "max_expires")
+    limit = policy_max(ctx)
+    if limit is not None and limit < MIN_EXPIRY:
+        yield ctx.error(
+            path,
+            f"policy.max_expires {format_duration(limit)} is shorter than a day: no token "
+            "could meet it; use 1d or more",
+        )
+
+
 def expiry_problems(ctx: Context, expires: Sourced) -> Iterator[Problem]:
     policy = mapping(ctx.data.get("policy"))
     path = expires.path or ("policy", "max_expires")
+    what = "the built-in expiry" if expires.path is None else ctx.name(expires.path)
     try:
         expiry = parse_expiry(expires.value)
     except DurationError as exc:
         if isinstance(expires.value, str) and expires.path is not None:
-            yield ctx.error(expires.path, str(exc))
+            yield ctx.error(expires.path, f"{what}: {exc}")
         return
     if expiry.never:
         if policy.get("allow_never_expires") is not True:
-            yield ctx.error(path, "expires: never needs `policy.allow_never_expires: true`")
+            yield ctx.error(path, f"{what}: never needs `policy.allow_never_expires: true`")
         return
     if expiry.on is not None and expiry.on < ctx.now.date():
-        yield ctx.error(path, f"expires {expiry.on.isoformat()} is in the past")
+        yield ctx.error(path, f"{what} {expiry.on.isoformat()} is in the past")
         return
     lifetime = expiry.longest_from(ctx.now)
+    if lifetime is not None and lifetime < MIN_EXPIRY:
+        if expiry.on is not None:
+            yield ctx.error(
+                path,
+                f"{what}: {expiry} ends in less than a day (a token is valid through that day, "
+                "UTC): choose a later date",
+            )
+        else:
+            written = expires.value if isinstance(expires.value, str) else expiry
+            yield ctx.error(
+                path,
+                f"{what}: {written} is shorter than a day: a token would be dead before it is "
+                "used; use 1d or more (PPM recommends 90d or less)",
+            )
+        return
     limit = policy_max(ctx)
     if limit is not None and lifetime is not None and lifetime > limit:
-        what = "the built-in expiry" if expires.path is None else "expires"
         yield ctx.error(
             path,
             f"{what} {expiry} is longer than policy.max_expires {format_duration(limit)}",
@@ -83,6 +118,8 @@ def rotation_problems(
     after = effective.rotation_setting(ctx.data, index, "after")
     before = effective.rotation_setting(ctx.data, index, "before_expiry")
     grace = effective.rotation_setting(ctx.data, index, "grace")
+
+    head = "defaults" if index is None else ctx.name(("tokens", index))
 
     def where(*sources: Sourced) -> JsonPath | None:
         for source in sources:
@@ -104,27 +141,30 @@ def rotation_problems(
             return
         path = where(source, than)
         if path is not None:
-            message = f"rotation.{key} {shown(source)} is not shorter than {text}: {why}"
+            message = f"{head}: rotation.{key} {shown(source)} is not shorter than {text}: {why}"
             yield ctx.error(path, message)
 
     if lifetime is not None and lifetime > timedelta(0):
         span = f"the expiry {expiry}" if expiry is not None and expiry.on else f"expires {expiry}"
-        yield from not_shorter(
-            "before_expiry",
-            before,
-            limit=lifetime,
-            than=expires,
-            text=span,
-            why="the token would be rotated as soon as it is created",
+        checks = (
+            ("before_expiry", before, "the token would be rotated as soon as it is created"),
+            ("after", after, "the token would expire before it is rotated"),
         )
-        yield from not_shorter(
-            "after",
-            after,
-            limit=lifetime,
-            than=expires,
-            text=span,
-            why="the token would expire before it is rotated",
-        )
+        for key, source, why in checks:
+            found = list(not_shorter(key, source, limit=lifetime, than=expires, text=span, why=why))
+            yield from found
+            if found or lifetime <= RUN_INTERVAL:
+                continue
+            yield from not_shorter(
+                key,
+                source,
+                limit=lifetime - RUN_INTERVAL,
+                than=expires,
+                text=f"{span} less a day (the rotation run is daily)",
+                why="the token would be rotated at the first run after it is created"
+                if key == "before_expiry"
+                else "the token could expire before the next run rotates it",
+            )
     yield from not_shorter(
         "grace",
         grace,

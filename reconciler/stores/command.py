@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
+from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
 from reconciler.stores.file import MetadataFiles, expand_path, key_parts
@@ -223,7 +224,8 @@ class CommandStore:
             raise StoreError(f"{where} could not be run: {exc.strerror or exc}") from None
         if completed.returncode != 0:
             stderr = (completed.stderr or b"").decode("utf-8", errors="replace")
-            detail = redact(stderr, stdin).strip()[:STDERR_LIMIT]
+            # One line, escaped: a program's stderr cannot forge or hide output of ours.
+            detail = for_terminal(redact(stderr, stdin).strip()[:STDERR_LIMIT])
             raise StoreError(
                 f"{where} exited with status {completed.returncode}"
                 + (f": {detail}" if detail else " and printed nothing on stderr")

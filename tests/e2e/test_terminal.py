@@ -15,13 +15,13 @@ from tests.e2e.conftest import Cli, Run, token_entries, write_spec
 from tests.e2e.test_invariants import managed
 
 
-def run_on_terminal(cli: Cli, args: list[str], answer: str | None) -> tuple[int, str]:
+def run_on_terminal(cli: Cli, args: list[str], answer: str | None, **env: str) -> tuple[int, str]:
     """Runs the CLI with stdin, stdout and stderr on a pty; types `answer` at the prompt."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "reconciler", *args],
         cwd=cli.workdir,
-        env=cli.env(TERM="xterm", COLUMNS="120"),
+        env=cli.env(**{"TERM": "xterm", "COLUMNS": "120", **env}),
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,

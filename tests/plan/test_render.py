@@ -13,6 +13,7 @@ import pytest
 from reconciler.plan.model import Action, ActionKind, Plan
 from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
+from reconciler.sanitize import for_markdown
 
 from .conftest import NOW, guid, live_token, make_spec, meta_for, run_plan, token_spec
 from .scenario import scenario
@@ -84,7 +85,7 @@ def test_errors_are_shown() -> None:
     result = run_plan(make_spec(token_spec("ds-read", resources=("nope",))), [], {})
     text = render_text(result, color=False)
     assert "Errors:\n  - unknown repository 'nope' in token ds-read\n" in text
-    assert "unknown repository 'nope' in token ds-read" in render_markdown(result)[0]
+    assert for_markdown("unknown repository 'nope' in token ds-read") in render_markdown(result)[0]
 
 
 def test_markdown_escapes_user_text() -> None:
@@ -114,13 +115,13 @@ def test_markdown_splits_a_large_plan_into_self_contained_parts() -> None:
     assert all(len(part) < 65_000 for part in parts)
     for i, part in enumerate(parts, 1):
         assert part.startswith(
-            f"## ppm-tokens plan: `data-platform` on https://ppm.example.com "
-            f"(part {i} of {len(parts)})\n"
+            f"## ppm-tokens plan: <code>{for_markdown('data-platform')}</code> on "
+            f"{for_markdown('https://ppm.example.com')} (part {i} of {len(parts)})\n"
         )
     text = "".join(parts)
     # Every change shows up exactly once as a row and once as a details block.
     for action in plan.actions:
-        assert text.count(f"| {action.name} | {action.kind.value} |") == 1
+        assert text.count(f"| {for_markdown(str(action.name))} | {action.kind.value} |") == 1
         assert text.count(f"<b>{action.name}</b>") == 1
     # A part never ends in the middle of a row or a details block.
     for part in parts:

@@ -27,7 +27,7 @@ def test_duplicate_keys_name_both_lines_and_report_all() -> None:
     document, problems = parse(text, "f")
     assert document is not None
     assert [(p.line, p.col, p.message) for p in problems] == [
-        (4, 3, "duplicate key 'c' (first at line 3)"),
+        (4, 3, "b: duplicate key 'c' (first at line 3)"),
         (5, 1, "duplicate key 'a' (first at line 1)"),
     ]
     assert problems[0].path == "/b/c"
@@ -57,7 +57,15 @@ def test_merge_keys_merge_and_explicit_keys_win() -> None:
 
 def test_merging_a_scalar_is_an_error() -> None:
     _, problems = parse(b"a: &s text\nb:\n  <<: *s\n", "f")
-    assert [p.message for p in problems] == ["`<<` merges mappings only: use `<<: *anchor`"]
+    assert [p.message for p in problems] == ["b: `<<` merges mappings only: use `<<: *anchor`"]
+
+
+def test_duplicate_keys_inside_an_inline_merge_are_an_error() -> None:
+    # The merged mapping is never built on its own, so nothing else would notice.
+    _, problems = parse(b"b:\n  <<: {user: a, user: b}\n  name: x\n", "f")
+    assert [(p.line, p.message) for p in problems] == [
+        (2, "b: duplicate key 'user' in a merged mapping")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -77,7 +85,7 @@ def test_merging_a_scalar_is_an_error() -> None:
         (b"? [1]\n: 2\n", 1, "a key must be plain text"),
         (b"a:\n  - *\n", 2, 'quote it: "*"'),
         (b"a: {b: *}\n", 1, 'quote it: "*"'),
-        (b"tokens:\n  - resources: *\n", 2, 'quote it: "*" (resources takes a list: ["*"])'),
+        (b"tokens:\n  - resources: *\n", 2, 'a bare * starts a YAML alias: quote it: "*"'),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )

@@ -82,7 +82,7 @@ def test_none_switches_off_an_inherited_rotation_reason() -> None:
 def test_expiry_forms() -> None:
     top = "policy: {allow_never_expires: true}\n"
     for written, expected in [
-        ("12h", Expiry(lifetime=timedelta(hours=12))),
+        ("36h", Expiry(lifetime=timedelta(hours=36))),
         ("2027-01-31", Expiry(on=date(2027, 1, 31))),
         ("'2027-01-31'", Expiry(on=date(2027, 1, 31))),
         ("never", Expiry()),

@@ -109,10 +109,12 @@ def test_semantic_errors(fields: dict[str, str | None], top: str, expected: str)
     [
         pytest.param({"user": "ci-system"}, "", id="user-label"),
         pytest.param({"user": "first.last+ppm@sub.example.co.uk"}, "", id="email-plus-subdomain"),
-        pytest.param({"expires": "2026-12-01"}, "", id="expires-today-is-not-past"),
+        pytest.param({"expires": "2026-12-02"}, "", id="expires-tomorrow-lives-36h"),
+        pytest.param({"expires": "1d"}, "", id="one-day"),
         pytest.param({"expires": "never"}, "policy: {allow_never_expires: true}\n", id="never-ok"),
         pytest.param({"expires": "365d"}, "policy: {max_expires: 365d}\n", id="exactly-max"),
-        pytest.param({"rotation": "{after: 89d, before_expiry: 89d, grace: 88d}"}, "", id="edges"),
+        # The built-in 90d expiry less the daily rotation run leaves just under 89d.
+        pytest.param({"rotation": "{after: 88d, before_expiry: 88d, grace: 87d}"}, "", id="edges"),
         pytest.param({"rotation": "{after: none, grace: 30d}"}, "", id="grace-without-after"),
         pytest.param({"store": "ci", "secret": "PPM_DS_READ"}, "", id="github-secret"),
         pytest.param({"scope": "global:admin", "resources": None}, "", id="admin"),
@@ -133,8 +135,8 @@ def test_description_limit_counts_the_marker() -> None:
     assert problems == []
     _, problems = check(spec_with(description=fits + "dd"))
     assert messages(problems) == [
-        "description is 2 characters too long: PPM stores at most 500, counting the ownership "
-        "marker ' [ppm-tokens:default/ds-read]' (29 characters)"
+        "token 'ds-read' description is 2 characters too long: PPM stores at most 500, counting "
+        "the ownership marker ' [ppm-tokens:default/ds-read]' (29 characters)"
     ]
     # The namespace is part of the marker, so a longer namespace leaves less room.
     _, problems = check(spec_with(description=fits, top="namespace: data-platform\n"))
@@ -146,7 +148,7 @@ def test_deprecated_scopes_warn_but_pass(scope: str) -> None:
     spec, problems = check(spec_with(scope=scope, resources=None))
     assert spec is not None
     assert [(p.severity, p.message) for p in problems] == [
-        (Severity.WARNING, f"{scope} is deprecated by PPM: use repos:read")
+        (Severity.WARNING, f"token 'ds-read' scope {scope} is deprecated by PPM: use repos:read")
     ]
     assert problems[0].render().startswith("tokens.yaml:9:12: warning: ")
 
@@ -212,13 +214,15 @@ def test_now_decides_what_is_past() -> None:
     assert check(text)[0] is not None
     spec, problems = check(text, now=NOW + timedelta(days=70))
     assert spec is None
-    assert messages(problems) == ["expires 2027-01-31 is in the past"]
+    assert messages(problems) == ["token 'ds-read' expires 2027-01-31 is in the past"]
 
 
-def test_odd_file_store_paths_do_not_crash(tmp_path: Path) -> None:
+def test_odd_file_store_paths_are_refused_not_a_crash(tmp_path: Path) -> None:
     text = b'version: 1\nstores:\n  f: {type: file, path: "/tmp/a\\0b"}\ntokens: []\n'
     spec, problems = check_bytes(text, file="t.yaml", base_dir=tmp_path, now=NOW)
-    assert problems == [] and spec is not None
+    assert spec is None
+    assert [(p.line, p.path) for p in problems] == [(3, "/stores/f/path")]
+    assert "contains \\x00 (NUL) at character 7" in problems[0].message
     assert find_git_root(Path("/tmp/a\0b")) is None
 
 
@@ -238,3 +242,14 @@ def test_file_store_path_through_a_symlink_into_a_repository_is_refused(tmp_path
     _, problems = check_bytes(text.encode(), file="t.yaml", base_dir=tmp_path, now=NOW)
     assert len(problems) == 1
     assert f"is inside the git work tree {repo}" in problems[0].message
+
+
+def test_problems_about_different_fields_at_one_place_are_all_kept() -> None:
+    """A token missing its user and its store: both start where the entry starts, and neither
+    may hide the other."""
+    text = "version: 1\ntokens:\n  - {name: a, description: d, scope: global:admin}\n"
+    _, problems = check(text)
+    assert sorted(messages(errors(problems))) == [
+        "token 'a' has no store: set `store:` on it or `defaults.store`",
+        "token 'a' is missing required key 'user'",
+    ]

@@ -73,8 +73,8 @@ def test_objects_with_fixed_keys_refuse_unknown_ones() -> None:
     [
         ("{type: file}", "store 'x' is missing required key 'path'"),
         ("{type: file, path: ~bob/x}", "only ~ or ~/ is understood"),
-        ("{type: command, command: []}", "stores.x.command must not be empty"),
-        ("{type: command, command: [op], timeout: 0}", "stores.x.timeout"),
+        ("{type: command, command: []}", "store 'x' command must not be empty"),
+        ("{type: command, command: [op], timeout: 0}", "store 'x' timeout"),
         ("{type: vault, address: https://v, mount: secret}", "missing required key 'prefix'"),
         ("{type: aws, prefix: ppm/}", "missing required key 'region'"),
         ("{type: aws, region: r, prefix: p, bucket: b}", "unknown key 'bucket' in store 'x'"),
@@ -125,11 +125,35 @@ def test_errors_point_at_the_offending_node() -> None:
     assert {p.path for p in errors(problems)} == {"/tokens/0/format", "/tokens/0/scope"}
 
 
-def test_a_misspelt_required_key_reports_only_the_spelling() -> None:
-    _, problems = check(spec_with(user=None, usr="analyst@example.com"))
+def test_a_misspelt_required_key_is_reported_at_the_misspelling() -> None:
+    text = spec_with(user=None, usr="analyst@example.com")
+    _, problems = check(text)
     assert messages(errors(problems)) == [
-        "unknown key 'usr' in token 'ds-read': did you mean 'user'?"
+        "token 'ds-read' is missing required key 'user' (is 'usr' a misspelling of it?)",
+        "unknown key 'usr' in token 'ds-read': did you mean 'user'?",
     ]
+    assert {p.line for p in problems} == {
+        text.splitlines().index("    usr: analyst@example.com") + 1
+    }
+
+
+@pytest.mark.parametrize(
+    ("missing", "lookalike"),
+    [
+        pytest.param("user", {"secret": "ds-read"}, id="secret-resembles-user"),
+        pytest.param("scope", {}, id="store-resembles-scope"),
+        pytest.param("description", {"descriptions": "x"}, id="a-real-misspelling"),
+    ],
+)
+def test_a_missing_required_key_is_always_an_error(missing: str, lookalike: dict[str, str]) -> None:
+    """A key that merely resembles the missing one (`secret` and `user`, `store` and `scope`)
+    never makes the missing key go unreported."""
+    spec, problems = check(spec_with(**{missing: None}, **lookalike))
+    assert spec is None
+    assert any(
+        f"token 'ds-read' is missing required key {missing!r}" in message
+        for message in messages(errors(problems))
+    ), problems
 
 
 def test_a_date_is_accepted_only_where_an_expiry_goes() -> None:
@@ -154,19 +178,23 @@ def test_store_names_are_checked_at_the_key() -> None:
         (
             3,
             3,
-            "'My Vault': store names use a-z, 0-9, '.', '_' and '-', start with a letter or "
-            "digit, and have at most 63 characters",
+            "stores: key 'My Vault' is not valid: store names use a-z, 0-9, '.', '_' and '-', "
+            "start with a letter or digit, and have at most 63 characters",
         )
     ]
 
 
-@pytest.mark.parametrize(
-    ("written", "hint"),
-    [('"*"', 'write it as a list: ["*"]'), ("pypi", 'write it as a list: ["pypi"]')],
-)
-def test_a_single_resource_written_as_text_says_how_to_make_a_list(written: str, hint: str) -> None:
-    # The bare-* hint says quote it; a user who does so must be told the next step too.
-    _, problems = check(spec_with(resources=written))
+def test_a_single_resource_written_as_text_says_how_to_make_a_list() -> None:
+    _, problems = check(spec_with(resources="pypi"))
     assert messages(errors(problems)) == [
-        f"token 'ds-read' resources must be a list, not text: {hint}"
+        "token 'ds-read' resources: 'pypi' is not valid: resources takes a list: write it as a "
+        'list: ["pypi"] (text alone is allowed only as "*", for all)'
     ]
+
+
+@pytest.mark.parametrize("written", ['"*"', "'*'", '["*"]'])
+def test_a_quoted_star_alone_means_all_resources(written: str) -> None:
+    # The bare-* hint says quote it; doing just that is enough.
+    spec, problems = check(spec_with(resources=written))
+    assert problems == [] and spec is not None
+    assert spec.tokens[0].resources == ("*",)

@@ -72,9 +72,10 @@ def test_invalid_file_lists_problems_and_exits_3(tmp_path: Path) -> None:
     ui = RecordingUI()
     assert validate.run([bad], now=NOW, output_format="text", ui=ui) == 3
     assert ui.stdout == [
-        f"{bad}:7:11: 'a@@b' is not a valid email address",
-        f"{bad}:9:12: warning: metadata:read is deprecated by PPM: use repos:read",
-        f"{bad}:10:12: unknown store 'nowhere': declared: ci, vault",
+        f"{bad}:7:11: token 'ds-read' user: 'a@@b' is not a valid email address",
+        f"{bad}:9:12: warning: token 'ds-read' scope metadata:read is deprecated by PPM: "
+        "use repos:read",
+        f"{bad}:10:12: token 'ds-read' store: unknown store 'nowhere': declared: ci, vault",
         f"{bad}:11:13: token 'ds-read' format: 'yaml' is not one of: raw, json, netrc",
     ]
     assert ui.stderr == [f"{bad}: 3 errors, 1 warning"]

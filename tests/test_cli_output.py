@@ -1,0 +1,32 @@
+"""What reaches stderr cannot drive the terminal, whoever wrote the text it quotes."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.cli import finish, shown
+from reconciler.errors import ServerError
+from reconciler.problems import Problem
+from tests.hostile import HIDE, RETITLE, unsafe_left
+
+
+def test_an_error_quoting_raw_server_text_is_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    def run() -> int:
+        raise ServerError(f"token {RETITLE}guid: the server sent a bad time")
+
+    assert finish(run) == 1
+    err = capsys.readouterr().err
+    assert err == "Error: token \\x1b]0;pwned\\x07guid: the server sent a bad time\n"
+
+
+def test_text_escaped_at_its_source_is_not_escaped_twice() -> None:
+    assert shown("store said: \\x1b[8m") == "store said: \\x1b[8m"
+    assert shown("line one\nline two") == "line one\nline two"
+    assert shown(f"ok\n{HIDE}") == "ok\n\\x1b[8mhidden"
+
+
+def test_a_file_name_in_a_problem_is_escaped() -> None:
+    problem = Problem(f"specs/{HIDE}.yaml", 3, 5, "/tokens", "a message")
+    rendered = problem.render()
+    assert unsafe_left(rendered) == []
+    assert rendered == "specs/\\x1b[8mhidden.yaml:3:5: a message"

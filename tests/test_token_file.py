@@ -1,0 +1,78 @@
+"""`--token-file`: the token alone, whatever line ending an editor left, and a warning when other
+users can read the file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from reconciler.commands.runtime import read_token_file
+from reconciler.errors import UsageError
+from tests.jwt_shapes import jwt_shaped
+
+TOKEN = jwt_shaped("admin-guid")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(TOKEN.encode(), id="bare"),
+        pytest.param(TOKEN.encode() + b"\n", id="newline"),
+        pytest.param(TOKEN.encode() + b"\r\n", id="crlf"),
+        pytest.param(TOKEN.encode() + b"\r", id="cr"),
+        pytest.param(b"  " + TOKEN.encode() + b"\n\n", id="blank-lines"),
+        pytest.param(b"\xef\xbb\xbf" + TOKEN.encode() + b"\r\n", id="bom"),
+    ],
+)
+def test_the_token_is_read_without_its_line_ending(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "admin.token"
+    path.write_bytes(content)
+    path.chmod(0o600)
+    assert read_token_file(path).reveal() == TOKEN
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o660])
+def test_a_file_others_can_read_gets_a_warning(
+    tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "admin.token"
+    path.write_text(TOKEN + "\n")
+    path.chmod(mode)
+    with caplog.at_level(logging.WARNING):
+        assert read_token_file(path).reveal() == TOKEN
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert f"--token-file {path} can be read by other users (mode {oct(mode)})" in record.message
+    assert f"chmod 600 {path}" in record.message
+    assert TOKEN not in record.message
+
+
+def test_a_private_file_gets_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "admin.token"
+    path.write_text(TOKEN)
+    path.chmod(0o600)
+    with caplog.at_level(logging.WARNING):
+        read_token_file(path)
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"", "is empty"),
+        (b"\r\n \n", "is empty"),
+        (b"PACKAGEMANAGER_TOKEN= " + TOKEN.encode(), "more than one word or line"),
+        (TOKEN.encode() + b"\n" + TOKEN.encode(), "more than one word or line"),
+        (b"\xff\xfe", "not UTF-8 text"),
+    ],
+)
+def test_a_file_that_is_not_one_token_is_refused(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    path = tmp_path / "admin.token"
+    path.write_bytes(content)
+    with pytest.raises(UsageError, match=fragment) as raised:
+        read_token_file(path)
+    assert TOKEN not in str(raised.value)
