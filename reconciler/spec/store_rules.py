@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from reconciler.stores import aws_rules, github_rules, vault_rules
+
 KeyRule = Callable[[str], str | None]
 
 # Names the file store (and the command store's state directory) use beside a secret's own file:
@@ -55,9 +57,30 @@ def github_key(key: str) -> str | None:
     return None
 
 
+def _the_name(rule: KeyRule) -> KeyRule:
+    """A store module's rule, whose reasons are fragments ("is empty"), as a whole reason."""
+
+    def check(key: str) -> str | None:
+        reason = rule(key)
+        return None if reason is None else f"the name {reason}"
+
+    return check
+
+
+def _first(*rules: KeyRule) -> KeyRule:
+    def check(key: str) -> str | None:
+        return next((reason for rule in rules if (reason := rule(key)) is not None), None)
+
+    return check
+
+
 KEY_RULES: dict[str, KeyRule] = {
     "file": file_key,
     # The command store keeps `<key>.meta.json` in its state directory, like the file store.
     "command": file_key,
-    "github": github_key,
+    # The suggestion-giving check first; then the store's own bounds (length, the name of the
+    # companion metadata variable).
+    "github": _first(github_key, _the_name(github_rules.key_problem)),
+    "vault": _the_name(vault_rules.key_problem),
+    "aws": _the_name(aws_rules.key_problem),
 }

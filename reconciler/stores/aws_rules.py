@@ -10,9 +10,6 @@ from collections.abc import Mapping
 
 MAX_NAME_LENGTH = 512
 _NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]+$")
-# Secrets Manager appends "-" and six random characters to make an ARN; a name that already
-# ends that way makes partial-ARN lookups ambiguous, and AWS advises against it.
-_ARN_SUFFIX_LOOKALIKE = re.compile(r"-[A-Za-z0-9]{6}$")
 
 MAX_TAGS = 50
 MAX_TAG_KEY_LENGTH = 127
@@ -31,11 +28,6 @@ def key_problem(key: str) -> str | None:
         return "may use only A-Z a-z 0-9 and / _ + = . @ - in an AWS Secrets Manager name"
     if len(key) > MAX_NAME_LENGTH:
         return f"has {len(key)} characters; a secret name has at most {MAX_NAME_LENGTH}"
-    if _ARN_SUFFIX_LOOKALIKE.search(key):
-        return (
-            "ends with '-' and six characters, which AWS reads as the random suffix of an ARN: "
-            "end the name differently"
-        )
     return None
 
 

@@ -94,3 +94,22 @@ def test_the_token_name_as_the_default_secret_is_checked_too() -> None:
 def test_stores_without_rules_take_what_the_schema_allows() -> None:
     spec, problems = check(spec_with(stores=STORES, store="vault", secret="ds-read.previous"))
     assert problems == [] and spec is not None
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "reason"),
+    [
+        ("vault", "team/ds-read", None),
+        ("vault", "team//ds-read", "the name has an empty"),
+        ("vault", "a b", "the name segment 'a b'"),
+        ("aws", "ppm/ci-deploy", None),
+        ("aws", "tilde~", "the name may use only"),
+        ("github", "PPM_DS_READ", None),
+        ("github", "ds-read", "try DS_READ"),
+        ("github", "X" * 201, "the name has 201 characters"),
+        ("github", "DS_PPM_TOKENS_META", "the name ends with _PPM_TOKENS_META"),
+    ],
+)
+def test_remote_store_key_rules(kind: str, key: str, reason: str | None) -> None:
+    found = KEY_RULES[kind](key)
+    assert (found is None) if reason is None else (found is not None and reason in found)
