@@ -26,9 +26,10 @@ from reconciler.commands.plan import compute_plan
 from reconciler.emulator.server import start_emulator
 from reconciler.ownership import stored_description
 from reconciler.plan.planner import plan
-from reconciler.plan.render_json import plan_to_json
+from reconciler.plan.render_json import plan_from_json, plan_to_json
 from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
+from reconciler.plan.saved import check_saved
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken, Resource
@@ -129,7 +130,17 @@ def bench_validate_and_plan(count: int, workdir: Path) -> None:
     timed("render_text", lambda: render_text(result, color=False))
     parts = timed("render_markdown", lambda: render_markdown(result))
     print(f"  -> {len(parts)} Markdown part(s)")
-    timed("plan_to_json + dumps", lambda: json.dumps(plan_to_json(result)))
+    text = timed("plan_to_json + dumps", lambda: json.dumps(plan_to_json(result)))
+    # `apply PLAN.json`: read it back, plan again at its moment, compare field by field.
+    saved = timed(
+        "plan_from_json (loads, re-bind to the spec)",
+        lambda: plan_from_json(json.loads(text), spec),
+    )
+    again = timed(
+        "plan() again for a saved plan",
+        lambda: plan(spec, live, [pypi], stored, saved.generated_at, server=saved.server),
+    )
+    timed("check_saved (every field of every action)", lambda: check_saved(saved, again))
 
 
 def bench_apply(count: int, workdir: Path) -> None:

@@ -7,7 +7,7 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
@@ -22,10 +22,10 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.errors import StalePlanError, UsageError
-from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text
+from reconciler.plan.saved import check_moment, check_saved
 from reconciler.server.driver import Driver
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec, TokenState
@@ -75,17 +75,32 @@ def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tup
         raise StalePlanError(
             f"the spec {spec.path} changed since the plan {path} was made; run plan again"
         )
-    return plan_from_json(data, spec), spec
-
-
-def check_fresh(plan: Plan, live: LiveState) -> None:
-    """I8: a saved plan applies only to the live state it was computed from."""
-    current = live_fingerprint(live.tokens, live.resources)
-    if current != plan.live_fingerprint:
+    plan = plan_from_json(data, spec)
+    if data.get("summary") != plan.summary():
         raise StalePlanError(
-            "the live tokens changed since this plan was made "
-            f"({plan.live_fingerprint[:19]} -> {current[:19]}); run plan again and review it"
+            f"the summary in {path} does not count the actions it lists: the file was edited; "
+            "run plan again and review it"
         )
+    return plan, spec
+
+
+def rederive_saved_plan(
+    saved: Plan,
+    spec: Spec,
+    driver: Driver,
+    stores: Mapping[str, SecretStore],
+    *,
+    live: LiveState,
+    server: str,
+    now: datetime,
+) -> Plan:
+    """I8 and more: plan again at the saved plan's moment, from the same spec and this run's
+    reading of the live state, and return that plan if the saved one is exactly it. Only the
+    plan made here is applied; nothing is changed before this returns."""
+    check_moment(saved, now)
+    derived = compute_plan(spec, driver, stores, now=saved.generated_at, server=server, live=live)
+    check_saved(saved, derived)
+    return derived
 
 
 def check_declared(spec: Spec, names: frozenset[str]) -> None:
@@ -179,7 +194,9 @@ def run(
         stores = open_stores(spec, store_context(spec, env))
         live = read_live(driver)
         if saved:
-            check_fresh(plan, live)
+            plan = rederive_saved_plan(
+                plan, spec, driver, stores, live=live, server=server, now=clock()
+            )
         else:
             plan = compute_plan(
                 spec,

@@ -8,7 +8,14 @@ from datetime import datetime, timedelta
 
 from reconciler.plan.compare import ResourceIndex
 from reconciler.plan.inventory import Inventory
-from reconciler.plan.model import Action, PlanError, PlanWarning, WarningCode
+from reconciler.plan.model import (
+    Action,
+    ActionKind,
+    ActiveGeneration,
+    PlanError,
+    PlanWarning,
+    WarningCode,
+)
 from reconciler.spec.model import Spec, TokenSpec
 from reconciler.stores.base import SecretMeta
 
@@ -39,6 +46,9 @@ class Context:
 class Draft:
     """What one plan() call accumulates; never leaves it."""
 
+    # Retirements of tokens nobody holds (created by an interrupted run, never stored): they
+    # go first, before anything of their name is created.
+    orphans: list[Action] = field(default_factory=list)
     creates: list[Action] = field(default_factory=list)
     retires: list[Action] = field(default_factory=list)
     revokes: list[Action] = field(default_factory=list)
@@ -46,8 +56,28 @@ class Draft:
     warnings: list[PlanWarning] = field(default_factory=list)
     errors: list[PlanError] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
+    still_active: list[ActiveGeneration] = field(default_factory=list)
 
     def warn(
         self, code: WarningCode, message: str, name: str | None, guid: str | None = None
     ) -> None:
         self.warnings.append(PlanWarning(code, message, name, guid))
+
+
+def add_revoke(ctx: Context, draft: Draft, action: Action, *, orphan: bool = False) -> bool:
+    """Add a retire/revoke unless its token is protected; say whether it was added."""
+    assert action.guid is not None
+    why = ctx.protected_because(action.guid)
+    if why is not None:
+        draft.warn(
+            WarningCode.PROTECTED, f"would revoke {action.guid} but {why}", action.name, action.guid
+        )
+        return False
+    if orphan:
+        draft.orphans.append(action)
+    elif action.kind is ActionKind.RETIRE:
+        draft.retires.append(action)
+    else:
+        draft.revokes.append(action)
+    draft.revoked.add(action.guid)
+    return True

@@ -1,13 +1,34 @@
-"""A fingerprint of the live state, recorded in a saved plan and checked before it is applied."""
+"""A fingerprint of the part of the live state one namespace's plan depends on, recorded in a
+saved plan and checked before it is applied.
+
+Several teams may share one server, each with its own spec and namespace. Hashing every token
+on the server would make a saved plan stale whenever any team did anything; hashing less than
+the planner reads would let a plan apply to a state nobody reviewed. So the fingerprint takes
+exactly what `plan()` can look at for this spec:
+
+- every token carrying this namespace's marker, whatever its status (the newest revoked one
+  names a recreate's reason; a leftover secret is matched against the gone ones);
+- every token a declaration adopts, whoever owns it (an adopt of someone else's token is warned
+  about);
+- unmanaged tokens (no marker), unless `policy.unmanaged` is `ignore`: the policy revokes them
+  or reports them;
+- the token this run authenticates with, when it is one of the above (it is protected);
+- the repositories and sources whose names a present token references, of either kind (a
+  resource of the other kind with that name changes the error message).
+
+Other namespaces' tokens and resources nobody references do not count.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from reconciler.ownership import parse_owner
 from reconciler.server.model import LiveToken, Resource
+from reconciler.spec.model import ALL_RESOURCES, Spec, TokenState, UnmanagedPolicy
 
 
 def _instant(moment: datetime | None) -> str | None:
@@ -31,15 +52,54 @@ def _token_form(token: LiveToken) -> dict[str, object]:
     }
 
 
-def live_fingerprint(live: Sequence[LiveToken], resources: Sequence[Resource]) -> str:
-    """ "sha256:<hex>" of a canonical form: the order in which a server lists things and the
-    time zone it reports them in do not change it; any field the planner reads does."""
+def relevant_tokens(spec: Spec, live: Iterable[LiveToken]) -> list[LiveToken]:
+    """The live tokens this spec's plan can read (see the module docstring)."""
+    adopted = {t.adopt for t in spec.tokens if t.adopt}
+    unmanaged_count = spec.policy.unmanaged is not UnmanagedPolicy.IGNORE
+    chosen = []
+    for token in live:
+        owner = parse_owner(token.description)
+        if token.guid in adopted:
+            chosen.append(token)
+        elif owner is not None:
+            if owner.namespace == spec.namespace:
+                chosen.append(token)
+        elif unmanaged_count:
+            chosen.append(token)
+    return chosen
+
+
+def referenced_resources(spec: Spec, resources: Iterable[Resource]) -> list[Resource]:
+    names = {
+        name
+        for token in spec.tokens
+        if token.state is TokenState.PRESENT
+        for name in token.resources
+        if name != ALL_RESOURCES
+    }
+    return [r for r in resources if r.name in names]
+
+
+def live_fingerprint(
+    spec: Spec,
+    live: Sequence[LiveToken],
+    resources: Sequence[Resource],
+    *,
+    self_guid: str | None = None,
+) -> str:
+    """ "sha256:<hex>" of a canonical form of what `spec`'s plan depends on: the order in which
+    a server lists things and the time zone it reports them in do not change it; any field the
+    planner reads of a token or resource it can look at does."""
+    tokens = relevant_tokens(spec, live)
+    guids = {t.guid for t in tokens}
+    referenced = referenced_resources(spec, resources)
     canonical = {
-        "tokens": sorted((_token_form(t) for t in live), key=lambda form: str(form["guid"])),
+        "tokens": sorted((_token_form(t) for t in tokens), key=lambda form: str(form["guid"])),
         "resources": sorted(
-            ({"id": r.id, "name": r.name, "kind": r.kind} for r in resources),
+            ({"id": r.id, "name": r.name, "kind": r.kind} for r in referenced),
             key=lambda form: (form["kind"], form["name"], form["id"]),
         ),
+        "self": self_guid if self_guid in guids else None,
     }
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

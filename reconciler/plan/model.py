@@ -1,7 +1,8 @@
 """The plan: plain data. Computing it (planner) and showing it (renderers) are separate.
 
-`apply` acts on `kind`, `guid`, `revoke_replaced` and `delete_secret` only; `reason` exists for
-people and is never branched on.
+`apply` acts on `kind`, `guid`, `revoke_replaced`, `retire_after` (written beside the new
+token's value as the grace its predecessors were promised) and `delete_secret`; `reason` exists
+for people and is never branched on.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ class Action:
     # create-like only: revoke `guid` as soon as the successor is stored and verified
     # (replace, repair). False for rotate: the old token retires after grace in a later run.
     revoke_replaced: bool = False
-    # rotate: when the replaced token becomes due for retirement (informational).
+    # create-like: from when the older generations of this name may be retired. Apply records it
+    # beside the new token's value (SecretMeta.retire_previous_after), and later plans keep to
+    # it, so a run killed before it revoked what it replaced leaves its intent behind: the plan
+    # time when nothing is owed a grace (create, replace, repair, a rotation without grace),
+    # the plan time plus the grace for a rotation. None for retire/revoke/noop.
     retire_after: datetime | None = None
     # revoke of a token declared `state: absent` with on_delete: delete.
     delete_secret: SecretRef | None = None
@@ -93,6 +98,18 @@ class PlanError:
 
 
 @dataclass(frozen=True)
+class ActiveGeneration:
+    """An older generation of a declared name that stays active after this plan, so a reviewer
+    sees every token of the name that still works, not only the current one."""
+
+    name: str
+    guid: str
+    current: str  # the GUID of the name's current token
+    retire_after: datetime | None  # None: kept with no date (protected)
+    note: str  # why it is still active; for people
+
+
+@dataclass(frozen=True)
 class Plan:
     namespace: str
     server: str
@@ -103,6 +120,7 @@ class Plan:
     actions: tuple[Action, ...]
     warnings: tuple[PlanWarning, ...] = ()
     errors: tuple[PlanError, ...] = ()
+    still_active: tuple[ActiveGeneration, ...] = ()
 
     @property
     def changes(self) -> tuple[Action, ...]:

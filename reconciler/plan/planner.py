@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from reconciler.durations import format_duration
 from reconciler.plan.checks import (
     check_adoptions,
     check_spec_against_server,
@@ -18,10 +17,11 @@ from reconciler.plan.checks import (
     warn_never_expiring,
 )
 from reconciler.plan.compare import immutable_changes, index_resources, rotation_reasons
-from reconciler.plan.context import Context, Draft
+from reconciler.plan.context import Context, Draft, add_revoke
 from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.plan.generations import plan_older, retire_orphans, utc
 from reconciler.plan.inventory import take_inventory
-from reconciler.plan.labels import format_time, short_guid
+from reconciler.plan.labels import format_time
 from reconciler.plan.model import Action, ActionKind, Plan, SecretRef, WarningCode
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState, UnmanagedPolicy
@@ -65,7 +65,7 @@ def plan(
     declared = {t.name for t in spec.tokens}
     for name in sorted(set(ctx.inventory.generations) - declared):
         for old in ctx.inventory.generations[name]:
-            _revoke(
+            add_revoke(
                 ctx, draft, Action(ActionKind.REVOKE, name, "no longer declared", guid=old.guid)
             )
     _plan_unmanaged(ctx, draft)
@@ -77,26 +77,14 @@ def plan(
         generated_at=now,
         spec_path=spec.path,
         spec_sha256=spec.sha256,
-        live_fingerprint=live_fingerprint(live, resources),
-        # Create-like first, so nothing a new token replaces is revoked before it exists.
-        actions=(*draft.creates, *draft.retires, *draft.revokes, *draft.noops),
+        live_fingerprint=live_fingerprint(spec, live, resources, self_guid=self_guid),
+        # Create-like next, so nothing a new token replaces is revoked before it exists; only
+        # orphans, whose value nobody holds, go before them.
+        actions=(*draft.orphans, *draft.creates, *draft.retires, *draft.revokes, *draft.noops),
         warnings=tuple(sorted(draft.warnings, key=lambda w: codes.index(w.code))),
         errors=tuple(draft.errors),
+        still_active=tuple(draft.still_active),
     )
-
-
-def _revoke(ctx: Context, draft: Draft, action: Action) -> bool:
-    """Add a retire/revoke unless its token is protected; say whether it was added."""
-    assert action.guid is not None
-    why = ctx.protected_because(action.guid)
-    if why is not None:
-        draft.warn(
-            WarningCode.PROTECTED, f"would revoke {action.guid} but {why}", action.name, action.guid
-        )
-        return False
-    (draft.retires if action.kind is ActionKind.RETIRE else draft.revokes).append(action)
-    draft.revoked.add(action.guid)
-    return True
 
 
 def _successor(ctx: Context, draft: Draft, action: Action) -> Action:
@@ -112,23 +100,27 @@ def _successor(ctx: Context, draft: Draft, action: Action) -> Action:
         revoke = False
     if revoke:
         draft.revoked.add(action.guid)
-    # A rotation, or a repair that keeps the replaced token (see _decide), retires it later.
+    # A rotation, or a repair that keeps the replaced token (see _decide), retires it later;
+    # anything else promises no grace, and says so in the store, in case this run is killed
+    # before it revokes what it replaces.
     keeps = action.kind is ActionKind.ROTATE or not action.revoke_replaced
-    retire_after = ctx.now + ctx.grace(action.token) if keeps and not revoke else None
+    retire_after = ctx.now + ctx.grace(action.token) if keeps and not revoke else ctx.now
     return replace(action, revoke_replaced=revoke, retire_after=retire_after)
 
 
 def _first_token(ctx: Context, token: TokenSpec) -> Action:
     history = ctx.inventory.history.get(token.name, ())
     if not history:
-        return Action(ActionKind.CREATE, token.name, "new token", token=token)
+        return Action(ActionKind.CREATE, token.name, "new token", token=token, retire_after=ctx.now)
     last = history[0]
     if last.revoked is not None:
         reason = f"revoked out of band on {last.revoked.date().isoformat()}"
     else:
         assert last.expires is not None  # inactive and not revoked means expired
         reason = f"expired on {last.expires.date().isoformat()}"
-    return Action(ActionKind.RECREATE, token.name, reason, token=token, guid=None)
+    return Action(
+        ActionKind.RECREATE, token.name, reason, token=token, guid=None, retire_after=ctx.now
+    )
 
 
 def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) -> Action:
@@ -152,7 +144,7 @@ def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) ->
             else f"store holds the value of {meta.token_guid}"
         )
         repair = _create_like(ActionKind.REPAIR, token, current, reason)
-        if meta is not None and _utc(meta.created) > _utc(current.created):
+        if meta is not None and utc(meta.created) > utc(current.created):
             # The store names a later token that is gone (a rotation whose new token was stored,
             # then failed verification and was revoked): consumers that read the store before
             # hold the current token, so it keeps the grace a rotation gives, unless the spec
@@ -183,60 +175,30 @@ def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) ->
     return Action(ActionKind.NOOP, token.name, reason, guid=current.guid)
 
 
-def _utc(moment: datetime) -> datetime:
-    """Store metadata written by other tools may carry a naive time: read it as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _create_like(kind: ActionKind, token: TokenSpec, current: LiveToken, reason: str) -> Action:
     return Action(kind, token.name, reason, token=token, guid=current.guid, revoke_replaced=True)
 
 
 def _plan_present(ctx: Context, draft: Draft, token: TokenSpec) -> None:
-    generations = ctx.inventory.generations.get(token.name, ())
+    generations = retire_orphans(ctx, draft, token, ctx.inventory.generations.get(token.name, ()))
     if not generations:
         draft.creates.append(_first_token(ctx, token))
         return
     current, older = generations[0], generations[1:]
     action = _decide(ctx, draft, token, current)
-    meta = ctx.stored_meta.get(token.name)
-    held = meta.token_guid if meta is not None else None
-    grace = ctx.grace(token)
-    retire_at = current.created + grace
-    grace_text = f"grace {format_duration(grace)}"
-    if meta is not None and meta.token_guid == current.guid and meta.retire_previous_after:
-        # The rotation that made the current token promised its predecessor this long (the
-        # spec's grace then, or `rotate --grace`): keep that promise.
-        retire_at = _utc(meta.retire_previous_after)
-        grace_text = f"grace until {format_time(retire_at)}"
-    retiring = 0
-    for old in older:
-        if old.guid == held:
-            # The store still hands this one to consumers (the current token's value never got
-            # there): its grace starts when the repair stores a successor, now, not when the
-            # current token was made. Apply runs the repair first and stops if it fails.
-            due = grace <= timedelta(0)
-            reason = "the store's token, superseded by this run's repair; grace 0s"
-        else:
-            due = ctx.now >= retire_at
-            reason = (
-                f"superseded by {short_guid(current.guid)} on "
-                f"{current.created.date().isoformat()}; {grace_text} passed"
-            )
-        if due:
-            _revoke(ctx, draft, Action(ActionKind.RETIRE, token.name, reason, guid=old.guid))
-        else:
-            retiring += 1
-    if action.kind is not ActionKind.NOOP:
-        draft.creates.append(action)
+    successor = action if action.kind.creates else None
+    kept = plan_older(ctx, draft, token, current, older, successor=successor)
+    dated = [k.retire_after for k in kept if k.retire_after is not None]
+    if successor is not None:
+        draft.creates.append(successor)
         return
-    if retiring:
-        plural = "s" if retiring != 1 else ""
+    if dated:
+        plural = "s" if len(dated) != 1 else ""
         action = Action(
             ActionKind.NOOP,
             token.name,
-            f"{action.reason}; {retiring} older generation{plural} retiring after "
-            f"{format_time(retire_at)}",
+            f"{action.reason}; {len(dated)} older generation{plural} retiring after "
+            f"{format_time(max(dated))}",
             guid=current.guid,
         )
     draft.noops.append(action)
@@ -251,7 +213,7 @@ def _plan_absent(ctx: Context, draft: Draft, token: TokenSpec) -> None:
         revoke = Action(
             ActionKind.REVOKE, token.name, "declared absent", guid=old.guid, delete_secret=delete
         )
-        if _revoke(ctx, draft, revoke):
+        if add_revoke(ctx, draft, revoke):
             delete = None
     meta = ctx.stored_meta.get(token.name)
     if delete is None or generations or meta is None:
@@ -261,7 +223,7 @@ def _plan_absent(ctx: Context, draft: Draft, token: TokenSpec) -> None:
     # the token inactive and only deletes.
     if any(gone.guid == meta.token_guid for gone in ctx.inventory.history.get(token.name, ())):
         reason = "declared absent; the token is gone but its secret is still stored"
-        _revoke(
+        add_revoke(
             ctx,
             draft,
             Action(
@@ -275,7 +237,7 @@ def _plan_unmanaged(ctx: Context, draft: Draft) -> None:
     for token in ctx.inventory.unmanaged:
         if policy is UnmanagedPolicy.REVOKE:
             reason = "unmanaged (policy.unmanaged: revoke)"
-            _revoke(ctx, draft, Action(ActionKind.REVOKE, None, reason, guid=token.guid))
+            add_revoke(ctx, draft, Action(ActionKind.REVOKE, None, reason, guid=token.guid))
         elif policy is UnmanagedPolicy.REPORT and token.guid != ctx.self_guid:
             # The credential this run uses is known to whoever runs it: reporting it on every
             # run is noise. (Under policy revoke it still gets its PROTECTED warning.)

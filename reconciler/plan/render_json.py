@@ -12,6 +12,7 @@ from reconciler.errors import ReconcilerError, StalePlanError
 from reconciler.plan.model import (
     Action,
     ActionKind,
+    ActiveGeneration,
     Plan,
     PlanError,
     PlanWarning,
@@ -73,6 +74,16 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
             for w in plan.warnings
         ],
         "errors": [{"message": e.message, "name": e.name} for e in plan.errors],
+        "still_active": [
+            {
+                "name": g.name,
+                "guid": g.guid,
+                "current": g.current,
+                "retire_after": _time(g.retire_after),
+                "note": g.note,
+            }
+            for g in plan.still_active
+        ],
         "summary": plan.summary(),
     }
 
@@ -255,5 +266,15 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
         errors=tuple(
             PlanError(message=e.text("message"), name=e.text_or_none("name"))
             for e in root.objects("errors", optional=True)
+        ),
+        still_active=tuple(
+            ActiveGeneration(
+                name=g.text("name"),
+                guid=g.text("guid"),
+                current=g.text("current"),
+                retire_after=g.time_or_none("retire_after"),
+                note=g.text("note"),
+            )
+            for g in root.objects("still_active", optional=True)
         ),
     )

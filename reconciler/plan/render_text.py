@@ -15,7 +15,7 @@ from reconciler.plan.labels import (
     summary_line,
     target_label,
 )
-from reconciler.plan.model import Action, ActionKind, Plan
+from reconciler.plan.model import Action, ActionKind, ActiveGeneration, Plan
 from reconciler.sanitize import for_terminal
 
 _RESET = "\x1b[0m"
@@ -84,7 +84,12 @@ def render_text(plan: Plan, *, color: bool) -> str:
     ]
     for action in plan.changes:
         lines.extend(_change(action, color))
-    unchanged = len(plan.actions) - len(plan.changes)
+        lines.extend(_still_active(plan, action))
+    kept = _noops_with_older_generations(plan)
+    for action in kept:
+        lines.extend(_noop(action, color))
+        lines.extend(_still_active(plan, action))
+    unchanged = len(plan.actions) - len(plan.changes) - len(kept)
     if unchanged:
         lines.append(f"  {unchanged} unchanged")
     if plan.actions:
@@ -99,3 +104,43 @@ def render_text(plan: Plan, *, color: bool) -> str:
         lines.append("")
     lines.append(_paint(summary_line(plan), _BOLD, color))
     return "\n".join(lines) + "\n"
+
+
+def _noops_with_older_generations(plan: Plan) -> list[Action]:
+    """Unchanged names that still have an older token active: shown, not counted away, so a
+    reviewer sees every token that works."""
+    names = {g.name for g in plan.still_active}
+    return [a for a in plan.actions if a.kind is ActionKind.NOOP and a.name in names]
+
+
+def _noop(action: Action, color: bool) -> list[str]:
+    target = for_terminal(target_label(action))
+    if action.guid is not None:
+        target += f" ({for_terminal(action.guid)})"
+    symbol = SYMBOLS[action.kind].ljust(_SYMBOL_WIDTH)
+    kind = action.kind.value.ljust(_KIND_WIDTH)
+    indent = " " * (2 + _SYMBOL_WIDTH + 1)
+    return [
+        f"  {symbol} {kind}  {_paint(target, _BOLD, color)}",
+        f"{indent}{for_terminal(action.reason)}",
+    ]
+
+
+def _still_active(plan: Plan, action: Action) -> list[str]:
+    """Every older generation of the action's name that stays active, under the name's first
+    line in the plan (later lines of the same name do not repeat them)."""
+    first = next((a for a in plan.actions if a.name == action.name), None)
+    if action.name is None or first is not action:
+        return []
+    indent = " " * (2 + _SYMBOL_WIDTH + 1)
+    return [
+        f"{indent}also active: {for_terminal(g.guid)} ({_fate(g)})"
+        for g in plan.still_active
+        if g.name == action.name
+    ]
+
+
+def _fate(generation: ActiveGeneration) -> str:
+    if generation.retire_after is None:
+        return for_terminal(generation.note)
+    return f"retires after {format_time(generation.retire_after)}"

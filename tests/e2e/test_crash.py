@@ -1,152 +1,283 @@
-"""I5: an apply killed with SIGKILL at any point converges on the next run, with no manual step.
+"""I5: an apply killed with SIGKILL at any step of any action converges on the next run.
 
-The emulator holds one chosen request (committed on the server, response not sent) and the
-test kills the client while it waits: right after a create (its value never reached anyone), right
-after a store write (during verification), in the middle of a revoke. Twenty such kills across
-creation, rotation and replacement of 50 tokens; then plain applies must converge.
+The matrix: every action kind (create, recreate, rotate, replace, repair, retire, revoke) x every
+kill point that kind reaches (after the create, before the value is stored; after the store
+write, before it is confirmed; after the confirmation, before the replaced token is revoked; in
+the middle of that revoke) x grace 0 and grace > 0. Each (kind, grace) is one test on one
+emulator; each kill point in it has a token of its own, set up for that kind just before the
+run that is killed, next to bystander tokens that the kill must not disturb. The process is
+killed by `killpoint.py` at the named step (kill -9: no cleanup runs).
+
+After each kill the next plain apply must converge: exit 0, one current token per name whose
+stored value authenticates and whose GUID the store names, and no other active generation
+unless its store metadata promises it a grace that has not run out. Across the whole test, from
+the emulator's request log: no token a store ever held was revoked before a successor of the
+same name was stored and had authenticated.
 """
 
 from __future__ import annotations
 
-import re
 import signal
-import time
-from dataclasses import dataclass
-from datetime import timedelta
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from reconciler.emulator.control import EmulatorControl
-from reconciler.ownership import parse_owner
+from reconciler.ownership import parse_owner, stored_description
 from reconciler.server.http import HttpDriver
-from tests.e2e.conftest import Cli, token_entries, write_spec
+from reconciler.server.model import LiveToken, TokenRequest
+from tests.e2e.conftest import Cli, Run, write_spec
 from tests.e2e.test_invariants import stored_meta, stored_value
 
-CREATE = {"method": "POST", "path_regex": r"^/__api__/tokens$"}
-VERIFY = {"method": "GET", "path_regex": r"^/pypi/latest/simple/"}
-REVOKE = {"method": "POST", "path_regex": r"^/__api__/tokens/[^/]+/revoke$"}
+KILLPOINT = Path(__file__).with_name("killpoint.py")
+KINDS = ("create", "recreate", "rotate", "replace", "repair", "retire", "revoke")
+POINTS = ("after-create", "after-store", "before-revoke", "mid-revoke")
+GRACES = {"g3d": "3d", "g0": "0s"}
+BYSTANDERS = ("steady-1", "steady-2", "steady-3")
 
 
-@dataclass(frozen=True)
-class KillPoint:
-    label: str
-    hold: dict[str, str]
-    after: int
+def reaches(kind: str, point: str, grace: str) -> bool:
+    """Whether an apply of `kind` passes through `point`."""
+    creates = kind not in ("retire", "revoke")
+    revokes = kind in ("replace", "repair", "retire", "revoke") or (
+        kind == "rotate" and grace == "0s"
+    )
+    return creates if point in ("after-create", "after-store") else revokes
 
 
-def kill_at(cli: Cli, control: EmulatorControl, spec: str, point: KillPoint, now: str) -> bool:
-    """Runs apply until the held request arrives, then SIGKILLs it. True if the kill happened."""
-    control.set_faults(hold={**point.hold, "after": point.after})
-    process = cli.popen("apply", "-f", spec, "--auto-approve", "--now", now)
-    deadline = time.monotonic() + 60
-    killed = False
-    try:
-        while time.monotonic() < deadline:
-            if control.faults().get("held", 0):
-                process.send_signal(signal.SIGKILL)
-                killed = True
-                break
-            if process.poll() is not None:
-                break
-            time.sleep(0.01)  # polling interval while watching another process, not a wait
-    finally:
-        if process.poll() is None and not killed:
-            process.kill()
-        process.communicate(timeout=30)
-        control.clear_faults()
-    return killed
+# Apply here stores a new token before it proves it. Killed between the two, the next run finds
+# the new token stored and, owing its predecessor no grace (replace, repair, rotation without
+# grace), revokes the predecessor although the new value never authenticated. Proving before
+# storing (create -> prove -> put -> confirm -> commit -> revoke) closes this; until then these
+# cells are expected to fail that one check, strictly: once it passes they fail and ask to be
+# removed from here.
+UNPROVEN_AFTER_STORE = {
+    ("rotate", "0s", "after-store"),
+    ("replace", "3d", "after-store"),
+    ("replace", "0s", "after-store"),
+    ("repair", "3d", "after-store"),
+    ("repair", "0s", "after-store"),
+}
+UNPROVEN_AFTER_STORE_REASON = (
+    "a token stored but not yet proven when the run was killed is trusted by the next run"
+)
 
 
-def converge(cli: Cli, spec: str, now: str) -> None:
-    run = cli("apply", "-f", spec, "--auto-approve", "--now", now)
-    assert run.code == 0, run.stdout + run.stderr
+def entry(name: str, description: str, grace: str) -> str:
+    return (
+        f"- name: {name}\n  user: {name}@example.com\n  description: {description}\n"
+        "  scope: repos:read\n  resources: [pypi]\n"
+        f"  rotation: {{after: 60d, before_expiry: 14d, grace: {grace}}}\n"
+    )
 
 
-@pytest.mark.slow
-def test_i5_kill_minus_nine_at_twenty_points_then_converge(
-    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
-) -> None:
-    spec_path = write_spec(cli.workdir / "tokens.yaml", token_entries(50))
-    spec = str(spec_path)
-    control = emulator_control
-    points = [
-        KillPoint("after create", CREATE, 0),
-        KillPoint("after store", VERIFY, 0),
-        KillPoint("mid revoke", REVOKE, 0),
-        KillPoint("after create", CREATE, 2),
-        KillPoint("after store", VERIFY, 1),
-        KillPoint("mid revoke", REVOKE, 1),
-    ]
-    # Each phase gives every token work to do; a phase ends when a run gets through without
-    # reaching its kill point (its work is done), then the next phase starts.
-    phases = ["create", "rotate", "replace", "rotate", "replace", "rotate"]
-    kills: list[str] = []
-    for phase_number, phase in enumerate(phases):
-        if len(kills) >= 20:
-            break
-        if phase == "rotate":
-            control.advance(timedelta(days=61))
-        elif phase == "replace":
-            text = re.sub(
-                r"token (v\d+ )?number", f"token v{phase_number} number", spec_path.read_text()
+@dataclass
+class World:
+    """The spec as it stands, and what the test saw and did, for the checks."""
+
+    cli: Cli
+    control: EmulatorControl
+    driver: HttpDriver
+    declared: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (text, grace)
+    held_ever: set[str] = field(default_factory=set)  # GUIDs a store was seen holding
+    revoked_by_test: set[str] = field(default_factory=set)
+    undeclared: set[str] = field(default_factory=set)
+
+    @property
+    def spec(self) -> Path:
+        return self.cli.workdir / "tokens.yaml"
+
+    def write(self) -> None:
+        write_spec(self.spec, "".join(entry(n, *d) for n, d in self.declared.items()))
+
+    def active(self) -> dict[str, list[LiveToken]]:
+        """Each name's active tokens, newest first."""
+        now = self.control.now()
+        by_name: dict[str, list[LiveToken]] = {}
+        for token in self.driver.list_tokens():
+            owner = parse_owner(token.description)
+            if owner is not None and owner.namespace == "e2e" and token.is_active(now):
+                by_name.setdefault(owner.name, []).append(token)
+        for tokens in by_name.values():
+            tokens.sort(key=lambda t: (t.created, t.guid), reverse=True)
+        return by_name
+
+    def observe(self) -> None:
+        for name in (*self.declared, *self.undeclared):
+            if (self.cli.workdir / "secrets" / f"{name}.meta.json").exists():
+                self.held_ever.add(stored_meta(self.cli, name)["token_guid"])
+
+    def apply(self, *extra: str) -> Run:
+        run = self.cli("apply", "-f", str(self.spec), "--auto-approve", *extra)
+        self.observe()
+        return run
+
+    def killed_apply(self, point: str, name: str, *extra: str) -> Run:
+        args = ("apply", "-f", str(self.spec), "--auto-approve", *extra)
+        result = subprocess.run(
+            [sys.executable, str(KILLPOINT), *args],
+            cwd=self.cli.workdir,
+            env=self.cli.env(PPM_TOKENS_KILL_AT=f"{point}:{name}"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        run = Run(args, result.returncode, result.stdout, result.stderr)
+        self.cli.runs.append(run)  # scanned for leaked values like every other run
+        self.observe()
+        return run
+
+
+def set_up(world: World, kind: str, name: str, grace: str) -> list[str]:
+    """Give `name` work of `kind` for the next run; the extra apply arguments it needs."""
+    if kind == "create":
+        world.declared[name] = ("made by the killed run", grace)
+    elif kind == "recreate":
+        current = world.active()[name][0]
+        world.driver.revoke_token(current.guid)
+        world.revoked_by_test.add(current.guid)
+    elif kind == "rotate":
+        return ["--rotate", name]
+    elif kind == "replace":
+        world.declared[name] = ("replaced for a new description", grace)
+    elif kind == "repair":
+        for leftover in (world.cli.workdir / "secrets").glob(f"{name}*"):
+            leftover.unlink()
+    elif kind == "retire":
+        # An older generation nothing holds or promised a grace to, as a killed run leaves one.
+        now = world.control.now()
+        world.control.set_now(now - timedelta(days=1))
+        description = stored_description(world.declared[name][0], "e2e", name)
+        request = TokenRequest(description, f"{name}@example.com", "repos:read", ("pypi",), None)
+        world.driver.create_token(request)
+        world.control.reset_clock()
+    elif kind == "revoke":
+        del world.declared[name]
+        world.undeclared.add(name)
+    world.write()
+    return []
+
+
+def check_store_never_holds_a_revoked_token(world: World) -> None:
+    now = world.control.now()
+    by_guid = {t.guid: t for t in world.driver.list_tokens()}
+    for name in world.declared:
+        path = world.cli.workdir / "secrets" / f"{name}.meta.json"
+        if path.exists():
+            guid = stored_meta(world.cli, name)["token_guid"]
+            if guid in world.revoked_by_test:
+                continue  # revoked out of band by the test: the recreate is what follows
+            held = by_guid.get(guid)
+            assert held is not None and held.is_active(now), (
+                f"the store of {name} holds a dead token"
             )
-            spec_path.write_text(text)
-        now = control.now().isoformat()
-        for point in points * 3:
-            if len(kills) >= 20:
-                break
-            if kill_at(cli, control, spec, point, now):
-                kills.append(f"{phase}: {point.label} after {point.after}")
-        converge(cli, spec, control.now().isoformat())
-    assert len(kills) == 20, kills
-    assert {k.split(": ")[1].split(" after")[0] for k in kills} == {
-        "after create",
-        "after store",
-        "mid revoke",
+
+
+def check_converged(world: World, where: str) -> None:
+    now = world.control.now()
+    by_name = world.active()
+    for name in world.declared:
+        active = by_name.get(name, [])
+        assert active, f"{where}: {name} has no active token"
+        current = active[0]
+        meta = stored_meta(world.cli, name)
+        assert meta["token_guid"] == current.guid, f"{where}: {name}'s store names another token"
+        assert world.driver.check_token(stored_value(world.cli, name), current), where
+        promise = meta.get("retire_previous_after")
+        for old in active[1:]:
+            owed = promise is not None and datetime.fromisoformat(promise) > now
+            assert owed, f"{where}: {name} keeps {old.guid} active with no grace owed to it"
+    for name in world.undeclared:
+        assert name not in by_name, f"{where}: undeclared {name} is still active"
+
+
+def usable_tokens_revoked_early(world: World) -> list[str]:
+    """I1 from the request log: a revoke of a token a store once held comes after a successor
+    of the same name was created and had authenticated (the proof of a stored, verified value).
+    The names of the tokens revoked too early."""
+    log = world.control.request_log()
+    names = {
+        t.guid: owner.name
+        for t in world.driver.list_tokens()
+        if (owner := parse_owner(t.description)) is not None
     }
-
-    # Let every grace period pass, then the state must be exactly one token per name.
-    control.advance(timedelta(days=4))
-    converge(cli, spec, control.now().isoformat())
-    now = control.now()
-    tokens = http_driver.list_tokens()
-    active: dict[str, list[str]] = {}
-    names: dict[str, str] = {}
-    for token in tokens:
-        owner = parse_owner(token.description)
-        if owner is None or owner.namespace != "e2e":
-            continue
-        names[token.guid] = owner.name
-        if token.is_active(now):
-            active.setdefault(owner.name, []).append(token.guid)
-    assert len(active) == 50
-    by_guid = {t.guid: t for t in tokens}
-    for name, guids in active.items():
-        assert len(guids) == 1, f"{name} has {len(guids)} active tokens"
-        assert stored_meta(cli, name)["token_guid"] == guids[0]
-        assert http_driver.check_token(stored_value(cli, name), by_guid[guids[0]])
-
-    # I1 across every run: a token that was ever usable (its value authenticated at some point,
-    # so it had been stored) is revoked only once a newer usable token of the same name exists.
-    # Orphans (created, value lost) never authenticate, and revoking them at once is right.
-    log = control.request_log()
-    usable = {e["actor"] for e in log if isinstance(e.get("actor"), str)} & set(names)
-    created_at = {
+    created = {
         str(e["token_guid"]): int(e["seq"])
         for e in log
         if e["method"] == "POST" and e["path"] == "/__api__/tokens" and e.get("token_guid")
     }
-    for entry in log:
-        if not str(entry["path"]).endswith("/revoke") or entry["status"] != 200:
+    proven: dict[str, int] = {}
+    for e in log:
+        if isinstance(e.get("actor"), str):
+            proven.setdefault(str(e["actor"]), int(e["seq"]))
+    early = []
+    for e in log:
+        revoked = str(e.get("token_guid"))
+        if not str(e["path"]).endswith("/revoke") or e["status"] != 200:
             continue
-        revoked = str(entry["token_guid"])
-        if revoked not in usable:
+        if revoked not in world.held_ever or revoked in world.revoked_by_test:
             continue
+        if names[revoked] in world.undeclared:
+            continue  # revoking what the spec no longer declares is the point
+        seq = int(e["seq"])
         successors = [
             guid
-            for guid in usable
-            if names[guid] == names[revoked]
-            and by_guid[guid].created > by_guid[revoked].created
-            and created_at.get(guid, 10**9) < int(entry["seq"])
+            for guid in world.held_ever - {revoked}
+            if names.get(guid) == names[revoked]
+            and created.get(guid, seq) < seq
+            and proven.get(guid, seq) < seq
         ]
-        assert successors, f"{revoked} ({names[revoked]}) revoked with no usable successor"
+        if not successors:
+            early.append(names[revoked])
+    return early
+
+
+@pytest.fixture
+def world(cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver) -> Iterator[World]:
+    yield World(cli, emulator_control, http_driver)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_i5_a_kill_at_every_step_of_every_action_kind_converges(world: World, kind: str) -> None:
+    cells = {
+        f"{kind[:4]}-{label}-{point}": (grace, point)
+        for label, grace in GRACES.items()
+        for point in POINTS
+        if reaches(kind, point, grace)
+    }
+    for name in BYSTANDERS:
+        world.declared[name] = ("steady", "3d")
+    if kind != "create":
+        world.declared.update({name: ("steady", grace) for name, (grace, _) in cells.items()})
+    world.write()
+    assert world.apply().code == 0
+
+    for name, (grace, point) in cells.items():
+        where = f"{kind} killed {point} (grace {grace})"
+        extra = set_up(world, kind, name, grace)
+
+        killed = world.killed_apply(point, name, *extra)
+        assert killed.code == -signal.SIGKILL, f"{where}: not killed\n{killed.stderr}"
+        check_store_never_holds_a_revoked_token(world)
+
+        converge = world.apply()
+        assert converge.code == 0, f"{where}: {converge.stdout}{converge.stderr}"
+        check_converged(world, where)
+
+    final = world.cli("plan", "-f", str(world.spec), "--detailed-exitcode")
+    assert final.code == 0, final.stdout
+    early = usable_tokens_revoked_early(world)
+    gaps = {n for n, cell in cells.items() if (kind, *cell) in UNPROVEN_AFTER_STORE}
+    assert [name for name in early if name not in gaps] == [], "revoked with no proven successor"
+    if gaps:
+        if set(early) == gaps:
+            pytest.xfail(UNPROVEN_AFTER_STORE_REASON)
+        closed = sorted(gaps - set(early))
+        pytest.fail(f"{UNPROVEN_AFTER_STORE_REASON}: closed now for {closed}; drop them from it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from reconciler.durations import NEVER, Expiry
@@ -26,6 +27,7 @@ def scenario() -> tuple[Spec, Plan]:
     broken = token_spec("reports", expires=Expiry(on=date(2026, 12, 31)), store="local")
     fine = token_spec("mirror", expires=NEVER, rotation=Rotation())
     calm = token_spec("docs")
+    rotated = token_spec("cache")
     legacy = token_spec(
         "old-upload",
         scope=Scope.METADATA_READ,
@@ -34,7 +36,16 @@ def scenario() -> tuple[Spec, Plan]:
         on_delete=OnDelete.DELETE,
     )
     spec = make_spec(
-        new, lost, aged, widened, broken, fine, calm, legacy, unmanaged=UnmanagedPolicy.REVOKE
+        new,
+        lost,
+        aged,
+        widened,
+        broken,
+        fine,
+        calm,
+        rotated,
+        legacy,
+        unmanaged=UnmanagedPolicy.REVOKE,
     )
     lost_live = live_token(lost, "ci-read-1", age=40 * DAY, revoked=NOW - 3 * DAY)
     aged_live = live_token(aged, "ds-read-1", age=61 * DAY)
@@ -44,6 +55,8 @@ def scenario() -> tuple[Spec, Plan]:
     fine_live = live_token(fine, "mirror-1", age=300 * DAY)
     calm_live = live_token(calm, "docs-1", age=5 * DAY)
     calm_older = live_token(calm, "docs-0", age=65 * DAY)
+    rotated_live = live_token(rotated, "cache-1", age=DAY)
+    rotated_older = live_token(rotated, "cache-0", age=61 * DAY)
     legacy_live = live_token(legacy, "old-upload-1", age=100 * DAY, expires=None)
     stray = live_token(token_spec("stray", description="made by hand"), "stray", namespace=None)
     live = [
@@ -55,6 +68,8 @@ def scenario() -> tuple[Spec, Plan]:
         fine_live,
         calm_live,
         calm_older,
+        rotated_live,
+        rotated_older,
         legacy_live,
         stray,
     ]
@@ -64,5 +79,7 @@ def scenario() -> tuple[Spec, Plan]:
         "reports": meta_for(aged_older, "reports"),
         "mirror": meta_for(fine_live, "mirror"),
         "docs": meta_for(calm_live, "docs"),
+        # Rotated yesterday with a 3-day grace: its predecessor works for two more days.
+        "cache": replace(meta_for(rotated_live, "cache"), retire_previous_after=NOW + 2 * DAY),
     }
     return spec, run_plan(spec, live, meta, self_guid=stray.guid)

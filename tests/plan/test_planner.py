@@ -311,7 +311,9 @@ def test_rotate_without_grace_revokes_at_once() -> None:
         grace_override=DAY * 0,
     )
     action = _one(ActionKind.ROTATE, result)
-    assert (action.revoke_replaced, action.retire_after) == (True, None)
+    # The plan time: recorded with the new token, it tells the next run that nothing older is
+    # owed a grace, should this one be killed before it revokes.
+    assert (action.revoke_replaced, action.retire_after) == (True, NOW)
 
 
 @pytest.mark.parametrize(
@@ -321,7 +323,7 @@ def test_replace_and_repair_revoke_the_replaced_token(kind_case: str) -> None:
     action = _plan(CASES[kind_case]).actions[0]
     assert action.kind.creates
     assert action.revoke_replaced is True
-    assert action.retire_after is None
+    assert action.retire_after == NOW  # no grace promised to anything older
     assert action.token is not None and action.token.name == "ds-read"
 
 
@@ -518,8 +520,13 @@ def test_warnings() -> None:
 def test_never_expiring_live_token_of_a_finite_declaration_is_warned() -> None:
     old = live_token(T, "old-forever", age=DAY / 2, expires=None)
     fresh = live_token(T, "fresh", age=DAY / 4)
-    result = run_plan(make_spec(T), [fresh, old], {"ds-read": meta_for(fresh, "ds-read")})
-    assert [(w.code, w.guid) for w in result.warnings] == [(WarningCode.NEVER_EXPIRES, old.guid)]
+    # Unlike the spec, the old token keeps no grace; protected, it stays, and is warned about.
+    spec = make_spec(T, protect=frozenset({old.guid}))
+    result = run_plan(spec, [fresh, old], {"ds-read": meta_for(fresh, "ds-read")})
+    assert [(w.code, w.guid) for w in result.warnings] == [
+        (WarningCode.NEVER_EXPIRES, old.guid),
+        (WarningCode.PROTECTED, old.guid),
+    ]
 
 
 def test_action_order_creates_then_retires_then_revokes_then_noops() -> None:

@@ -15,7 +15,7 @@ from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
 from reconciler.sanitize import for_markdown
 
-from .conftest import NOW, guid, live_token, make_spec, meta_for, run_plan, token_spec
+from .conftest import DAY, NOW, guid, live_token, make_spec, meta_for, run_plan, token_spec
 from .scenario import scenario
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -151,3 +151,51 @@ def test_markdown_single_part_when_it_fits(full_plan: Plan) -> None:
 def test_markdown_refuses_a_useless_limit(full_plan: Plan) -> None:
     with pytest.raises(ValueError, match="too small"):
         render_markdown(full_plan, limit=100)
+
+
+def test_text_lists_every_older_generation_still_active_next_to_its_current_token() -> None:
+    t = token_spec("ds-read")
+    current = live_token(t, "current", age=DAY)
+    older = live_token(t, "older", age=61 * DAY)
+    # Unlike the spec, so it would go at once, but protected.
+    guarded = live_token(t, "guarded", age=80 * DAY, user="someone@example.com")
+    meta = replace(meta_for(current, "ds-read"), retire_previous_after=NOW + 2 * DAY)
+    spec = make_spec(t, protect=frozenset({guarded.guid}))
+
+    text = render_text(run_plan(spec, [current, older, guarded], {"ds-read": meta}), color=False)
+
+    lines = text.splitlines()
+    start = lines.index(f"  =   noop      ds-read ({current.guid})")
+    assert lines[start + 1 : start + 4] == [
+        "      up to date; 1 older generation retiring after 2026-03-03 12:00 UTC",
+        f"      also active: {older.guid} (retires after 2026-03-03 12:00 UTC)",
+        f"      also active: {guarded.guid} (not retired: policy.protect lists it)",
+    ]
+    assert "unchanged" not in text
+
+
+def test_still_active_generations_follow_the_first_line_of_their_name_only() -> None:
+    t = token_spec("ds-read")
+    current = live_token(t, "current", age=DAY)
+    older = live_token(t, "older", age=2 * DAY)
+    meta = replace(meta_for(current, "ds-read"), retire_previous_after=NOW + 2 * DAY)
+
+    result = run_plan(
+        make_spec(t), [current, older], {"ds-read": meta}, force_rotate=frozenset({"ds-read"})
+    )
+    text = render_text(result, color=True)
+
+    assert text.count(f"also active: {older.guid} (retires after 2026-03-04 12:00 UTC)") == 1
+    assert ANSI.sub("", text) == render_text(result, color=False)
+
+
+def test_a_hostile_guid_in_a_still_active_line_is_shown_escaped() -> None:
+    t = token_spec("ds-read")
+    current = live_token(t, "current", age=DAY)
+    hostile = replace(live_token(t, "older", age=2 * DAY), guid="x\x1b[8m\r- revoke forged")
+    meta = replace(meta_for(current, "ds-read"), retire_previous_after=NOW + 2 * DAY)
+
+    text = render_text(run_plan(make_spec(t), [current, hostile], {"ds-read": meta}), color=False)
+
+    assert "\x1b" not in text and "\r" not in text
+    assert "also active: x\\x1b[8m\\r- revoke forged (retires after" in text

@@ -23,26 +23,32 @@ def kinds(result: Plan) -> list[tuple[ActionKind, str | None]]:
     return [(a.kind, a.guid) for a in result.actions]
 
 
-def test_the_generation_the_store_holds_is_not_retired_while_the_current_is_repaired() -> None:
-    """A run created `current` and died before storing it; days later the older token's grace
-    counts from a successor nobody ever received."""
+def test_a_token_newer_than_the_store_holds_is_retired_first_and_the_store_token_decided() -> None:
+    """A run created `orphan` and died before storing it. Nobody holds its value, so it goes
+    before anything else of the name; the store's token was due for rotation, and still is."""
     held = live_token(T, "held", age=70 * DAY)
-    current = live_token(T, "current", age=5 * DAY)
+    orphan = live_token(T, "orphan", age=5 * DAY)
 
-    result = run_plan(make_spec(T), [current, held], {"ds-read": meta_for(held, "ds-read")})
+    result = run_plan(make_spec(T), [orphan, held], {"ds-read": meta_for(held, "ds-read")})
 
-    assert kinds(result) == [(ActionKind.REPAIR, current.guid)]
-    assert result.actions[0].revoke_replaced is True
+    assert kinds(result) == [(ActionKind.RETIRE, orphan.guid), (ActionKind.ROTATE, held.guid)]
+    assert "never stored" in result.actions[0].reason
+    rotate = result.actions[1]
+    assert (rotate.revoke_replaced, rotate.retire_after) == (False, NOW + 3 * DAY)
 
 
-def test_older_generations_the_store_does_not_hold_still_retire() -> None:
+def test_older_generations_than_the_store_token_follow_its_promise() -> None:
     held = live_token(T, "held", age=40 * DAY)
-    current = live_token(T, "current", age=5 * DAY)
+    orphan = live_token(T, "orphan", age=5 * DAY)
     oldest = live_token(T, "oldest", age=80 * DAY)
 
-    result = run_plan(make_spec(T), [current, held, oldest], {"ds-read": meta_for(held, "ds-read")})
+    result = run_plan(make_spec(T), [orphan, held, oldest], {"ds-read": meta_for(held, "ds-read")})
 
-    assert kinds(result) == [(ActionKind.REPAIR, current.guid), (ActionKind.RETIRE, oldest.guid)]
+    assert kinds(result) == [
+        (ActionKind.RETIRE, orphan.guid),
+        (ActionKind.RETIRE, oldest.guid),
+        (ActionKind.NOOP, held.guid),
+    ]
 
 
 def test_repair_after_a_rolled_back_successor_keeps_the_current_token_for_grace() -> None:

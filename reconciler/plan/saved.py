@@ -1,0 +1,92 @@
+"""Whether a saved plan is exactly what the spec and the live state give.
+
+A saved plan travels as a file (a CI artifact, an attachment to a review) and can be edited on
+the way. `apply PLAN.json` therefore never trusts its actions: it plans again, from the spec and
+the live tokens, at the moment the saved plan claims to describe (`generated_at`), and applies
+only if every part of the saved plan is what that gives, down to each field of each action. The
+reason counts too: it is what a reviewer read and approved, and at the same moment it is
+computed exactly, so an edited reason is a tampered plan like any other.
+
+A saved plan may not claim a moment ahead of now (rotations and retirements would fall due early);
+a moment in the past can only make less due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime, timedelta
+
+from reconciler.errors import StalePlanError
+from reconciler.plan.labels import format_time
+from reconciler.plan.model import Action, Plan
+from reconciler.sanitize import for_terminal
+
+# The machine that planned and the one that applies may disagree on the time by this much.
+CLOCK_SKEW = timedelta(minutes=5)
+_AGAIN = "run `ppm-tokens plan --out` again and review it"
+
+
+def check_moment(saved: Plan, now: datetime) -> None:
+    if saved.generated_at > now + CLOCK_SKEW:
+        raise StalePlanError(
+            f"the saved plan says it was made at {format_time(saved.generated_at)}, which is "
+            f"later than now ({format_time(now)}): the file was edited or the clocks disagree; "
+            f"{_AGAIN}"
+        )
+
+
+def check_saved(saved: Plan, derived: Plan) -> None:
+    """Raise StalePlanError naming the first part of `saved` that is not what `derived` (the
+    plan made again at the saved plan's moment) says."""
+    if saved.server != derived.server:
+        raise StalePlanError(
+            f"the saved plan is for server {for_terminal(saved.server)}, but this run talks to "
+            f"{for_terminal(derived.server)}; {_AGAIN} against that server"
+        )
+    if saved.namespace != derived.namespace:
+        raise StalePlanError(
+            f"the saved plan is for namespace {for_terminal(saved.namespace)}, the spec for "
+            f"{derived.namespace}; {_AGAIN}"
+        )
+    if saved.live_fingerprint != derived.live_fingerprint:
+        raise StalePlanError(
+            "the live tokens this plan depends on changed since it was made "
+            f"({for_terminal(saved.live_fingerprint[:19])} -> {derived.live_fingerprint[:19]}); "
+            f"{_AGAIN}"
+        )
+    _check_actions(saved.actions, derived.actions)
+    for part in ("still_active", "warnings", "errors"):
+        if getattr(saved, part) != getattr(derived, part):
+            raise StalePlanError(
+                f"the saved plan's {part.replace('_', ' ')} are not what the spec, the live "
+                f"tokens and the stores give now: the stores changed or the file was edited; "
+                f"{_AGAIN}"
+            )
+
+
+def _check_actions(saved: tuple[Action, ...], derived: tuple[Action, ...]) -> None:
+    for index, (mine, theirs) in enumerate(zip(saved, derived, strict=False), start=1):
+        if mine == theirs:
+            continue
+        changed = [
+            f.name for f in fields(Action) if getattr(mine, f.name) != getattr(theirs, f.name)
+        ]
+        raise StalePlanError(
+            f"saved action {index} ({_describe(mine)}) is not what the spec, the live tokens "
+            f"and the stores give ({_describe(theirs)}): its {', '.join(changed)} differ; "
+            f"the stores changed or the file was edited; {_AGAIN}"
+        )
+    if len(saved) != len(derived):
+        extra = saved[len(derived) :] or derived[len(saved) :]
+        which = "has" if len(saved) > len(derived) else "lacks"
+        raise StalePlanError(
+            f"the saved plan {which} {len(extra)} action(s) the spec, the live tokens and the "
+            f"stores give otherwise, from {_describe(extra[0])} on: the file was edited; {_AGAIN}"
+        )
+
+
+def _describe(action: Action) -> str:
+    parts = [action.kind.value, action.name or "(unmanaged)"]
+    if action.guid:
+        parts.append(action.guid)
+    return for_terminal(" ".join(parts))

@@ -1,0 +1,90 @@
+"""Run the ppm-tokens CLI and SIGKILL it at a named step of apply: `python killpoint.py ARGS`.
+
+PPM_TOKENS_KILL_AT="<point>:<name>" chooses the step, for the first action step of token <name>
+that reaches it:
+
+    after-create    the server made the token; its value is in memory and stored nowhere
+    after-store     the store write returned; nothing is confirmed or revoked yet
+    before-revoke   a revoke of one of <name>'s tokens is about to be sent
+    mid-revoke      the server revoked one of <name>'s tokens; the process never learns it
+
+The hooks wrap the driver's and the file store's methods by name (create_token, put,
+revoke_token), never a line of apply, so they hold whatever order apply runs its steps in.
+The real code runs; only the process dies, as with kill -9.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.cli import main
+from reconciler.ownership import parse_owner
+from reconciler.server.http import HttpDriver
+from reconciler.stores.file import FileStore
+
+POINTS = ("after-create", "after-store", "before-revoke", "mid-revoke")
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def install(point: str, name: str) -> None:
+    if point not in POINTS:
+        raise SystemExit(f"unknown kill point {point!r}; one of {', '.join(POINTS)}")
+    owners: dict[str, str] = {}  # GUID -> token name, from what this process saw
+    lock = threading.Lock()
+
+    def remember(guid: str, description: str) -> None:
+        owner = parse_owner(description)
+        if owner is not None:
+            with lock:
+                owners[guid] = owner.name
+
+    list_tokens: Callable[..., Any] = HttpDriver.list_tokens
+    create_token: Callable[..., Any] = HttpDriver.create_token
+    revoke_token: Callable[..., Any] = HttpDriver.revoke_token
+    put: Callable[..., Any] = FileStore.put
+
+    def listing(self: HttpDriver) -> Any:
+        tokens = list_tokens(self)
+        for token in tokens:
+            remember(token.guid, token.description)
+        return tokens
+
+    def creating(self: HttpDriver, request: Any) -> Any:
+        created = create_token(self, request)
+        remember(created.token.guid, request.description)
+        if point == "after-create" and owners.get(created.token.guid) == name:
+            _die()
+        return created
+
+    def revoking(self: HttpDriver, guid: str) -> None:
+        ours = owners.get(guid) == name
+        if ours and point == "before-revoke":
+            _die()
+        revoke_token(self, guid)
+        if ours and point == "mid-revoke":
+            _die()
+
+    def storing(self: FileStore, key: str, secret: Any) -> None:
+        put(self, key, secret)
+        if point == "after-store" and secret.meta.name == name:
+            _die()
+
+    HttpDriver.list_tokens = listing  # type: ignore[method-assign]
+    HttpDriver.create_token = creating  # type: ignore[method-assign]
+    HttpDriver.revoke_token = revoking  # type: ignore[method-assign]
+    FileStore.put = storing  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    chosen = os.environ.get("PPM_TOKENS_KILL_AT", "")
+    if chosen:
+        kill_point, _, token_name = chosen.partition(":")
+        install(kill_point, token_name)
+    main()
