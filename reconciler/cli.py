@@ -18,6 +18,7 @@ from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.logs import RedactingFilter, redact
+from reconciler.spec.model import Driver as DriverKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_SPEC = Path("tokens.yaml")
@@ -60,6 +61,21 @@ class ClickUI:
             yield advance
 
 
+driver_options = [
+    click.option(
+        "--driver",
+        type=click.Choice(["http", "rspm"]),
+        help="How to reach the server (else server.driver, else http).",
+    ),
+    click.option(
+        "--rspm",
+        "rspm_path",
+        metavar="PATH",
+        help="PPM's CLI for --driver rspm (else server.rspm, else rspm on PATH).",
+    ),
+]
+
+
 def global_options(func: F) -> F:
     """Flags every server-facing command accepts (after the command name)."""
     decorators = [
@@ -71,6 +87,7 @@ def global_options(func: F) -> F:
         ),
         click.option("--now", metavar="ISO8601", help="Override the clock (previews, tests)."),
         click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted."),
+        *driver_options,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -78,11 +95,14 @@ def global_options(func: F) -> F:
 
 
 def make_global(kwargs: dict[str, Any]) -> GlobalOptions:
+    driver = kwargs.pop("driver", None)
     options = GlobalOptions(
         server=kwargs.pop("server"),
         token_file=kwargs.pop("token_file"),
         now=kwargs.pop("now"),
         verbose=kwargs.pop("verbose"),
+        driver=DriverKind(driver) if driver else None,
+        rspm=kwargs.pop("rspm_path", None),
     )
     configure_logging(options.verbose)
     return options

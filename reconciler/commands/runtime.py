@@ -16,8 +16,8 @@ from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
+from reconciler.spec.model import DEFAULT_RSPM, Spec
 from reconciler.spec.model import Driver as DriverKind
-from reconciler.spec.model import Spec
 from reconciler.stores.registry import StoreContext
 
 Clock = Callable[[], datetime]
@@ -29,6 +29,8 @@ class GlobalOptions:
     token_file: Path | None = None
     now: str | None = None  # ISO 8601 or +30d; fixes the clock for previews and tests
     verbose: bool = False
+    driver: DriverKind | None = None  # --driver: overrides server.driver
+    rspm: str | None = None  # --rspm PATH: overrides server.rspm
 
 
 @dataclass(frozen=True)
@@ -97,14 +99,37 @@ def admin_token(options: GlobalOptions, env: Environment) -> Secret:
     return Secret(value)
 
 
-def open_driver(options: GlobalOptions, env: Environment, spec: Spec | None) -> Driver:
+def driver_kind(options: GlobalOptions, spec: Spec | None) -> DriverKind:
+    if options.driver is not None:
+        return options.driver
+    return spec.server.driver if spec else DriverKind.HTTP
+
+
+def rspm_command(options: GlobalOptions, spec: Spec | None) -> tuple[str, ...]:
+    """--rspm PATH, else server.rspm (a path or a wrapper's argv), else `rspm` on PATH. A
+    relative path in the spec is relative to the spec's directory, like the file store's."""
+    if options.rspm:
+        return (options.rspm,)
+    command = spec.server.rspm if spec and spec.server.rspm else DEFAULT_RSPM
+    program = command[0]
+    if spec is not None and ("/" in program) and not Path(program).is_absolute():
+        program = str(Path(spec.path).resolve().parent / program)
+    return (program, *command[1:])
+
+
+def open_driver(
+    options: GlobalOptions, env: Environment, spec: Spec | None, clock: Clock | None = None
+) -> Driver:
     url = server_url(options, env, spec)
-    kind = spec.server.driver if spec else DriverKind.HTTP
-    if kind is not DriverKind.HTTP:
-        raise UsageError(f"server.driver {kind.value!r} is not available in this version; use http")
+    token = admin_token(options, env)
+    if driver_kind(options, spec) is DriverKind.RSPM:
+        from reconciler.server.rspm import RspmDriver
+
+        command = rspm_command(options, spec)
+        return RspmDriver(command, url, token, env=env.variables, now=clock or make_clock(options))
     from reconciler.server.http import HttpDriver
 
-    return HttpDriver(url, admin_token(options, env))
+    return HttpDriver(url, token)
 
 
 def store_context(spec: Spec, env: Environment) -> StoreContext:
