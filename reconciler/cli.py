@@ -329,3 +329,35 @@ def demo() -> int:
 
     configure_logging(False)
     return finish(lambda: command.run(ui=ClickUI()))
+
+
+@app.command()
+@click.option(
+    "-f",
+    "--file",
+    "spec_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Take server.url, server.driver and server.rspm from this spec.",
+)
+@click.option("--repo", metavar="NAME", help="The repository to prove the probe against.")
+@click.option(
+    "--revoke-wait",
+    metavar="DURATION",
+    default="60s",
+    show_default=True,
+    help="How long a revocation may take to propagate.",
+)
+@global_options
+def doctor(**kwargs: Any) -> int:
+    """Check a real server: list, create a probe, prove, revoke, refused. Exit 1 on the first
+    assumption that does not hold."""
+    from reconciler.commands import doctor as command
+
+    options = make_global(kwargs)
+    wait = duration_option(kwargs["revoke_wait"], "--revoke-wait")
+    doctor_options = command.DoctorOptions(
+        spec_path=kwargs["spec_path"],
+        repo=kwargs["repo"],
+        revoke_wait=wait if wait is not None else command.DoctorOptions().revoke_wait,
+    )
+    return finish(lambda: command.run(doctor_options, options, Environment.current(), ClickUI()))
