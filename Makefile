@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test lint typecheck check bench clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: $(VENV)/.installed-dev lint typecheck
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/emulator_list.py
 	$(BIN)/python bench/reconcile_scale.py
+
+# The action installs from this lock: every runtime and build dependency pinned by hash.
+# Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
+lock: $(VENV)/.installed-dev
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file=requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
