@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean lock
+.PHONY: demo test lint typecheck check bench clean lock node
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ typecheck: $(VENV)/.installed-dev
 
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any
 # non-zero status stops make.
-test: $(VENV)/.installed-dev lint typecheck
+# The workflow-steps test runs actions/github-script's scripts with Node.js.
+node:
+	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
+
+test: $(VENV)/.installed-dev lint typecheck node
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
