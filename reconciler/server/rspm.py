@@ -328,7 +328,7 @@ class RspmDriver:
     def revoke_token(self, guid: str) -> None:
         try:
             self._retrying("rspm revoke token", ["revoke", "token", f"--guid={guid}"])
-        except (NotFoundError, ServerError) as exc:
+        except ServerError as exc:
             if isinstance(exc, AuthError):
                 raise
             # Revoking twice is not an error in the Driver contract, whatever the CLI says.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.commands.runtime import Environment, GlobalOptions, open_driver, rspm_command
 from reconciler.emulator.server import RunningEmulator
 from reconciler.errors import (
     AuthError,
@@ -32,6 +33,9 @@ from reconciler.server.rspm import (
     expires_flag,
     run_subprocess,
 )
+from reconciler.spec import load_spec
+from reconciler.spec.model import Driver as DriverKind
+from reconciler.spec.model import Spec
 from tests.jwt_shapes import jwt_shaped
 
 FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
@@ -355,3 +359,39 @@ def test_the_real_runner_reports_a_timeout(tmp_path: Path) -> None:
     script.write_text("#!/bin/sh\n")
     with pytest.raises(RspmNotRunnable, match="not executable"):
         run_subprocess([str(script)], {}, 5)
+
+
+# Choosing the driver ----------------------------------------------------------------------------
+
+
+def _spec(tmp_path: Path, server: str) -> Spec:
+    path = tmp_path / "tokens.yaml"
+    path.write_text(
+        "version: 1\n"
+        f"server: {server}\n"
+        "stores: {local: {type: file, path: store}}\n"
+        "defaults: {store: local}\n"
+        "tokens: []\n"
+    )
+    return load_spec(path, now=NOW)
+
+
+def test_driver_and_cli_come_from_flags_then_spec_then_defaults(tmp_path: Path) -> None:
+    env = Environment({"PACKAGEMANAGER_TOKEN": ADMIN.reveal()}, tmp_path)
+    wrapped = _spec(
+        tmp_path,
+        "{url: 'http://127.0.0.1:9', driver: rspm, rspm: [kubectl, exec, deploy/ppm, --, rspm]}",
+    )
+    driver = open_driver(GlobalOptions(), env, wrapped)
+    assert isinstance(driver, RspmDriver)
+    assert driver.command == ("kubectl", "exec", "deploy/ppm", "--", "rspm")
+    flagged = GlobalOptions(rspm="/opt/rspm")
+    assert rspm_command(flagged, wrapped) == ("/opt/rspm",)
+    assert not isinstance(
+        open_driver(GlobalOptions(driver=DriverKind.HTTP), env, wrapped), RspmDriver
+    )
+    relative = _spec(tmp_path, "{url: 'http://127.0.0.1:9', driver: rspm, rspm: ./bin/rspm}")
+    assert rspm_command(GlobalOptions(), relative) == (str(tmp_path / "bin" / "rspm"),)
+    plain = _spec(tmp_path, "{url: 'http://127.0.0.1:9'}")
+    assert rspm_command(GlobalOptions(), plain) == ("rspm",)
+    assert isinstance(open_driver(GlobalOptions(driver=DriverKind.RSPM), env, plain), RspmDriver)
