@@ -42,6 +42,7 @@ test: $(VENV)/.installed-dev lint typecheck node
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/emulator_list.py
 	$(BIN)/python bench/reconcile_scale.py
+	$(BIN)/python bench/rspm_driver.py
 
 # The action installs from this lock: every runtime and build dependency pinned by hash.
 # Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
