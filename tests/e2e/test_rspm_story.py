@@ -54,8 +54,11 @@ def test_the_whole_story_through_rspm(
     assert code == 2, err
     assert out.count("+ ") >= 3
 
-    code, _, err = rspm(cli, "apply", "-f", str(spec), "--auto-approve")
+    # Debug logs on: every rspm command is logged, and the scan of this run's output (by the
+    # cli fixture) proves no value or admin token is among them.
+    code, _, err = rspm(cli, "apply", "-f", str(spec), "--auto-approve", "-v")
     assert code == 0, err
+    assert "running " in err and "create token (--scope=repos:read)" in err
     first = check_current(cli, http_driver, ["ci-admin", "ds-read", "uploader"])
 
     emulator_control.clear_log()
