@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check bench clean lock node
+.PHONY: demo test lint typecheck check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,7 @@ typecheck: $(VENV)/.installed-dev
 
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any
 # non-zero status stops make.
-# The workflow-steps test runs actions/github-script's scripts with Node.js.
-node:
-	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
-
-test: $(VENV)/.installed-dev lint typecheck node
+test: $(VENV)/.installed-dev lint typecheck
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage combine --quiet
@@ -43,6 +39,13 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/emulator_list.py
 	$(BIN)/python bench/reconcile_scale.py
 	$(BIN)/python bench/rspm_driver.py
+
+# The workflow-steps test runs actions/github-script's scripts with Node.js (on this machine kind
+# already; installed when missing, as CI starts from a fresh machine).
+.PHONY: node lock
+test: node
+node:
+	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
 
 # The action installs from this lock: every runtime and build dependency pinned by hash.
 # Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
