@@ -398,3 +398,48 @@ def test_driver_and_cli_come_from_flags_then_spec_then_defaults(tmp_path: Path) 
     forced = open_driver(GlobalOptions(driver=DriverKind.RSPM), env, plain)
     forced.close()
     assert isinstance(forced, RspmDriver)
+
+
+# The test double behaves like a CLI ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stream", "words"),
+    [
+        (["list", "tokens", "--bogus"], 1, "stderr", "Error: unknown flag: --bogus"),
+        (["list", "tokens", "-x"], 1, "stderr", "unknown shorthand flag: -x"),
+        (["create", "token", "--description=d"], 1, "stderr", '"scope" not set'),
+        (["create", "token", "--scope=repos:read", "--description=d"], 1, "stderr", "--repos"),
+        (["delete", "token"], 1, "stderr", "unknown command"),
+        (["list", "tokens", "-o", "yaml"], 1, "stderr", "'human' or 'json'"),
+        (["list", "tokens"], 0, "stdout", "GUID"),
+        (["list", "tokens", "--revoked=yes", "-o=json"], 0, "stdout", "[]"),
+        (["--help"], 0, "stdout", "rspm create token"),
+    ],
+)
+def test_the_cli_double_parses_like_a_cli(
+    emulator: RunningEmulator, args: list[str], code: int, stream: str, words: str
+) -> None:
+    env = clean_env(
+        PACKAGEMANAGER_ADDRESS=emulator.url, PACKAGEMANAGER_TOKEN=emulator.admin_token()
+    )
+    result = run_subprocess([str(FAKE_RSPM), *args], env, 30)
+    assert result.returncode == code
+    assert words in getattr(result, stream)
+
+
+def test_the_cli_double_prints_informational_lines_on_stderr_and_the_value_alone(
+    emulator: RunningEmulator,
+) -> None:
+    env = clean_env(PACKAGEMANAGER_TOKEN=emulator.admin_token())
+    base = [str(FAKE_RSPM), "create", "token", "--scope=blocklist:read", "--description=d"]
+    loud = run_subprocess([*base, "--user=u", "--address", emulator.url], env, 30)
+    quiet = run_subprocess([*base, "--user=u", f"-a={emulator.url}", "-q"], env, 30)
+    for result in (loud, quiet):
+        assert result.returncode == 0
+        assert len(result.stdout.split()) == 1  # the value alone
+    assert loud.stderr.startswith("<< ")
+    assert quiet.stderr == ""
+    no_address = run_subprocess(base, env, 30)
+    assert no_address.returncode == 1
+    assert "PACKAGEMANAGER_ADDRESS" in no_address.stderr
