@@ -300,38 +300,6 @@ def rotate(**kwargs: Any) -> int:
 
 
 @app.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=4242, show_default=True)
-@click.option("--db", type=click.Path(path_type=Path, dir_okay=False), help="SQLite file.")
-@click.option(
-    "--admin-token-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("ppm-emulator-admin.token"),
-    show_default=True,
-    help="Where the bootstrap global:admin token is written (0600).",
-)
-def emulator(host: str, port: int, db: Path | None, admin_token_file: Path) -> int:
-    """Run a PPM-compatible server for trials and tests."""
-    from reconciler.commands import emulator as command
-
-    configure_logging(False)
-    return finish(
-        lambda: command.run(
-            host=host, port=port, db=db, admin_token_file=admin_token_file, ui=ClickUI()
-        )
-    )
-
-
-@app.command()
-def demo() -> int:
-    """The whole loop against an embedded emulator, in a temporary directory."""
-    from reconciler.commands import demo as command
-
-    configure_logging(False)
-    return finish(lambda: command.run(ui=ClickUI()))
-
-
-@app.command()
 @click.option(
     "-f",
     "--file",
@@ -361,3 +329,35 @@ def doctor(**kwargs: Any) -> int:
         revoke_wait=wait if wait is not None else command.DoctorOptions().revoke_wait,
     )
     return finish(lambda: command.run(doctor_options, options, Environment.current(), ClickUI()))
+
+
+@app.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=4242, show_default=True)
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False), help="SQLite file.")
+@click.option(
+    "--admin-token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("ppm-emulator-admin.token"),
+    show_default=True,
+    help="Where the bootstrap global:admin token is written (0600).",
+)
+def emulator(host: str, port: int, db: Path | None, admin_token_file: Path) -> int:
+    """Run a PPM-compatible server for trials and tests."""
+    from reconciler.commands import emulator as command
+
+    configure_logging(False)
+    return finish(
+        lambda: command.run(
+            host=host, port=port, db=db, admin_token_file=admin_token_file, ui=ClickUI()
+        )
+    )
+
+
+@app.command()
+def demo() -> int:
+    """The whole loop against an embedded emulator, in a temporary directory."""
+    from reconciler.commands import demo as command
+
+    configure_logging(False)
+    return finish(lambda: command.run(ui=ClickUI()))
