@@ -122,14 +122,17 @@ def open_driver(
 ) -> Driver:
     url = server_url(options, env, spec)
     token = admin_token(options, env)
+    from reconciler.server.http import HttpDriver
+
+    # The rspm driver lists repositories and proves tokens over HTTP with this same driver.
+    http = HttpDriver(url, token)
     if driver_kind(options, spec) is DriverKind.RSPM:
         from reconciler.server.rspm import RspmDriver
 
         command = rspm_command(options, spec)
-        return RspmDriver(command, url, token, env=env.variables, now=clock or make_clock(options))
-    from reconciler.server.http import HttpDriver
-
-    return HttpDriver(url, token)
+        now = clock or make_clock(options)
+        return RspmDriver(command, url, token, env=env.variables, http=http, now=now)
+    return http
 
 
 def store_context(spec: Spec, env: Environment) -> StoreContext:
