@@ -28,6 +28,23 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# The workflow-steps test runs actions/github-script's scripts with Node.js (on this machine kind
+# already; installed when missing, as CI starts from a fresh machine).
+.PHONY: node lock bench-rspm
+test: node
+node:
+	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
+
+# The action installs from this lock: every runtime and build dependency pinned by hash.
+# Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
+lock: $(VENV)/.installed-dev
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file=requirements.lock pyproject.toml
+
+bench: bench-rspm
+bench-rspm: $(VENV)/.installed-dev
+	$(BIN)/python bench/rspm_driver.py
+
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any
 # non-zero status stops make.
 # The report's browser test drives Debian's headless Chromium; CI starts from a fresh machine.

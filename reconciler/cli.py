@@ -21,6 +21,7 @@ from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.logs import RedactingFilter, redact
 from reconciler.sanitize import for_terminal, has_unsafe_characters
+from reconciler.spec.model import Driver as DriverKind
 from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,6 +65,21 @@ class ClickUI:
             yield advance
 
 
+driver_options = [
+    click.option(
+        "--driver",
+        type=click.Choice(["http", "rspm"]),
+        help="How to reach the server (else server.driver, else http).",
+    ),
+    click.option(
+        "--rspm",
+        "rspm_path",
+        metavar="PATH",
+        help="PPM's CLI for --driver rspm (else server.rspm, else rspm on PATH).",
+    ),
+]
+
+
 def global_options(func: F) -> F:
     """Flags every server-facing command accepts (after the command name)."""
     decorators = [
@@ -81,6 +97,7 @@ def global_options(func: F) -> F:
         ),
         click.option("--now", metavar="ISO8601", help="Override the clock (previews, tests)."),
         click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted."),
+        *driver_options,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -88,12 +105,15 @@ def global_options(func: F) -> F:
 
 
 def make_global(kwargs: dict[str, Any]) -> GlobalOptions:
+    driver = kwargs.pop("driver", None)
     options = GlobalOptions(
         server=kwargs.pop("server"),
         token_file=kwargs.pop("token_file"),
         now=kwargs.pop("now"),
         verbose=kwargs.pop("verbose"),
         ca_cert=kwargs.pop("ca_cert"),
+        driver=DriverKind(driver) if driver else None,
+        rspm=kwargs.pop("rspm_path", None),
     )
     configure_logging(options.verbose)
     return options
@@ -301,6 +321,38 @@ def rotate(**kwargs: Any) -> int:
         only=frozenset({name}),
     )
     return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))
+
+
+@app.command()
+@click.option(
+    "-f",
+    "--file",
+    "spec_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Take server.url, server.driver and server.rspm from this spec.",
+)
+@click.option("--repo", metavar="NAME", help="The repository to prove the probe against.")
+@click.option(
+    "--revoke-wait",
+    metavar="DURATION",
+    default="60s",
+    show_default=True,
+    help="How long a revocation may take to propagate.",
+)
+@global_options
+def doctor(**kwargs: Any) -> int:
+    """Check a real server: list, create a probe, prove, revoke, refused. Exit 1 on the first
+    assumption that does not hold."""
+    from reconciler.commands import doctor as command
+
+    options = make_global(kwargs)
+    wait = duration_option(kwargs["revoke_wait"], "--revoke-wait")
+    doctor_options = command.DoctorOptions(
+        spec_path=kwargs["spec_path"],
+        repo=kwargs["repo"],
+        revoke_wait=wait if wait is not None else command.DoctorOptions().revoke_wait,
+    )
+    return finish(lambda: command.run(doctor_options, options, Environment.current(), ClickUI()))
 
 
 @app.command()

@@ -14,37 +14,64 @@ import yaml
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / ".github" / "workflows").glob("*.yml"))
 
 
+ACTION = WORKFLOWS[0].parents[2] / "action.yml"
+
+
 def run_steps(path: Path) -> list[str]:
     document = yaml.safe_load(path.read_text())
+    jobs = document["jobs"].values() if "jobs" in document else [document["runs"]]
     return [
         step["run"]
-        for job in document["jobs"].values()
+        for job in jobs
         for step in job["steps"]
         if isinstance(step, dict) and "run" in step
     ]
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.name for p in WORKFLOWS])
-def test_workflow_commands_exist(path: Path) -> None:
-    commands = [
-        line.strip()
-        for script in run_steps(path)
-        for line in script.splitlines()
-        if line.strip().startswith("ppm-tokens ")
+def action_uses(path: Path) -> list[dict[str, str]]:
+    """The `with:` of every step that runs this repository's action."""
+    document = yaml.safe_load(path.read_text())
+    return [
+        step.get("with", {})
+        for job in document.get("jobs", {}).values()
+        for step in job["steps"]
+        if step.get("uses") == "$/"
     ]
+
+
+def command_lines(path: Path) -> list[list[str]]:
+    """Every ppm-tokens command a workflow runs: in its own steps, or through the action
+    (which runs `ppm-tokens COMMAND -f FILE ... ARGS`)."""
+    commands = [
+        shlex.split(line.strip().split(">")[0].replace("ppm_tokens ", "ppm-tokens ", 1))
+        for script in run_steps(path)
+        for line in script.replace("\\\n", " ").splitlines()
+        if line.strip().startswith(("ppm-tokens ", "ppm_tokens "))
+    ]
+    for inputs in action_uses(path):
+        commands.append(["ppm-tokens", inputs["command"], *shlex.split(inputs.get("args", ""))])
+    return commands
+
+
+def help_text(subcommand: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", subcommand, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+@pytest.mark.parametrize("path", [*WORKFLOWS, ACTION], ids=[p.name for p in [*WORKFLOWS, ACTION]])
+def test_workflow_commands_exist(path: Path) -> None:
+    commands = command_lines(path)
     if path.name != "ci.yml":
         assert commands, f"{path.name} runs no ppm-tokens command"
-    for command in commands:
-        words = shlex.split(command.split(">")[0])
+    for words in commands:
         subcommand = words[1]
-        help_text = subprocess.run(
-            [sys.executable, "-m", "reconciler", subcommand, "--help"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        for flag in (w for w in words[2:] if w.startswith("-")):
-            assert re.search(rf"(^|[\s,]){re.escape(flag)}\b", help_text), (path.name, flag)
+        text = help_text(subcommand)
+        for flag in (w for w in words[2:] if w.startswith("-") and not w.startswith("-$")):
+            assert re.search(rf"(^|[\s,]){re.escape(flag)}\b", text), (path.name, flag)
 
 
 def test_ci_runs_the_readme_test_command() -> None:

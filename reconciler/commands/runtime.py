@@ -18,8 +18,8 @@ from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
+from reconciler.spec.model import DEFAULT_RSPM, Spec
 from reconciler.spec.model import Driver as DriverKind
-from reconciler.spec.model import Spec
 from reconciler.stores.registry import StoreContext
 
 Clock = Callable[[], datetime]
@@ -33,6 +33,8 @@ class GlobalOptions:
     now: str | None = None  # ISO 8601 or +30d; fixes the clock for previews and tests
     verbose: bool = False
     ca_cert: Path | None = None  # CA bundle for the server's certificate (else see server.tls)
+    driver: DriverKind | None = None  # --driver: overrides server.driver
+    rspm: str | None = None  # --rspm PATH: overrides server.rspm
 
 
 @dataclass(frozen=True)
@@ -120,16 +122,42 @@ def read_token_file(path: Path) -> Secret:
     return Secret(text)
 
 
-def open_driver(options: GlobalOptions, env: Environment, spec: Spec | None) -> Driver:
+def driver_kind(options: GlobalOptions, spec: Spec | None) -> DriverKind:
+    if options.driver is not None:
+        return options.driver
+    return spec.server.driver if spec else DriverKind.HTTP
+
+
+def rspm_command(options: GlobalOptions, spec: Spec | None) -> tuple[str, ...]:
+    """--rspm PATH, else server.rspm (a path or a wrapper's argv), else `rspm` on PATH. A
+    relative path in the spec is relative to the spec's directory, like the file store's."""
+    if options.rspm:
+        return (options.rspm,)
+    command = spec.server.rspm if spec and spec.server.rspm else DEFAULT_RSPM
+    program = command[0]
+    if spec is not None and ("/" in program) and not Path(program).is_absolute():
+        program = str(Path(spec.path).resolve().parent / program)
+    return (program, *command[1:])
+
+
+def open_driver(
+    options: GlobalOptions, env: Environment, spec: Spec | None, clock: Clock | None = None
+) -> Driver:
     url = server_url(options, env, spec)
-    kind = spec.server.driver if spec else DriverKind.HTTP
-    if kind is not DriverKind.HTTP:
-        raise UsageError(f"server.driver {kind.value!r} is not available in this version; use http")
+    token = admin_token(options, env)
     from reconciler.server.http import HttpDriver
     from reconciler.server.tls import ssl_context, trust_source
 
     verify = ssl_context(trust_source(options.ca_cert, env.variables))
-    return HttpDriver(url, admin_token(options, env), verify=verify)
+    # The rspm driver lists repositories and proves tokens over HTTP with this same driver.
+    http = HttpDriver(url, token, verify=verify)
+    if driver_kind(options, spec) is DriverKind.RSPM:
+        from reconciler.server.rspm import RspmDriver
+
+        command = rspm_command(options, spec)
+        now = clock or make_clock(options)
+        return RspmDriver(command, url, token, env=env.variables, http=http, now=now)
+    return http
 
 
 def store_context(spec: Spec, env: Environment) -> StoreContext:

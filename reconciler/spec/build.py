@@ -54,9 +54,15 @@ def build_spec(document: Document) -> Spec:
 
 def _server(server: Mapping[str, object]) -> ServerConfig:
     url = server.get("url")
+    rspm = server.get("rspm")
     return ServerConfig(
         url=str(url).rstrip("/") if url is not None else None,
         driver=Driver(str(server.get("driver", Driver.HTTP))),
+        rspm=(str(rspm),)
+        if isinstance(rspm, str)
+        else tuple(str(word) for word in rspm)
+        if isinstance(rspm, list)
+        else None,
     )
 
 

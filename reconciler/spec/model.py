@@ -97,10 +97,16 @@ class LockConfig:
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
 
+DEFAULT_RSPM = ("rspm",)
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     url: str | None = None
     driver: Driver = Driver.HTTP
+    # The argv prefix that runs PPM's CLI: a path, or a wrapper such as
+    # ("kubectl", "exec", "deploy/ppm", "--", "rspm"). None: not set in the spec.
+    rspm: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
