@@ -39,7 +39,8 @@ node:
 # Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
 lock: $(VENV)/.installed-dev
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
-		--no-emit-index-url --no-emit-find-links --output-file=requirements.lock pyproject.toml
+		--extra aws --extra github --no-emit-index-url --no-emit-find-links \
+		--output-file=requirements.lock pyproject.toml
 
 bench: bench-rspm
 bench-rspm: $(VENV)/.installed-dev

@@ -160,7 +160,7 @@ def test_plan_then_apply_then_plan_again(
     (comment,) = comments(runner)
     body = str(comment["body"])
     assert comment["issue_number"] == 7
-    assert body.startswith(MARKER + "\n## ppm-tokens plan: `ci` on ")
+    assert body.startswith(MARKER + "\n## ppm-tokens plan: <code>ci</code> on ")
     assert "ds-read" in body and "uploader" in body
     assert "Merging applies these changes (2 create)" in body
     assert "https://github.com/acme/tokens/actions/runs/4242" in body
@@ -181,7 +181,7 @@ def test_plan_then_apply_then_plan_again(
     assert step(again, "Plan")["exitcode"] == "0"
     assert step(again, "Plan")["summary"] == "no changes"
     (comment,) = comments(runner)
-    assert str(comment["body"]).startswith(MARKER + "\n## ppm-tokens plan: `ci` on ")
+    assert str(comment["body"]).startswith(MARKER + "\n## ppm-tokens plan: <code>ci</code> on ")
     assert "Nothing to apply (no changes)." in str(comment["body"])
     assert "ds-read" not in str(comment["body"])
     calls = [name for name, _ in runner.github_api()["calls"]]
@@ -251,3 +251,23 @@ def test_a_long_plan_is_split_into_sticky_parts(
     assert runner.run_job(PLAN, "plan", pull_request).outcome == "success"
     (only,) = comments(runner)
     assert str(only["body"]).startswith(MARKER)
+
+
+ROTATE = WORKFLOWS / "tokens-rotate.yml"
+
+
+def test_the_scheduled_rotation_applies_then_audits(
+    runner: WorkflowRunner, emulator: RunningEmulator, emulator_control: EmulatorControl
+) -> None:
+    """The rotate job converges the namespace, then its audit step runs against what it left:
+    a clean namespace has no error-level finding, so the job (and no failure issue) passes."""
+    rotate = runner.run_job(ROTATE, "rotate", contexts(emulator, event="schedule"))
+    outcomes = [(s.name, s.outcome, s.stdout[-400:], s.stderr[-400:]) for s in rotate.steps]
+    assert rotate.outcome == "success", outcomes
+    assert step(rotate, "Rotate and retire")["summary"].startswith("Apply complete: 2 created")
+    audit = next(s for s in rotate.steps if s.name.startswith("Audit"))
+    assert audit.outcome == "success"
+    assert audit.outputs["exitcode"] == "0"
+    assert audit.outputs["summary"] == "audit passed"
+    assert Path(audit.outputs["output-path"]).read_text() in rotate.summary
+    assert_no_values(runner, emulator_control, [rotate])
