@@ -1,8 +1,8 @@
 """I5 with the aws store: an apply killed with SIGKILL at twenty points (after a create, during
 verification after the store write, in the middle of a revoke), across creation, rotation and
 replacement, converges on the next runs with no manual step; afterwards every name has one
-active token, AWSCURRENT holds its value and the tags name it. The kill machinery is the file
-store's crash test's."""
+active token, AWSCURRENT holds its value and the tags name it. The kill machinery is
+tests/e2e/held_request.py's."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from reconciler.emulator.control import EmulatorControl
 from reconciler.ownership import parse_owner
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli
+from tests.e2e.held_request import CREATE, REVOKE, VERIFY, KillPoint, kill_at
 from tests.e2e.real_stores import aws_backend
-from tests.e2e.test_crash import CREATE, REVOKE, VERIFY, KillPoint, kill_at
 from tests.stores.moto_server import Moto, moto
 
 __all__ = ["moto"]  # fixture

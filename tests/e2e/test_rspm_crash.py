@@ -1,10 +1,11 @@
 """I5 with `--driver rspm`: an apply killed with SIGKILL converges on the next run.
 
-The kill machinery is test_crash.py's (`kill_at`, `converge`); here the spec selects the rspm
-driver, so creates and revokes go through PPM's CLI (the double in tests/fakes/rspm). The
-emulator holds the CLI's request after committing it and the test kills `ppm-tokens` while its
-child waits: a token created whose value never reached anyone, a value stored but not yet
-proven, a revoke in flight. The child CLI outlives its parent as it would on a real machine.
+The kill machinery is tests/e2e/held_request.py's (`kill_at`, `converge`); here the spec
+selects the rspm driver, so creates and revokes go through PPM's CLI (the double in
+tests/fakes/rspm). The emulator holds the CLI's request after committing it and the test kills
+`ppm-tokens` while its child waits: a token created whose value never reached anyone, a value
+stored but not yet proven, a revoke in flight. The child CLI outlives its parent as it would on
+a real machine.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from reconciler.emulator.control import EmulatorControl
 from reconciler.ownership import parse_owner
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, token_entries, write_spec
-from tests.e2e.test_crash import CREATE, REVOKE, VERIFY, KillPoint, converge, kill_at
+from tests.e2e.held_request import CREATE, REVOKE, VERIFY, KillPoint, converge, kill_at
 from tests.e2e.test_invariants import stored_meta, stored_value
 
 FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
@@ -71,7 +72,7 @@ def test_i5_kill_minus_nine_with_the_rspm_driver_then_converge(
         assert stored_meta(cli, name)["token_guid"] == guids[0]
         assert http_driver.check_token(stored_value(cli, name), by_guid[guids[0]])
 
-    # I1 across every run (the criterion of test_crash.py): a token that was ever usable is
+    # I1 across every run: a token that was ever usable is
     # revoked only once a newer usable token of the same name had been created.
     names = {guid: parse_owner(t.description) for guid, t in by_guid.items()}
     log = control.request_log()
