@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck check bench clean
+.PHONY: demo test lint typecheck system-tools lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,27 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-# The workflow-steps test runs actions/github-script's scripts with Node.js (on this machine kind
-# already; installed when missing, as CI starts from a fresh machine).
-.PHONY: node lock bench-rspm
-test: node
-node:
-	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
+# Real programs the tests drive, installed from Debian when missing (CI starts from a fresh
+# machine): headless Chromium for the HTML report, Node.js for the workflows' github-script
+# steps. (.ci/run adds R and curl for the consumer tests.)
+system-tools:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+# pytest exits 5 when it collected nothing; that must fail too, and it does because any
+# non-zero status stops make. Tests run on every core (pytest-xdist); coverage follows the
+# workers and the CLI subprocesses.
+test: $(VENV)/.installed-dev lint typecheck system-tools
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -n auto
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report --skip-covered
 
 # The action installs from this lock: every runtime and build dependency pinned by hash.
 # Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
@@ -41,21 +56,6 @@ lock: $(VENV)/.installed-dev
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
 		--extra aws --extra github --no-emit-index-url --no-emit-find-links \
 		--output-file=requirements.lock pyproject.toml
-
-bench: bench-rspm
-bench-rspm: $(VENV)/.installed-dev
-	$(BIN)/python bench/rspm_driver.py
-
-# pytest exits 5 when it collected nothing; that must fail too, and it does because any
-# non-zero status stops make.
-# The report's browser test drives Debian's headless Chromium; CI starts from a fresh machine.
-test: $(VENV)/.installed-dev lint typecheck
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
-	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest
-	$(BIN)/coverage combine --quiet
-	$(BIN)/coverage report --skip-covered
 
 # About 10 minutes on 2 cores; each script's docstring gives its own time and smaller sizes.
 bench: $(VENV)/.installed-dev
@@ -65,6 +65,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/apply_latency.py
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/store_apply.py
+	$(BIN)/python bench/rspm_driver.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
