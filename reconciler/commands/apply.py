@@ -176,7 +176,7 @@ def run(
     driver = open_driver(global_options, env, spec)
     try:
         server = server_url(global_options, env, spec)
-        stores = open_stores(spec, store_context(spec, env))
+        stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
         live = read_live(driver)
         if saved:
             check_fresh(plan, live)

@@ -4,9 +4,11 @@ a script), never through a shell.
 Spec options:
     command:        argv run to write a secret; the payload arrives on stdin
     read_command:   optional argv that prints the stored metadata as a JSON object (the keys of
-                    `SecretMeta.to_strings`) on stdout; empty output means nothing is stored
+                    `SecretMeta.to_strings`) on stdout; empty output means nothing is stored.
+                    It runs only when the store is opened for apply (StoreContext.
+                    run_read_commands): `plan` never runs a program named in the spec.
     delete_command: optional argv run to delete a secret (needed for `on_delete: delete`)
-    state_dir:      where metadata is kept when there is no read_command (default
+    state_dir:      where the metadata of what this store wrote is kept (default
                     $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
     timeout:        seconds before a command counts as failed (default 60)
 
@@ -18,10 +20,12 @@ PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE and _SHA256 (of t
 single script can serve all three roles by looking at PPM_TOKENS_ACTION.
 
 Why a state directory: the planner compares stored metadata with the live tokens. A store that
-cannot report metadata would look empty on every run and be repaired forever, so without a
-read_command the store keeps the metadata of what it wrote in sidecar files of its own (no values,
-written atomically like the file store's). The value cannot be read back, so read_value_hash is
-always None and verification relies on the metadata and the server check.
+cannot report metadata would look empty on every run and be repaired forever, so the store keeps
+the metadata of what it wrote in sidecar files of its own (no values, written atomically like the
+file store's), always: `plan`, which runs no command, reads them, and so does apply when there is
+no read_command. The value cannot be read back, so read_value_hash is always None and a write
+cannot be undone (capabilities.restorable is False): when apply cannot confirm a write, it keeps
+the new token alive rather than revoke a value the program may have stored.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +42,7 @@ from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
 from reconciler.stores.file import MetadataFiles, expand_path, key_parts
+from reconciler.stores.private_files import oserror_text, sweep_temporary
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -96,8 +102,9 @@ class CommandStore:
         env: Mapping[str, str] | None = None,
         read_command: Sequence[str] | None = None,
         delete_command: Sequence[str] | None = None,
-        state_dir: Path | None = None,
+        state_dir: Path,
         timeout: float = DEFAULT_TIMEOUT,
+        run_read_commands: bool = False,
     ) -> None:
         if not argv:
             raise StoreError(f"store '{name}' (type command) needs a 'command'")
@@ -108,8 +115,6 @@ class CommandStore:
                     f"store '{name}': {option} cannot use {{name}} (only the key is known when "
                     "reading or deleting): use {secret}"
                 )
-        if read_command is None and state_dir is None:
-            raise StoreError(f"store '{name}': without a read_command a state_dir is needed")
         self.name = name
         self.argv = tuple(argv)
         self.read_command = tuple(read_command) if read_command is not None else None
@@ -117,7 +122,13 @@ class CommandStore:
         self.timeout = timeout
         self._run_process = run
         self._env = {k: v for k, v in (env or {}).items() if k not in _HIDDEN_FROM_COMMANDS}
-        self._state = MetadataFiles(name, state_dir) if state_dir is not None else None
+        self.state_dir = state_dir
+        self._state = MetadataFiles(name, state_dir)
+        self._run_read_commands = run_read_commands
+        # (key, GUID) of every put whose command succeeded in this process: such a write may
+        # have landed even when reading it back says otherwise, and cannot be undone.
+        self._written: set[tuple[str, str]] = set()
+        self._written_lock = threading.Lock()
 
     def put(self, key: str, secret: SecretPayload) -> None:
         key_parts(self.name, key)  # the same keys as the file store: the state dir holds them
@@ -138,12 +149,12 @@ class CommandStore:
                 "PPM_TOKENS_SHA256": meta.value_sha256 or secret.payload.sha256(),
             },
         )
-        if self._state is not None and self.read_command is None:
-            self._state.write(key, meta)
+        with self._written_lock:
+            self._written.add((key, meta.token_guid))
+        self._state.write(key, meta)
 
     def read_meta(self, key: str) -> SecretMeta | None:
-        if self.read_command is None:
-            assert self._state is not None  # guaranteed by __init__
+        if self.read_command is None or not self._run_read_commands:
             return self._state.read(key)
         output = self._run(self.read_command, key, action="read-meta").strip()
         if not output:
@@ -164,14 +175,31 @@ class CommandStore:
         return read_meta_each(self, keys)
 
     def restore_previous(self, key: str, guid: str) -> bool:
-        meta = self.read_meta(key)
+        """Nothing to undo only when no command ever wrote `guid` under `key`; otherwise the
+        program may hold it and there is no way to take it back. What read_command says is not
+        trusted here: reading back is what failed."""
+        with self._written_lock:
+            written = (key, guid) in self._written
+        if written:
+            return False
+        meta = self._state.read(key)
         return meta is None or meta.token_guid != guid
 
     def commit(self, key: str, guid: str) -> None:
         return None
 
     def sweep(self) -> tuple[str, ...]:
-        return ()
+        try:
+            removed = sweep_temporary(self.state_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.name}': could not clean up {self.state_dir}: {oserror_text(exc)}"
+            ) from None
+        return tuple(
+            f"store '{self.name}': removed {path} from its state directory, left by an "
+            "interrupted write"
+            for path in removed
+        )
 
     def read_value_hash(self, key: str) -> str | None:
         return None
@@ -183,8 +211,7 @@ class CommandStore:
                 "delete_command to the store or use on_delete: keep"
             )
         self._run(self.delete_command, key, action="delete")
-        if self._state is not None:
-            self._state.delete(key)
+        self._state.delete(key)
 
     def _run(
         self,
@@ -238,8 +265,7 @@ def default_state_dir(store: str, env: Mapping[str, str]) -> Path:
     home = env.get("HOME")
     if not home:
         raise StoreError(
-            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir "
-            "or a read_command"
+            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir"
         )
     return Path(home) / ".local" / "state" / "ppm-tokens" / store
 
@@ -252,13 +278,11 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
     raw_state = config.options.get("state_dir")
     if raw_state is not None and not (isinstance(raw_state, str) and raw_state.strip()):
         raise StoreError(f"store '{config.name}': 'state_dir' must be a path")
-    state_dir = None
-    if read_command is None:
-        state_dir = (
-            expand_path(raw_state.strip(), base=context.spec_dir, env=context.env)
-            if isinstance(raw_state, str)
-            else default_state_dir(config.name, context.env)
-        )
+    state_dir = (
+        expand_path(raw_state.strip(), base=context.spec_dir, env=context.env)
+        if isinstance(raw_state, str)
+        else default_state_dir(config.name, context.env)
+    )
     raw_timeout = config.options.get("timeout", DEFAULT_TIMEOUT)
     if (
         isinstance(raw_timeout, bool)
@@ -275,4 +299,5 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         delete_command=delete_command,
         state_dir=state_dir,
         timeout=float(raw_timeout),
+        run_read_commands=context.run_read_commands,
     )

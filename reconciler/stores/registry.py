@@ -23,6 +23,10 @@ class StoreContext:
     spec_dir: Path  # relative store paths resolve against the spec file's directory
     env: Mapping[str, str]  # HOME for ~, XDG_STATE_HOME, and the environment of store commands
     run: Callable[..., subprocess.CompletedProcess[bytes]] = subprocess.run
+    # Whether reading may run a program named in the spec (a command store's read_command).
+    # Only apply (and audit when asked) turns it on: `plan` runs on pull requests, where the spec
+    # is whatever the pull request says and the admin token is in the environment.
+    run_read_commands: bool = False
 
 
 StoreFactory = Callable[[StoreConfig, StoreContext], SecretStore]
