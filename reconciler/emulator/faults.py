@@ -1,4 +1,6 @@
-"""Injected faults: latency, 503s, 429s, dropped create responses and held responses.
+"""Injected faults: latency, 503s, 429s, dropped create responses and held responses, and
+paging the way some servers and proxies do it (a smaller page cap than asked for, no total, or
+`_page` ignored altogether).
 
 The configuration is plain data; `Faults` is the runtime state, touched only from the server's
 event loop, so it needs no lock.
@@ -45,6 +47,9 @@ class FaultConfig:
     hold: HoldRule | None = None
     seed: int | None = None
     paths: str = "/__api__/"  # where latency, error_rate and rate_limit_rate apply
+    page_cap: int = 0  # the largest token page served, whatever _limit asks (0: the default cap)
+    ignore_page: bool = False  # serve the first page whatever _page asks
+    total_header: bool = True  # send X-Total-Count with token pages
 
     @classmethod
     def from_json(cls, body: object) -> FaultConfig:
@@ -68,6 +73,9 @@ class FaultConfig:
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError("seed must be an integer")
+        for flag in ("ignore_page", "total_header"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise ValueError(f"{flag} must be true or false")
         paths = body.get("paths", cls.paths)
         if not isinstance(paths, str):
             raise ValueError("paths must be a regular expression")
@@ -85,6 +93,9 @@ class FaultConfig:
             hold=rule,
             seed=seed,
             paths=paths,
+            page_cap=int(_number(body, "page_cap", 0, 0, 1e6)),
+            ignore_page=body.get("ignore_page", False) is True,
+            total_header=body.get("total_header", True) is True,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -103,6 +114,9 @@ class FaultConfig:
             },
             "seed": self.seed,
             "paths": self.paths,
+            "page_cap": self.page_cap,
+            "ignore_page": self.ignore_page,
+            "total_header": self.total_header,
         }
 
 
