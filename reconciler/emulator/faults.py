@@ -44,6 +44,11 @@ class FaultConfig:
     rate_limit_rate: float = 0.0
     retry_after_seconds: float = 0.05
     drop_create_responses: int = 0
+    # The next N creates are refused with create_failure_status before anything is made ...
+    refuse_creates: int = 0
+    # ... or made, then answered with create_failure_status (a proxy that gave up waiting).
+    fail_after_create: int = 0
+    create_failure_status: int = 503
     hold: HoldRule | None = None
     seed: int | None = None
     paths: str = "/__api__/"  # where latency, error_rate and rate_limit_rate apply
@@ -90,6 +95,9 @@ class FaultConfig:
             rate_limit_rate=_number(body, "rate_limit_rate", 0.0, 0.0, 1.0),
             retry_after_seconds=_number(body, "retry_after_seconds", 0.05, 0.0, 3600.0),
             drop_create_responses=int(_number(body, "drop_create_responses", 0, 0, 1e9)),
+            refuse_creates=int(_number(body, "refuse_creates", 0, 0, 1e9)),
+            fail_after_create=int(_number(body, "fail_after_create", 0, 0, 1e9)),
+            create_failure_status=int(_number(body, "create_failure_status", 503, 429, 599)),
             hold=rule,
             seed=seed,
             paths=paths,
@@ -105,6 +113,9 @@ class FaultConfig:
             "rate_limit_rate": self.rate_limit_rate,
             "retry_after_seconds": self.retry_after_seconds,
             "drop_create_responses": self.drop_create_responses,
+            "refuse_creates": self.refuse_creates,
+            "fail_after_create": self.fail_after_create,
+            "create_failure_status": self.create_failure_status,
             "hold": None
             if self.hold is None
             else {
@@ -125,6 +136,8 @@ class Faults:
     config: FaultConfig = field(default_factory=FaultConfig)
     rng: random.Random = field(default_factory=random.Random)
     drops_left: int = 0
+    refusals_left: int = 0
+    failures_after_left: int = 0
     hold_seen: int = 0
     held: int = 0
     _release: asyncio.Event | None = None
@@ -134,6 +147,8 @@ class Faults:
         self.config = config
         self.rng = random.Random(config.seed)
         self.drops_left = config.drop_create_responses
+        self.refusals_left = config.refuse_creates
+        self.failures_after_left = config.fail_after_create
         self.hold_seen = 0
         if self._release is not None:
             self._release.set()
