@@ -113,7 +113,7 @@ def test_plan_never_runs_the_read_command_and_apply_does(cli: Cli) -> None:
 
     planned = cli("plan", "-f", str(spec))
     assert planned.code == 0, planned.stderr
-    assert re.search(r"\+ create +reader", planned.stdout), planned.stdout
+    assert re.search(r"\+ +create +reader", planned.stdout), planned.stdout
     assert not ran.exists()
 
     applied = cli("apply", "-f", str(spec), "--auto-approve")
