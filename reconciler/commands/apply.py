@@ -216,9 +216,10 @@ def run(
         spec = load_spec(options.target, now=clock())
         check_declared(spec, options.rotate)
     server = server_url(global_options, env, spec)
-    lock = open_lock(spec.lock, lock_context(spec, server, env))
+    context = lock_context(spec, server, env)
+    lock = open_lock(spec.lock, context)
     operation = "rotate" if options.only is not None else "apply"
-    info = new_info(f"{server}|{spec.namespace}", operation, wall_clock(), spec.lock.lease)
+    info = new_info(context.key, operation, wall_clock(), spec.lock.lease)
     driver = open_driver(global_options, env, spec)
     try:
         with hold(
