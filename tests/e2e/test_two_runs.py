@@ -62,8 +62,8 @@ def test_of_two_applies_at_once_one_fails_naming_the_holder(
 
     assert winner_code == 0, winner_stderr
     assert code == 1
-    assert "Error: the apply lock for namespace 'e2e'" in stderr
-    assert re.search(r"is held by \S+@\S+ pid \d+ \(apply\) since \d{4}-", stderr)
+    assert "Error: another run holds the apply lock for http://127.0.0.1:" in stderr
+    assert re.search(r"\|e2e \(local\): \S+@\S+ pid \d+, apply since \d{4}-", stderr)
     assert "ppm-tokens force-unlock" in stderr and LOCK_ID.search(stderr)
     assert f"Apply complete: {TOKENS} created" in winner_stderr
     assert_one_active_token_per_name(http_driver)
@@ -124,7 +124,7 @@ def test_a_dead_file_lock_holder_is_force_unlocked_by_its_id(
 
     # Its lease runs for ten more minutes: the next run is refused, and says how to break it.
     refused = cli("apply", "-f", str(spec), "--auto-approve")
-    assert refused.code == 1 and "is held by" in refused.stderr
+    assert refused.code == 1 and "holds the apply lock" in refused.stderr
     match = LOCK_ID.search(refused.stderr)
     assert match, refused.stderr
     wrong = cli("force-unlock", "00000000-0000-4000-8000-000000000000", "-f", str(spec))
@@ -163,4 +163,5 @@ def test_rotate_and_apply_share_the_lock(
 
     emulator_control.clear_faults()
     assert finish(first)[0] == 0
-    assert second.code == 1 and "is held by" in second.stderr and "(apply)" in second.stderr
+    assert second.code == 1 and "holds the apply lock" in second.stderr
+    assert ", apply since" in second.stderr

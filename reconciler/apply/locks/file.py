@@ -40,6 +40,8 @@ from reconciler.stores.private_files import (
 )
 
 POLL_SECONDS = 0.2
+# A record is written right after it is created: wait this long for it before naming no holder.
+RECORD_WAIT_SECONDS = 2.0
 _GENERATION = re.compile(r"^([0-9]{12})\.json$")
 
 
@@ -95,6 +97,12 @@ class FileLock:
         top = generations[-1]
         return top, self._read(top)
 
+    def _holder(self, generation: int) -> LockInfo | None:
+        give_up = self._monotonic() + RECORD_WAIT_SECONDS
+        while (record := self._read(generation)) is None and self._monotonic() < give_up:
+            self._sleep(POLL_SECONDS)
+        return record[0] if record else None
+
     def _blocking(self, top: int, record: tuple[LockInfo, bool] | None) -> bool:
         """Whether the highest record stands in the way of the next generation."""
         if top == 0:
@@ -130,7 +138,7 @@ class FileLock:
             if self._blocking(top, record):
                 remaining = deadline - self._monotonic()
                 if remaining <= 0:
-                    holder = record[0] if record else None
+                    holder = record[0] if record else self._holder(top)
                     raise LockHeld(held_message(holder, self.key, f"file lock in {self._root}"))
                 self._sleep(min(POLL_SECONDS, remaining))
                 continue

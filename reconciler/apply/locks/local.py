@@ -26,6 +26,9 @@ from reconciler.spec.model import LockConfig
 from reconciler.stores.private_files import make_private_dirs, read_private, write_private_file
 
 POLL_SECONDS = 0.1
+# A holder writes its record right after it takes the lock: a run that finds the lock taken and
+# no record yet waits this long for the record, to name the holder.
+RECORD_WAIT_SECONDS = 2.0
 
 
 def locks_dir(env: Mapping[str, str]) -> Path:
@@ -82,7 +85,7 @@ class LocalLock:
                 remaining = deadline - self._monotonic()
                 if remaining <= 0:
                     os.close(fd)
-                    raise LockHeld(held_message(self.current(), self.key, "local")) from None
+                    raise LockHeld(held_message(self._holder(), self.key, "local")) from None
                 self._sleep(min(POLL_SECONDS, remaining))
         self._fd, self._info = fd, info
         try:
@@ -90,6 +93,12 @@ class LocalLock:
         except BaseException:
             self.release()
             raise
+
+    def _holder(self) -> LockInfo | None:
+        give_up = self._monotonic() + RECORD_WAIT_SECONDS
+        while (info := self.current()) is None and self._monotonic() < give_up:
+            self._sleep(POLL_SECONDS)
+        return info
 
     def _write(self, info: LockInfo) -> None:
         try:

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from reconciler.apply.lock import LockInfo
+from reconciler.sanitize import for_terminal
 
 
 def holder_name() -> str:
@@ -69,23 +70,19 @@ def from_json(data: bytes) -> tuple[LockInfo, bool] | None:
         return None
 
 
-def describe_key(key: str) -> str:
-    server, _, namespace = key.rpartition("|")
-    return f"namespace '{namespace}' on {server}" if server else f"'{key}'"
-
-
 def held_message(info: LockInfo | None, key: str, where: str) -> str:
-    """Who holds the lock, since when, its ID and what to do: the LockHeld message."""
-    subject = f"the apply lock for {describe_key(key)} ({where})"
+    """Who holds the lock, since when, its ID and what to do: the LockHeld message, worded as
+    the other lock kinds word it. Record fields may come from another machine: sanitised."""
     if info is None:
         return (
-            f"{subject} is held by another run whose record cannot be read yet; try again, or "
-            "pass --lock-timeout 10m to wait for it"
+            f"another run holds the apply lock for {for_terminal(key)} ({where}), and its "
+            "record cannot be read yet: try again, or wait for it (--lock-timeout)"
         )
     return (
-        f"{subject} is held by {info.holder} ({info.operation}) since "
+        f"another run holds the apply lock for {for_terminal(key)} ({where}): "
+        f"{for_terminal(info.holder)}, {for_terminal(info.operation)} since "
         f"{info.created.isoformat(timespec='seconds')}, lease until "
-        f"{info.expires.isoformat(timespec='seconds')}; lock ID {info.id}. Wait for that run to "
-        "finish (pass --lock-timeout 10m to wait here), or, if it is dead and its lease is long: "
-        f"ppm-tokens force-unlock {info.id}"
+        f"{info.expires.isoformat(timespec='seconds')}, lock ID {for_terminal(info.id)}. Wait for "
+        "it (--lock-timeout), or, if that run is dead, break the lock: ppm-tokens force-unlock "
+        f"{for_terminal(info.id)}"
     )

@@ -40,6 +40,19 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "shared-secrets"
 
 
+class FakeTime:
+    """monotonic() and sleep() without waiting: sleeping moves the time on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def lock_at(root: Path, clock: Clock, **options: object) -> FileLock:
     return FileLock(root, KEY, now=clock, lease=LEASE, **options)  # type: ignore[arg-type]
 
@@ -148,8 +161,12 @@ def test_a_record_being_written_holds_until_a_lease_has_passed(root: Path, clock
     (directory / "000000000002.json").write_bytes(b"")
     clock.now = datetime.now(UTC)
 
-    with pytest.raises(LockHeld, match="cannot be read yet"):
-        lock_at(root, clock).acquire(info(clock), timeout=0)
+    ticks = FakeTime()
+    with pytest.raises(LockHeld, match="its record cannot be read yet"):
+        lock_at(root, clock, sleep=ticks.sleep, monotonic=ticks.monotonic).acquire(
+            info(clock), timeout=0
+        )
+    assert 2.0 <= ticks.now < 3.0  # it waited a moment for the record to name the holder
     clock.now += LEASE + timedelta(seconds=1)
     lock_at(root, clock).acquire(info(clock), timeout=0)
     assert records(root) == ["000000000003.json"]

@@ -40,13 +40,38 @@ def test_a_second_run_fails_at_once_naming_the_holder(directory: Path) -> None:
     assert "since 2027-03-01T12:00:00+00:00" in message
     assert f"lock ID {held.id}" in message
     assert f"ppm-tokens force-unlock {held.id}" in message
-    assert "namespace 'data-platform' on https://ppm.example.com" in message
+    assert message.startswith(
+        f"another run holds the apply lock for {KEY} (local): {held.holder}, apply since"
+    )
     assert second.current() == held
     first.release()
     second.acquire(new_info(KEY, "rotate", NOW, LEASE), timeout=0)
     assert second.current() is not None and second.current().operation == "rotate"  # type: ignore[union-attr]
     second.release()
     assert second.current() is None
+
+
+def test_a_holder_that_has_not_written_its_record_yet_is_waited_for(directory: Path) -> None:
+    """The record is written right after the lock is taken: the refusal names the holder."""
+    first = LocalLock(directory, KEY)
+    held = new_info(KEY, "apply", NOW, LEASE)
+    first.acquire(held, timeout=0)
+    record = next(directory.glob("*.json"))
+    saved = record.read_bytes()
+    record.unlink()
+    calls: list[float] = []
+
+    def record_appears(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 3:
+            record.write_bytes(saved)
+
+    with pytest.raises(LockHeld, match=f"lock ID {held.id}"):
+        LocalLock(directory, KEY, sleep=record_appears).acquire(
+            new_info(KEY, "apply", NOW, LEASE), timeout=0
+        )
+    assert len(calls) == 3
+    first.release()
 
 
 def test_a_waiting_run_gets_the_lock_when_the_holder_releases_it(directory: Path) -> None:
