@@ -171,6 +171,10 @@ def duration_option(value: str | None, name: str) -> timedelta | None:
         raise click.BadParameter(str(exc), param_hint=name) from None
 
 
+def lock_timeout_option(value: str) -> timedelta:
+    return duration_option(value, "--lock-timeout") or timedelta(0)
+
+
 def one_spec(ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]) -> Path | None:
     """Click keeps only the last of a repeated option; a second -f silently ignored would plan
     against the wrong file, so it is refused."""
@@ -281,6 +285,18 @@ def plan(**kwargs: Any) -> int:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
 @click.option("--concurrency", type=int, default=4, show_default=True)
+@click.option(
+    "--lock-timeout",
+    metavar="DURATION",
+    default="0",
+    show_default=True,
+    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
+)
+@click.option(
+    "--allow-mass-revoke",
+    is_flag=True,
+    help="Apply even when more than policy.max_revokes (or half the namespace) would be revoked.",
+)
 @global_options
 def apply(**kwargs: Any) -> int:
     """Create, rotate and revoke tokens; store new values."""
@@ -296,6 +312,8 @@ def apply(**kwargs: Any) -> int:
         auto_approve=kwargs["auto_approve"],
         rotate=frozenset(kwargs["rotate"]),
         concurrency=kwargs["concurrency"],
+        lock_timeout=lock_timeout_option(kwargs["lock_timeout"]),
+        allow_mass_revoke=kwargs["allow_mass_revoke"],
     )
     return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))
 
@@ -305,6 +323,13 @@ def apply(**kwargs: Any) -> int:
 @spec_option(DEFAULT_SPEC)
 @click.option(
     "--grace", metavar="DURATION", help="How long the old token stays valid (0: revoke now)."
+)
+@click.option(
+    "--lock-timeout",
+    metavar="DURATION",
+    default="0",
+    show_default=True,
+    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
 )
 @global_options
 def rotate(**kwargs: Any) -> int:
@@ -319,8 +344,25 @@ def rotate(**kwargs: Any) -> int:
         rotate=frozenset({name}),
         grace=duration_option(kwargs["grace"], "--grace"),
         only=frozenset({name}),
+        lock_timeout=lock_timeout_option(kwargs["lock_timeout"]),
     )
     return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))
+
+
+@app.command("force-unlock")
+@click.argument("lock_id", metavar="ID")
+@spec_option(DEFAULT_SPEC)
+@global_options
+def force_unlock(**kwargs: Any) -> int:
+    """Break the apply lock with this ID (shown by the run that found it held)."""
+    from reconciler.commands import force_unlock as command
+
+    options = make_global(kwargs)
+    return finish(
+        lambda: command.run(
+            kwargs["lock_id"], kwargs["spec_path"], options, Environment.current(), ClickUI()
+        )
+    )
 
 
 @app.command()

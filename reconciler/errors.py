@@ -6,7 +6,8 @@
     │   ├── AuthError               401/403: the admin token is missing, revoked or lacks a scope
     │   ├── NotFoundError           404: a token, repository or source that is not there
     │   ├── RequestRejected         4xx with a message: the server refused the input
-    │   └── CreateOutcomeUnknown    a create whose response was lost: it may or may not exist
+    │   ├── CreateOutcomeUnknown    a create whose response was lost: it may or may not exist
+    │   └── ProofInconclusive       no request can prove a new token (e.g. it answers anyone)
     ├── StoreError                  a secret store failed (write, read back, delete)
     ├── LockError                   the apply lock could not be taken, kept or released
     │   └── LockHeld                another run holds it (names the holder and since when)
@@ -68,9 +69,15 @@ class CreateOutcomeUnknown(ServerError):
     tokens and look for the ownership marker instead of retrying blindly.
     """
 
-    def __init__(self, message: str, description: str) -> None:
+    def __init__(self, message: str, description: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.description = description
+        self.retry_after = retry_after  # seconds the server asked to wait (429/503), if any
+
+
+class ProofInconclusive(ServerError):
+    """The request that would prove a new token cannot tell: the server answers it without a
+    token, or does not have it. Retrying does not help; the token stays unproven."""
 
 
 class StoreError(ReconcilerError):

@@ -1,9 +1,9 @@
 """Execute a Plan against a server driver and secret stores (the imperative shell).
 
-For every create-like action, in this order and never otherwise: create the token, store its
-value and metadata (with retries), verify (read back, authenticate), and only then revoke what
-it replaces. If storing or verifying fails for good, the new token is revoked and the current
-one stays untouched.
+For every create-like action, in this order and never otherwise: create the token, prove that
+its value works, store it (with retries), confirm the store reads it back, commit, and only then
+revoke what it replaces (see `steps`). The lock that keeps two runs apart is in `lock` and
+`locks/`; the checks on a whole plan in `guards`.
 """
 
 from reconciler.apply.engine import apply_plan

@@ -29,6 +29,10 @@ def _ignore(result: ActionResult) -> None:
     return None
 
 
+def _never() -> str | None:
+    return None
+
+
 def apply_plan(
     plan: Plan,
     *,
@@ -41,11 +45,13 @@ def apply_plan(
     sleep: Callable[[float], None] = time.sleep,
     server_url: str,
     live_tokens: Sequence[LiveToken] | None = None,
+    halt: Callable[[], str | None] = _never,
 ) -> ApplyReport:
     """Execute `plan`. Failures of single actions are results, not exceptions; see
     `ApplyReport.ok`. `on_progress` is called once per finished action, one call at a time.
     `live_tokens` is the listing the plan was made from, when the caller has it: without it the
-    tokens are listed once here."""
+    tokens are listed once here. `halt` is asked before each action starts; a reason (the run
+    lost its lock) stops every action not yet started, while those in flight finish."""
     if plan.errors:
         raise UsageError(
             f"the plan has {len(plan.errors)} error(s), e.g. {plan.errors[0].message}: "
@@ -87,9 +93,15 @@ def apply_plan(
             if stopping.is_set():
                 return
             action = changes[index]
-            # After a create-like action of this name failed, what follows it in the plan (the
-            # retirement of an older generation) may revoke the token consumers still hold.
-            result = run_action(action, ctx) if failed is None else _not_run(action, failed)
+            reason = halt()
+            if reason is not None:
+                result = _not_started(action, reason)
+            elif failed is None:
+                result = run_action(action, ctx)
+            else:
+                # After a create-like action of this name failed, what follows it in the plan
+                # (the retirement of an older generation) may revoke the token consumers hold.
+                result = _not_run(action, failed)
             if failed is None and action.kind.creates and not result.ok:
                 failed = action
             results[index] = result
@@ -122,6 +134,13 @@ def _not_run(action: Action, failed: Action) -> ActionResult:
         ok=False,
         error=f"{action.kind} of {subject}: not run because the {failed.kind} of "
         f"{failed.name} before it failed{untouched}",
+    )
+
+
+def _not_started(action: Action, reason: str) -> ActionResult:
+    subject = action.name or action.guid or "an unnamed token"
+    return ActionResult(
+        action, ok=False, error=f"{action.kind} of {subject}: not started: {reason}"
     )
 
 

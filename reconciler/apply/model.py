@@ -12,8 +12,13 @@ class ApplyOptions:
     concurrency: int = 4  # actions for different names run in parallel, up to this many
     store_attempts: int = 4  # tries of each store write
     store_backoff: float = 0.5  # seconds before the second try; doubles after each failure
-    verify_attempts: int = 5  # tries of read-back plus authentication of a new token
+    verify_attempts: int = 5  # tries of the proof, and of the store's read-back
     verify_backoff: float = 0.5  # a server may need a moment before a new token works
+    # A create without a usable answer (5xx, 429, lost): look for what it made, then try again,
+    # with the http driver's backoff for reads (full jitter, Retry-After honoured).
+    create_attempts: int = 6
+    create_backoff: float = 0.2
+    create_backoff_cap: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,10 @@ class ApplyReport:
 
     @property
     def revoked(self) -> int:
-        """Successful retire and revoke actions (tokens revoked by replace/repair not included)."""
-        return self._count(ActionKind.RETIRE, ActionKind.REVOKE)
+        """Every token this run revoked: retirements and revocations, the tokens replace and
+        repair superseded, new tokens revoked after a failure, and tokens whose create lost its
+        answer."""
+        return sum(len(r.revoked) for r in self.results)
 
     @property
     def failed(self) -> int:

@@ -1,4 +1,17 @@
-"""One action at a time: create -> store -> verify -> revoke what it replaces, and revocations.
+"""One action at a time. For every create-like action, in this order and never otherwise:
+
+    create   the token on the server (a lost answer: look for what it made, then again)
+    prove    the new value authenticates, with a request only its scope may make; if not, the
+             new token is revoked and the store is never touched
+    put      its value and metadata into the store (with retries)
+    confirm  the store reads back the new GUID (and the value's hash, where readable)
+    commit   the store drops the copy of what it held before
+    revoke   what the new token replaces (replace, repair), only now
+
+If put or confirm fails, the store is asked to go back to what it held before. When it does,
+the new token is revoked; when it cannot (a write-only store), the new token stays alive, since
+the store may hand its value to consumers, and the result says what the next run will do. No
+store is left holding a revoked value.
 
 Every function here returns an ActionResult; nothing raises out of `run_action`. Messages name
 stores, keys and GUIDs, never a value.
@@ -6,13 +19,15 @@ stores, keys and GUIDs, never a value.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import datetime
 
 from reconciler.apply.context import Context, StepFailed, failed, label, unexpected
+from reconciler.apply.create import create_token
 from reconciler.apply.model import ActionResult
 from reconciler.apply.revoke import revoke_action, revoke_refusal
-from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
+from reconciler.errors import ProofInconclusive, ReconcilerError
 from reconciler.ownership import stored_description
 from reconciler.plan.model import Action, ActionKind
 from reconciler.secret import Secret
@@ -21,6 +36,10 @@ from reconciler.spec.model import TokenSpec
 from reconciler.stores.base import SecretMeta, SecretPayload, SecretStore
 from reconciler.stores.formats import render_payload
 from reconciler.stores.retry import with_retries
+
+
+class _Unprovable(Exception):
+    """The proof cannot tell (not retried)."""
 
 
 def run_action(action: Action, ctx: Context) -> ActionResult:
@@ -55,12 +74,12 @@ def _create_like(action: Action, ctx: Context) -> ActionResult:
         resources=token.resources,
         expires=token.expires.deadline(ctx.now()),
     )
-    try:
-        created = ctx.driver.create_token(request)
-    except CreateOutcomeUnknown:
-        return _recover_lost_create(action, token, description, ctx)
-
+    outcome = create_token(token.name, request, ctx)
+    if outcome.created is None:
+        return failed(action, outcome.error or "no token was made", revoked=outcome.revoked)
+    created = outcome.created
     result = _handle_created(action, token, ctx, store=store, created=created, replaced=replaced)
+    result = replace(result, revoked=(*outcome.revoked, *result.revoked))
     if result.error is None:
         return result
     return replace(result, error=_scrub(result.error, created.value))
@@ -75,16 +94,22 @@ def _handle_created(
     created: CreatedToken,
     replaced: str | None,
 ) -> ActionResult:
-    """Store, verify, then revoke what it replaces. Messages may quote what a store or driver
-    said; the caller scrubs the value out of them."""
+    """Prove, store, confirm, commit, then revoke what it replaces. Messages may quote what a
+    store or driver said; the caller scrubs the value out of them."""
     guid = created.token.guid
     ctx.known_guids.add(guid)
     try:
-        payload = _store(token, store, created, ctx, action.retire_after)
-        _verify(token, store, created, payload, ctx)
+        _prove(token, created, ctx)
     except Exception as exc:
-        reason = str(exc) if isinstance(exc, StepFailed | ReconcilerError) else unexpected(exc)
-        return _rollback(action, token, created, reason, ctx)
+        return _revoke_new(action, created, _reason(exc), ctx)
+    try:
+        payload = _put(token, store, created, ctx, action.retire_after)
+        _confirm(token, store, created, payload, ctx)
+    except Exception as exc:
+        return _undo_write(action, token, ctx, store=store, created=created, reason=_reason(exc))
+    # The new value is confirmed; if dropping the copy fails, the next run's sweep removes it.
+    with contextlib.suppress(ReconcilerError):
+        store.commit(token.secret, guid)
 
     if replaced is None:
         return ActionResult(action, ok=True, new_guid=guid)
@@ -93,14 +118,42 @@ def _handle_created(
     except ReconcilerError as exc:
         return failed(
             action,
-            f"the new token {guid} for {token.name} is stored and verified, but revoking the "
-            f"token it replaces ({replaced}) failed: {exc}; run apply again to retire it",
+            f"the new token {guid} for {token.name} is proven, stored and confirmed, but "
+            f"revoking the token it replaces ({replaced}) failed: {exc}; run apply again to "
+            "retire it",
             new_guid=guid,
         )
     return ActionResult(action, ok=True, new_guid=guid, revoked=(replaced,))
 
 
-def _store(
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, StepFailed | ReconcilerError) else unexpected(exc)
+
+
+def _prove(token: TokenSpec, created: CreatedToken, ctx: Context) -> None:
+    guid = created.token.guid
+
+    def attempt() -> None:
+        try:
+            works = ctx.driver.check_token(created.value, created.token)
+        except ProofInconclusive as exc:
+            raise _Unprovable(str(exc)) from None
+        if not works:
+            raise StepFailed(f"the new token {guid} does not authenticate against the server")
+
+    try:
+        with_retries(
+            attempt,
+            attempts=ctx.options.verify_attempts,
+            backoff=ctx.options.verify_backoff,
+            sleep=ctx.sleep,
+            retry_on=(StepFailed, ReconcilerError),
+        )
+    except (StepFailed, ReconcilerError, _Unprovable) as exc:
+        raise StepFailed(f"proving the new token for {token.name} failed: {exc}") from None
+
+
+def _put(
     token: TokenSpec,
     store: SecretStore,
     created: CreatedToken,
@@ -132,7 +185,7 @@ def _store(
     return payload
 
 
-def _verify(
+def _confirm(
     token: TokenSpec, store: SecretStore, created: CreatedToken, payload: Secret, ctx: Context
 ) -> None:
     guid = created.token.guid
@@ -151,8 +204,6 @@ def _verify(
             raise StepFailed(
                 f"the value in store '{store.name}' under {token.secret!r} is not the one written"
             )
-        if not ctx.driver.check_token(created.value, created.token):
-            raise StepFailed(f"the new token {guid} does not authenticate against the server")
 
     try:
         with_retries(
@@ -163,13 +214,47 @@ def _verify(
             retry_on=(StepFailed, ReconcilerError),
         )
     except (StepFailed, ReconcilerError) as exc:
-        raise StepFailed(f"verification failed for {token.name}: {exc}") from None
+        raise StepFailed(f"confirming the store failed for {token.name}: {exc}") from None
 
 
-def _rollback(
-    action: Action, token: TokenSpec, created: CreatedToken, reason: str, ctx: Context
+def _undo_write(
+    action: Action,
+    token: TokenSpec,
+    ctx: Context,
+    *,
+    store: SecretStore,
+    created: CreatedToken,
+    reason: str,
 ) -> ActionResult:
-    """The new token's value is lost or unproven: revoke it, leave the current one alone."""
+    """The write of the new token could not be confirmed. Revoke it only once the store holds
+    what it held before; a store that cannot go back may hand the new value out, so the new
+    token then stays alive."""
+    guid = created.token.guid
+    why_not = ""
+    try:
+        restored = store.restore_previous(token.secret, guid)
+    except ReconcilerError as exc:
+        restored, why_not = False, f" (restoring failed: {exc})"
+    if restored:
+        return _revoke_new(
+            action,
+            created,
+            f"{reason}; store '{store.name}' holds what it held before under {token.secret!r}",
+            ctx,
+        )
+    replaced = f", and so does the token it replaces ({action.guid})" if action.guid else ""
+    return failed(
+        action,
+        f"{reason}; store '{store.name}' may hold the new token {guid} under {token.secret!r} "
+        f"and cannot go back{why_not}, so {guid} stays active{replaced}. The next run reads the "
+        f"store again: if it holds {guid}, {token.name} keeps it; if not, {token.name} is "
+        f"repaired with a new token and {guid} is revoked",
+        new_guid=guid,
+    )
+
+
+def _revoke_new(action: Action, created: CreatedToken, reason: str, ctx: Context) -> ActionResult:
+    """The new token is unproven or no store holds it: revoke it, leave the current one alone."""
     guid = created.token.guid
     untouched = "the current token is untouched" if action.guid else "nothing else changed"
     try:
@@ -187,50 +272,6 @@ def _rollback(
         new_guid=guid,
         revoked=(guid,),
     )
-
-
-def _recover_lost_create(
-    action: Action, token: TokenSpec, description: str, ctx: Context
-) -> ActionResult:
-    """The server may have created the token, but its value is gone: find it by its stored
-    description among the tokens that were not there before, and revoke it. No second create:
-    the next run starts clean."""
-    lost = f"the server's response to creating {token.name} was lost"
-    try:
-        now = ctx.now()
-        orphans = [
-            live.guid
-            for live in ctx.driver.list_tokens()
-            if live.description == description
-            and live.guid not in ctx.known_guids
-            and live.guid not in ctx.protected
-            and live.is_active(now)
-        ]
-    except ReconcilerError as exc:
-        return failed(
-            action,
-            f"{lost}, and listing tokens to find what it made failed ({exc}); run apply again",
-        )
-    revoked: list[str] = []
-    problems: list[str] = []
-    for guid in orphans:
-        try:
-            ctx.driver.revoke_token(guid)
-            revoked.append(guid)
-        except ReconcilerError as exc:
-            problems.append(f"revoking {guid} failed ({exc})")
-    if revoked:
-        found = f"revoked the token it made ({', '.join(revoked)}), whose value is unknown"
-    elif not problems:
-        found = "no token was made"
-    else:
-        found = "a token was made"
-    message = f"{lost}; {found}"
-    if problems:
-        message += f"; {'; '.join(problems)}: revoke by hand or run apply again"
-    else:
-        message += "; nothing else changed: run apply again"
-    return failed(action, message, revoked=tuple(revoked))
 
 
 def _scrub(text: str, value: Secret) -> str:

@@ -1,16 +1,25 @@
-"""`ppm-tokens apply` and `ppm-tokens rotate`: plan (or load a saved plan), confirm, execute."""
+"""`ppm-tokens apply` and `ppm-tokens rotate`: take the lock, plan (or load a saved plan),
+check the guards, confirm, execute, release the lock.
+
+Everything that reads the live state or writes happens under the lock, so a second run waits
+(or fails, naming the holder) instead of planning the same creates.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
+from reconciler.apply.guards import mass_revoke_refusal
+from reconciler.apply.lock import LockContext, open_lock
+from reconciler.apply.locks.held import hold
+from reconciler.apply.locks.record import new_info
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
     Clock,
@@ -21,7 +30,7 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
-from reconciler.errors import StalePlanError, UsageError
+from reconciler.errors import ReconcilerError, StalePlanError, UsageError
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text
@@ -43,6 +52,37 @@ class ApplyCommandOptions:
     concurrency: int = 4
     grace: timedelta | None = None  # `rotate --grace`
     only: frozenset[str] | None = None  # `rotate NAME`: act on these names only
+    lock_timeout: timedelta = timedelta(0)  # how long to wait for another run's lock
+    allow_mass_revoke: bool = False
+
+
+def wall_clock() -> datetime:
+    """Leases are real time, whatever --now pretends."""
+    return datetime.now(UTC)
+
+
+def lock_context(spec: Spec, server: str, env: Environment) -> LockContext:
+    return LockContext(
+        server_url=server,
+        namespace=spec.namespace,
+        stores=spec.stores,
+        spec_dir=Path(spec.path).resolve().parent,
+        env=env.variables,
+        now=wall_clock,
+    )
+
+
+def sweep_stores(stores: Mapping[str, SecretStore], ui: UI) -> None:
+    """What killed runs left in the stores (temporary files that may hold a value, copies kept
+    for a restore), removed before any write of this run."""
+    for store in stores.values():
+        try:
+            removed = store.sweep()
+        except ReconcilerError as exc:
+            ui.err(f"Warning: cleaning up store '{store.name}' failed: {exc}")
+            continue
+        for line in removed:
+            ui.err(f"Cleaned up: {line}")
 
 
 def is_saved_plan(path: Path) -> bool:
@@ -150,6 +190,7 @@ def execute(
     server: str,
     ui: UI,
     live: LiveState | None = None,
+    halt: Callable[[], str | None] = lambda: None,
 ) -> int:
     changes = plan.changes
     with ui.progress(len(changes), "Applying") as advance:
@@ -163,6 +204,7 @@ def execute(
             on_progress=lambda result: advance(describe_result(result)),
             server_url=server,
             live_tokens=live.tokens if live is not None else None,
+            halt=halt,
         )
     failures = [r for r in report.results if not r.ok]
     for result in failures:
@@ -188,51 +230,67 @@ def run(
     else:
         spec = load_spec(options.target, now=clock())
         check_declared(spec, options.rotate)
+    server = server_url(global_options, env, spec)
+    context = lock_context(spec, server, env)
+    lock = open_lock(spec.lock, context)
+    operation = "rotate" if options.only is not None else "apply"
+    info = new_info(context.key, operation, wall_clock(), spec.lock.lease)
     driver = open_driver(global_options, env, spec)
     try:
-        server = server_url(global_options, env, spec)
-        stores = open_stores(spec, store_context(spec, env))
-        live = read_live(driver)
-        if saved:
-            plan = rederive_saved_plan(
-                plan, spec, driver, stores, live=live, server=server, now=clock()
-            )
-        else:
-            plan = compute_plan(
+        with hold(
+            lock,
+            info,
+            timeout=options.lock_timeout.total_seconds(),
+            lease=spec.lock.lease,
+            now=wall_clock,
+        ) as held:
+            stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
+            sweep_stores(stores, ui)
+            live = read_live(driver)
+            if saved:
+                plan = rederive_saved_plan(
+                    plan, spec, driver, stores, live=live, server=server, now=clock()
+                )
+            else:
+                plan = compute_plan(
+                    spec,
+                    driver,
+                    stores,
+                    now=clock(),
+                    server=server,
+                    force_rotate=options.rotate,
+                    grace_override=options.grace,
+                    live=live,
+                )
+            plan = restrict(plan, options.only)
+            ui.out(render_text(plan, color=ui.color))
+            if plan.errors:
+                return 1
+            if not plan.has_changes:
+                return 0
+            refusal = mass_revoke_refusal(plan, live.tokens, spec, clock())
+            if refusal and not options.allow_mass_revoke:
+                raise UsageError(refusal)
+            if not (saved or options.auto_approve or options.only is not None):
+                if not ui.interactive:
+                    raise UsageError(
+                        "refusing to apply without confirmation: stdin is not a terminal. "
+                        "Review the plan and pass --auto-approve, or apply a saved plan file."
+                    )
+                if not ui.confirm("Apply these changes?"):
+                    ui.err("Apply cancelled; nothing was changed.")
+                    return 1
+            return execute(
+                plan,
                 spec,
                 driver,
                 stores,
-                now=clock(),
+                clock=clock,
+                concurrency=options.concurrency,
                 server=server,
-                force_rotate=options.rotate,
-                grace_override=options.grace,
+                ui=ui,
                 live=live,
+                halt=held.lost,
             )
-        plan = restrict(plan, options.only)
-        ui.out(render_text(plan, color=ui.color))
-        if plan.errors:
-            return 1
-        if not plan.has_changes:
-            return 0
-        if not (saved or options.auto_approve or options.only is not None):
-            if not ui.interactive:
-                raise UsageError(
-                    "refusing to apply without confirmation: stdin is not a terminal. "
-                    "Review the plan and pass --auto-approve, or apply a saved plan file."
-                )
-            if not ui.confirm("Apply these changes?"):
-                ui.err("Apply cancelled; nothing was changed.")
-                return 1
-        return execute(
-            plan,
-            spec,
-            driver,
-            stores,
-            clock=clock,
-            concurrency=options.concurrency,
-            server=server,
-            ui=ui,
-            live=live,
-        )
     finally:
         driver.close()

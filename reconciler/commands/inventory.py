@@ -99,7 +99,8 @@ def open_spec_stores(
     problems: list[StoreProblem] = []
     if reading is StoreReading.NONE:
         return opened, problems
-    context = store_context(spec, env)
+    # --store-commands is the user's leave to run the read_commands the spec names.
+    context = store_context(spec, env, run_read_commands=reading is StoreReading.ALL)
     for name in dict.fromkeys(t.store for t in spec.tokens if t.state is TokenState.PRESENT):
         if reading is StoreReading.SAFE and _reads_by_command(spec, name):
             problems.append(

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from reconciler.apply import apply_plan
+from reconciler.apply.lock import open_lock
+from reconciler.apply.locks.held import hold
+from reconciler.apply.locks.record import new_info
+from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
@@ -21,7 +25,7 @@ from reconciler.commands.inventory import (
     open_spec_stores,
     take_snapshot,
 )
-from reconciler.commands.plan import LiveState, compute_plan
+from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, store_context
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.ops.incident import (
@@ -144,38 +148,52 @@ def confirm(view: TokenView, options: RevokeOptions, ui: UI) -> bool:
 
 
 def replace_token(
-    view: TokenView, snapshot: Snapshot, driver: Driver, env: Environment, clock: Clock
+    view: TokenView,
+    snapshot: Snapshot,
+    driver: Driver,
+    env: Environment,
+    *,
+    clock: Clock,
+    ui: UI,
 ) -> str:
-    """The forced rotation with grace 0, through the apply engine; the new token's GUID."""
+    """The forced rotation with grace 0, through the apply engine and under the apply lock (no
+    other run may write this name's store entry meanwhile); the new token's GUID."""
     spec, declared = view.spec, view.declared
     assert spec is not None and declared is not None
-    stores = open_stores(spec, store_context(spec, env))
-    live = LiveState(snapshot.tokens, driver.list_resources())
-    plan = compute_plan(
-        spec,
-        driver,
-        stores,
-        now=clock(),
-        server=snapshot.server,
-        force_rotate=frozenset({declared.name}),
-        grace_override=timedelta(0),
-        live=live,
-    )
-    if plan.errors:
-        raise UsageError(f"cannot replace {view.guid}: {plan.errors[0].message}")
-    action = next((a for a in plan.changes if a.name == declared.name and a.kind.creates), None)
-    if action is None or action.guid != view.guid or not action.revoke_replaced:
-        raise UsageError(f"cannot replace {view.guid}: the plan does not replace it at once")
-    only: Plan = dataclasses.replace(plan, actions=(action,))
-    report = apply_plan(
-        only,
-        spec=spec,
-        driver=driver,
-        stores=stores,
-        now=clock,
-        server_url=snapshot.server,
-        live_tokens=snapshot.tokens,
-    )
+    context = lock_context(spec, snapshot.server, env)
+    lock = open_lock(spec.lock, context)
+    info = new_info(context.key, "revoke", wall_clock(), spec.lock.lease)
+    with hold(lock, info, timeout=0, lease=spec.lock.lease, now=wall_clock) as held:
+        stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
+        sweep_stores(stores, ui)
+        # Listed again under the lock: the snapshot may predate another run's changes.
+        live = read_live(driver)
+        plan = compute_plan(
+            spec,
+            driver,
+            stores,
+            now=clock(),
+            server=snapshot.server,
+            force_rotate=frozenset({declared.name}),
+            grace_override=timedelta(0),
+            live=live,
+        )
+        if plan.errors:
+            raise UsageError(f"cannot replace {view.guid}: {plan.errors[0].message}")
+        action = next((a for a in plan.changes if a.name == declared.name and a.kind.creates), None)
+        if action is None or action.guid != view.guid or not action.revoke_replaced:
+            raise UsageError(f"cannot replace {view.guid}: the plan does not replace it at once")
+        only: Plan = dataclasses.replace(plan, actions=(action,))
+        report = apply_plan(
+            only,
+            spec=spec,
+            driver=driver,
+            stores=stores,
+            now=clock,
+            server_url=snapshot.server,
+            live_tokens=live.tokens,
+            halt=held.lost,
+        )
     result = report.results[0]
     if not result.ok or result.new_guid is None:
         raise ReconcilerError(
@@ -255,7 +273,7 @@ def run(
             return 1
         replacement = None
         if options.replace:
-            new_guid = replace_token(view, snapshot, driver, env, clock)
+            new_guid = replace_token(view, snapshot, driver, env, clock=clock, ui=ui)
             assert view.declared is not None
             replacement = Replacement(new_guid, view.declared.store, view.declared.secret)
             ui.out(f"Created, proved and stored {new_guid}; revoked {view.guid}.")

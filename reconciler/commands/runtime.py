@@ -160,5 +160,10 @@ def open_driver(
     return http
 
 
-def store_context(spec: Spec, env: Environment) -> StoreContext:
-    return StoreContext(spec_dir=Path(spec.path).resolve().parent, env=env.variables)
+def store_context(spec: Spec, env: Environment, *, run_read_commands: bool = False) -> StoreContext:
+    """`run_read_commands` only for apply: plan must not run programs named in the spec."""
+    return StoreContext(
+        spec_dir=Path(spec.path).resolve().parent,
+        env=env.variables,
+        run_read_commands=run_read_commands,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from starlette.applications import Starlette
@@ -78,6 +78,7 @@ class EmulatorApp:
             Route(endpoints.TOKENS + "/{guid}/revoke", self.revoke_token, methods=["POST"]),
             Route(endpoints.REPOS, self.list_repos),
             Route(endpoints.SOURCES, self.list_sources),
+            *self._scoped_routes(),
             Route(endpoints.EMULATOR_CLOCK, self.clock, methods=["GET", "PUT"]),
             Route(endpoints.EMULATOR_FAULTS, self.fault_config, methods=["GET", "PUT", "DELETE"]),
             Route(endpoints.EMULATOR_LOG, self.request_log, methods=["GET", "DELETE"]),
@@ -116,6 +117,41 @@ class EmulatorApp:
             return _error(401, "authentication required", _BASIC_CHALLENGE)
         return repo
 
+    def _scoped_routes(self) -> list[Route]:
+        """Read-only requests that each need one scope: what proves a new token of that scope."""
+        blocklist = frozenset({Scope.BLOCKLIST_READ, Scope.BLOCKLIST_ADMIN})
+        metadata = frozenset({Scope.METADATA_READ, Scope.METADATA_ADMIN})
+        upload = frozenset({Scope.SOURCES_WRITE, Scope.SOURCES_ADMIN})
+        rules = (
+            (endpoints.BLOCKLIST, blocklist, False),
+            (endpoints.BLOCKLIST_SETTINGS, frozenset({Scope.BLOCKLIST_ADMIN}), False),
+            (endpoints.METADATA, metadata, False),
+            (endpoints.METADATA_SETTINGS, frozenset({Scope.METADATA_ADMIN}), False),
+            (endpoints.SOURCE_UPLOADS, upload, True),
+            (endpoints.SOURCE_SETTINGS, frozenset({Scope.SOURCES_ADMIN}), True),
+        )
+        return [Route(path, self._scoped(scopes, per_source)) for path, scopes, per_source in rules]
+
+    def _scoped(
+        self, scopes: frozenset[Scope], per_source: bool
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def handler(request: Request) -> Response:
+            source = None
+            if per_source:
+                source = self.db.resource(request.path_params["source"])
+                if source is None or source.kind != "source":
+                    return _error(404, "no such source")
+            caller = tokens.identify(self.db, _bearer(request), self.now())
+            _note(request).actor = caller.guid
+            if caller.token is None:
+                return _error(401, "a valid, active API token is required")
+            if not tokens.may(caller.token, scopes, source):
+                needed = " or ".join(sorted(s.value for s in scopes))
+                return _error(403, f"this needs a token with {needed}")
+            return JSONResponse({"source": source.name} if source else {})
+
+        return handler
+
     # PPM API -----------------------------------------------------------------------------------
 
     async def status(self, request: Request) -> Response:
@@ -132,8 +168,13 @@ class EmulatorApp:
             return _error(400, "_limit and _page must be whole numbers")
         if limit < 1 or page < 1:
             return _error(400, "_limit and _page must be at least 1")
-        limit = min(limit, MAX_LIMIT)
-        return JSONResponse(self.db.token_page_json(limit, (page - 1) * limit))
+        paging = self.faults.config
+        limit = min(limit, paging.page_cap or MAX_LIMIT, MAX_LIMIT)
+        offset = 0 if paging.ignore_page else (page - 1) * limit
+        headers = (
+            {endpoints.TOTAL_HEADER: str(self.db.token_count())} if paging.total_header else None
+        )
+        return JSONResponse(self.db.token_page_json(limit, offset), headers=headers)
 
     async def create_token(self, request: Request) -> Response:
         admin = self._admin(request)

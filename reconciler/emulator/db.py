@@ -284,6 +284,10 @@ class Database:
             ).fetchall()
         return [_token(r) for r in rows]
 
+    def token_count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0])
+
     def token_page_json(self, limit: int, offset: int) -> list[dict[str, object]]:
         """One page as API objects, straight from the stored text: times are stored in the
         API's own format, so the hot listing path skips parsing and re-formatting them."""

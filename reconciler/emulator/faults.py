@@ -1,4 +1,6 @@
-"""Injected faults: latency, 503s, 429s, dropped create responses and held responses.
+"""Injected faults: latency, 503s, 429s, dropped create responses and held responses, and
+paging the way some servers and proxies do it (a smaller page cap than asked for, no total, or
+`_page` ignored altogether).
 
 The configuration is plain data; `Faults` is the runtime state, touched only from the server's
 event loop, so it needs no lock.
@@ -42,9 +44,17 @@ class FaultConfig:
     rate_limit_rate: float = 0.0
     retry_after_seconds: float = 0.05
     drop_create_responses: int = 0
+    # The next N creates are refused with create_failure_status before anything is made ...
+    refuse_creates: int = 0
+    # ... or made, then answered with create_failure_status (a proxy that gave up waiting).
+    fail_after_create: int = 0
+    create_failure_status: int = 503
     hold: HoldRule | None = None
     seed: int | None = None
     paths: str = "/__api__/"  # where latency, error_rate and rate_limit_rate apply
+    page_cap: int = 0  # the largest token page served, whatever _limit asks (0: the default cap)
+    ignore_page: bool = False  # serve the first page whatever _page asks
+    total_header: bool = True  # send X-Total-Count with token pages
 
     @classmethod
     def from_json(cls, body: object) -> FaultConfig:
@@ -68,6 +78,9 @@ class FaultConfig:
         seed = body.get("seed")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError("seed must be an integer")
+        for flag in ("ignore_page", "total_header"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise ValueError(f"{flag} must be true or false")
         paths = body.get("paths", cls.paths)
         if not isinstance(paths, str):
             raise ValueError("paths must be a regular expression")
@@ -82,9 +95,15 @@ class FaultConfig:
             rate_limit_rate=_number(body, "rate_limit_rate", 0.0, 0.0, 1.0),
             retry_after_seconds=_number(body, "retry_after_seconds", 0.05, 0.0, 3600.0),
             drop_create_responses=int(_number(body, "drop_create_responses", 0, 0, 1e9)),
+            refuse_creates=int(_number(body, "refuse_creates", 0, 0, 1e9)),
+            fail_after_create=int(_number(body, "fail_after_create", 0, 0, 1e9)),
+            create_failure_status=int(_number(body, "create_failure_status", 503, 429, 599)),
             hold=rule,
             seed=seed,
             paths=paths,
+            page_cap=int(_number(body, "page_cap", 0, 0, 1e6)),
+            ignore_page=body.get("ignore_page", False) is True,
+            total_header=body.get("total_header", True) is True,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -94,6 +113,9 @@ class FaultConfig:
             "rate_limit_rate": self.rate_limit_rate,
             "retry_after_seconds": self.retry_after_seconds,
             "drop_create_responses": self.drop_create_responses,
+            "refuse_creates": self.refuse_creates,
+            "fail_after_create": self.fail_after_create,
+            "create_failure_status": self.create_failure_status,
             "hold": None
             if self.hold is None
             else {
@@ -103,6 +125,9 @@ class FaultConfig:
             },
             "seed": self.seed,
             "paths": self.paths,
+            "page_cap": self.page_cap,
+            "ignore_page": self.ignore_page,
+            "total_header": self.total_header,
         }
 
 
@@ -111,6 +136,8 @@ class Faults:
     config: FaultConfig = field(default_factory=FaultConfig)
     rng: random.Random = field(default_factory=random.Random)
     drops_left: int = 0
+    refusals_left: int = 0
+    failures_after_left: int = 0
     hold_seen: int = 0
     held: int = 0
     _release: asyncio.Event | None = None
@@ -120,6 +147,8 @@ class Faults:
         self.config = config
         self.rng = random.Random(config.seed)
         self.drops_left = config.drop_create_responses
+        self.refusals_left = config.refuse_creates
+        self.failures_after_left = config.fail_after_create
         self.hold_seen = 0
         if self._release is not None:
             self._release.set()

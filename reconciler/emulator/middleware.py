@@ -80,11 +80,15 @@ class EmulatorMiddleware:
             if injected is not None:
                 await self._refuse(scope, send, injected, note)
                 return
-        drop = (
-            not control and method == "POST" and path == endpoints.TOKENS and faults.drops_left > 0
-        )
+        create = not control and method == "POST" and path == endpoints.TOKENS
+        if create and faults.refusals_left > 0:
+            faults.refusals_left -= 1
+            await self._refuse(scope, send, faults.config.create_failure_status, note)
+            return
+        fail_after = create and faults.failures_after_left > 0
+        drop = create and faults.drops_left > 0 and not fail_after
         hold = not control and faults.should_hold(method, path)
-        if not (drop or hold):
+        if not (drop or hold or fail_after):
             status = 500
 
             async def passthrough(message: Message) -> None:
@@ -104,6 +108,10 @@ class EmulatorMiddleware:
 
         await self.app(scope, receive, capture)
         status = buffered[0]["status"] if buffered else 500
+        if fail_after and status == 201:
+            faults.failures_after_left -= 1
+            await self._refuse(scope, send, faults.config.create_failure_status, note)
+            return
         if drop and status == 201:
             faults.drops_left -= 1
             self._log(scope, status, note, "dropped")

@@ -162,9 +162,17 @@ def identify(db: Database, value: str | None, now: datetime) -> Caller:
     return Caller(guid, row if row is not None and row.active(now) else None)
 
 
-def can_read(token: TokenRow, repo: ResourceRow) -> bool:
+def may(token: TokenRow, scopes: frozenset[Scope], resource: ResourceRow | None = None) -> bool:
+    """Whether `token` has one of `scopes` (global:admin has them all), for `resource` when the
+    request is about one."""
     if token.scope == Scope.GLOBAL_ADMIN.value:
         return True
-    if token.scope != Scope.REPOS_READ.value:
+    if token.scope not in {s.value for s in scopes}:
         return False
-    return ALL_RESOURCES in token.resources or repo.id in token.resource_ids
+    if resource is None:
+        return True
+    return ALL_RESOURCES in token.resources or resource.id in token.resource_ids
+
+
+def can_read(token: TokenRow, repo: ResourceRow) -> bool:
+    return may(token, frozenset({Scope.REPOS_READ}), repo)

@@ -20,8 +20,8 @@ class Driver(Protocol):
         ...
 
     def create_token(self, request: TokenRequest) -> CreatedToken:
-        """Create one token. Raises CreateOutcomeUnknown when the response was lost; never
-        retries a create blindly."""
+        """Create one token. Raises CreateOutcomeUnknown when the token may or may not have been
+        made (no answer, a 5xx, a 429); never retries such a create itself."""
         ...
 
     def revoke_token(self, guid: str) -> None:
@@ -29,8 +29,9 @@ class Driver(Protocol):
         ...
 
     def check_token(self, value: Secret, token: LiveToken) -> bool:
-        """Whether `value` authenticates as `token` now (repos:read: fetch a repository index
-        with HTTP Basic __token__; other scopes: the driver's own check)."""
+        """Whether `value` works as `token` now, proven with a request that only the token's
+        scope may make and that the server refuses without a token (see server.proof). Raises
+        ProofInconclusive when no such request can tell."""
         ...
 
     def self_guid(self) -> str | None:

@@ -16,6 +16,20 @@ SOURCES = "/__api__/sources"
 
 LIMIT_PARAM = "_limit"
 PAGE_PARAM = "_page"
+# How many tokens there are in all, when a server says so: paging stops without an extra request.
+TOTAL_HEADER = "X-Total-Count"
+
+# Proof that a new token works, one request per scope that only a token of that scope (or
+# global:admin) may make, for its resources, and that the server refuses without a token.
+# repos:read reads a repository index with HTTP Basic (what pip, uv and R do); every other
+# scope is proven with a Bearer GET that changes nothing.
+BLOCKLIST = "/__api__/blocklist"  # blocklist:read
+BLOCKLIST_SETTINGS = "/__api__/blocklist/settings"  # blocklist:admin
+METADATA = "/__api__/metadata"  # metadata:read
+METADATA_SETTINGS = "/__api__/metadata/settings"  # metadata:admin
+TOKEN_PROOF_LIMIT = 1  # global:admin: GET TOKENS?_limit=1
+SOURCE_UPLOADS = "/__api__/sources/{source}/uploads"  # sources:write, for that source
+SOURCE_SETTINGS = "/__api__/sources/{source}/settings"  # sources:admin, for that source
 
 # Repository content, authenticated with HTTP Basic `__token__`/value.
 BASIC_USER = "__token__"
@@ -51,6 +65,14 @@ def repository_index(repo: str, repo_type: str) -> str:
     if repo_type in R_REPO_TYPES:
         return r_packages(repo)
     return python_index(repo)
+
+
+def source_uploads(source: str) -> str:
+    return SOURCE_UPLOADS.format(source=_segment(source))
+
+
+def source_settings(source: str) -> str:
+    return SOURCE_SETTINGS.format(source=_segment(source))
 
 
 def emulator_recreate(name: str) -> str:

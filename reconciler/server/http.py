@@ -1,10 +1,16 @@
 """The `http` driver: PPM's token API over HTTPS with httpx.
 
 Idempotent requests (GET, revoke) are retried on 429, 5xx, connection errors and timeouts, with
-exponential backoff and full jitter, honouring Retry-After. A create is retried only when the
-server cannot have acted on it (a refused connection, a 429); once it may have reached the server,
-a lost answer raises CreateOutcomeUnknown so the caller lists and looks for the marker instead.
+exponential backoff and full jitter, honouring Retry-After. A create is retried here only when
+the server cannot have acted on it (a refused connection); once it may have reached the server (a
+lost answer, a 5xx, even a 429 from a proxy that may have passed it on), it raises
+CreateOutcomeUnknown so the caller lists, looks for the marker, and only then creates again.
 A certificate that does not verify is never retried: the message says how to trust it (tls.py).
+
+The token list is read page by page until a page comes back empty (or the server's total is
+reached): a page shorter than asked for is not the last one, since a server or proxy may cap
+pages below the size asked. A page that adds no token not seen before means the server ignores
+the page parameter; that is an error, never a loop.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from reconciler.errors import (
     AuthError,
     CreateOutcomeUnknown,
     NotFoundError,
+    ProofInconclusive,
     RequestRejected,
     ServerError,
 )
@@ -32,6 +39,7 @@ from reconciler.secret import Secret
 from reconciler.server import endpoints, jwtinfo
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.server.parse import resource_from_json, token_from_json
+from reconciler.server.proof import NoProof, ProofRequest, proof_request
 from reconciler.server.retry import (
     MAX_RETRY_AFTER,
     MAYBE_SENT,
@@ -40,7 +48,6 @@ from reconciler.server.retry import (
     retry_after_seconds,
 )
 from reconciler.server.tls import tls_failure
-from reconciler.spec.model import ALL_RESOURCES, Scope
 
 _REDACTED = "(sensitive value)"
 
@@ -84,6 +91,10 @@ class HttpDriver:
         self._rng = rng or random.Random()
         self._log = logger or logging.getLogger(__name__)
         self._now = now
+        # Read once per driver (one run): proofs pick a repository or source from it.
+        self._resources: list[Resource] | None = None
+        # Proof paths the server was seen to refuse without a token.
+        self._refused_anonymously: set[str] = set()
 
     # Transport ---------------------------------------------------------------------------------
 
@@ -143,13 +154,14 @@ class HttpDriver:
                 self._log.debug("%s %s -> %s (attempt %d)", method, path, status, attempt)
                 if status != 429 and status < 500:
                     return response
-                if create and status != 429:
+                wait = retry_after_seconds(response.headers.get("retry-after"), self._now())
+                if create:
                     raise CreateOutcomeUnknown(
                         f"{where}: the server answered {status}; the token may exist",
                         description=_description(body),
+                        retry_after=wait,
                     )
                 failure = f"the server answered {status}"
-                wait = retry_after_seconds(response.headers.get("retry-after"), self._now())
             self._log.debug("%s %s: %s (attempt %d)", method, path, failure, attempt)
             if attempt >= self._max_attempts:
                 raise ServerError(f"{where}: {failure}; gave up after {attempt} attempts")
@@ -182,10 +194,7 @@ class HttpDriver:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._send(method, path, **kwargs)
         self._check(method, path, response)
-        try:
-            return response.json()
-        except ValueError:
-            raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
+        return _json_of(response, method, path)
 
     # Driver ------------------------------------------------------------------------------------
 
@@ -194,14 +203,27 @@ class HttpDriver:
         page = 1
         while True:
             params = {endpoints.LIMIT_PARAM: self._page_size, endpoints.PAGE_PARAM: page}
-            batch = self._json("GET", endpoints.TOKENS, params=params)
+            response = self._send("GET", endpoints.TOKENS, params=params)
+            self._check("GET", endpoints.TOKENS, response)
+            batch = _json_of(response, "GET", endpoints.TOKENS)
             if not isinstance(batch, list):
                 raise ServerError(f"GET {endpoints.TOKENS}: expected a list of tokens")
+            if not batch:
+                return list(found.values())
+            before = len(found)
             for item in batch:
                 if isinstance(item, dict):
                     token = token_from_json(item)
                     found.setdefault(token.guid, token)
-            if len(batch) < self._page_size:
+            if len(found) == before:
+                raise ServerError(
+                    f"GET {endpoints.TOKENS}: page {page} lists only tokens of earlier pages, so "
+                    f"the server (or a proxy in front of it) ignores {endpoints.PAGE_PARAM} and "
+                    f"the token list cannot be read completely ({len(found)} tokens seen); "
+                    "nothing was changed: make the server honour paging"
+                )
+            total = _total(response)
+            if total is not None and len(found) >= total:
                 return list(found.values())
             page += 1
 
@@ -212,7 +234,8 @@ class HttpDriver:
             if not isinstance(items, list):
                 raise ServerError(f"GET {path}: expected a list")
             out.extend(resource_from_json(i, kind) for i in items if isinstance(i, dict))
-        return out
+        self._resources = out
+        return list(out)
 
     def create_token(self, request: TokenRequest) -> CreatedToken:
         body = {
@@ -245,23 +268,46 @@ class HttpDriver:
         self._check("POST", path, self._send("POST", path))
 
     def check_token(self, value: Secret, token: LiveToken) -> bool:
-        if token.scope == Scope.REPOS_READ.value:
-            repos = {r.name: r for r in self.list_resources() if r.kind == "repo"}
-            names = list(repos) if ALL_RESOURCES in token.resources else token.resources
-            repo = next((repos[n] for n in names if n in repos), None)
-            if repo is None:
-                return False  # none of its repositories exists any more
-            path = endpoints.repository_index(repo.name, repo.type)
+        resources = self._resources if self._resources is not None else self.list_resources()
+        try:
+            proof = proof_request(token, resources)
+        except NoProof as exc:
+            raise ProofInconclusive(f"token {token.guid}: {exc}") from None
+        if proof is None:
+            return False  # none of its resources exists any more: no value of it can work
+        self._require_refusal_without_token(proof, token)
+        if proof.basic:
             pair = f"{endpoints.BASIC_USER}:{value.reveal()}".encode()
             headers = {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         else:
-            path = endpoints.REPOS
             headers = self._bearer(value)
-        response = self._send("GET", path, headers=headers)
+        response = self._send("GET", proof.path, headers=headers, params=proof.params or None)
         if response.status_code in (401, 403):
             return False
-        self._check("GET", path, response)
+        self._check("GET", proof.path, response)
         return True
+
+    def _require_refusal_without_token(self, proof: ProofRequest, token: LiveToken) -> None:
+        """A proof request that also succeeds without a token proves nothing."""
+        if proof.path in self._refused_anonymously:
+            return
+        response = self._send("GET", proof.path, headers={}, params=proof.params or None)
+        status = response.status_code
+        if status in (401, 403):
+            self._refused_anonymously.add(proof.path)
+            return
+        if status < 400:
+            raise ProofInconclusive(
+                f"GET {proof.path} answers without a token, so it cannot prove that the new "
+                f"token {token.guid} ({token.scope}) works: the server must require "
+                "authentication there"
+            )
+        if status == 404:
+            raise ProofInconclusive(
+                f"GET {proof.path}, which proves a {token.scope} token, is not found on this "
+                f"server, so the new token {token.guid} cannot be proven"
+            )
+        self._check("GET", proof.path, response)
 
     def self_guid(self) -> str | None:
         return jwtinfo.token_guid(self._token.reveal())
@@ -275,6 +321,19 @@ class HttpDriver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _json_of(response: httpx.Response, method: str, path: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
+
+
+def _total(response: httpx.Response) -> int | None:
+    """The server's count of all tokens, when it sends one."""
+    text = response.headers.get(endpoints.TOTAL_HEADER, "").strip()
+    return int(text) if text.isdigit() else None
 
 
 def _description(body: object) -> str:

@@ -94,6 +94,7 @@ def _frozen(value: object) -> object:
 def _policy(policy: Mapping[str, object]) -> Policy:
     max_expires = policy.get("max_expires")
     protect = policy.get("protect")
+    max_revokes = policy.get("max_revokes")
     return Policy(
         max_expires=parse_duration(max_expires) if isinstance(max_expires, str) else None,
         allow_never_expires=policy.get("allow_never_expires") is True,
@@ -101,6 +102,9 @@ def _policy(policy: Mapping[str, object]) -> Policy:
         protect=frozenset(str(guid).lower() for guid in protect)
         if isinstance(protect, list)
         else frozenset(),
+        max_revokes=max_revokes
+        if isinstance(max_revokes, int) and not isinstance(max_revokes, bool)
+        else Policy().max_revokes,
     )
 
 

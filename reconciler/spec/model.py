@@ -86,6 +86,9 @@ class Policy:
     allow_never_expires: bool = False
     unmanaged: UnmanagedPolicy = UnmanagedPolicy.REPORT
     protect: frozenset[str] = frozenset()
+    # An apply revoking more than this many tokens (or more than half of the namespace's
+    # managed tokens) needs --allow-mass-revoke.
+    max_revokes: int = 10
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def rule_problems(
 ) -> list[Problem]:
     ctx = Context(document, now, base_dir, git_root_of)
     problems: list[Problem] = []
-    for rule in (_unique_names, _defaults, policy_problems, _stores, _unique_secrets):
+    for rule in (_unique_names, _defaults, policy_problems, _stores, _unique_secrets, _lock):
         problems.extend(rule(ctx))
     for index, token in effective.entries(document.data):
         if token.get("state") == "absent":
@@ -109,6 +109,46 @@ def rule_problems(
 
 
 # -- whole-file rules -------------------------------------------------------------------------
+
+
+_LOCK_STORE_TYPES = {"file": "file", "vault": "vault"}  # lock type -> the store type it uses
+
+
+def _lock(ctx: Context) -> Iterator[Problem]:
+    """`lock.store` names a store of the lock's own type; dynamodb needs `lock.table`."""
+    lock = mapping(ctx.data.get("lock"))
+    kind = lock.get("type")
+    if not isinstance(kind, str):
+        return
+    if kind == "dynamodb" and "table" not in lock:
+        yield ctx.error(("lock",), "lock type dynamodb needs `table`: the DynamoDB table to use")
+    wanted = _LOCK_STORE_TYPES.get(kind)
+    store = lock.get("store")
+    if wanted is None:
+        if isinstance(store, str):
+            yield ctx.error(("lock", "store"), f"lock type {kind} takes no `store`")
+        return
+    stores = mapping(ctx.data.get("stores"))
+    of_type = sorted(n for n, s in stores.items() if mapping(s).get("type") == wanted)
+    hint = (
+        f"stores of type {wanted}: {', '.join(of_type)}"
+        if of_type
+        else (f"declare a store of type {wanted} under stores:")
+    )
+    if store is None:
+        yield ctx.error(
+            ("lock",),
+            f"lock type {kind} needs `store`: the {wanted} store whose location it uses ({hint})",
+        )
+    elif isinstance(store, str) and store not in stores:
+        yield ctx.error(("lock", "store"), f"lock.store {store!r} is not declared ({hint})")
+    elif isinstance(store, str) and mapping(stores[store]).get("type") != wanted:
+        actual = mapping(stores[store]).get("type")
+        yield ctx.error(
+            ("lock", "store"),
+            f"lock type {kind} needs a store of type {wanted}, but {store!r} is of type "
+            f"{actual} ({hint})",
+        )
 
 
 def _unique_names(ctx: Context) -> Iterator[Problem]:

@@ -4,9 +4,11 @@ a script), never through a shell.
 Spec options:
     command:        argv run to write a secret; the payload arrives on stdin
     read_command:   optional argv that prints the stored metadata as a JSON object (the keys of
-                    `SecretMeta.to_strings`) on stdout; empty output means nothing is stored
+                    `SecretMeta.to_strings`) on stdout; empty output means nothing is stored.
+                    It runs only when the store is opened for apply (StoreContext.
+                    run_read_commands): `plan` never runs a program named in the spec.
     delete_command: optional argv run to delete a secret (needed for `on_delete: delete`)
-    state_dir:      where metadata is kept when there is no read_command (default
+    state_dir:      where the metadata of what this store wrote is kept (default
                     $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
     timeout:        seconds before a command counts as failed (default 60)
 
@@ -14,14 +16,17 @@ In every argv, `{secret}` becomes the secret's key. `{name}` becomes the token's
 read and delete know only the key, so their argv may use `{secret}` alone. Each run gets the
 caller's environment (minus PACKAGEMANAGER_TOKEN, which a secrets command has no business with)
 plus PPM_TOKENS_ACTION (put | read-meta | delete), PPM_TOKENS_SECRET and, for put,
-PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE and _SHA256 (of the payload), so a
-single script can serve all three roles by looking at PPM_TOKENS_ACTION.
+PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE and _SHA256 (of the payload), and
+when known _FORMAT and _RETIRE_PREVIOUS_AFTER, so a single script can serve all three roles by
+looking at PPM_TOKENS_ACTION.
 
 Why a state directory: the planner compares stored metadata with the live tokens. A store that
-cannot report metadata would look empty on every run and be repaired forever, so without a
-read_command the store keeps the metadata of what it wrote in sidecar files of its own (no values,
-written atomically like the file store's). The value cannot be read back, so read_value_hash is
-always None and verification relies on the metadata and the server check.
+cannot report metadata would look empty on every run and be repaired forever, so the store keeps
+the metadata of what it wrote in sidecar files of its own (no values, written atomically like the
+file store's), always: `plan`, which runs no command, reads them, and so does apply when there is
+no read_command. The value cannot be read back, so read_value_hash is always None and a write
+cannot be undone (capabilities.restorable is False): when apply cannot confirm a write, it keeps
+the new token alive rather than revoke a value the program may have stored.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +45,7 @@ from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
 from reconciler.stores.file import MetadataFiles, expand_path, key_parts
+from reconciler.stores.private_files import oserror_text, sweep_temporary
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -97,8 +105,9 @@ class CommandStore:
         env: Mapping[str, str] | None = None,
         read_command: Sequence[str] | None = None,
         delete_command: Sequence[str] | None = None,
-        state_dir: Path | None = None,
+        state_dir: Path,
         timeout: float = DEFAULT_TIMEOUT,
+        run_read_commands: bool = False,
     ) -> None:
         if not argv:
             raise StoreError(f"store '{name}' (type command) needs a 'command'")
@@ -109,8 +118,6 @@ class CommandStore:
                     f"store '{name}': {option} cannot use {{name}} (only the key is known when "
                     "reading or deleting): use {secret}"
                 )
-        if read_command is None and state_dir is None:
-            raise StoreError(f"store '{name}': without a read_command a state_dir is needed")
         self.name = name
         self.argv = tuple(argv)
         self.read_command = tuple(read_command) if read_command is not None else None
@@ -118,7 +125,13 @@ class CommandStore:
         self.timeout = timeout
         self._run_process = run
         self._env = {k: v for k, v in (env or {}).items() if k not in _HIDDEN_FROM_COMMANDS}
-        self._state = MetadataFiles(name, state_dir) if state_dir is not None else None
+        self.state_dir = state_dir
+        self._state = MetadataFiles(name, state_dir)
+        self._run_read_commands = run_read_commands
+        # (key, GUID) of every put whose command succeeded in this process: such a write may
+        # have landed even when reading it back says otherwise, and cannot be undone.
+        self._written: set[tuple[str, str]] = set()
+        self._written_lock = threading.Lock()
 
     def put(self, key: str, secret: SecretPayload) -> None:
         key_parts(self.name, key)  # the same keys as the file store: the state dir holds them
@@ -137,14 +150,20 @@ class CommandStore:
                 "PPM_TOKENS_EXPIRES": meta.expires.isoformat() if meta.expires else "never",
                 "PPM_TOKENS_SCOPE": meta.scope,
                 "PPM_TOKENS_SHA256": meta.value_sha256 or secret.payload.sha256(),
+                **({"PPM_TOKENS_FORMAT": meta.format} if meta.format else {}),
+                **(
+                    {"PPM_TOKENS_RETIRE_PREVIOUS_AFTER": meta.retire_previous_after.isoformat()}
+                    if meta.retire_previous_after
+                    else {}
+                ),
             },
         )
-        if self._state is not None and self.read_command is None:
-            self._state.write(key, meta)
+        with self._written_lock:
+            self._written.add((key, meta.token_guid))
+        self._state.write(key, meta)
 
     def read_meta(self, key: str) -> SecretMeta | None:
-        if self.read_command is None:
-            assert self._state is not None  # guaranteed by __init__
+        if self.read_command is None or not self._run_read_commands:
             return self._state.read(key)
         output = self._run(self.read_command, key, action="read-meta").strip()
         if not output:
@@ -153,26 +172,59 @@ class CommandStore:
             data = json.loads(output)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
-            return SecretMeta.from_strings({str(k): str(v) for k, v in data.items()})
+            reported = SecretMeta.from_strings({str(k): str(v) for k, v in data.items()})
         except (ValueError, TypeError, KeyError) as exc:
             raise StoreError(
                 f"store '{self.name}': read_command printed something that is not the metadata "
                 f"of {key!r} ({type(exc).__name__}: expected a JSON object with token_guid, "
                 "name, namespace, created, expires and scope, or nothing)"
             ) from None
+        return self._completed(key, reported)
+
+    def _completed(self, key: str, reported: SecretMeta) -> SecretMeta:
+        """What read_command reported, with the optional fields it left out (the payload format,
+        the grace a rotation promised) taken from the state directory when both describe the
+        same token: a script that keeps only the required keys must not make apply plan
+        differently from `plan`, which reads the state directory alone."""
+        kept = self._state.read(key)
+        if kept is None or kept.token_guid != reported.token_guid:
+            return reported
+        return replace(
+            reported,
+            value_sha256=reported.value_sha256 or kept.value_sha256,
+            format=reported.format or kept.format,
+            retire_previous_after=reported.retire_previous_after or kept.retire_previous_after,
+        )
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
         return read_meta_each(self, keys)
 
     def restore_previous(self, key: str, guid: str) -> bool:
-        meta = self.read_meta(key)
+        """Nothing to undo only when no command ever wrote `guid` under `key`; otherwise the
+        program may hold it and there is no way to take it back. What read_command says is not
+        trusted here: reading back is what failed."""
+        with self._written_lock:
+            written = (key, guid) in self._written
+        if written:
+            return False
+        meta = self._state.read(key)
         return meta is None or meta.token_guid != guid
 
     def commit(self, key: str, guid: str) -> None:
         return None
 
     def sweep(self) -> tuple[str, ...]:
-        return ()
+        try:
+            removed = sweep_temporary(self.state_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.name}': could not clean up {self.state_dir}: {oserror_text(exc)}"
+            ) from None
+        return tuple(
+            f"store '{self.name}': removed {path} from its state directory, left by an "
+            "interrupted write"
+            for path in removed
+        )
 
     def read_value_hash(self, key: str) -> str | None:
         return None
@@ -184,8 +236,7 @@ class CommandStore:
                 "delete_command to the store or use on_delete: keep"
             )
         self._run(self.delete_command, key, action="delete")
-        if self._state is not None:
-            self._state.delete(key)
+        self._state.delete(key)
 
     def _run(
         self,
@@ -240,8 +291,7 @@ def default_state_dir(store: str, env: Mapping[str, str]) -> Path:
     home = env.get("HOME")
     if not home:
         raise StoreError(
-            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir "
-            "or a read_command"
+            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir"
         )
     return Path(home) / ".local" / "state" / "ppm-tokens" / store
 
@@ -254,13 +304,11 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
     raw_state = config.options.get("state_dir")
     if raw_state is not None and not (isinstance(raw_state, str) and raw_state.strip()):
         raise StoreError(f"store '{config.name}': 'state_dir' must be a path")
-    state_dir = None
-    if read_command is None:
-        state_dir = (
-            expand_path(raw_state.strip(), base=context.spec_dir, env=context.env)
-            if isinstance(raw_state, str)
-            else default_state_dir(config.name, context.env)
-        )
+    state_dir = (
+        expand_path(raw_state.strip(), base=context.spec_dir, env=context.env)
+        if isinstance(raw_state, str)
+        else default_state_dir(config.name, context.env)
+    )
     raw_timeout = config.options.get("timeout", DEFAULT_TIMEOUT)
     if (
         isinstance(raw_timeout, bool)
@@ -277,4 +325,5 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         delete_command=delete_command,
         state_dir=state_dir,
         timeout=float(raw_timeout),
+        run_read_commands=context.run_read_commands,
     )

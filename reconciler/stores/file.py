@@ -1,37 +1,74 @@
 """The `file` store: one private file per secret, outside any git work tree.
 
 Layout under the store's directory: `<key>` holds the payload, `<key>.meta.json` the metadata.
-A key may contain "/" to make subdirectories. Directories are created 0700, files 0600.
+A key may contain "/" to make subdirectories. Directories are created 0700, files 0600, and no
+symbolic link below the directory is ever followed.
 
-Every write is atomic (a temporary file in the same directory, fsync, rename, fsync of the
-directory), and the value is written before its metadata. A crash between the two leaves the old
-or no metadata beside the new value; the planner then sees metadata that does not match the live
-token and repairs it, which is safe. The reverse order could leave metadata claiming a value that
-was never written.
+Every write is atomic, and the value is written before its metadata. A crash between the two
+leaves the old or no metadata beside the new value; the planner then sees metadata that does not
+match the live token and repairs it, which is safe. The reverse order could leave metadata
+claiming a value that was never written.
+
+Until apply confirms a put (`commit`), what the key held before stays beside it as
+`<key>.previous` (the value) and `<key>.previous.meta.json` (a record: which token's put
+displaced it, whether there was a value, and its metadata), so `restore_previous` can put it
+back. A run killed in between leaves that copy; the next run's `sweep` removes it along with any
+temporary file of an interrupted write.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
+import logging
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
+from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.private_files import (
+    META_SUFFIX,
+    PREVIOUS_SUFFIX,
+    MetadataFiles,
+    Replace,
+    fsync_dir,
+    key_parts,
+    make_private_dirs,
+    meta_bytes,
+    oserror_text,
+    parse_meta,
+    read_private,
+    refuse_links,
+    reserved_key_problem,
+    sweep_temporary,
+    write_private_file,
+)
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
-META_SUFFIX = ".meta.json"
+__all__ = [
+    "META_SUFFIX",
+    "FileStore",
+    "MetadataFiles",
+    "expand_path",
+    "find_git_work_tree",
+    "fsync_dir",
+    "key_parts",
+    "make_private_dirs",
+    "open_file_store",
+    "reserved_key_problem",
+    "write_private_file",
+]
 
-Replace = Callable[[str, str], None]
+_log = logging.getLogger(__name__)
+_PREVIOUS_RECORD = PREVIOUS_SUFFIX + META_SUFFIX
 
 
 def find_git_work_tree(path: Path) -> Path | None:
@@ -57,132 +94,40 @@ def expand_path(text: str, *, base: Path, env: Mapping[str, str]) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def key_parts(store: str, key: str) -> tuple[str, ...]:
-    """The path components of `key`, refusing anything that could leave the store's directory."""
-    problem = None
-    parts = tuple(key.split("/"))
-    if not key:
-        problem = "is empty"
-    elif "\0" in key:
-        problem = "contains a NUL character"
-    elif key.startswith("/"):
-        problem = "is an absolute path"
-    elif any(part in ("", ".", "..") for part in parts):
-        problem = "has an empty, '.' or '..' component"
-    elif parts[-1].endswith(META_SUFFIX):
-        problem = f"ends with {META_SUFFIX}, which is reserved for metadata"
-    if problem:
-        raise StoreError(f"store '{store}': secret key {key!r} {problem}: use a relative name")
-    return parts
+@dataclass(frozen=True)
+class _Previous:
+    """What a key held before the put of `displaced_by`."""
 
+    displaced_by: str
+    had_value: bool
+    meta: dict[str, str] | None
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    def to_bytes(self) -> bytes:
+        record = {"displaced_by": self.displaced_by, "had_value": self.had_value, "meta": self.meta}
+        return (json.dumps(record, sort_keys=True, indent=2) + "\n").encode()
 
-
-def write_private_file(path: Path, data: bytes, *, replace: Replace = os.replace) -> None:
-    """Atomically replace `path` with `data`, mode 0600: readers see the old or the new content,
-    never a mix, even after a crash."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        replace(temporary, str(path))
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    fsync_dir(path.parent)
-
-
-def make_private_dirs(root: Path, subdirs: Iterable[str]) -> Path:
-    """Create `root` and `subdirs` below it as 0700 where missing; return the deepest one."""
-    if not root.is_dir():
-        root.parent.mkdir(parents=True, exist_ok=True)
-        _make_private_dir(root)
-    directory = root
-    for part in subdirs:
-        directory = directory / part
-        if not directory.is_dir():
-            _make_private_dir(directory)
-    return directory
-
-
-def _make_private_dir(directory: Path) -> None:
-    try:
-        directory.mkdir(mode=0o700)
-    except FileExistsError:
-        return  # another writer (a parallel action) made it first
-    directory.chmod(0o700)  # mkdir's mode is filtered by the umask; make it exact
-
-
-def _oserror_text(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
-
-
-class MetadataFiles:
-    """Metadata sidecars `<key>.meta.json` under a directory; shared by the file and command
-    stores."""
-
-    def __init__(self, store: str, root: Path, *, replace: Replace = os.replace) -> None:
-        self.store = store
-        self.root = root
-        self._replace = replace
-
-    def path(self, key: str) -> Path:
-        parts = key_parts(self.store, key)
-        return self.root.joinpath(*parts[:-1], parts[-1] + META_SUFFIX)
-
-    def write(self, key: str, meta: SecretMeta) -> None:
-        parts = key_parts(self.store, key)
+    @classmethod
+    def from_bytes(cls, data: bytes) -> _Previous | None:
         try:
-            make_private_dirs(self.root, parts[:-1])
-            data = json.dumps(meta.to_strings(), sort_keys=True, indent=2) + "\n"
-            write_private_file(self.path(key), data.encode(), replace=self._replace)
-        except OSError as exc:
-            raise StoreError(
-                f"store '{self.store}': could not write the metadata of {key!r} under "
-                f"{self.root}: {_oserror_text(exc)}"
-            ) from None
-
-    def read(self, key: str) -> SecretMeta | None:
-        """None when missing or unreadable as metadata: the planner then repairs the entry."""
-        path = self.path(key)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StoreError(
-                f"store '{self.store}': could not read {path}: {_oserror_text(exc)}"
-            ) from None
-        try:
-            data = json.loads(text)
-            return SecretMeta.from_strings({str(k): str(v) for k, v in dict(data).items()})
-        except (ValueError, TypeError, KeyError):
+            record = json.loads(data.decode("utf-8"))
+            meta = record.get("meta")
+            return cls(
+                displaced_by=str(record["displaced_by"]),
+                had_value=record["had_value"] is True,
+                meta={str(k): str(v) for k, v in meta.items()} if isinstance(meta, dict) else None,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
             return None
 
-    def delete(self, key: str) -> None:
-        try:
-            self.path(key).unlink(missing_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"store '{self.store}': could not delete the metadata of {key!r}: "
-                f"{_oserror_text(exc)}"
-            ) from None
+
+def _is_previous(name: str) -> bool:
+    return name.endswith((PREVIOUS_SUFFIX, _PREVIOUS_RECORD))
 
 
 class FileStore:
     """Secrets as private files under `root`, which must not be inside a git work tree."""
 
-    capabilities = StoreCapabilities(readable_values=True, restorable=False, remote=False)
+    capabilities = StoreCapabilities(readable_values=True, restorable=True, remote=False)
 
     def __init__(self, name: str, root: Path, *, replace: Replace = os.replace) -> None:
         work_tree = find_git_work_tree(root)
@@ -196,64 +141,189 @@ class FileStore:
         self.root = root
         self._replace = replace
         self._meta = MetadataFiles(name, root, replace=replace)
+        _warn_if_writable_by_others(name, root)
+
+    # Paths -------------------------------------------------------------------------------------
+
+    def _parts(self, key: str) -> tuple[str, ...]:
+        """The key's components, after checking that nothing on its way is a link."""
+        parts = key_parts(self.name, key)
+        refuse_links(self.name, self.root, parts)
+        return parts
 
     def _value_path(self, key: str) -> Path:
-        return self.root.joinpath(*key_parts(self.name, key))
+        return self.root.joinpath(*self._parts(key))
+
+    def _sibling(self, key: str, suffix: str) -> Path:
+        parts = key_parts(self.name, key)
+        refuse_links(self.name, self.root, (*parts[:-1], parts[-1] + suffix))
+        return self.root.joinpath(*parts[:-1], parts[-1] + suffix)
+
+    def _read(self, path: Path, what: str) -> bytes | None:
+        try:
+            return read_private(path)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.name}': could not read {what}: {oserror_text(exc)}"
+            ) from None
+
+    def _failed(self, doing: str, key: str, exc: OSError) -> StoreError:
+        return StoreError(
+            f"store '{self.name}': could not {doing} {key!r} under {self.root}: {oserror_text(exc)}"
+        )
+
+    # The contract ------------------------------------------------------------------------------
 
     def put(self, key: str, secret: SecretPayload) -> None:
-        parts = key_parts(self.name, key)
+        parts = self._parts(key)
         try:
             make_private_dirs(self.root, parts[:-1])
+            self._keep_previous(key, secret.meta.token_guid)
             write_private_file(
                 self._value_path(key), secret.payload.reveal().encode(), replace=self._replace
             )
         except OSError as exc:
-            raise StoreError(
-                f"store '{self.name}': could not write {key!r} under {self.root}: "
-                f"{_oserror_text(exc)}"
-            ) from None
+            raise self._failed("write", key, exc) from None
         self._meta.write(key, secret.meta)
+
+    def _keep_previous(self, key: str, guid: str) -> None:
+        """Copy what `key` holds aside before the first put of `guid`; a retry of that put
+        keeps the copy it made (the key may already hold part of the new write)."""
+        record_path = self._sibling(key, _PREVIOUS_RECORD)
+        existing = self._read(record_path, f"the copy kept for {key!r}")
+        if existing is not None:
+            previous = _Previous.from_bytes(existing)
+            if previous is not None and previous.displaced_by == guid:
+                return
+        value = self._read(self._value_path(key), repr(key))
+        meta_data = self._read(self._meta.path(key), f"the metadata of {key!r}")
+        meta = parse_meta(meta_data)
+        copy_path = self._sibling(key, PREVIOUS_SUFFIX)
+        if value is not None:
+            write_private_file(copy_path, value, replace=self._replace)
+        else:
+            copy_path.unlink(missing_ok=True)
+        # The record goes last: with it present, the copy beside it is complete.
+        record = _Previous(guid, value is not None, meta.to_strings() if meta else None)
+        write_private_file(record_path, record.to_bytes(), replace=self._replace)
 
     def read_meta(self, key: str) -> SecretMeta | None:
         # Metadata without its value describes nothing usable.
-        if not self._value_path(key).is_file():
+        path = self._value_path(key)
+        try:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                return None
+        except FileNotFoundError:
             return None
         return self._meta.read(key)
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
-        return read_meta_each(self, keys)
+        """One scan per directory that holds a key, instead of two stats per key."""
+        listings: dict[tuple[str, ...], dict[str, os.DirEntry[str]]] = {}
+        result: dict[str, SecretMeta | None] = {}
+        for key in keys:
+            parts = key_parts(self.name, key)
+            directory = parts[:-1]
+            if directory not in listings:
+                listings[directory] = self._scan(directory)
+            entries = listings[directory]
+            value, meta = entries.get(parts[-1]), entries.get(parts[-1] + META_SUFFIX)
+            for entry in (value, meta):
+                if entry is not None and entry.is_symlink():
+                    refuse_links(self.name, self.root, (*directory, entry.name))
+            if value is None or meta is None or not value.is_file(follow_symlinks=False):
+                result[key] = None
+            else:
+                result[key] = parse_meta(self._read(Path(meta.path), f"the metadata of {key!r}"))
+        return result
 
-    def restore_previous(self, key: str, guid: str) -> bool:
-        meta = self.read_meta(key)
-        return meta is None or meta.token_guid != guid
+    def _scan(self, directory: tuple[str, ...]) -> dict[str, os.DirEntry[str]]:
+        refuse_links(self.name, self.root, directory)
+        try:
+            with os.scandir(self.root.joinpath(*directory)) as entries:
+                return {entry.name: entry for entry in entries}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.name}': could not list {self.root.joinpath(*directory)}: "
+                f"{oserror_text(exc)}"
+            ) from None
 
-    def commit(self, key: str, guid: str) -> None:
-        return None
-
-    def sweep(self) -> tuple[str, ...]:
-        return ()
+    def read_value_hash(self, key: str) -> str | None:
+        data = self._read(self._value_path(key), repr(key))
+        return None if data is None else _sha256(data)
 
     def read_payload(self, key: str) -> Secret | None:
         """The stored payload, for `revoke` to prove the revoked value is refused. Optional
         beyond the SecretStore contract (see reconciler.commands.revoke.PayloadReader)."""
-        try:
-            return Secret(self._value_path(key).read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        data = self._read(self._value_path(key), repr(key))
+        if data is None:
             return None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = _oserror_text(exc) if isinstance(exc, OSError) else "not UTF-8"
-            raise StoreError(f"store '{self.name}': could not read {key!r}: {reason}") from None
+        try:
+            return Secret(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise StoreError(f"store '{self.name}': {key!r} is not UTF-8 text") from None
 
-    def read_value_hash(self, key: str) -> str | None:
+    def restore_previous(self, key: str, guid: str) -> bool:
+        record_data = self._read(self._sibling(key, _PREVIOUS_RECORD), f"the copy of {key!r}")
+        previous = _Previous.from_bytes(record_data) if record_data is not None else None
+        if previous is None or previous.displaced_by != guid:
+            # No copy made by this put: there is nothing to undo only if the key does not hold
+            # the token; otherwise nothing can take it back.
+            meta = self.read_meta(key)
+            return meta is None or meta.token_guid != guid
+        if previous.meta is not None and previous.meta.get("token_guid") == guid:
+            return False  # the key held this very token before: "going back" changes nothing
+        value = None
+        if previous.had_value:
+            value = self._read(self._sibling(key, PREVIOUS_SUFFIX), f"the copy of {key!r}")
+            if value is None:
+                return False  # the copy is gone: the key cannot be put back as it was
+        # Metadata first, so that at no moment does metadata vouch for a value it does not
+        # describe: in between, the key reads as holding nothing, which the planner repairs.
+        self._meta.delete(key)
         path = self._value_path(key)
         try:
-            return hashlib.sha256(path.read_bytes()).hexdigest()
-        except FileNotFoundError:
-            return None
+            if value is not None:
+                write_private_file(path, value, replace=self._replace)
+            else:
+                path.unlink(missing_ok=True)
+            if previous.meta is not None:
+                write_private_file(
+                    self._meta.path(key), meta_bytes(previous.meta), replace=self._replace
+                )
+        except OSError as exc:
+            raise self._failed("restore", key, exc) from None
+        self._drop_previous(key)
+        if value is None:
+            self._prune(path.parent)
+        return True
+
+    def commit(self, key: str, guid: str) -> None:
+        record_data = self._read(self._sibling(key, _PREVIOUS_RECORD), f"the copy of {key!r}")
+        previous = _Previous.from_bytes(record_data) if record_data is not None else None
+        if previous is not None and previous.displaced_by == guid:
+            self._drop_previous(key)
+
+    def _drop_previous(self, key: str) -> None:
+        try:
+            # The copy before its record: a record without a copy claims nothing restorable.
+            self._sibling(key, PREVIOUS_SUFFIX).unlink(missing_ok=True)
+            self._sibling(key, _PREVIOUS_RECORD).unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._failed("drop the copy kept for", key, exc) from None
+
+    def sweep(self) -> tuple[str, ...]:
+        try:
+            removed = sweep_temporary(self.root, also=_is_previous)
         except OSError as exc:
             raise StoreError(
-                f"store '{self.name}': could not read {key!r}: {_oserror_text(exc)}"
+                f"store '{self.name}': could not clean up {self.root}: {oserror_text(exc)}"
             ) from None
+        return tuple(
+            f"store '{self.name}': removed {path}, left by an interrupted write" for path in removed
+        )
 
     def delete(self, key: str) -> None:
         # Metadata first: a crash in between leaves a value without metadata, never metadata
@@ -263,9 +333,8 @@ class FileStore:
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
-            raise StoreError(
-                f"store '{self.name}': could not delete {key!r}: {_oserror_text(exc)}"
-            ) from None
+            raise self._failed("delete", key, exc) from None
+        self._drop_previous(key)
         self._prune(path.parent)
 
     def _prune(self, directory: Path) -> None:
@@ -276,6 +345,25 @@ class FileStore:
             except OSError:
                 return
             directory = directory.parent
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _warn_if_writable_by_others(name: str, root: Path) -> None:
+    try:
+        mode = root.stat().st_mode
+    except OSError:
+        return  # created 0700 on first write
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        _log.warning(
+            "store '%s': %s is writable by its group or others (mode %o): anyone who can write "
+            "there can replace a secret that consumers read; run chmod go-w on it",
+            name,
+            root,
+            stat.S_IMODE(mode),
+        )
 
 
 def open_file_store(config: StoreConfig, context: StoreContext) -> FileStore:

@@ -34,6 +34,10 @@ class StoreContext:
     http_transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Whether reading may run a program named in the spec (a command store's read_command).
+    # Only apply (and audit when asked) turns it on: `plan` runs on pull requests, where the spec
+    # is whatever the pull request says and the admin token is in the environment.
+    run_read_commands: bool = False
 
 
 StoreFactory = Callable[[StoreConfig, StoreContext], SecretStore]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
@@ -189,6 +189,7 @@ class RecordingStore:
     def __init__(self, inner: SecretStore, log: EventLog) -> None:
         self.inner = inner
         self.name = inner.name
+        self.capabilities = inner.capabilities
         self._log = log
         self._lock = threading.Lock()
         self.failing_puts = 0
@@ -218,8 +219,23 @@ class RecordingStore:
             return SecretMeta(**{**vars(meta), "token_guid": self.meta_guid_override})
         return meta
 
+    def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        return {key: self.read_meta(key) for key in keys}
+
     def read_value_hash(self, key: str) -> str | None:
         return self.inner.read_value_hash(key)
+
+    def restore_previous(self, key: str, guid: str) -> bool:
+        restored = self.inner.restore_previous(key, guid)
+        self._log.add("restore", key, guid, "done" if restored else "impossible")
+        return restored
+
+    def commit(self, key: str, guid: str) -> None:
+        self.inner.commit(key, guid)
+        self._log.add("commit", key, guid)
+
+    def sweep(self) -> tuple[str, ...]:
+        return self.inner.sweep()
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)

@@ -83,7 +83,7 @@ def test_replace_against_the_emulator(
     assert value in emulator_control.issued_values()
 
 
-def test_lost_create_response_against_the_emulator(
+def test_lost_create_response_is_looked_for_revoked_and_created_again(
     emulator: RunningEmulator,
     http_driver: HttpDriver,
     emulator_control: EmulatorControl,
@@ -104,15 +104,16 @@ def test_lost_create_response_against_the_emulator(
     )
 
     (result,) = report.results
-    assert not result.ok and len(result.revoked) == 1
+    assert result.ok, result.error
+    (orphan,) = result.revoked
     now = emulator_control.now()
-    mine = [
-        t
+    mine = {
+        t.guid: t
         for t in http_driver.list_tokens()
         if t.description == stored_description("Read access", NAMESPACE, "ds-read")
-    ]
-    assert len(mine) == 2  # the old one and the orphan: no second create
-    assert {t.guid for t in mine if t.is_active(now)} == {old}
-    assert not (tmp_path / "s").exists()
-    for value in emulator_control.issued_values():
-        assert value not in (result.error or "")
+    }
+    # The old one, the orphan whose value was lost (revoked), and the new one (stored).
+    assert set(mine) == {old, orphan, result.new_guid}
+    assert {g for g, t in mine.items() if t.is_active(now)} == {old, result.new_guid}
+    meta = FileStore("local", tmp_path / "s").read_meta("ppm/ds-read")
+    assert meta is not None and meta.token_guid == result.new_guid

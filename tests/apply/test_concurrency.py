@@ -80,5 +80,5 @@ def test_an_interrupt_lets_the_action_in_flight_finish_and_starts_nothing_new(
     # The first action completed its whole sequence; the other two never started.
     assert world.log.count("create") == 1
     (guid,) = world.driver.guids_for("a")
-    assert world.log.events[-1] == ("check", guid, "ok")
+    assert world.log.events[-1] == ("commit", "ppm/a", guid)
     assert world.files.read_meta("ppm/a") is not None

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.apply import ApplyReport
+from reconciler.apply import ApplyOptions, ApplyReport
 from reconciler.commands.plan import read_stored_meta
 from reconciler.errors import StoreError
 from reconciler.plan.model import ActionKind, Plan
@@ -128,7 +128,7 @@ Scenario = Callable[[World], None]
 
 
 def rollback_after_verify_failure(world: World) -> None:
-    """A rotation whose new token never authenticated: rolled back, but already stored."""
+    """A rotation whose new token never authenticated: revoked before any store write."""
     stored_generation(world, age=timedelta(days=61))
     world.driver.failed_checks = 100
     loop = Loop(world, world.spec(token_spec("ds-read")))
@@ -150,9 +150,19 @@ def crash_between_value_and_metadata(world: World) -> None:
 
 
 def lost_create_response(world: World) -> None:
+    """Every create's answer lost: each attempt's token is found and revoked, then it gives up."""
     stored_generation(world, age=timedelta(days=61))
-    world.driver.lost_create_responses = 1
+    world.driver.lost_create_responses = ApplyOptions().create_attempts
     assert not Loop(world, world.spec(token_spec("ds-read"))).run().ok
+    assert world.driver.lost_create_responses == 0
+
+
+def confirm_failed_and_the_store_went_back(world: World) -> None:
+    """The store took the rotation's value but read back someone else's: it was restored."""
+    stored_generation(world, age=timedelta(days=61))
+    world.store.meta_guid_override = "someone-else"
+    assert not Loop(world, world.spec(token_spec("ds-read"))).run().ok
+    world.store.meta_guid_override = None
 
 
 def revoke_failed_after_the_successor_was_stored(world: World) -> None:
@@ -183,6 +193,7 @@ SCENARIOS: dict[str, Scenario] = {
     "crash-before-the-value-was-stored": crash_before_the_value_was_stored,
     "crash-between-value-and-metadata": crash_between_value_and_metadata,
     "lost-create-response": lost_create_response,
+    "confirm-failed-and-the-store-went-back": confirm_failed_and_the_store_went_back,
     "revoke-failed-half-way": revoke_failed_after_the_successor_was_stored,
     "store-holds-a-revoked-token": store_holds_a_revoked_token,
     "store-holds-an-expired-token": store_holds_an_expired_token,
@@ -217,25 +228,26 @@ def test_the_store_held_generation_survives_a_failed_repair(world: World) -> Non
     assert loop.violations == []
 
 
-def test_rollback_keeps_the_displaced_token_through_grace(world: World) -> None:
-    """Consumers read the current token from the store until a failed rotation overwrote it:
-    the repair that follows gives them the grace a rotation would have."""
+def test_an_unproven_rotation_leaves_the_store_as_it_was(world: World) -> None:
+    """The store never sees an unproven token: consumers keep the value they had, and the next
+    run simply rotates again, with the grace a rotation gives."""
     held = stored_generation(world, age=timedelta(days=61))
-    rollback_after_verify_failure_from_here(world)
+    before = (world.secrets_dir / "ppm" / "ds-read").read_bytes()
+    world.driver.failed_checks = 100
     loop = Loop(world, world.spec(token_spec("ds-read")))
 
+    assert not loop.run().ok
+
+    assert (world.secrets_dir / "ppm" / "ds-read").read_bytes() == before
+    assert world.files.read_meta("ppm/ds-read").token_guid == held  # type: ignore[union-attr]
+    assert world.log.count("put") == 0
+    world.driver.failed_checks = 0
     assert loop.run().ok
-    (repair,) = [a for a in loop.plans[-1].changes if a.kind is ActionKind.REPAIR]
-    assert repair.guid == held and repair.revoke_replaced is False
-    assert world.driver.active(held)
+    (rotate,) = [a for a in loop.plans[-1].changes if a.kind is ActionKind.ROTATE]
+    assert rotate.guid == held and world.driver.active(held)
     world.clock.now += GRACE + timedelta(hours=1)
     assert loop.run().ok and not world.driver.active(held)
-
-
-def rollback_after_verify_failure_from_here(world: World) -> None:
-    world.driver.failed_checks = 100
-    assert not Loop(world, world.spec(token_spec("ds-read"))).run().ok
-    world.driver.failed_checks = 0
+    assert loop.violations == []
 
 
 def test_adopted_token_hands_over_after_grace(world: World) -> None:

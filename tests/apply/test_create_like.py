@@ -1,4 +1,5 @@
-"""The create -> store -> verify -> revoke order, on the fake server and a real file store."""
+"""The create -> prove -> store -> confirm -> commit -> revoke order, on the fake server and a
+real file store."""
 
 from __future__ import annotations
 
@@ -30,9 +31,14 @@ def test_create_stores_and_verifies_a_new_token(world: World) -> None:
     assert meta is not None and meta.token_guid == new and meta.namespace == "data-platform"
     assert meta.value_sha256 == world.files.read_value_hash("ppm/ds-read")
     events = world.log.events
-    assert events.index(("create", new)) < events.index(("put", "ppm/ds-read", new))
-    assert events.index(("put", "ppm/ds-read", new)) < events.index(("check", new, "ok"))
+    assert events.index(("create", new)) < events.index(("check", new, "ok"))
+    assert events.index(("check", new, "ok")) < events.index(("put", "ppm/ds-read", new))
+    assert events.index(("put", "ppm/ds-read", new)) < events.index(("commit", "ppm/ds-read", new))
     assert world.log.count("revoke") == 0
+    assert sorted(p.name for p in (world.secrets_dir / "ppm").iterdir()) == [
+        "ds-read",
+        "ds-read.meta.json",
+    ]
     assert world.progress == [result]
 
 
@@ -50,10 +56,10 @@ def test_the_description_carries_the_ownership_marker_and_expiry_is_absolute(
 
 
 @pytest.mark.parametrize("kind", [ActionKind.REPLACE, ActionKind.REPAIR])
-def test_replaced_token_is_revoked_only_after_successor_is_stored_and_verified(
+def test_replaced_token_is_revoked_only_after_successor_is_proven_stored_and_confirmed(
     world: World, kind: ActionKind
 ) -> None:
-    """I1: no revoke of the old GUID before the new value is stored and verified."""
+    """I1: no revoke of the old GUID before the new value is proven, stored and confirmed."""
     old = world.driver.seed("ds-read").guid
     token = token_spec("ds-read")
     action = Action(kind, "ds-read", "changed", token, guid=old, revoke_replaced=True)
@@ -66,8 +72,9 @@ def test_replaced_token_is_revoked_only_after_successor_is_stored_and_verified(
     assert new is not None and result.revoked == (old,)
     events = world.log.events
     revoke_at = events.index(("revoke", old))
-    assert events.index(("create", new)) < events.index(("put", "ppm/ds-read", new)) < revoke_at
-    assert events.index(("check", new, "ok")) < revoke_at
+    assert events.index(("create", new)) < events.index(("check", new, "ok"))
+    assert events.index(("check", new, "ok")) < events.index(("put", "ppm/ds-read", new))
+    assert events.index(("commit", "ppm/ds-read", new)) < revoke_at
     assert not world.driver.active(old) and world.driver.active(new)
     assert (report.replaced, report.repaired) == ((1, 0) if kind is ActionKind.REPLACE else (0, 1))
 

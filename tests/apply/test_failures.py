@@ -1,4 +1,4 @@
-"""What apply does when a store, a verification or the server fails: roll back, never the old."""
+"""What apply does when a store, a proof or the server fails: undo the new, never the old."""
 
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ def test_store_down_revokes_the_new_token_and_leaves_the_old_one(world: World) -
     assert ("revoke", old) not in world.log.events
     assert result.error == (
         f"store 'local' failed for ds-read: store 'local': connection refused; "
+        f"store 'local' holds what it held before under 'ppm/ds-read'; "
         f"the new token {new} was revoked, the current token is untouched"
     )
+    assert ("restore", "ppm/ds-read", new, "done") in world.log.events
     assert world.store.put_attempts == 4
     assert world.sleeps == [0.5, 1.0, 2.0]  # exponential backoff between the four tries
     assert_value_free(world, result.error or "", repr(report))
@@ -57,7 +59,9 @@ def test_flaky_store_succeeds_on_retry(world: World) -> None:
     assert not world.driver.active(old)
 
 
-def test_token_that_never_authenticates_is_rolled_back(world: World) -> None:
+def test_token_that_never_authenticates_is_revoked_and_the_store_never_touched(
+    world: World,
+) -> None:
     old, action = replace_plan(world)
     world.driver.failed_checks = 100
 
@@ -67,7 +71,8 @@ def test_token_that_never_authenticates_is_rolled_back(world: World) -> None:
     new = result.new_guid or ""
     assert not result.ok and not world.driver.active(new) and world.driver.active(old)
     assert world.log.count("check") == 5
-    assert "verification failed for ds-read" in (result.error or "")
+    assert world.store.put_attempts == 0 and not world.secrets_dir.exists()
+    assert "proving the new token for ds-read failed" in (result.error or "")
     assert f"the new token {new} does not authenticate against the server" in (result.error or "")
     assert ("revoke", old) not in world.log.events
 
@@ -99,8 +104,9 @@ def test_store_metadata_for_another_token_fails_verification(world: World) -> No
     assert not world.driver.active(result.new_guid or "")
 
 
-def test_lost_create_response_revokes_the_orphan_and_does_not_create_again(world: World) -> None:
-    """The old token has the very same description: only what this attempt made is revoked."""
+def test_lost_create_response_revokes_the_orphan_then_creates_again(world: World) -> None:
+    """The old token has the very same description: only what the lost attempt made is
+    revoked."""
     old = world.driver.seed("ds-read").guid
     token = token_spec("ds-read")
     world.driver.lost_create_responses = 1
@@ -109,16 +115,37 @@ def test_lost_create_response_revokes_the_orphan_and_does_not_create_again(world
     report = world.apply(make_plan(action), world.spec(token))
 
     (result,) = report.results
-    assert world.log.count("create") == 1
-    orphan = next(g for g in world.driver.guids_for("ds-read") if g != old)
-    assert result.revoked == (orphan,) and not world.driver.active(orphan)
-    assert world.driver.active(old)
+    assert result.ok, result.error
+    assert world.log.count("create") == 2
+    (orphan,) = result.revoked
+    assert orphan not in (old, result.new_guid) and not world.driver.active(orphan)
+    assert world.driver.active(old) and world.driver.active(result.new_guid or "")
+    assert world.log.index("revoke", orphan) < world.log.index("create", result.new_guid or "")
+    assert len(world.sleeps) == 1 and 0 <= world.sleeps[0] <= 0.2  # the reads' backoff
+    assert report.revoked == 1
+
+
+def test_creates_that_never_get_an_answer_give_up_after_the_attempts_limit(world: World) -> None:
+    old = world.driver.seed("ds-read").guid
+    token = token_spec("ds-read")
+    world.driver.lost_create_responses = 100
+    action = Action(ActionKind.ROTATE, "ds-read", "age", token, guid=old)
+
+    report = world.apply(make_plan(action), world.spec(token), ApplyOptions(create_attempts=3))
+
+    (result,) = report.results
     assert not result.ok and result.new_guid is None
-    assert result.error == (
-        "the server's response to creating ds-read was lost; revoked the token it made "
-        f"({orphan}), whose value is unknown; nothing else changed: run apply again"
-    )
-    assert world.log.count("put") == 0
+    assert world.log.count("create") == 3 and len(result.revoked) == 3
+    assert [world.driver.active(g) for g in world.driver.guids_for("ds-read")] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert result.error is not None
+    assert result.error.startswith("creating ds-read got no usable answer in 3 attempts")
+    assert "nothing else changed: run apply again" in result.error
+    assert world.log.count("put") == 0 and len(world.sleeps) == 2
 
 
 def test_rollback_that_fails_says_so(world: World) -> None:
@@ -151,7 +178,9 @@ def test_failed_revoke_of_the_replaced_token_keeps_the_verified_successor(world:
     (result,) = report.results
     new = result.new_guid or ""
     assert not result.ok and world.driver.active(new) and world.driver.active(old)
-    assert "is stored and verified, but revoking the token it replaces" in (result.error or "")
+    assert "is proven, stored and confirmed, but revoking the token it replaces" in (
+        result.error or ""
+    )
 
 
 def test_values_never_reach_errors_or_the_report(world: World) -> None:

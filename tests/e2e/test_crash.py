@@ -50,24 +50,6 @@ def reaches(kind: str, point: str, grace: str) -> bool:
     return creates if point in ("after-create", "after-store") else revokes
 
 
-# Apply here stores a new token before it proves it. Killed between the two, the next run finds
-# the new token stored and, owing its predecessor no grace (replace, repair, rotation without
-# grace), revokes the predecessor although the new value never authenticated. Proving before
-# storing (create -> prove -> put -> confirm -> commit -> revoke) closes this; until then these
-# cells are expected to fail that one check, strictly: once it passes they fail and ask to be
-# removed from here.
-UNPROVEN_AFTER_STORE = {
-    ("rotate", "0s", "after-store"),
-    ("replace", "3d", "after-store"),
-    ("replace", "0s", "after-store"),
-    ("repair", "3d", "after-store"),
-    ("repair", "0s", "after-store"),
-}
-UNPROVEN_AFTER_STORE_REASON = (
-    "a token stored but not yet proven when the run was killed is trusted by the next run"
-)
-
-
 def entry(name: str, description: str, grace: str) -> str:
     return (
         f"- name: {name}\n  user: {name}@example.com\n  description: {description}\n"
@@ -273,11 +255,6 @@ def test_i5_a_kill_at_every_step_of_every_action_kind_converges(world: World, ki
 
     final = world.cli("plan", "-f", str(world.spec), "--detailed-exitcode")
     assert final.code == 0, final.stdout
-    early = usable_tokens_revoked_early(world)
-    gaps = {n for n, cell in cells.items() if (kind, *cell) in UNPROVEN_AFTER_STORE}
-    assert [name for name in early if name not in gaps] == [], "revoked with no proven successor"
-    if gaps:
-        if set(early) == gaps:
-            pytest.xfail(UNPROVEN_AFTER_STORE_REASON)
-        closed = sorted(gaps - set(early))
-        pytest.fail(f"{UNPROVEN_AFTER_STORE_REASON}: closed now for {closed}; drop them from it")
+    # I1: apply proves a new token before any store sees it, so no kill point leaves a stored,
+    # unproven token that the next run would trust over its predecessor.
+    assert usable_tokens_revoked_early(world) == [], "revoked with no proven successor"

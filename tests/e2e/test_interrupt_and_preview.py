@@ -16,8 +16,10 @@ def test_interrupt_finishes_actions_in_flight_and_exits_130(
     cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
 ) -> None:
     spec = write_spec(cli.workdir / "tokens.yaml", token_entries(12))
+    # The first read of the index is the proof's check that it refuses anonymous readers; the
+    # next two prove t000 and t001; the fourth, t002's proof, is held.
     emulator_control.set_faults(
-        hold={"method": "GET", "path_regex": r"^/pypi/latest/simple/", "after": 2}
+        hold={"method": "GET", "path_regex": r"^/pypi/latest/simple/", "after": 3}
     )
     # One worker: exactly three tokens are started before the interrupt (two done, one held).
     process = cli.popen("apply", "-f", str(spec), "--auto-approve", "--concurrency", "1")

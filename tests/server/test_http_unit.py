@@ -176,11 +176,13 @@ def test_idempotent_requests_are_retried(failure: httpx.Response | Exception) ->
         httpx.ReadError("reset"),
         httpx.Response(502),
         httpx.Response(503),
+        httpx.Response(429),
         httpx.Response(201, text="{not json"),
     ],
-    ids=["dropped", "read-timeout", "read-error", "502", "503", "garbled-201"],
+    ids=["dropped", "read-timeout", "read-error", "502", "503", "429", "garbled-201"],
 )
 def test_lost_create_is_not_retried(failure: httpx.Response | Exception) -> None:
+    """A proxy may pass a create on and answer 5xx or 429 itself: the caller looks first."""
     sleeps: list[float] = []
     recorder = Recorder(failure, created_response())
     with pytest.raises(CreateOutcomeUnknown) as caught:
@@ -190,13 +192,15 @@ def test_lost_create_is_not_retried(failure: httpx.Response | Exception) -> None
     assert sleeps == []
 
 
-@pytest.mark.parametrize(
-    "refusal",
-    [httpx.Response(429, headers={"Retry-After": "1"}), httpx.ConnectError("refused")],
-    ids=["429", "connect-error"],
-)
-def test_create_refused_before_acting_is_retried(refusal: httpx.Response | Exception) -> None:
-    recorder = Recorder(refusal, created_response())
+def test_a_refused_create_carries_the_wait_the_server_asked_for() -> None:
+    recorder = Recorder(httpx.Response(429, headers={"Retry-After": "7"}))
+    with pytest.raises(CreateOutcomeUnknown) as caught:
+        driver_for(recorder).create_token(request())
+    assert caught.value.retry_after == 7.0
+
+
+def test_create_that_never_connected_is_retried() -> None:
+    recorder = Recorder(httpx.ConnectError("refused"), created_response())
     created = driver_for(recorder).create_token(request())
     assert created.value.reveal() == "new.token.value"
     assert len(recorder.requests) == 2
@@ -230,22 +234,63 @@ def test_status_mapping(status: int, error: type[Exception], text: str) -> None:
     assert len(recorder.requests) == 1
 
 
-def test_pagination_reads_until_a_short_page() -> None:
+def paged_server(
+    tokens: list[dict[str, object]], seen: list[tuple[str, str]], *, cap: int = 1000
+) -> Handler:
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append((req.url.params["_limit"], req.url.params["_page"]))
+        limit = min(int(req.url.params["_limit"]), cap)
+        page = int(req.url.params["_page"])
+        return httpx.Response(200, json=tokens[(page - 1) * limit : page * limit])
+
+    return handler
+
+
+def test_pagination_reads_until_an_empty_page() -> None:
     tokens = [token_json(f"g{i}") for i in range(7)]
     seen: list[tuple[str, str]] = []
 
-    def handler(req: httpx.Request) -> httpx.Response:
-        limit, page = int(req.url.params["_limit"]), int(req.url.params["_page"])
-        seen.append((req.url.params["_limit"], req.url.params["_page"]))
-        return httpx.Response(200, json=tokens[(page - 1) * limit : page * limit])
+    listed = driver_for(paged_server(tokens, seen), page_size=3).list_tokens()
 
-    listed = driver_for(handler, page_size=3).list_tokens()
     assert [t.guid for t in listed] == [f"g{i}" for i in range(7)]
-    assert seen == [("3", "1"), ("3", "2"), ("3", "3")]
-    seen.clear()
-    del tokens[6]
-    assert len(driver_for(handler, page_size=3).list_tokens()) == 6
-    assert seen == [("3", "1"), ("3", "2"), ("3", "3")]  # an exact fit ends on an empty page
+    assert seen == [("3", "1"), ("3", "2"), ("3", "3"), ("3", "4")]
+
+
+def test_a_page_shorter_than_asked_is_not_the_last() -> None:
+    """A proxy caps pages at 2 while the client asks for 3: every token is still read."""
+    tokens = [token_json(f"g{i}") for i in range(7)]
+    seen: list[tuple[str, str]] = []
+
+    listed = driver_for(paged_server(tokens, seen, cap=2), page_size=3).list_tokens()
+
+    assert [t.guid for t in listed] == [f"g{i}" for i in range(7)]
+    assert [page for _, page in seen] == ["1", "2", "3", "4", "5"]
+
+
+def test_a_total_from_the_server_saves_the_empty_page() -> None:
+    tokens = [token_json(f"g{i}") for i in range(7)]
+    seen: list[tuple[str, str]] = []
+    inner = paged_server(tokens, seen, cap=2)
+
+    def with_total(req: httpx.Request) -> httpx.Response:
+        response = inner(req)
+        response.headers["X-Total-Count"] = "7"
+        return response
+
+    listed = driver_for(with_total, page_size=3).list_tokens()
+
+    assert len(listed) == 7 and [page for _, page in seen] == ["1", "2", "3", "4"]
+
+
+def test_a_server_that_ignores_the_page_is_reported_not_looped_on() -> None:
+    tokens = [token_json(f"g{i}") for i in range(3)]
+    recorder = Recorder(httpx.Response(200, json=tokens))
+
+    with pytest.raises(ServerError, match="ignores _page") as caught:
+        driver_for(recorder, page_size=3).list_tokens()
+
+    assert len(recorder.requests) == 2
+    assert "page 2 lists only tokens of earlier pages" in str(caught.value)
 
 
 def test_requests_carry_the_bearer_token_and_no_credentials_in_urls() -> None:

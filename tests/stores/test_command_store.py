@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -68,10 +69,13 @@ class Harness:
     def argv(self, *extra: str) -> list[str]:
         return [sys.executable, str(self.script), *extra]
 
-    def open(self, **options: object) -> CommandStore:
+    def open(self, *, run_read_commands: bool = True, **options: object) -> CommandStore:
         options.setdefault("command", self.argv("item", "edit", "{secret}", "--name={name}"))
         config = StoreConfig("op", "command", MappingProxyType(options))
-        return open_command_store(config, StoreContext(spec_dir=self.tmp_path, env=self.env))
+        context = StoreContext(
+            spec_dir=self.tmp_path, env=self.env, run_read_commands=run_read_commands
+        )
+        return open_command_store(config, context)
 
     def entries(self) -> list[dict[str, object]]:
         if not self.record.exists():
@@ -231,14 +235,107 @@ def test_read_command_reports_metadata(harness: Harness, payload: SecretPayload)
     assert entry["stdin"] == ""
 
 
-def test_read_command_with_a_state_dir_keeps_no_sidecar(
+def test_the_state_dir_is_kept_beside_a_read_command(
     harness: Harness, payload: SecretPayload
 ) -> None:
-    harness.env["SCRIPT_MODE"] = ""
+    """What plan reads, since plan never runs the read_command."""
     state = harness.tmp_path / "state"
     store = harness.open(read_command=harness.argv("read"), state_dir=str(state))
     store.put("ds-read", payload)
-    assert not state.exists()
+    assert (state / "ds-read.meta.json").is_file()
+
+
+def test_a_read_command_that_keeps_only_the_required_keys_is_completed_from_the_state_dir(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    """apply (read_command) and plan (state directory) must see the same promise: the format
+    and the grace a rotation promised come from the state directory when the script leaves them
+    out, and only for the token it reports."""
+    promised = datetime(2026, 3, 4, 12, tzinfo=UTC)
+    written = SecretPayload(
+        payload.payload, replace(payload.meta, format="netrc", retire_previous_after=promised)
+    )
+    harness.env["SCRIPT_MODE"] = "print-file"
+    state = harness.tmp_path / "state"
+    meta_file = harness.tmp_path / "meta-ds-read.json"
+    store = harness.open(read_command=harness.argv("read", str(meta_file)), state_dir=str(state))
+    store.put("ds-read", written)
+    put_env = harness.entries()[-1]["env"]
+    assert isinstance(put_env, dict)
+    assert put_env["PPM_TOKENS_FORMAT"] == "netrc"
+    assert put_env["PPM_TOKENS_RETIRE_PREVIOUS_AFTER"] == promised.isoformat()
+
+    required = ("token_guid", "name", "namespace", "created", "expires", "scope")
+    meta_file.write_text(json.dumps({k: written.meta.to_strings()[k] for k in required}))
+    assert store.read_meta("ds-read") == written.meta
+
+    other = {**written.meta.to_strings(), "token_guid": "another-guid"}
+    meta_file.write_text(json.dumps({k: other[k] for k in required}))
+    reported = store.read_meta("ds-read")
+    assert reported is not None and reported.token_guid == "another-guid"
+    assert reported.format is None and reported.retire_previous_after is None
+
+
+def test_without_leave_to_run_commands_the_read_command_never_runs(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    """A read_command that would create a file: opened for plan, the store reads its state
+    directory instead, and the file is never created."""
+    harness.env["SCRIPT_MODE"] = "print-file"
+    marker = harness.tmp_path / "ran"
+    read = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('x')"]
+    state = harness.tmp_path / "state"
+    harness.open(state_dir=str(state)).put("ds-read", payload)
+
+    store = harness.open(read_command=read, state_dir=str(state), run_read_commands=False)
+
+    assert store.read_meta("ds-read") == payload.meta
+    assert store.read_meta_many(["ds-read", "other"]) == {"ds-read": payload.meta, "other": None}
+    assert not marker.exists()
+    harness.open(read_command=read, state_dir=str(state)).read_meta("ds-read")
+    assert marker.exists()  # the same store opened for apply runs it
+
+
+def test_a_write_that_landed_cannot_be_restored(harness: Harness, payload: SecretPayload) -> None:
+    """The program took the value: whatever read_command claims, it cannot be taken back."""
+    harness.env["SCRIPT_MODE"] = "print-file"
+    (harness.tmp_path / "out").write_text("")  # the read_command says nothing is stored
+    store = harness.open(read_command=harness.argv(str(harness.tmp_path / "out")))
+    assert store.capabilities.restorable is False
+
+    store.put("ds-read", payload)
+
+    assert store.read_meta("ds-read") is None
+    assert store.restore_previous("ds-read", payload.meta.token_guid) is False
+    # A later process knows it from the state directory.
+    later = harness.open(read_command=harness.argv(str(harness.tmp_path / "out")))
+    assert later.restore_previous("ds-read", payload.meta.token_guid) is False
+
+
+def test_a_write_that_failed_has_nothing_to_restore(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    harness.env["SCRIPT_MODE"] = "fail"
+    store = harness.open()
+    with pytest.raises(StoreError):
+        store.put("ds-read", payload)
+
+    assert store.restore_previous("ds-read", payload.meta.token_guid) is True
+
+
+def test_sweep_removes_temporary_files_from_the_state_dir(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    state = harness.tmp_path / "state"
+    store = harness.open(state_dir=str(state))
+    store.put("ppm/ds-read", payload)
+    (state / "ppm" / ".ds-read.meta.json.x1y2.tmp").write_text("{}")
+
+    (removed,) = store.sweep()
+
+    assert "ppm/.ds-read.meta.json.x1y2.tmp" in removed
+    assert sorted(p.name for p in (state / "ppm").iterdir()) == ["ds-read.meta.json"]
+    assert store.sweep() == ()
 
 
 @pytest.mark.parametrize("output", ["not json", "[1, 2]", '{"token_guid": "x"}'])

@@ -41,7 +41,9 @@ def test_put_writes_private_files_in_private_directories(
     assert mode(root) == 0o700 and mode(root / "team") == 0o700
     assert mode(root / "team" / "ds-read") == 0o600
     assert mode(root / "team" / "ds-read.meta.json") == 0o600
+    assert mode(root / "team" / "ds-read.previous.meta.json") == 0o600
     assert (root / "team" / "ds-read").read_text() == VALUE
+    store.commit("team/ds-read", payload.meta.token_guid)
     assert sorted(p.name for p in (root / "team").iterdir()) == ["ds-read", "ds-read.meta.json"]
 
 
@@ -72,7 +74,9 @@ def test_overwrite_is_atomic_and_leaves_no_temporary_files(
 ) -> None:
     store = FileStore("local", tmp_path)
     store.put("ds-read", payload)
+    store.commit("ds-read", payload.meta.token_guid)
     store.put("ds-read", other_payload(payload))
+    store.commit("ds-read", "new-guid")
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds-read", "ds-read.meta.json"]
     meta = store.read_meta("ds-read")
@@ -83,6 +87,7 @@ def test_crash_before_the_rename_leaves_the_old_value_intact(
     tmp_path: Path, payload: SecretPayload
 ) -> None:
     FileStore("local", tmp_path).put("ds-read", payload)
+    FileStore("local", tmp_path).commit("ds-read", payload.meta.token_guid)
 
     def crash(source: str, target: str) -> None:
         raise OSError(5, "simulated crash")
@@ -104,7 +109,7 @@ def test_crash_between_value_and_metadata_leaves_metadata_that_does_not_match(
 
     def crash_on_second(source: str, target: str) -> None:
         calls.append(target)
-        if len(calls) == 2:
+        if len(calls) == 4:  # after the copy of the old value, its record and the new value
             raise OSError(5, "simulated crash")
         Path(source).replace(target)
 
@@ -113,7 +118,8 @@ def test_crash_between_value_and_metadata_leaves_metadata_that_does_not_match(
         FileStore("local", tmp_path, replace=crash_on_second).put("ds-read", new)
 
     store = FileStore("local", tmp_path)
-    assert calls[0].endswith("ds-read") and calls[1].endswith("ds-read.meta.json")
+    assert calls[0].endswith("ds-read.previous") and calls[1].endswith("previous.meta.json")
+    assert calls[2].endswith("ds-read") and calls[3].endswith("ds-read.meta.json")
     assert store.read_value_hash("ds-read") == new.meta.value_sha256
     assert store.read_meta("ds-read") == payload.meta  # the old token's: repaired next plan
 
@@ -151,7 +157,20 @@ def test_metadata_without_a_value_reads_as_missing(tmp_path: Path, payload: Secr
 
 @pytest.mark.parametrize(
     "key",
-    ["../escape", "a/../../b", "/etc/passwd", "a\0b", "", "a//b", "a/", "./a", "x.meta.json"],
+    [
+        "../escape",
+        "a/../../b",
+        "/etc/passwd",
+        "a\0b",
+        "",
+        "a//b",
+        "a/",
+        "./a",
+        "x.meta.json",
+        "x.previous",
+        "team/.x.abc.tmp",
+        ".ppm-tokens-locks/x",
+    ],
 )
 def test_keys_that_could_leave_the_directory_are_refused(
     tmp_path: Path, payload: SecretPayload, key: str

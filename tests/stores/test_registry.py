@@ -89,7 +89,10 @@ def test_the_injected_runner_is_used(tmp_path: Path) -> None:
 
     options = {"command": ["op", "{secret}"], "read_command": ["op", "read", "{secret}"]}
     config = StoreConfig("op", "command", MappingProxyType(options))
-    store = open_store(config, StoreContext(spec_dir=tmp_path, env={}, run=run))
+    context = StoreContext(
+        spec_dir=tmp_path, env={"HOME": str(tmp_path)}, run=run, run_read_commands=True
+    )
+    store = open_store(config, context)
 
     assert store.read_meta("ds-read") is None
     assert calls == [["op", "read", "ds-read"]]

@@ -1,0 +1,1 @@
+"""Lock kinds that need nothing beyond the standard library: `local` and `file`."""

@@ -1,0 +1,238 @@
+"""Private files below a store's directory: the layout rules the file store and the command
+store's state directory share.
+
+Every write is atomic (a temporary file `.<name>.<random>.tmp` in the same directory, fsync,
+rename, fsync of the directory), files are 0600 and directories 0700. Nothing below the root is
+ever followed through a symbolic link: a link could carry a secret into a git work tree or let
+someone who can write below the root redirect a write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from reconciler.errors import StoreError
+from reconciler.stores.base import SecretMeta
+
+META_SUFFIX = ".meta.json"
+# What the key held before an unconfirmed put, kept until commit or restore_previous.
+PREVIOUS_SUFFIX = ".previous"
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+# Lock records of the `file` lock kind live here, beside the secrets they guard.
+LOCKS_DIR = ".ppm-tokens-locks"
+
+Replace = Callable[[str, str], None]
+
+
+def reserved_key_problem(key: str) -> str | None:
+    """Why `key` cannot name a secret in a file-backed store, or None. The spec's validator and
+    the stores share this one definition."""
+    parts = key.split("/")
+    if not key:
+        return "is empty"
+    if "\0" in key:
+        return "contains a NUL character"
+    if key.startswith("/"):
+        return "is an absolute path"
+    if any(part in ("", ".", "..") for part in parts):
+        return "has an empty, '.' or '..' component"
+    last = parts[-1]
+    if last.endswith(META_SUFFIX):
+        return f"ends with {META_SUFFIX}, which is reserved for metadata"
+    if last.endswith(PREVIOUS_SUFFIX):
+        return f"ends with {PREVIOUS_SUFFIX}, which is reserved for the copy kept during a write"
+    if last.startswith(TEMP_PREFIX) and last.endswith(TEMP_SUFFIX):
+        return f"looks like a temporary file (.*{TEMP_SUFFIX}), which the store removes"
+    if parts[0] == LOCKS_DIR:
+        return f"is inside {LOCKS_DIR}/, which is reserved for lock records"
+    return None
+
+
+def key_parts(store: str, key: str) -> tuple[str, ...]:
+    """The path components of `key`, refusing anything that could leave the store's directory
+    or collide with the store's own files."""
+    problem = reserved_key_problem(key)
+    if problem:
+        raise StoreError(f"store '{store}': secret key {key!r} {problem}: use a relative name")
+    return tuple(key.split("/"))
+
+
+def oserror_text(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def refuse_links(store: str, root: Path, parts: Iterable[str]) -> None:
+    """Raise StoreError when an existing component of `root/parts...` (below root) is a
+    symbolic link. Components that do not exist yet end the walk: they will be created."""
+    path = root
+    for part in parts:
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(
+                f"store '{store}': cannot inspect {path}: {oserror_text(exc)}"
+            ) from None
+        if stat.S_ISLNK(mode):
+            raise StoreError(
+                f"store '{store}': {path} is a symbolic link; the store never follows links "
+                f"below {root} (one could lead a secret into a git work tree): replace it with "
+                "a real directory or file"
+            )
+
+
+def read_private(path: Path) -> bytes | None:
+    """The file's bytes, never through a link (ELOOP); None when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_private_file(path: Path, data: bytes, *, replace: Replace = os.replace) -> None:
+    """Atomically replace `path` with `data`, mode 0600: readers see the old or the new content,
+    never a mix, even after a crash. A crash before the rename leaves a temporary file, which
+    `sweep` removes."""
+    fd, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX
+    )
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        replace(temporary, str(path))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    fsync_dir(path.parent)
+
+
+def make_private_dirs(root: Path, subdirs: Iterable[str]) -> Path:
+    """Create `root` and `subdirs` below it as 0700 where missing; return the deepest one."""
+    if not root.is_dir():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        _make_private_dir(root)
+    directory = root
+    for part in subdirs:
+        directory = directory / part
+        if not directory.is_dir():
+            _make_private_dir(directory)
+    return directory
+
+
+def _make_private_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        return  # another writer (a parallel action) made it first
+    directory.chmod(0o700)  # mkdir's mode is filtered by the umask; make it exact
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+
+
+def sweep_temporary(root: Path, *, also: Callable[[str], bool] = lambda _name: False) -> list[str]:
+    """Remove what interrupted writes left below `root` (never following links, never inside
+    the lock directory): temporary files, and files for which `also(name)` is true. Returns
+    their paths relative to `root`."""
+    removed: list[str] = []
+    if not root.is_dir():
+        return removed
+    for directory, subdirs, files in os.walk(root, followlinks=False):
+        if Path(directory) == root and LOCKS_DIR in subdirs:
+            subdirs.remove(LOCKS_DIR)
+        for name in files:
+            if is_temporary(name) or also(name):
+                path = Path(directory) / name
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(str(path.relative_to(root)))
+    return sorted(removed)
+
+
+def parse_meta(data: bytes | None) -> SecretMeta | None:
+    """Metadata from a sidecar's bytes; None when missing or not metadata."""
+    if data is None:
+        return None
+    try:
+        loaded = json.loads(data.decode("utf-8"))
+        return SecretMeta.from_strings({str(k): str(v) for k, v in dict(loaded).items()})
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        return None
+
+
+def meta_bytes(meta: SecretMeta | Mapping[str, str]) -> bytes:
+    strings = meta.to_strings() if isinstance(meta, SecretMeta) else dict(meta)
+    return (json.dumps(strings, sort_keys=True, indent=2) + "\n").encode()
+
+
+class MetadataFiles:
+    """Metadata sidecars `<key>.meta.json` under a directory; shared by the file and command
+    stores."""
+
+    def __init__(self, store: str, root: Path, *, replace: Replace = os.replace) -> None:
+        self.store = store
+        self.root = root
+        self._replace = replace
+
+    def path(self, key: str) -> Path:
+        parts = key_parts(self.store, key)
+        return self.root.joinpath(*parts[:-1], parts[-1] + META_SUFFIX)
+
+    def write(self, key: str, meta: SecretMeta) -> None:
+        parts = key_parts(self.store, key)
+        refuse_links(self.store, self.root, (*parts[:-1], parts[-1] + META_SUFFIX))
+        try:
+            make_private_dirs(self.root, parts[:-1])
+            write_private_file(self.path(key), meta_bytes(meta), replace=self._replace)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.store}': could not write the metadata of {key!r} under "
+                f"{self.root}: {oserror_text(exc)}"
+            ) from None
+
+    def read(self, key: str) -> SecretMeta | None:
+        """None when missing or unreadable as metadata: the planner then repairs the entry."""
+        parts = key_parts(self.store, key)
+        refuse_links(self.store, self.root, (*parts[:-1], parts[-1] + META_SUFFIX))
+        path = self.path(key)
+        try:
+            return parse_meta(read_private(path))
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.store}': could not read {path}: {oserror_text(exc)}"
+            ) from None
+
+    def delete(self, key: str) -> None:
+        parts = key_parts(self.store, key)
+        refuse_links(self.store, self.root, parts[:-1])
+        try:
+            self.path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.store}': could not delete the metadata of {key!r}: "
+                f"{oserror_text(exc)}"
+            ) from None
