@@ -3,8 +3,6 @@ other waits or fails naming the holder; afterwards every name has exactly one ac
 
 from __future__ import annotations
 
-import pytest
-
 from reconciler.emulator.control import EmulatorControl
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, Run
@@ -15,18 +13,6 @@ from tests.stores.moto_server import Moto, moto
 from tests.stores.test_locks import dynamodb_table
 
 __all__ = ["moto"]  # fixture
-
-
-def apply_takes_the_spec_lock() -> bool:
-    from reconciler.cli import apply
-
-    return any(param.name == "lock_timeout" for param in apply.params)
-
-
-pytestmark = pytest.mark.skipif(
-    not apply_takes_the_spec_lock(),
-    reason="needs `apply` to take the spec's lock (--lock-timeout), built with the local lock",
-)
 
 
 def test_two_applies_at_once_one_waits_or_fails_and_each_name_ends_with_one_token(
