@@ -104,7 +104,9 @@ def global_options(func: F) -> F:
     return func
 
 
-def make_global(kwargs: dict[str, Any]) -> GlobalOptions:
+def make_global(kwargs: dict[str, Any], *, spec_programs: bool = False) -> GlobalOptions:
+    """`spec_programs`: the command acts on a reviewed spec and may run the server.rspm it
+    names (see GlobalOptions)."""
     driver = kwargs.pop("driver", None)
     options = GlobalOptions(
         server=kwargs.pop("server"),
@@ -114,6 +116,7 @@ def make_global(kwargs: dict[str, Any]) -> GlobalOptions:
         ca_cert=kwargs.pop("ca_cert"),
         driver=DriverKind(driver) if driver else None,
         rspm=kwargs.pop("rspm_path", None),
+        spec_programs=spec_programs,
     )
     configure_logging(options.verbose)
     return options
@@ -302,7 +305,7 @@ def apply(**kwargs: Any) -> int:
     """Create, rotate and revoke tokens; store new values."""
     from reconciler.commands import apply as command
 
-    options = make_global(kwargs)
+    options = make_global(kwargs, spec_programs=True)
     plan_file: Path | None = kwargs["plan_file"]
     spec_path: Path | None = kwargs["spec_path"]
     target = plan_file or spec_path or DEFAULT_SPEC
@@ -336,7 +339,7 @@ def rotate(**kwargs: Any) -> int:
     """Emergency: rotate one token now, without waiting for its policy."""
     from reconciler.commands import apply as command
 
-    options = make_global(kwargs)
+    options = make_global(kwargs, spec_programs=True)
     name: str = kwargs["name"]
     apply_options = command.ApplyCommandOptions(
         target=kwargs["spec_path"],
@@ -357,7 +360,7 @@ def force_unlock(**kwargs: Any) -> int:
     """Break the apply lock with this ID (shown by the run that found it held)."""
     from reconciler.commands import force_unlock as command
 
-    options = make_global(kwargs)
+    options = make_global(kwargs, spec_programs=True)
     return finish(
         lambda: command.run(
             kwargs["lock_id"], kwargs["spec_path"], options, Environment.current(), ClickUI()
@@ -387,7 +390,7 @@ def doctor(**kwargs: Any) -> int:
     assumption that does not hold."""
     from reconciler.commands import doctor as command
 
-    options = make_global(kwargs)
+    options = make_global(kwargs, spec_programs=True)
     wait = duration_option(kwargs["revoke_wait"], "--revoke-wait")
     doctor_options = command.DoctorOptions(
         spec_path=kwargs["spec_path"],
@@ -646,7 +649,7 @@ def revoke_token(**kwargs: Any) -> int:
     """Incident response: revoke a token now, check the revocation took."""
     from reconciler.commands import revoke as command
 
-    options = make_global(kwargs)
+    options = make_global(kwargs, spec_programs=True)
     revoke_options = command.RevokeOptions(
         target=kwargs["target"],
         spec_paths=kwargs["spec_paths"],

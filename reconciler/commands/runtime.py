@@ -35,6 +35,10 @@ class GlobalOptions:
     ca_cert: Path | None = None  # CA bundle for the server's certificate (else see server.tls)
     driver: DriverKind | None = None  # --driver: overrides server.driver
     rspm: str | None = None  # --rspm PATH: overrides server.rspm
+    # Whether server.rspm in the spec may be run. Only for commands that act on a reviewed spec
+    # (apply, rotate, revoke, force-unlock, doctor): plan and the read-only commands run on pull
+    # requests, where the spec is whatever the pull request says, with the admin token at hand.
+    spec_programs: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,11 +133,19 @@ def driver_kind(options: GlobalOptions, spec: Spec | None) -> DriverKind:
 
 
 def rspm_command(options: GlobalOptions, spec: Spec | None) -> tuple[str, ...]:
-    """--rspm PATH, else server.rspm (a path or a wrapper's argv), else `rspm` on PATH. A
-    relative path in the spec is relative to the spec's directory, like the file store's."""
+    """--rspm PATH, else server.rspm (a path or a wrapper's argv) where the command may run
+    what the spec names, else `rspm` on PATH. A relative path in the spec is relative to the
+    spec's directory, like the file store's."""
     if options.rspm:
         return (options.rspm,)
     command = spec.server.rspm if spec and spec.server.rspm else DEFAULT_RSPM
+    if spec is not None and command != DEFAULT_RSPM and not options.spec_programs:
+        raise UsageError(
+            f"{spec.path}: server.rspm names a program to run, and this command runs no "
+            "program a spec names (a pull request could make it anything, run with the admin "
+            "token in its environment): pass --rspm PATH (for an argv such as kubectl exec, a "
+            "script that runs it), or --driver http"
+        )
     program = command[0]
     if spec is not None and ("/" in program) and not Path(program).is_absolute():
         program = str(Path(spec.path).resolve().parent / program)

@@ -137,6 +137,50 @@ def test_the_driver_and_a_wrapper_come_from_the_spec(
     assert len(log.read_text().splitlines()) == before
 
 
+def test_plan_and_the_read_only_commands_never_run_the_rspm_a_spec_names(
+    cli: Cli, emulator_control: EmulatorControl
+) -> None:
+    """A pull request can change server.rspm; plan runs on pull requests with the admin token in
+    its environment, so it (and list, show, audit, report) must not run that program. apply,
+    which acts on the reviewed spec, does; --rspm on the command line is the operator's choice."""
+    witness = cli.workdir / "ran"
+    script = cli.workdir / "evil-rspm"
+    script.write_text(
+        f'#!/bin/sh\necho "$PACKAGEMANAGER_TOKEN" > {witness}\nexec {FAKE_RSPM} "$@"\n'
+    )
+    script.chmod(0o755)
+    header = f"""\
+    server:
+      driver: rspm
+      rspm: [{script}]
+    """
+    spec = str(write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS, header=header))
+    emulator_control.clear_log()
+    for args in (
+        ("plan", "-f", spec),
+        ("plan", "-f", spec, "--format", "json"),
+        ("list", "-f", spec),
+        ("show", "ds-read", "-f", spec),
+        ("audit", "-f", spec),
+        ("report", "--markdown", str(cli.workdir / "inventory.md"), "-f", spec),
+    ):
+        run = cli(*args)
+        assert run.code == 1, (args, run.stdout, run.stderr)
+        assert "server.rspm" in run.stderr and "--rspm PATH" in run.stderr, args
+        assert "Traceback" not in run.stderr
+        assert not witness.exists(), f"{args} ran the program the spec names"
+    assert emulator_control.request_log() == []
+    # The operator names the program: plan runs it, and only it.
+    run = cli("plan", "-f", spec, "--rspm", str(FAKE_RSPM), "--detailed-exitcode")
+    assert run.code == 2, run.stderr
+    assert not witness.exists()
+    # apply acts on the reviewed spec and runs what it names.
+    run = cli("apply", "-f", spec, "--auto-approve")
+    assert run.code == 0, run.stderr
+    assert witness.exists()
+    witness.unlink()  # it holds the admin token, which the leak scan looks for
+
+
 def test_a_bad_rspm_setting_is_a_spec_error(cli: Cli) -> None:
     header = """\
     server:

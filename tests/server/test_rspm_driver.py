@@ -21,6 +21,7 @@ from reconciler.errors import (
     NotFoundError,
     RequestRejected,
     ServerError,
+    UsageError,
 )
 from reconciler.secret import Secret
 from reconciler.server.model import TokenRequest
@@ -382,7 +383,8 @@ def test_driver_and_cli_come_from_flags_then_spec_then_defaults(tmp_path: Path) 
         tmp_path,
         "{url: 'http://127.0.0.1:9', driver: rspm, rspm: [kubectl, exec, deploy/ppm, --, rspm]}",
     )
-    driver = open_driver(GlobalOptions(), env, wrapped)
+    trusted = GlobalOptions(spec_programs=True)
+    driver = open_driver(trusted, env, wrapped)
     driver.close()
     assert isinstance(driver, RspmDriver)
     assert driver.command == ("kubectl", "exec", "deploy/ppm", "--", "rspm")
@@ -392,12 +394,26 @@ def test_driver_and_cli_come_from_flags_then_spec_then_defaults(tmp_path: Path) 
         open_driver(GlobalOptions(driver=DriverKind.HTTP), env, wrapped), RspmDriver
     )
     relative = _spec(tmp_path, "{url: 'http://127.0.0.1:9', driver: rspm, rspm: ./bin/rspm}")
-    assert rspm_command(GlobalOptions(), relative) == (str(tmp_path / "bin" / "rspm"),)
+    assert rspm_command(trusted, relative) == (str(tmp_path / "bin" / "rspm"),)
     plain = _spec(tmp_path, "{url: 'http://127.0.0.1:9'}")
     assert rspm_command(GlobalOptions(), plain) == ("rspm",)
     forced = open_driver(GlobalOptions(driver=DriverKind.RSPM), env, plain)
     forced.close()
     assert isinstance(forced, RspmDriver)
+
+
+def test_a_program_the_spec_names_runs_only_where_the_command_trusts_the_spec(
+    tmp_path: Path,
+) -> None:
+    """Plan and the read-only commands run on pull requests: the spec's server.rspm is then
+    refused, whereas `rspm` on PATH (the default, not named by the spec) is fine."""
+    env = Environment({"PACKAGEMANAGER_TOKEN": ADMIN.reveal()}, tmp_path)
+    wrapped = _spec(tmp_path, "{url: 'http://127.0.0.1:9', driver: rspm, rspm: [sh, -c, id]}")
+    with pytest.raises(UsageError, match=r"server\.rspm names a program.*--rspm PATH"):
+        open_driver(GlobalOptions(), env, wrapped)
+    named_default = _spec(tmp_path, "{url: 'http://127.0.0.1:9', driver: rspm, rspm: rspm}")
+    assert rspm_command(GlobalOptions(), named_default) == ("rspm",)
+    assert rspm_command(GlobalOptions(rspm="/opt/rspm"), wrapped) == ("/opt/rspm",)
 
 
 # The test double behaves like a CLI ------------------------------------------------------------
