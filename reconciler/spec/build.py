@@ -37,7 +37,7 @@ def build_spec(document: Document) -> Spec:
     return Spec(
         path=document.file,
         sha256=document.sha256,
-        version=int(str(data.get("version", 1))),
+        version=_whole(data.get("version"), 1),
         namespace=effective.namespace(data),
         server=_server(mapping(data.get("server"))),
         stores=MappingProxyType(
@@ -83,7 +83,19 @@ def _lock(lock: Mapping[str, object]) -> LockConfig:
     )
 
 
+def _whole(value: object, default: int) -> int:
+    """A number the schema types as an integer. JSON Schema counts 1.0 as the integer 1, so
+    `version: 1.0` or `max_revokes: 5.0` pass it and mean 1 and 5."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return default
+
+
 def _frozen(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # see _whole: a store's `recovery_window_days: 7.0` means 7
     if isinstance(value, list):
         return tuple(_frozen(item) for item in value)
     if isinstance(value, dict):
@@ -102,9 +114,7 @@ def _policy(policy: Mapping[str, object]) -> Policy:
         protect=frozenset(str(guid).lower() for guid in protect)
         if isinstance(protect, list)
         else frozenset(),
-        max_revokes=max_revokes
-        if isinstance(max_revokes, int) and not isinstance(max_revokes, bool)
-        else Policy().max_revokes,
+        max_revokes=_whole(max_revokes, Policy().max_revokes),
     )
 
 

@@ -181,3 +181,14 @@ def test_load_spec_of_a_missing_file_is_a_spec_error(tmp_path: Path) -> None:
         load_spec(tmp_path / "nope.yaml", now=NOW)
     assert isinstance(raised.value, SpecError)
     assert "nope.yaml" in str(raised.value)
+
+
+def test_whole_numbers_written_with_a_point_mean_the_integer() -> None:
+    """The schema lets `version: 1.0` through (1.0 is the integer 1 to JSON Schema); building
+    the spec must not crash on it, and `max_revokes: 5.0` must not fall back to the default."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "valid"
+    spec = load_spec(example / "whole_numbers_with_a_point.yaml", now=NOW)
+    assert spec.version == 1
+    assert spec.policy.max_revokes == 5 and isinstance(spec.policy.max_revokes, int)
+    window = spec.stores["aws"].options["recovery_window_days"]
+    assert window == 8 and isinstance(window, int)
