@@ -81,8 +81,15 @@ driver_options = [
 
 
 def global_options(func: F) -> F:
-    """Flags every server-facing command accepts (after the command name)."""
-    decorators = [
+    """Flags every server-facing command accepts, after the command name or, as global flags,
+    before it (`ppm-tokens -v --server URL plan`); given in both places, the later one wins."""
+    for decorator in reversed(_global_decorators()):
+        func = decorator(func)
+    return func
+
+
+def _global_decorators() -> list[Callable[[Any], Any]]:
+    return [
         click.option("--server", metavar="URL", help="PPM server (else PACKAGEMANAGER_ADDRESS)."),
         click.option(
             "--token-file",
@@ -99,23 +106,31 @@ def global_options(func: F) -> F:
         click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted."),
         *driver_options,
     ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+
+
+def _before_command() -> dict[str, Any]:
+    """The global flags given before the command name."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.find_root().params if ctx is not None else {}
+
+
+def _global(kwargs: dict[str, Any], name: str) -> Any:
+    value = kwargs.pop(name, None)
+    return value if value not in (None, False) else _before_command().get(name)
 
 
 def make_global(kwargs: dict[str, Any], *, spec_programs: bool = False) -> GlobalOptions:
     """`spec_programs`: the command acts on a reviewed spec and may run the server.rspm it
     names (see GlobalOptions)."""
-    driver = kwargs.pop("driver", None)
+    driver = _global(kwargs, "driver")
     options = GlobalOptions(
-        server=kwargs.pop("server"),
-        token_file=kwargs.pop("token_file"),
-        now=kwargs.pop("now"),
-        verbose=kwargs.pop("verbose"),
-        ca_cert=kwargs.pop("ca_cert"),
+        server=_global(kwargs, "server"),
+        token_file=_global(kwargs, "token_file"),
+        now=_global(kwargs, "now"),
+        verbose=bool(_global(kwargs, "verbose")),
+        ca_cert=_global(kwargs, "ca_cert"),
         driver=DriverKind(driver) if driver else None,
-        rspm=kwargs.pop("rspm_path", None),
+        rspm=_global(kwargs, "rspm_path"),
         spec_programs=spec_programs,
     )
     configure_logging(options.verbose)
@@ -206,8 +221,13 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ppm-tokens")
-def app() -> None:
-    """Declarative GitOps reconciler for Posit Package Manager API tokens."""
+@global_options
+def app(**kwargs: Any) -> None:
+    """Declarative GitOps reconciler for Posit Package Manager API tokens.
+
+    The options below (but --version) are global: given here, before the command, they apply
+    to every server command, which also takes them after its name."""
+    del kwargs  # read by each command through its context (_before_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -242,6 +262,7 @@ def validate(files: tuple[Path, ...], output_format: str, now: str | None) -> in
 
     configure_logging(False)
     paths = list(files) or [DEFAULT_SPEC]
+    now = now or _before_command().get("now")
     return finish(
         lambda: command.run(
             paths,
