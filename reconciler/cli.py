@@ -177,6 +177,12 @@ def finish(run: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = 130
+    except OSError as exc:
+        # A file the user named that cannot be read or written (a missing directory, no
+        # permission, a full disk): a runtime error with its reason, not a traceback.
+        where = f" {exc.filename}" if exc.filename else ""
+        click.echo(shown(f"Error:{where}: {redact(exc.strerror or str(exc))}"), err=True)
+        code = 1
     return code
 
 
@@ -423,7 +429,7 @@ def doctor(**kwargs: Any) -> int:
 
 @app.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=4242, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=4242, show_default=True)
 @click.option("--db", type=click.Path(path_type=Path, dir_okay=False), help="SQLite file.")
 @click.option(
     "--admin-token-file",

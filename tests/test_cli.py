@@ -190,3 +190,12 @@ def test_emulator_refuses_to_write_its_admin_token_inside_a_git_work_tree(tmp_pa
     assert run.returncode == 1
     assert "git work tree" in run.stderr and "--admin-token-file" in run.stderr
     assert not (tmp_path / "ppm-emulator-admin.token").exists()
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_emulator_port_out_of_range_is_a_usage_error(tmp_path: Path, port: str) -> None:
+    run = ppm_tokens("emulator", "--port", port, cwd=tmp_path)
+    assert run.returncode == 1
+    assert "--port" in run.stderr and "0<=x<=65535" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "ppm-emulator-admin.token").exists()

@@ -16,6 +16,7 @@ from reconciler.commands.inventory import (
     load_specs,
     take_snapshot,
 )
+from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.ops.audit import AuditInput, AuditSettings, Finding, audit, fails
 from reconciler.ops.audit_render import render_json, render_markdown, render_sarif, render_text
@@ -103,6 +104,8 @@ def render(
 
 
 def run(options: AuditOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    if options.out is not None:
+        check_writable(options.out, "--out")
     now = make_clock(global_options)()
     snapshot = read(
         options.spec_paths, global_options, env, store_commands=options.store_commands, now=now
@@ -110,7 +113,7 @@ def run(options: AuditOptions, global_options: GlobalOptions, env: Environment, 
     findings = findings_of(snapshot, options.settings)
     text = render(findings, options, snapshot, env)
     if options.out is not None:
-        options.out.write_text(text + "\n", encoding="utf-8")
+        write_output(options.out, text + "\n", "--out")
         ui.err(f"Wrote {len(findings)} finding(s) to {options.out}")
     else:
         ui.out(text)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.commands.audit import findings_of, read
+from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.errors import UsageError
 from reconciler.ops.audit import AuditSettings
@@ -29,6 +30,9 @@ class ReportOptions:
 def run(options: ReportOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
     if options.html is None and options.markdown is None:
         raise UsageError("say where to write the report: --html FILE and/or --markdown FILE")
+    for path, option in ((options.html, "--html"), (options.markdown, "--markdown")):
+        if path is not None:
+            check_writable(path, option)
     now = make_clock(global_options)()
     snapshot = read(
         options.spec_paths, global_options, env, store_commands=options.store_commands, now=now
@@ -41,8 +45,12 @@ def run(options: ReportOptions, global_options: GlobalOptions, env: Environment,
         server=snapshot.server,
         now=now,
     )
-    for path, render in ((options.html, render_html), (options.markdown, render_markdown)):
+    outputs = (
+        (options.html, render_html, "--html"),
+        (options.markdown, render_markdown, "--markdown"),
+    )
+    for path, render, option in outputs:
         if path is not None:
-            path.write_text(render(report), encoding="utf-8")
+            write_output(path, render(report), option)
             ui.err(f"Wrote {path} ({len(report.rows)} tokens, {len(report.findings)} findings)")
     return 0

@@ -25,6 +25,7 @@ from reconciler.commands.inventory import (
     open_spec_stores,
     take_snapshot,
 )
+from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, store_context
 from reconciler.errors import ReconcilerError, UsageError
@@ -256,6 +257,9 @@ def run(
     waiting: Waiting | None = None,
 ) -> int:
     waiting = waiting or Waiting()
+    if options.record is not None:
+        # Found out after the revocation, the incident would go unrecorded.
+        check_writable(options.record, "--record")
     clock = make_clock(global_options)
     now: datetime = clock()
     specs = load_specs(options.spec_paths, env, now)
@@ -299,6 +303,9 @@ def run(
             next_apply=plan_note,
             spec_path=view.spec.path if view.spec else None,
         )
-        options.record.write_text(render_incident(incident), encoding="utf-8")
+        try:
+            write_output(options.record, render_incident(incident), "--record")
+        except UsageError as exc:
+            raise ReconcilerError(f"{view.guid} is revoked, but {exc}") from None
         ui.err(f"Wrote the incident record to {options.record}")
     return 0 if check.confirmed else 1
