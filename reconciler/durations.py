@@ -11,6 +11,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 _DURATION = re.compile(r"^(?P<n>[0-9]{1,6})(?P<unit>[smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# Bounds that keep every date computed from a spec or a flag (a creation time plus an expiry,
+# a rotation point, a preview's clock) well inside what datetime can hold (year 9999), so
+# `expires: 999999w` or `--now 9999-12-31` is an error with a message, never an OverflowError.
+MAX_DURATION = timedelta(days=36500)  # 100 years: longer is `never`
+LATEST_DATE = date(3000, 1, 1)  # dates in a spec and --now/--at times fall before it
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DurationError(ValueError):
@@ -24,7 +30,12 @@ def parse_duration(text: str) -> timedelta:
         raise DurationError(
             f"{text!r} is not a duration: use a whole number and a unit, like 90d, 12h, 30m or 45s"
         )
-    return timedelta(seconds=int(match["n"]) * _UNITS[match["unit"]])
+    delta = timedelta(seconds=int(match["n"]) * _UNITS[match["unit"]])
+    if delta > MAX_DURATION:
+        raise DurationError(
+            f"{text.strip()!r} is longer than 100 years (36500d), the longest duration taken"
+        )
+    return delta
 
 
 def format_duration(delta: timedelta) -> str:
@@ -88,9 +99,9 @@ NEVER = Expiry()
 def parse_expiry(value: object) -> Expiry:
     """Accept `90d`-style durations, `never`, `YYYY-MM-DD` text, or a YAML date."""
     if isinstance(value, datetime):
-        return Expiry(on=value.date())
+        return Expiry(on=_within_bounds(value.date()))
     if isinstance(value, date):
-        return Expiry(on=value)
+        return Expiry(on=_within_bounds(value))
     if not isinstance(value, str):
         raise DurationError(f"{value!r} is not an expiry: use 90d, never, or a date YYYY-MM-DD")
     text = value.strip()
@@ -98,12 +109,15 @@ def parse_expiry(value: object) -> Expiry:
         return NEVER
     if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         try:
-            return Expiry(on=date.fromisoformat(text))
+            day = date.fromisoformat(text)
         except ValueError as exc:
             raise DurationError(f"{text!r} is not a real date: {exc}") from None
+        return Expiry(on=_within_bounds(day))
     try:
         return Expiry(lifetime=parse_duration(text))
-    except DurationError:
+    except DurationError as exc:
+        if "100 years" in str(exc):
+            raise DurationError(f"{exc}: for a token that must not expire, write never") from None
         raise DurationError(
             f"{text!r} is not an expiry: use a duration like 90d, the word never, "
             "or a date YYYY-MM-DD"
@@ -121,4 +135,18 @@ def parse_when(text: str, now: datetime) -> datetime:
         raise DurationError(
             f"{text!r} is not a time: use ISO 8601 (2027-03-01 or 2027-03-01T12:00:00Z) or +30d"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    moment = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not EARLIEST_TIME <= moment < datetime.combine(LATEST_DATE, time(0, 0), tzinfo=UTC):
+        raise DurationError(
+            f"{text!r} is out of range: give a time from 1970 to before {LATEST_DATE.year}"
+        )
+    return moment
+
+
+def _within_bounds(day: date) -> date:
+    if day >= LATEST_DATE:
+        raise DurationError(
+            f"{day.isoformat()!r} is too far ahead: use a date before {LATEST_DATE.isoformat()}, "
+            "or never for a token that must not expire"
+        )
+    return day

@@ -132,3 +132,20 @@ def test_parse_when_relative_and_absolute() -> None:
 def test_parse_when_refuses(text: str) -> None:
     with pytest.raises(DurationError):
         parse_when(text, NOW)
+
+
+def test_durations_dates_and_times_stay_inside_the_calendar() -> None:
+    """Beyond these bounds a creation time plus an expiry would not fit in a datetime: an
+    error with a message, never an OverflowError in validate or plan."""
+    assert parse_duration("36500d") == timedelta(days=36500)
+    with pytest.raises(DurationError, match="longer than 100 years"):
+        parse_duration("999999w")
+    with pytest.raises(DurationError, match=r"100 years.*write never"):
+        parse_expiry("36501d")
+    assert parse_expiry("2999-12-31") == Expiry(on=date(2999, 12, 31))
+    for far in ("9999-12-31", date(9999, 12, 31), datetime(3000, 1, 1, tzinfo=UTC)):
+        with pytest.raises(DurationError, match="too far ahead"):
+            parse_expiry(far)
+    for moment in ("9999-12-31T23:59:59Z", "3000-01-01", "0001-01-01", "1969-12-31"):
+        with pytest.raises(DurationError, match="out of range"):
+            parse_when(moment, NOW)

@@ -21,7 +21,12 @@ from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.model import ALL_RESOURCES, Scope
 from reconciler.spec.store_rules import KEY_RULES
 from reconciler.spec.text_rules import unsafe_text, user_problems
-from reconciler.spec.timing import expiry_problems, policy_problems, rotation_problems
+from reconciler.spec.timing import (
+    duration_bounds,
+    expiry_problems,
+    policy_problems,
+    rotation_problems,
+)
 from reconciler.spec.where import describe
 
 GitRootFinder = Callable[[Path], Path | None]
@@ -90,7 +95,16 @@ def rule_problems(
 ) -> list[Problem]:
     ctx = Context(document, now, base_dir, git_root_of)
     problems: list[Problem] = []
-    for rule in (_unique_names, _defaults, policy_problems, _stores, _unique_secrets, _lock):
+    whole_file = (
+        _unique_names,
+        _defaults,
+        policy_problems,
+        duration_bounds,
+        _stores,
+        _unique_secrets,
+        _lock,
+    )
+    for rule in whole_file:
         problems.extend(rule(ctx))
     for index, token in effective.entries(document.data):
         if token.get("state") == "absent":

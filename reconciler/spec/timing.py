@@ -11,8 +11,8 @@ rotation is due within a day of its creation would be replaced at every run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from reconciler.durations import (
@@ -56,6 +56,34 @@ def _parse_expiry(value: object) -> Expiry | None:
         return None
 
 
+def duration_bounds(ctx: Context) -> Iterator[Problem]:
+    """Durations the schema's pattern accepts but no date can hold (see MAX_DURATION)."""
+    data = ctx.data
+    paths: list[JsonPath] = [("policy", "max_expires"), ("lock", "lease")]
+    rotations: list[JsonPath] = [("defaults", "rotation")]
+    rotations += [("tokens", index, "rotation") for index, _ in effective.entries(data)]
+    for rotation in rotations:
+        paths += [(*rotation, key) for key in ("after", "before_expiry", "grace")]
+    for path in paths:
+        value = _at(data, path)
+        if isinstance(value, str) and value != "none":
+            try:
+                parse_duration(value)
+            except DurationError as exc:
+                if "100 years" in str(exc):
+                    yield ctx.error(path, f"{ctx.name(path)}: {exc}")
+
+
+def _at(data: Mapping[str, object], path: JsonPath) -> object:
+    node: object = data
+    for key in path:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+        else:
+            node = mapping(node).get(key)
+    return node
+
+
 def policy_problems(ctx: Context) -> Iterator[Problem]:
     path = ("policy", "max_expires")
     limit = policy_max(ctx)
@@ -74,7 +102,8 @@ def expiry_problems(ctx: Context, expires: Sourced) -> Iterator[Problem]:
     try:
         expiry = parse_expiry(expires.value)
     except DurationError as exc:
-        if isinstance(expires.value, str) and expires.path is not None:
+        # Text the schema's pattern let through (`999999w`) or a YAML date out of range.
+        if isinstance(expires.value, str | date) and expires.path is not None:
             yield ctx.error(expires.path, f"{what}: {exc}")
         return
     if expiry.never:
