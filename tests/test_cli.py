@@ -136,7 +136,10 @@ def test_a_second_spec_file_is_refused_not_silently_dropped(tmp_path: Path, comm
     assert "127.0.0.1:9" not in run.stderr  # refused before any request
 
 
-@pytest.mark.parametrize("url", ["127.0.0.1:4242", "ftp://ppm.example.com", "https://"])
+@pytest.mark.parametrize(
+    "url",
+    ["127.0.0.1:4242", "ftp://ppm.example.com", "https://", "http://[::1", "http://ppm:port"],
+)
 def test_a_server_url_without_http_scheme_is_a_clear_usage_error(tmp_path: Path, url: str) -> None:
     spec, token = spec_and_token(tmp_path)
     run = ppm_tokens(
@@ -147,6 +150,7 @@ def test_a_server_url_without_http_scheme_is_a_clear_usage_error(tmp_path: Path,
     assert f"server URL {url!r}" in run.stderr
     assert "PACKAGEMANAGER_ADDRESS" in run.stderr and "http" in run.stderr
     assert "UnsupportedProtocol" not in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_a_preview_cannot_be_saved_as_a_plan_to_apply(tmp_path: Path) -> None:

@@ -75,8 +75,12 @@ def server_url(options: GlobalOptions, env: Environment, spec: Spec | None) -> s
             "no server: pass --server URL, set PACKAGEMANAGER_ADDRESS, "
             "or set server.url in the spec"
         )
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # "http://[::1" or a port that is not a number
+        usable = False
+    if not usable:
         # Caught here, not by httpx: "UnsupportedProtocol" says nothing about where to look.
         raise UsageError(
             f"server URL {url!r} (from {source}) is not an http:// or https:// address: "
