@@ -244,9 +244,11 @@ def _plan_unmanaged(ctx: Context, draft: Draft) -> None:
             description = token.description
             if len(description) > _DESCRIPTION_PREVIEW:
                 description = description[: _DESCRIPTION_PREVIEW - 3] + "..."
+            # Quoted, not repr'd: the renderers escape what must be escaped, once; a repr
+            # would escape it first and show `\\n` where the user next to it shows `\n`.
             draft.warn(
                 WarningCode.UNMANAGED,
-                f"token {token.guid} ({description!r}, user {token.user}, scope {token.scope}) "
+                f"token {token.guid} ('{description}', user {token.user}, scope {token.scope}) "
                 "has no ppm-tokens marker",
                 None,
                 token.guid,

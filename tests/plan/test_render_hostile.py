@@ -88,3 +88,16 @@ def test_the_golden_markdown_reads_as_before_once_rendered() -> None:
     assert "resources changed [cran, pypi] -> [bioc, cran, pypi]" in visible
     assert "ppm-tokens plan: data-platform on https://ppm.example.com" in visible
     assert "token mirror is declared with expires: never" in visible
+
+
+def test_an_unmanaged_tokens_description_is_escaped_once_like_its_user() -> None:
+    """The warning quotes description and user; both are escaped by the renderer alone, so a
+    line break shows as `\\n` in each, not `\\\\n` in one of them."""
+    stranger = live_token(
+        token_spec("stranger", user="u\nv", description="d\ne\x1b[8m"), "stranger", namespace=None
+    )
+    plan = run_plan(make_spec(token_spec("ds-read")), [stranger], {})
+    [warning] = [
+        line for line in render_text(plan, color=False).splitlines() if "unmanaged:" in line
+    ]
+    assert "('d\\ne\\x1b[8m', user u\\nv," in warning
