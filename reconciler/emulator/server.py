@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -47,14 +49,21 @@ def _install_log_filter() -> None:
 def write_private_file(path: Path, text: str) -> None:
     """Write `text` readable by the owner only; the file never exists with wider permissions."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A new file of a name nobody could have planted: a fixed ".partial" name opened with O_CREAT
+    # follows a symbolic link someone put there (in /tmp, say) and writes the token where it
+    # points.
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
         os.fchmod(fd, 0o600)
         os.write(fd, text.encode())
-    finally:
         os.close(fd)
-    os.replace(partial, path)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
 
 
 def ensure_admin_token(app: EmulatorApp, admin_token_file: Path) -> None:
@@ -64,6 +73,7 @@ def ensure_admin_token(app: EmulatorApp, admin_token_file: Path) -> None:
     if admin_token_file.exists():
         caller = tokens.identify(db, admin_token_file.read_text().strip(), app.now())
         if caller.token is not None and caller.token.scope == Scope.GLOBAL_ADMIN.value:
+            admin_token_file.chmod(0o600)  # as the start-up message says, whoever made it
             return
     new = tokens.NewToken(
         description=BOOTSTRAP_DESCRIPTION,

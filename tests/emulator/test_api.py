@@ -86,6 +86,26 @@ def test_bootstrap_admin_token_file_is_private(emulator: RunningEmulator) -> Non
     assert "exp" not in claims
 
 
+def test_admin_token_file_follows_no_planted_link_and_stays_private(tmp_path: Path) -> None:
+    """In a shared directory someone may plant a link where a fixed temporary name would be
+    written: the token must not land where it points. A token file made by hand with wider
+    permissions is narrowed when it is reused."""
+    state = tmp_path / "state"
+    state.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    (state / ".admin.token.partial").symlink_to(victim)
+    first = start_emulator(db_path=state / "e.db", admin_token_file=state / "admin.token")
+    first.stop()
+    assert victim.read_text() == "untouched\n"
+    assert stat.S_IMODE(os.stat(state / "admin.token").st_mode) == 0o600
+    (state / "admin.token").chmod(0o644)
+    again = start_emulator(db_path=state / "e.db", admin_token_file=state / "admin.token")
+    again.stop()
+    assert stat.S_IMODE(os.stat(state / "admin.token").st_mode) == 0o600
+    assert again.admin_token() == first.admin_token()
+
+
 def test_create_list_revoke(api: httpx.Client) -> None:
     created = create(api, description="ds read", resources=["pypi", "cran"])
     value = created.pop("token")
