@@ -68,25 +68,29 @@ def test_duplicate_keys_inside_an_inline_merge_are_an_error() -> None:
     ]
 
 
+# Each: the file, the line of its one problem, and a fragment of the message.
+BAD_YAML: list[tuple[bytes, int, str]] = [
+    (b"", 0, "the file is empty"),
+    (b"# a comment\n\n", 0, "the file is empty"),
+    (b"---\n", 0, "the file is empty"),
+    (b"just text\n", 1, "the top level is a single value ('just text')"),
+    (b"- a\n", 1, "the top level is a list"),
+    (b"a: [1, 2\n", 2, "YAML syntax"),
+    (b"a: 1\n---\nb: 2\n", 2, "YAML syntax"),
+    (b"a: *nothing\n", 1, "found undefined alias 'nothing'"),
+    (b"a: !custom x\n", 1, "unknown YAML tag '!custom'"),
+    (b"a: !!binary AAAA\nb: !!int nope\n", 2, "'nope' cannot be read as a number"),
+    (b"a: \x07\n", 1, "character #x0007 is not allowed in YAML"),
+    (b"? [1]\n: 2\n", 1, "a key must be plain text"),
+    (b"a:\n  - *\n", 2, 'quote it: "*"'),
+    (b"a: {b: *}\n", 1, 'quote it: "*"'),
+    (b"tokens:\n  - resources: *\n", 2, 'a bare * starts a YAML alias: quote it: "*"'),
+]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
-    [
-        (b"", 0, "the file is empty"),
-        (b"# a comment\n\n", 0, "the file is empty"),
-        (b"---\n", 0, "the file is empty"),
-        (b"just text\n", 1, "the top level is a single value ('just text')"),
-        (b"- a\n", 1, "the top level is a list"),
-        (b"a: [1, 2\n", 2, "YAML syntax"),
-        (b"a: 1\n---\nb: 2\n", 2, "YAML syntax"),
-        (b"a: *nothing\n", 1, "found undefined alias 'nothing'"),
-        (b"a: !custom x\n", 1, "unknown YAML tag '!custom'"),
-        (b"a: !!binary AAAA\nb: !!int nope\n", 2, "'nope' cannot be read as a number"),
-        (b"a: \x07\n", 1, "character #x0007 is not allowed in YAML"),
-        (b"? [1]\n: 2\n", 1, "a key must be plain text"),
-        (b"a:\n  - *\n", 2, 'quote it: "*"'),
-        (b"a: {b: *}\n", 1, 'quote it: "*"'),
-        (b"tokens:\n  - resources: *\n", 2, 'a bare * starts a YAML alias: quote it: "*"'),
-    ],
+    BAD_YAML,
     ids=lambda value: value if isinstance(value, str) else None,
 )
 def test_bad_yaml_becomes_one_problem(text: bytes, line: int, fragment: str) -> None:
