@@ -3,6 +3,10 @@
 The schema (schemas/tokens.schema.json) may carry an `errorMessage` object, keyed by keyword,
 for failures whose generic wording would mislead (patterns, oneOf): jsonschema ignores it as an
 unknown keyword and this module reads it.
+
+A valid document is recognised by the schema compiled into plain checks (spec/schema_fast.py),
+many times faster than jsonschema; jsonschema runs only where those checks do not say "valid",
+and so every problem is jsonschema's.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignor
 
 from reconciler.problems import Problem
 from reconciler.spec.loader import Document, JsonPath
+from reconciler.spec.schema_fast import Check, Unsure, compile_schema
 from reconciler.spec.where import describe
 
 SCHEMA_FILE = "tokens.schema.json"
@@ -41,9 +46,28 @@ def _validator() -> Any:
     return Draft202012Validator(tokens_schema())
 
 
-def schema_problems(document: Document) -> list[Problem]:
-    """Every schema violation in the document, one problem per location and cause."""
+@cache
+def _fast_check() -> Check | None:
+    return compile_schema(tokens_schema())
+
+
+def certainly_valid(data: object) -> bool:
+    """True when the compiled checks find `data` valid; False: ask jsonschema."""
+    check = _fast_check()
+    if check is None:
+        return False
+    try:
+        return check(data)
+    except Unsure:
+        return False
+
+
+def schema_problems(document: Document, *, fast: bool = True) -> list[Problem]:
+    """Every schema violation in the document, one problem per location and cause. `fast`
+    False asks jsonschema even about a valid document (the result is the same)."""
     data = for_schema(document.data, ())
+    if fast and certainly_valid(data):
+        return []
     errors = [_narrow(error) for error in _validator().iter_errors(data)]
     unknown = {
         tuple(error.absolute_path): _unknown(error.instance, error.schema)
@@ -59,11 +83,21 @@ def schema_problems(document: Document) -> list[Problem]:
 def for_schema(value: object, path: JsonPath) -> object:
     """The data as JSON would hold it. YAML dates become ISO text where an expiry is expected,
     so `expires: 2027-01-31` passes; a date anywhere else stays a date and fails its type."""
+    return _as_json(value, path[-1] if path else None)
+
+
+def _as_json(value: object, key: str | int | None) -> object:
+    """`for_schema` below the entry `key`: a container with nothing to change is returned as it
+    is, not copied (a large spec has tens of thousands, and dates in a few)."""
     if isinstance(value, dict):
-        return {key: for_schema(item, (*path, key)) for key, item in value.items()}
+        changed = {k: new for k, item in value.items() if (new := _as_json(item, k)) is not item}
+        return {**value, **changed} if changed else value
     if isinstance(value, list):
-        return [for_schema(item, (*path, index)) for index, item in enumerate(value)]
-    if isinstance(value, date) and path and path[-1] in _EXPIRY_KEYS:
+        items = [_as_json(item, index) for index, item in enumerate(value)]
+        return (
+            items if any(new is not old for new, old in zip(items, value, strict=True)) else value
+        )
+    if isinstance(value, date) and key in _EXPIRY_KEYS:
         # A datetime is a date too: its ISO text keeps the time and so fails the expiry
         # pattern, as it should (PPM expiries are days, durations or never).
         return value.isoformat()

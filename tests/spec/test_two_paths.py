@@ -2,22 +2,30 @@
 
 YAML is composed with libyaml where it is present, with PyYAML's own composer otherwise (or
 for documents libyaml does not finish): every example, every hostile input and every generated
-document must come out the same, data, positions and problems.
+document must come out the same, data, positions and problems. A document the compiled schema
+checks call valid is one jsonschema finds nothing wrong with, and one they do not is one it
+does: problems always come from jsonschema.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from reconciler.problems import Problem
-from reconciler.spec import check_bytes, compose
+from reconciler.spec import check_bytes, compose, schema
 from reconciler.spec.loader import MAX_DEPTH, parse
+from reconciler.spec.schema import certainly_valid, for_schema, schema_problems, tokens_schema
+from reconciler.spec.schema_fast import Unsure, compile_schema
 
 from .helpers import EXAMPLES, NOW, REPO_ROOT, no_git, spec_with
 from .test_loader import BAD_YAML
@@ -91,13 +99,14 @@ def test_libyaml_and_pyyaml_parse_alike(name: str) -> None:
     assert parse(raw, "f", libyaml=True) == parse(raw, "f", libyaml=False)
 
 
-def test_every_problem_in_the_corpus_is_the_same_without_libyaml(
+def test_every_problem_in_the_corpus_is_the_same_on_the_reference_paths(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with_libyaml = {name: check(raw) for name, raw in CORPUS.items()}
+    fast = {name: check(raw) for name, raw in CORPUS.items()}
     monkeypatch.setattr(compose, "libyaml_available", lambda: False)
+    monkeypatch.setattr(schema, "certainly_valid", lambda data: False)
     without = {name: check(raw) for name, raw in CORPUS.items()}
-    assert without == with_libyaml
+    assert without == fast
     # The corpus is worth comparing: most of it is refused, on many lines.
     refused = [name for name, problems in without.items() if problems]
     assert len(refused) > 100
@@ -188,3 +197,114 @@ def test_a_libyaml_that_does_not_bound_nesting_is_not_used(
     finally:
         monkeypatch.undo()
         compose.libyaml_available.cache_clear()
+
+
+# The compiled schema checks -------------------------------------------------------------------
+
+JSONSCHEMA = Draft202012Validator(tokens_schema())
+
+
+def jsonschema_valid(data: object) -> bool:
+    return not any(True for _ in JSONSCHEMA.iter_errors(data))
+
+
+def fast_answer(data: object) -> bool | None:
+    """The compiled checks' verdict; None when they leave it to jsonschema."""
+    check = compile_schema(tokens_schema())
+    assert check is not None
+    try:
+        return check(data)
+    except Unsure:
+        return None
+
+
+def test_the_whole_schema_compiles() -> None:
+    assert compile_schema(tokens_schema()) is not None
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_the_compiled_checks_agree_with_jsonschema_on_the_corpus(name: str) -> None:
+    document, _ = parse(CORPUS[name], "f")
+    if document is None:
+        return
+    data = for_schema(document.data, ())
+    verdict = fast_answer(data)
+    assert verdict is None or verdict == jsonschema_valid(data)
+    assert schema_problems(document) == schema_problems(document, fast=False)
+
+
+def test_a_valid_spec_is_passed_without_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:
+    document, _ = parse((REPO_ROOT / "examples" / "tokens.yaml").read_bytes(), "f")
+    assert document is not None
+    assert certainly_valid(for_schema(document.data, ()))
+    monkeypatch.setattr(schema, "_validator", lambda: pytest.fail("jsonschema was asked"))
+    assert schema_problems(document) == []
+
+
+def test_a_yaml_date_where_text_belongs_is_left_to_jsonschema() -> None:
+    document, _ = parse(spec_with(user="2027-01-31").encode(), "f")
+    assert document is not None
+    assert fast_answer(for_schema(document.data, ())) is None
+    assert [p.line for p in schema_problems(document)] == [7]
+
+
+def _example() -> dict[str, Any]:
+    document, _ = parse((REPO_ROOT / "examples" / "tokens.yaml").read_bytes(), "f")
+    assert document is not None
+    data = for_schema(document.data, ())
+    assert isinstance(data, dict)
+    return data
+
+
+EXAMPLE = _example()
+_KEYS = sorted(
+    {"name", "user", "type", "scope", "resources", "expires", "rotation", "after", "grace"}
+    | {"store", "secret", "state", "format", "on_delete", "adopt", "path", "command", "region"}
+    | {"prefix", "repository", "organization", "environment", "visibility", "auth_method"}
+    | {"role", "tags", "timeout", "recovery_window_days", "max_revokes", "protect", "lock"}
+    | {"table", "lease", "version", "namespace", "unknown", "driver", "rspm", "url"}
+)
+_VALUES: list[object] = [
+    *("", "x", "*", "ds-read", "Bad Name", "repos:read", "global:admin", "sources:write"),
+    *("90d", "never", "2027-01-31", "none", "3d", "0x", "vault", "ci", "local", "absent"),
+    *("present", "raw", "netrc", "delete", "keep", "file", "command", "aws", "github", "jwt"),
+    *("https://x.example", "acme/pipelines", "acme", "a/../b", "GITHUB_X", "~user", "aws:x"),
+    "6f1c2a4e-0b7d-4c8e-9a3f-1d2e3f4a5b6c",
+    *(0, 1, 7, 31, -1, 1.5, 1.0, 30.0, True, False, None),
+    *([], ["cran"], ["*"], ["a", "a"], [1], [1, True], [1, 1.0], ["x", None]),
+    *({}, {"type": "file", "path": "./x"}, {"after": "60d"}, {"type": "local"}),
+    {"type": "github", "organization": "acme", "visibility": "all"},
+    date(2027, 1, 31),
+]
+
+
+def _containers(value: object, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict | list):
+        yield path
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            yield from _containers(item, (*path, key))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_compiled_checks_agree_with_jsonschema_on_mutated_specs(data: st.DataObject) -> None:
+    document = copy.deepcopy(EXAMPLE)
+    for _ in range(data.draw(st.integers(1, 4))):
+        path = data.draw(st.sampled_from(list(_containers(document))))
+        target: Any = document
+        for part in path:
+            target = target[part]
+        value = copy.deepcopy(data.draw(st.sampled_from(_VALUES)))
+        if isinstance(target, dict):
+            key = data.draw(st.sampled_from(_KEYS + sorted(target)))
+            if data.draw(st.booleans()) and key in target:
+                del target[key]
+            else:
+                target[key] = value
+        elif target and data.draw(st.booleans()):
+            target[data.draw(st.integers(0, len(target) - 1))] = value
+        else:
+            target.append(value)
+    verdict = fast_answer(document)
+    assert verdict is None or verdict == jsonschema_valid(document)
