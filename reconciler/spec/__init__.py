@@ -83,9 +83,14 @@ def _first_per_place(document: Document, *stages: list[Problem]) -> list[Problem
     same place as an earlier one (a YAML date that is not a real date is not also a bad
     expiry). A mapping or a list can have several independent problems (a token missing its
     user and its store), so errors about one are all kept."""
-    containers = set(_container_pointers(document.data, ()))
     kept: list[Problem] = []
+    containers: set[str] | None = None  # found only when there is something to compare
     for stage in stages:
+        if not stage or not any(p.severity is Severity.ERROR for p in kept):
+            kept.extend(stage)
+            continue
+        if containers is None:
+            containers = set(_container_pointers(document.data, ()))
         taken = {
             (p.path, p.line, p.col)
             for p in kept

@@ -38,6 +38,12 @@ class Mark:
     col: int  # 1-based
 
 
+# (line, col), 1-based, as the Document keeps them: a large spec has a few hundred thousand,
+# and plain tuples of numbers are dropped from the cyclic collector's view once it has seen
+# them, where objects with attributes are walked by it again and again.
+Place = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class Document:
     """A parsed spec file: plain data plus where each part of it was written."""
@@ -45,21 +51,22 @@ class Document:
     file: str
     sha256: str
     data: object
-    values: Mapping[JsonPath, Mark] = field(default_factory=dict)
-    keys: Mapping[JsonPath, Mark] = field(default_factory=dict)
+    values: Mapping[JsonPath, Place] = field(default_factory=dict)
+    keys: Mapping[JsonPath, Place] = field(default_factory=dict)
     source: Mapping[JsonPath, str] = field(default_factory=dict)  # scalars as written
 
     def at(self, path: JsonPath) -> Mark:
         """Where the value at `path` starts, or its nearest known ancestor."""
         for end in range(len(path), -1, -1):
-            mark = self.values.get(path[:end])
-            if mark is not None:
-                return mark
+            place = self.values.get(path[:end])
+            if place is not None:
+                return Mark(*place)
         return Mark(1, 1)
 
     def key_at(self, path: JsonPath) -> Mark:
         """Where the key of the entry at `path` is written (the value's place if no key)."""
-        return self.keys.get(path) or self.at(path)
+        place = self.keys.get(path)
+        return Mark(*place) if place is not None else self.at(path)
 
     def problem(
         self,
@@ -88,7 +95,11 @@ class _StopLoading(Exception):
 
 
 def _mark(mark: yaml.Mark | None) -> Mark:
-    return Mark(mark.line + 1, mark.column + 1) if mark is not None else Mark(1, 1)
+    return Mark(*_place(mark))
+
+
+def _place(mark: yaml.Mark | None) -> Place:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def too_large(file: str, size: int) -> Problem:
@@ -223,8 +234,8 @@ class _Builder:
     """Turns a node graph into dicts, lists and scalars, recording positions by JSON path."""
 
     def __init__(self) -> None:
-        self.values: dict[JsonPath, Mark] = {}
-        self.keys: dict[JsonPath, Mark] = {}
+        self.values: dict[JsonPath, Place] = {}
+        self.keys: dict[JsonPath, Place] = {}
         self.source: dict[JsonPath, str] = {}
         self.errors: list[tuple[JsonPath, Mark, str]] = []
         self._scalars = yaml.SafeLoader("")
@@ -239,7 +250,7 @@ class _Builder:
                 # Deep inside the expansion now: point at the top-level entry that started it.
                 where = f" under {path[0]!r}" if path else ""
                 raise _StopLoading(
-                    self.keys.get(path[:1]) or _mark(node.start_mark),
+                    Mark(*(self.keys.get(path[:1]) or _place(node.start_mark))),
                     f"aliases{where} expand to more than {MAX_ALIAS_EXPANSION:,} extra values: "
                     "an alias bomb, or anchors reused too often",
                 )
@@ -252,7 +263,7 @@ class _Builder:
                     _mark(node.start_mark),
                     f"nesting deeper than {MAX_DEPTH} levels (an alias inside itself?)",
                 )
-            self.values[path] = _mark(node.start_mark)
+            self.values[path] = _place(node.start_mark)
             if isinstance(node, MappingNode):
                 return self._mapping(node, path)
             if isinstance(node, SequenceNode):
@@ -286,19 +297,19 @@ class _Builder:
             if key_node.tag == _MERGE_TAG:
                 merged.extend(self._merge_sources(value_node, path))
                 continue
-            key_mark = _mark(key_node.start_mark)
+            key_place = _place(key_node.start_mark)
             if not isinstance(key_node, ScalarNode):
                 self.errors.append(
-                    (path, key_mark, "a key must be plain text, not a list or mapping")
+                    (path, Mark(*key_place), "a key must be plain text, not a list or mapping")
                 )
                 continue
             key = str(key_node.value)
             if key in first_seen:
                 message = f"duplicate key {key!r} (first at line {first_seen[key]})"
-                self.errors.append(((*path, key), key_mark, message))
+                self.errors.append(((*path, key), Mark(*key_place), message))
                 continue
-            first_seen[key] = key_mark.line
-            self.keys[(*path, key)] = key_mark
+            first_seen[key] = key_place[0]
+            self.keys[(*path, key)] = key_place
             result[key] = self.build(value_node, (*path, key))
         # Keys written out win over merged ones, and earlier merge sources over later ones.
         for source in merged:
@@ -313,7 +324,7 @@ class _Builder:
                     continue
                 in_source.add(key)
                 if isinstance(key_node, ScalarNode) and key not in result:
-                    self.keys[(*path, key)] = _mark(key_node.start_mark)
+                    self.keys[(*path, key)] = _place(key_node.start_mark)
                     result[key] = self.build(value_node, (*path, key))
         return result
 

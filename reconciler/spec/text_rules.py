@@ -124,7 +124,7 @@ def _unsafe(
 
 def user_problems(ctx: Context, index: int) -> Iterator[Problem]:
     user = mapping(ctx.data["tokens"][index]).get("user")  # type: ignore[index]
-    if not isinstance(user, str) or first_unsafe(user) is not None:
+    if not isinstance(user, str) or has_unsafe_characters(user):
         return  # the schema reports the type, unsafe_text the characters
     path = ("tokens", index, "user")
     where = describe(ctx.data, path)
