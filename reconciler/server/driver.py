@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from reconciler.secret import Secret
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
+
+# Asked with a listed token's GUID and stored description: whether the caller wants it.
+TokenFilter = Callable[[str, str], bool]
 
 
 class Driver(Protocol):
@@ -39,3 +43,13 @@ class Driver(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SelectiveListing(Protocol):
+    """A driver that can leave tokens out of a listing before reading them in full."""
+
+    def list_tokens_where(self, keep: TokenFilter) -> list[LiveToken]:
+        """`list_tokens`, less the tokens `keep` refuses; those are never read past their GUID
+        and description."""
+        ...
