@@ -101,7 +101,8 @@ def read_live(driver: Driver, spec: Spec | None = None) -> LiveState:
         return LiveState(driver.list_tokens(), driver.list_resources())
     reads = plan_reads(spec)
     if isinstance(driver, SelectiveListing):
-        tokens = driver.list_tokens_where(reads)
+        with driver.listing_only(reads):
+            tokens = driver.list_tokens()
     else:
         tokens = [t for t in driver.list_tokens() if reads(t.guid, t.description)]
     return LiveState(tokens, driver.list_resources())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from reconciler.secret import Secret
@@ -47,9 +48,10 @@ class Driver(Protocol):
 
 @runtime_checkable
 class SelectiveListing(Protocol):
-    """A driver that can leave tokens out of a listing before reading them in full."""
+    """A driver that can leave tokens out of its listings before reading them in full."""
 
-    def list_tokens_where(self, keep: TokenFilter) -> list[LiveToken]:
-        """`list_tokens`, less the tokens `keep` refuses; those are never read past their GUID
-        and description."""
+    def listing_only(self, keep: TokenFilter) -> AbstractContextManager[None]:
+        """While open, `list_tokens` leaves out the tokens `keep` refuses; those are never read
+        past their GUID and description. For one caller at a time: a listing made meanwhile
+        by another thread is filtered too."""
         ...

@@ -139,19 +139,21 @@ def test_tokens_the_filter_refuses_are_not_read_past_their_description() -> None
     theirs = [{**t, "created": "not a time"} for t in tokens(3, "theirs")]
     server = Server([*theirs, *ours], cap=MAX_PAGE_SIZE, total=6)
 
-    kept = driver_for(server).list_tokens_where(
-        lambda guid, description: "[ppm-tokens:ours/" in description
-    )
+    driver = driver_for(server)
+    with driver.listing_only(lambda guid, description: "[ppm-tokens:ours/" in description):
+        kept = driver.list_tokens()
 
     assert [t.guid for t in kept] == [t["guid"] for t in ours]
     with pytest.raises(ServerError, match="bad time"):
-        driver_for(server).list_tokens()
+        driver.list_tokens()  # the filter ends with its scope
 
 
 def test_a_refused_token_still_counts_toward_the_total_and_the_paging_check() -> None:
     listed_tokens = tokens(50)
     server = Server(listed_tokens, cap=10, total=50)
 
-    kept = driver_for(server).list_tokens_where(lambda guid, description: False)
+    driver = driver_for(server)
+    with driver.listing_only(lambda guid, description: False):
+        kept = driver.list_tokens()
 
     assert kept == [] and sorted(server.pages) == [1, 2, 3, 4, 5]
