@@ -17,7 +17,15 @@ from pathlib import Path
 from reconciler.errors import SpecError
 from reconciler.problems import Problem, Severity
 from reconciler.spec.build import build_spec
-from reconciler.spec.loader import MAX_BYTES, Document, JsonPath, parse, pointer, too_large
+from reconciler.spec.loader import (
+    MAX_BYTES,
+    Document,
+    JsonPath,
+    collector_paused,
+    parse,
+    pointer,
+    too_large,
+)
 from reconciler.spec.model import Spec
 from reconciler.spec.rules import GitRootFinder, character_problems, find_git_root, rule_problems
 from reconciler.spec.schema import schema_problems
@@ -52,21 +60,22 @@ def check_bytes(
     git_root_of: GitRootFinder = find_git_root,
 ) -> tuple[Spec | None, list[Problem]]:
     """`check_file` for bytes already read; `base_dir` anchors relative store paths."""
-    document, problems = parse(raw, file)
-    if document is None:
-        return None, sorted(problems)
-    if isinstance(document.data, dict):
-        problems = _first_per_place(
-            document,
-            problems,
-            character_problems(document),
-            schema_problems(document),
-            rule_problems(document, now=now, base_dir=base_dir, git_root_of=git_root_of),
-        )
-    problems = sorted(set(problems))
-    if any(problem.severity is Severity.ERROR for problem in problems):
-        return None, problems
-    return build_spec(document), problems
+    with collector_paused():
+        document, problems = parse(raw, file)
+        if document is None:
+            return None, sorted(problems)
+        if isinstance(document.data, dict):
+            problems = _first_per_place(
+                document,
+                problems,
+                character_problems(document),
+                schema_problems(document),
+                rule_problems(document, now=now, base_dir=base_dir, git_root_of=git_root_of),
+            )
+        problems = sorted(set(problems))
+        if any(problem.severity is Severity.ERROR for problem in problems):
+            return None, problems
+        return build_spec(document), problems
 
 
 def load_spec(path: Path, *, now: datetime) -> Spec:

@@ -126,7 +126,7 @@ def parse(
             f"not UTF-8 at line {line} (byte {exc.start}): save the file as UTF-8", line, 1
         )
     sha256 = hashlib.sha256(raw).hexdigest()
-    with _collector_paused():
+    with collector_paused():
         try:
             root = compose(text, libyaml=libyaml)
         except TooDeep as deep:
@@ -162,12 +162,13 @@ def parse(
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Composing and building a large spec makes hundreds of thousands of objects that all
-    live on; the cyclic collector, run every few hundred of them, would walk the growing heap
-    again and again (two thirds of the time of a 10,000-token spec). Reference counting frees
-    everything here that is dropped; the one cycle a spec can make (an alias inside itself) is
-    collected once the collector runs again, and a spec is at most MAX_BYTES."""
+def collector_paused() -> Iterator[None]:
+    """Checking a large spec makes hundreds of thousands of objects that live until it is
+    built; the cyclic collector, run every few hundred new objects, would walk the growing heap
+    again and again (composing a 10,000-token spec took three times as long). Reference
+    counting frees what is dropped meanwhile; the few cycles made (an alias inside itself, a
+    schema error's tree) are collected once the collector runs again, and a spec is at most
+    MAX_BYTES. Nested pauses leave the collector to the outermost."""
     if not gc.isenabled():
         yield
         return

@@ -175,3 +175,43 @@ def test_pointer_escapes_like_json_pointer() -> None:
     assert pointer(()) == ""
     assert pointer(("tokens", 2, "scope")) == "/tokens/2/scope"
     assert pointer(("a/b", "c~d")) == "/a~1b/c~0d"
+
+
+def test_the_collector_is_paused_while_a_spec_is_checked_and_then_resumed() -> None:
+    import gc
+    from pathlib import Path
+
+    from reconciler.spec import check_bytes
+
+    from .helpers import NOW, no_git
+
+    entries = "".join(
+        f"  - {{name: t{i}, user: u{i}@example.com, description: d, scope: repos:read, "
+        f"resources: [pypi], store: local}}\n"
+        for i in range(3000)
+    )
+    raw = f"version: 1\nstores:\n  local: {{type: file, path: /srv/t}}\ntokens:\n{entries}"
+    collections: list[str] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(phase)
+
+    gc.collect()  # so that no collection is due on the way into check_bytes
+    gc.callbacks.append(count)
+    try:
+        spec, problems = check_bytes(
+            raw.encode(), file="t.yaml", base_dir=Path("/srv"), now=NOW, git_root_of=no_git
+        )
+        # Tens of thousands of objects made, and no collection but the one due on resuming.
+        assert len(collections) <= 1
+    finally:
+        gc.callbacks.remove(count)
+    assert spec is not None and len(spec.tokens) == 3000 and problems == []
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse(b"a: 1\n", "f")
+        assert not gc.isenabled()  # a caller's own pause is left alone
+    finally:
+        gc.enable()
