@@ -217,8 +217,8 @@ class HttpDriver:
 
     @contextmanager
     def listing_only(self, keep: TokenFilter) -> Iterator[None]:
-        # A scope around plain list_tokens calls rather than a method of its own: whatever
-        # wraps list_tokens (a log, a test's hook) sees every listing.
+        # A scope around plain list_tokens calls rather than a method of its own, so that
+        # whatever wraps list_tokens sees every listing.
         self._keep = keep
         try:
             yield
