@@ -17,18 +17,17 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
-from typing import Any, cast
-
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
-from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
-    ValidationError,
-    best_match,
-)
+from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.problems import Problem
 from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.schema_fast import Check, Unsure, compile_schema
 from reconciler.spec.where import describe
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+        ValidationError,
+    )
 
 SCHEMA_FILE = "tokens.schema.json"
 _EXPIRY_KEYS = frozenset({"expires"})
@@ -43,6 +42,9 @@ def tokens_schema() -> Mapping[str, Any]:
 
 @cache
 def _validator() -> Any:
+    # Imported here: a valid spec never needs jsonschema, and a run need not load it.
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+
     return Draft202012Validator(tokens_schema())
 
 
@@ -108,6 +110,10 @@ def _narrow(error: ValidationError) -> ValidationError:
     """For oneOf/anyOf without a message of their own, the most relevant branch's error."""
     messages = error.schema.get("errorMessage", {}) if isinstance(error.schema, dict) else {}
     if error.validator in ("oneOf", "anyOf") and error.validator not in messages and error.context:
+        from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+            best_match,
+        )
+
         return _narrow(best_match(error.context))
     return error
 

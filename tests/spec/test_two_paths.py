@@ -10,6 +10,8 @@ does: problems always come from jsonschema.
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -308,3 +310,22 @@ def test_the_compiled_checks_agree_with_jsonschema_on_mutated_specs(data: st.Dat
             target.append(value)
     verdict = fast_answer(document)
     assert verdict is None or verdict == jsonschema_valid(document)
+
+
+def test_jsonschema_is_not_even_loaded_for_a_valid_spec(tmp_path: Path) -> None:
+    script = (
+        "import sys; from pathlib import Path; from datetime import datetime, UTC\n"
+        "from reconciler.spec import check_bytes\n"
+        "_, problems = check_bytes(sys.stdin.buffer.read(), file='t.yaml', "
+        "base_dir=Path('/nonexistent'), now=datetime.now(UTC), git_root_of=lambda p: None)\n"
+        "print(len(problems), 'jsonschema' in sys.modules)\n"
+    )
+
+    def run(raw: bytes) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script], input=raw, capture_output=True, check=True, timeout=60
+        )
+        return done.stdout.decode().strip()
+
+    assert run(spec_with().encode()) == "0 False"
+    assert run(spec_with(scope="repos:write").encode()) == "1 True"
