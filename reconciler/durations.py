@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 _DURATION = re.compile(r"^(?P<n>[0-9]{1,6})(?P<unit>[smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -25,17 +26,28 @@ class DurationError(ValueError):
 
 def parse_duration(text: str) -> timedelta:
     """Parse `90d`, `12h`, `30m`, `45s` (and `2w`) into a timedelta."""
-    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise _not_a_duration(text)
+    return _duration_of(text)  # a large spec repeats a few texts thousands of times
+
+
+@lru_cache(maxsize=256)
+def _duration_of(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
     if match is None:
-        raise DurationError(
-            f"{text!r} is not a duration: use a whole number and a unit, like 90d, 12h, 30m or 45s"
-        )
+        raise _not_a_duration(text)
     delta = timedelta(seconds=int(match["n"]) * _UNITS[match["unit"]])
     if delta > MAX_DURATION:
         raise DurationError(
             f"{text.strip()!r} is longer than 100 years (36500d), the longest duration taken"
         )
     return delta
+
+
+def _not_a_duration(text: object) -> DurationError:
+    return DurationError(
+        f"{text!r} is not a duration: use a whole number and a unit, like 90d, 12h, 30m or 45s"
+    )
 
 
 def format_duration(delta: timedelta) -> str:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 DESCRIPTION_LIMIT = 500  # PPM's web page limit for the stored description
+# Every marker holds this text: a description without it is unmanaged, with no regex run.
+MARKER_START = "[ppm-tokens:"
 _MARKER = re.compile(
     r"\s*\[ppm-tokens:(?P<ns>[a-z0-9][a-z0-9._-]{0,62})/(?P<name>[a-z0-9][a-z0-9._-]{0,62})\]\s*$"
 )

@@ -246,7 +246,7 @@ def run(
         ) as held:
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
             sweep_stores(stores, ui)
-            live = read_live(driver)
+            live = read_live(driver, spec)
             if saved:
                 plan = rederive_saved_plan(
                     plan, spec, driver, stores, live=live, server=server, now=clock()
@@ -261,6 +261,7 @@ def run(
                     force_rotate=options.rotate,
                     grace_override=options.grace,
                     live=live,
+                    fingerprint=False,  # shown as text and applied here, never saved
                 )
             plan = restrict(plan, options.only)
             ui.out(render_text(plan, color=ui.color))

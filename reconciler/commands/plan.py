@@ -20,15 +20,16 @@ from reconciler.commands.runtime import (
 )
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
+from reconciler.plan.fingerprint import plan_reads
 from reconciler.plan.model import Plan
 from reconciler.plan.planner import plan as make_plan
 from reconciler.plan.render_json import plan_to_json
 from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
-from reconciler.server.driver import Driver
+from reconciler.server.driver import Driver, SelectiveListing
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import load_spec
-from reconciler.spec.model import OnDelete, Spec, TokenState
+from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
@@ -56,17 +57,31 @@ class PlanOptions:
 def read_stored_meta(
     spec: Spec, stores: Mapping[str, SecretStore], *, workers: int = 8
 ) -> dict[str, SecretMeta | None]:
-    """Metadata for every declared token, read concurrently: remote stores answer slowly."""
+    """Metadata for every declared token, with one bulk read per store (`read_meta_many`: one
+    directory scan, one list call). Remote stores are read at the same time, one thread each;
+    a local store's read is a directory scan, which threads only slow down."""
     # Absent tokens too when their secret is to be deleted: a delete that failed once must be
     # seen (and retried) by the next plan.
-    wanted = [
-        t for t in spec.tokens if t.state is TokenState.PRESENT or t.on_delete is OnDelete.DELETE
-    ]
-    if not wanted:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(workers, len(wanted))) as pool:
-        metas = pool.map(lambda t: stores[t.store].read_meta(t.secret), wanted)
-        return {t.name: meta for t, meta in zip(wanted, metas, strict=True)}
+    wanted: dict[str, list[TokenSpec]] = {}
+    for token in spec.tokens:
+        if token.state is TokenState.PRESENT or token.on_delete is OnDelete.DELETE:
+            wanted.setdefault(token.store, []).append(token)
+
+    def read(store: str) -> dict[str, SecretMeta | None]:
+        tokens = wanted[store]
+        found = stores[store].read_meta_many([t.secret for t in tokens])
+        return {t.name: found[t.secret] for t in tokens}
+
+    remote = [name for name in wanted if stores[name].capabilities.remote]
+    result: dict[str, SecretMeta | None] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(remote)))) as pool:
+        reading = [pool.submit(read, name) for name in remote]
+        for name in wanted:
+            if name not in remote:
+                result.update(read(name))
+        for future in reading:
+            result.update(future.result())
+    return result
 
 
 @dataclass(frozen=True)
@@ -78,8 +93,19 @@ class LiveState:
     resources: Sequence[Resource]
 
 
-def read_live(driver: Driver) -> LiveState:
-    return LiveState(driver.list_tokens(), driver.list_resources())
+def read_live(driver: Driver, spec: Spec | None = None) -> LiveState:
+    """With `spec`, only the tokens its plan can read are kept (fingerprint.plan_reads): a
+    server shared by many teams lists mostly other namespaces' tokens, and a driver that can
+    (SelectiveListing) drops those before reading them in full."""
+    if spec is None:
+        return LiveState(driver.list_tokens(), driver.list_resources())
+    reads = plan_reads(spec)
+    if isinstance(driver, SelectiveListing):
+        with driver.listing_only(reads):
+            tokens = driver.list_tokens()
+    else:
+        tokens = [t for t in driver.list_tokens() if reads(t.guid, t.description)]
+    return LiveState(tokens, driver.list_resources())
 
 
 def compute_plan(
@@ -92,10 +118,11 @@ def compute_plan(
     force_rotate: frozenset[str] = frozenset(),
     grace_override: timedelta | None = None,
     live: LiveState | None = None,
+    fingerprint: bool = True,
 ) -> Plan:
     """Plans from `live` (read here when not given) and the declared tokens' store metadata;
-    nothing else is read."""
-    state = live if live is not None else read_live(driver)
+    nothing else is read. `fingerprint` False: for a plan only shown as text (planner.plan)."""
+    state = live if live is not None else read_live(driver, spec)
     stored = read_stored_meta(spec, stores)
     return make_plan(
         spec,
@@ -107,6 +134,7 @@ def compute_plan(
         self_guid=driver.self_guid(),
         force_rotate=force_rotate,
         grace_override=grace_override,
+        fingerprint=fingerprint,
     )
 
 
@@ -145,7 +173,12 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     try:
         stores = open_stores(spec, store_context(spec, env))
         plan = compute_plan(
-            spec, driver, stores, now=now, server=server_url(global_options, env, spec)
+            spec,
+            driver,
+            stores,
+            now=now,
+            server=server_url(global_options, env, spec),
+            fingerprint=options.out is not None or options.output_format is not PlanFormat.TEXT,
         )
     finally:
         driver.close()

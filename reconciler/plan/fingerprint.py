@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from reconciler.ownership import parse_owner
+from reconciler.ownership import MARKER_START, parse_owner
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec.model import ALL_RESOURCES, Spec, TokenState, UnmanagedPolicy
+
+# In a plan made without its fingerprint: never equal to one, so such a plan cannot pass for a
+# saved one (plan/saved.py compares them), and refused where one is written (render_json).
+NO_FINGERPRINT = ""
 
 
 def _instant(moment: datetime | None) -> str | None:
@@ -52,21 +56,29 @@ def _token_form(token: LiveToken) -> dict[str, object]:
     }
 
 
+def plan_reads(spec: Spec) -> Callable[[str, str], bool]:
+    """Whether this spec's plan can read a live token, told from its GUID and stored
+    description alone (see the module docstring): what a listing may keep, and all it needs to
+    keep, for plan, apply and this fingerprint."""
+    adopted = frozenset(t.adopt for t in spec.tokens if t.adopt)
+    unmanaged_count = spec.policy.unmanaged is not UnmanagedPolicy.IGNORE
+    namespace = spec.namespace
+
+    def reads(guid: str, description: str) -> bool:
+        if guid in adopted:
+            return True
+        owner = parse_owner(description) if MARKER_START in description else None
+        if owner is not None:
+            return owner.namespace == namespace
+        return unmanaged_count
+
+    return reads
+
+
 def relevant_tokens(spec: Spec, live: Iterable[LiveToken]) -> list[LiveToken]:
     """The live tokens this spec's plan can read (see the module docstring)."""
-    adopted = {t.adopt for t in spec.tokens if t.adopt}
-    unmanaged_count = spec.policy.unmanaged is not UnmanagedPolicy.IGNORE
-    chosen = []
-    for token in live:
-        owner = parse_owner(token.description)
-        if token.guid in adopted:
-            chosen.append(token)
-        elif owner is not None:
-            if owner.namespace == spec.namespace:
-                chosen.append(token)
-        elif unmanaged_count:
-            chosen.append(token)
-    return chosen
+    reads = plan_reads(spec)
+    return [token for token in live if reads(token.guid, token.description)]
 
 
 def referenced_resources(spec: Spec, resources: Iterable[Resource]) -> list[Resource]:

@@ -18,7 +18,7 @@ from reconciler.plan.checks import (
 )
 from reconciler.plan.compare import immutable_changes, index_resources, rotation_reasons
 from reconciler.plan.context import Context, Draft, add_revoke
-from reconciler.plan.fingerprint import live_fingerprint
+from reconciler.plan.fingerprint import NO_FINGERPRINT, live_fingerprint
 from reconciler.plan.generations import plan_older, retire_orphans, utc
 from reconciler.plan.inventory import take_inventory
 from reconciler.plan.labels import format_time
@@ -41,9 +41,12 @@ def plan(
     self_guid: str | None = None,
     force_rotate: frozenset[str] = frozenset(),
     grace_override: timedelta | None = None,
+    fingerprint: bool = True,
 ) -> Plan:
     """Diff the declared tokens against the live ones. `stored_meta` maps a declared name to
-    the metadata its store holds (None: nothing stored); `now` is the only clock."""
+    the metadata its store holds (None: nothing stored); `now` is the only clock. `fingerprint`
+    False leaves `live_fingerprint` empty, for a plan that is neither saved nor shown as JSON
+    or Markdown (hashing the live state is a large part of planning a large namespace)."""
     ctx = Context(
         spec=spec,
         inventory=take_inventory(spec, live, now),
@@ -77,7 +80,9 @@ def plan(
         generated_at=now,
         spec_path=spec.path,
         spec_sha256=spec.sha256,
-        live_fingerprint=live_fingerprint(spec, live, resources, self_guid=self_guid),
+        live_fingerprint=live_fingerprint(spec, live, resources, self_guid=self_guid)
+        if fingerprint
+        else NO_FINGERPRINT,
         # Create-like next, so nothing a new token replaces is revoked before it exists; only
         # orphans, whose value nobody holds, go before them.
         actions=(*draft.orphans, *draft.creates, *draft.retires, *draft.revokes, *draft.noops),

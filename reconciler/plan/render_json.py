@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from reconciler.errors import ReconcilerError, StalePlanError
+from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.model import (
     Action,
     ActionKind,
@@ -60,6 +61,9 @@ def _action(action: Action) -> dict[str, object]:
 
 
 def plan_to_json(plan: Plan) -> dict[str, object]:
+    if plan.live_fingerprint == NO_FINGERPRINT:
+        # A saved plan without one could never be checked against the live state (I8).
+        raise ValueError("this plan was made without its live fingerprint: plan with one")
     return {
         "format_version": FORMAT_VERSION,
         "generated_at": _time(plan.generated_at),

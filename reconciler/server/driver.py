@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
 
 from reconciler.secret import Secret
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
+
+# Asked with a listed token's GUID and stored description: whether the caller wants it.
+TokenFilter = Callable[[str, str], bool]
 
 
 class Driver(Protocol):
@@ -39,3 +44,14 @@ class Driver(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class SelectiveListing(Protocol):
+    """A driver that can leave tokens out of its listings before reading them in full."""
+
+    def listing_only(self, keep: TokenFilter) -> AbstractContextManager[None]:
+        """While open, `list_tokens` leaves out the tokens `keep` refuses; those are never read
+        past their GUID and description. For one caller at a time: a listing made meanwhile
+        by another thread is filtered too."""
+        ...

@@ -7,10 +7,11 @@ lost answer, a 5xx, even a 429 from a proxy that may have passed it on), it rais
 CreateOutcomeUnknown so the caller lists, looks for the marker, and only then creates again.
 A certificate that does not verify is never retried: the message says how to trust it (tls.py).
 
-The token list is read page by page until a page comes back empty (or the server's total is
-reached): a page shorter than asked for is not the last one, since a server or proxy may cap
-pages below the size asked. A page that adds no token not seen before means the server ignores
-the page parameter; that is an error, never a loop.
+The token list is read at the largest page size PPM serves, until a page comes back empty or
+the server's total is reached, several pages at a time once the total tells how many there are
+(server/paging.py): a page shorter than asked for is not the last one, since a server or proxy
+may cap pages below the size asked, and a server that ignores the page parameter is an error,
+never a loop.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import base64
 import logging
 import random
 import ssl
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +39,8 @@ from reconciler.errors import (
 )
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.server import endpoints, jwtinfo
+from reconciler.server import endpoints, jwtinfo, paging
+from reconciler.server.driver import TokenFilter
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.server.parse import resource_from_json, token_from_json
 from reconciler.server.proof import NoProof, ProofRequest, proof_request
@@ -50,6 +54,8 @@ from reconciler.server.retry import (
 from reconciler.server.tls import tls_failure
 
 _REDACTED = "(sensitive value)"
+# PPM's largest token page; a server that caps pages lower is read correctly all the same.
+MAX_PAGE_SIZE = 1000
 
 
 def _utc_now() -> datetime:
@@ -71,14 +77,17 @@ class HttpDriver:
         max_attempts: int = 6,
         backoff_base: float = 0.2,
         backoff_cap: float = 10.0,
-        page_size: int = 500,
+        page_size: int = MAX_PAGE_SIZE,
+        pages_in_flight: int = paging.IN_FLIGHT,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
         now: Callable[[], datetime] = _utc_now,
     ) -> None:
-        if not 1 <= page_size <= 1000:
-            raise ValueError("page_size must be between 1 and 1000 (PPM's largest page)")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(
+                f"page_size must be between 1 and {MAX_PAGE_SIZE} (PPM's largest page)"
+            )
         self._base = base_url.rstrip("/")
         self._token = token
         self._own_client = client is None
@@ -87,14 +96,19 @@ class HttpDriver:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._page_size = page_size
+        self._pages_in_flight = max(1, pages_in_flight)
+        self._keep: TokenFilter | None = None
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._log = logger or logging.getLogger(__name__)
         self._now = now
         # Read once per driver (one run): proofs pick a repository or source from it.
         self._resources: list[Resource] | None = None
-        # Proof paths the server was seen to refuse without a token.
+        # Proof paths the server was seen to refuse without a token; asked once per path, even
+        # when many proofs run at once.
         self._refused_anonymously: set[str] = set()
+        self._refusal_lock = threading.Lock()
+        self._path_locks: dict[str, threading.Lock] = {}
 
     # Transport ---------------------------------------------------------------------------------
 
@@ -199,33 +213,26 @@ class HttpDriver:
     # Driver ------------------------------------------------------------------------------------
 
     def list_tokens(self) -> list[LiveToken]:
-        found: dict[str, LiveToken] = {}
-        page = 1
-        while True:
-            params = {endpoints.LIMIT_PARAM: self._page_size, endpoints.PAGE_PARAM: page}
-            response = self._send("GET", endpoints.TOKENS, params=params)
-            self._check("GET", endpoints.TOKENS, response)
-            batch = _json_of(response, "GET", endpoints.TOKENS)
-            if not isinstance(batch, list):
-                raise ServerError(f"GET {endpoints.TOKENS}: expected a list of tokens")
-            if not batch:
-                return list(found.values())
-            before = len(found)
-            for item in batch:
-                if isinstance(item, dict):
-                    token = token_from_json(item)
-                    found.setdefault(token.guid, token)
-            if len(found) == before:
-                raise ServerError(
-                    f"GET {endpoints.TOKENS}: page {page} lists only tokens of earlier pages, so "
-                    f"the server (or a proxy in front of it) ignores {endpoints.PAGE_PARAM} and "
-                    f"the token list cannot be read completely ({len(found)} tokens seen); "
-                    "nothing was changed: make the server honour paging"
-                )
-            total = _total(response)
-            if total is not None and len(found) >= total:
-                return list(found.values())
-            page += 1
+        return paging.read_all(self._token_page, self._keep, in_flight=self._pages_in_flight)
+
+    @contextmanager
+    def listing_only(self, keep: TokenFilter) -> Iterator[None]:
+        # A scope around plain list_tokens calls rather than a method of its own, so that
+        # whatever wraps list_tokens sees every listing.
+        self._keep = keep
+        try:
+            yield
+        finally:
+            self._keep = None
+
+    def _token_page(self, page: int) -> paging.Page:
+        params = {endpoints.LIMIT_PARAM: self._page_size, endpoints.PAGE_PARAM: page}
+        response = self._send("GET", endpoints.TOKENS, params=params)
+        self._check("GET", endpoints.TOKENS, response)
+        batch = _json_of(response, "GET", endpoints.TOKENS)
+        if not isinstance(batch, list):
+            raise ServerError(f"GET {endpoints.TOKENS}: expected a list of tokens")
+        return batch, _total(response)
 
     def list_resources(self) -> list[Resource]:
         out: list[Resource] = []
@@ -289,6 +296,15 @@ class HttpDriver:
 
     def _require_refusal_without_token(self, proof: ProofRequest, token: LiveToken) -> None:
         """A proof request that also succeeds without a token proves nothing."""
+        if proof.path in self._refused_anonymously:
+            return
+        with self._refusal_lock:
+            path_lock = self._path_locks.setdefault(proof.path, threading.Lock())
+        with path_lock:
+            # Held while asking: proofs of the same path wait, then need no request of their own.
+            self._ask_without_token(proof, token)
+
+    def _ask_without_token(self, proof: ProofRequest, token: LiveToken) -> None:
         if proof.path in self._refused_anonymously:
             return
         response = self._send("GET", proof.path, headers={}, params=proof.params or None)

@@ -10,7 +10,11 @@ from reconciler.server.model import LiveToken, Resource
 
 
 def _first(data: Mapping[str, object], *keys: str) -> object:
-    return next((data[k] for k in keys if data.get(k) is not None), None)
+    for key in keys:
+        value = data.get(key)
+        if value is not None:
+            return value
+    return None
 
 
 def _time(value: object) -> datetime | None:
@@ -39,12 +43,19 @@ def _names(value: object, key: str) -> tuple[str, ...]:
     return ()
 
 
-def token_from_json(data: Mapping[str, object]) -> LiveToken:
-    """A token object as a server reports it, read tolerantly: the one place that knows the
-    field names (guid/id, created/created_at, revoked as a time or a flag, ...)."""
+def token_identity(data: Mapping[str, object]) -> tuple[str, str]:
+    """The GUID and stored description of a token object, read as `token_from_json` reads
+    them: enough to tell whose token it is before reading the rest."""
     guid = _first(data, "guid", "id", "jti")
     if not isinstance(guid, str) or not guid:
         raise ServerError("the server sent a token without a guid")
+    return guid, str(data.get("description") or "")
+
+
+def token_from_json(data: Mapping[str, object]) -> LiveToken:
+    """A token object as a server reports it, read tolerantly: the one place that knows the
+    field names (guid/id, created/created_at, revoked as a time or a flag, ...)."""
+    guid, description = token_identity(data)
     scope = _first(data, "scope", "scopes")
     if isinstance(scope, list):
         scope = next(iter(_names(scope, "scope")), "")
@@ -62,7 +73,7 @@ def token_from_json(data: Mapping[str, object]) -> LiveToken:
     email = data.get("email")
     return LiveToken(
         guid=guid,
-        description=str(data.get("description") or ""),
+        description=description,
         user=str(_first(data, "user", "username", "user_name") or ""),
         scope=str(scope or ""),
         resources=_names(_first(data, "resources", "resource_names"), "name"),

@@ -17,7 +17,15 @@ from pathlib import Path
 from reconciler.errors import SpecError
 from reconciler.problems import Problem, Severity
 from reconciler.spec.build import build_spec
-from reconciler.spec.loader import MAX_BYTES, Document, JsonPath, parse, pointer, too_large
+from reconciler.spec.loader import (
+    MAX_BYTES,
+    Document,
+    JsonPath,
+    collector_paused,
+    parse,
+    pointer,
+    too_large,
+)
 from reconciler.spec.model import Spec
 from reconciler.spec.rules import GitRootFinder, character_problems, find_git_root, rule_problems
 from reconciler.spec.schema import schema_problems
@@ -52,21 +60,22 @@ def check_bytes(
     git_root_of: GitRootFinder = find_git_root,
 ) -> tuple[Spec | None, list[Problem]]:
     """`check_file` for bytes already read; `base_dir` anchors relative store paths."""
-    document, problems = parse(raw, file)
-    if document is None:
-        return None, sorted(problems)
-    if isinstance(document.data, dict):
-        problems = _first_per_place(
-            document,
-            problems,
-            character_problems(document),
-            schema_problems(document),
-            rule_problems(document, now=now, base_dir=base_dir, git_root_of=git_root_of),
-        )
-    problems = sorted(set(problems))
-    if any(problem.severity is Severity.ERROR for problem in problems):
-        return None, problems
-    return build_spec(document), problems
+    with collector_paused():
+        document, problems = parse(raw, file)
+        if document is None:
+            return None, sorted(problems)
+        if isinstance(document.data, dict):
+            problems = _first_per_place(
+                document,
+                problems,
+                character_problems(document),
+                schema_problems(document),
+                rule_problems(document, now=now, base_dir=base_dir, git_root_of=git_root_of),
+            )
+        problems = sorted(set(problems))
+        if any(problem.severity is Severity.ERROR for problem in problems):
+            return None, problems
+        return build_spec(document), problems
 
 
 def load_spec(path: Path, *, now: datetime) -> Spec:
@@ -83,9 +92,14 @@ def _first_per_place(document: Document, *stages: list[Problem]) -> list[Problem
     same place as an earlier one (a YAML date that is not a real date is not also a bad
     expiry). A mapping or a list can have several independent problems (a token missing its
     user and its store), so errors about one are all kept."""
-    containers = set(_container_pointers(document.data, ()))
     kept: list[Problem] = []
+    containers: set[str] | None = None  # found only when there is something to compare
     for stage in stages:
+        if not stage or not any(p.severity is Severity.ERROR for p in kept):
+            kept.extend(stage)
+            continue
+        if containers is None:
+            containers = set(_container_pointers(document.data, ()))
         taken = {
             (p.path, p.line, p.col)
             for p in kept

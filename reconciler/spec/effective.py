@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from reconciler.spec.loader import JsonPath
 
@@ -38,8 +39,11 @@ class Sourced:
         return self.path is not None and self.path[0] == "tokens"
 
 
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
 def mapping(value: object) -> Mapping[str, object]:
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def entries(data: object) -> list[tuple[int, Mapping[str, object]]]:
@@ -87,7 +91,10 @@ def secret_name(data: object, index: int) -> Sourced:
 
 
 def token(data: object, index: int) -> Mapping[str, object]:
-    tokens = mapping(data).get("tokens")
+    # Asked for every setting of every token: kept to a few lookups.
+    tokens = data.get("tokens") if isinstance(data, dict) else None
     if isinstance(tokens, list) and 0 <= index < len(tokens):
-        return mapping(tokens[index])
-    return {}
+        entry = tokens[index]
+        if isinstance(entry, dict):
+            return entry
+    return _EMPTY

@@ -1,38 +1,47 @@
 """Bytes -> plain data that remembers where every value and key came from.
 
 PyYAML's own constructor forgets positions, keeps the last of two duplicate keys and expands
-aliases without bound, so this module composes the node graph with PyYAML and builds the plain
-data itself. Every failure becomes a `Problem`; nothing here raises on bad input.
+aliases without bound, so this module takes the node graph (spec/compose.py: libyaml where it can,
+PyYAML's composer otherwise, the same nodes either way) and builds the plain data itself. Every
+failure becomes a `Problem`; nothing here raises on bad input.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.problems import Problem, Severity
+from reconciler.spec.compose import MAX_DEPTH, TooDeep, compose
 from reconciler.spec.where import describe
 
 MAX_BYTES = 5 * 1024 * 1024
-MAX_DEPTH = 50
 # Nodes that aliases may add on top of those written out: generous for `<<: *defaults`-style
 # reuse, small enough that an alias bomb stops in milliseconds.
 MAX_ALIAS_EXPANSION = 10_000
 
 JsonPath = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True)
 class Mark:
     line: int  # 1-based
     col: int  # 1-based
+
+
+# (line, col), 1-based, as the Document keeps them: a large spec has a few hundred thousand,
+# and plain tuples of numbers are dropped from the cyclic collector's view once it has seen
+# them, where objects with attributes are walked by it again and again.
+Place = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -42,21 +51,22 @@ class Document:
     file: str
     sha256: str
     data: object
-    values: Mapping[JsonPath, Mark] = field(default_factory=dict)
-    keys: Mapping[JsonPath, Mark] = field(default_factory=dict)
+    values: Mapping[JsonPath, Place] = field(default_factory=dict)
+    keys: Mapping[JsonPath, Place] = field(default_factory=dict)
     source: Mapping[JsonPath, str] = field(default_factory=dict)  # scalars as written
 
     def at(self, path: JsonPath) -> Mark:
         """Where the value at `path` starts, or its nearest known ancestor."""
         for end in range(len(path), -1, -1):
-            mark = self.values.get(path[:end])
-            if mark is not None:
-                return mark
+            place = self.values.get(path[:end])
+            if place is not None:
+                return Mark(*place)
         return Mark(1, 1)
 
     def key_at(self, path: JsonPath) -> Mark:
         """Where the key of the entry at `path` is written (the value's place if no key)."""
-        return self.keys.get(path) or self.at(path)
+        place = self.keys.get(path)
+        return Mark(*place) if place is not None else self.at(path)
 
     def problem(
         self,
@@ -84,39 +94,24 @@ class _StopLoading(Exception):
         self.message = message
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader whose composer refuses documents nested deeper than MAX_DEPTH.
-
-    PyYAML composes recursively, so `[[[[...` a few thousand levels deep would otherwise end
-    in a RecursionError."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise _StopLoading(
-                    _mark(mark), f"nesting deeper than {MAX_DEPTH} levels: flatten the document"
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
 def _mark(mark: yaml.Mark | None) -> Mark:
-    return Mark(mark.line + 1, mark.column + 1) if mark is not None else Mark(1, 1)
+    return Mark(*_place(mark))
+
+
+def _place(mark: yaml.Mark | None) -> Place:
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def too_large(file: str, size: int) -> Problem:
     return Problem(file, 0, 0, "", f"file is {size / 1024 / 1024:.1f} MiB; the limit is 5 MiB")
 
 
-def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
-    """Parse a spec file's bytes. Returns the document, or None and the problems that stop it."""
+def parse(
+    raw: bytes, file: str, *, libyaml: bool | None = None
+) -> tuple[Document | None, list[Problem]]:
+    """Parse a spec file's bytes. Returns the document, or None and the problems that stop it.
+    `libyaml` False composes with PyYAML alone (None: libyaml where available); the result is
+    the same either way."""
 
     def whole_file(message: str, line: int = 0, col: int = 0) -> tuple[None, list[Problem]]:
         return None, [Problem(file, line, col, "", message)]
@@ -131,25 +126,24 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
             f"not UTF-8 at line {line} (byte {exc.start}): save the file as UTF-8", line, 1
         )
     sha256 = hashlib.sha256(raw).hexdigest()
-    try:
-        loader = _BoundedLoader(text)
+    with collector_paused():
         try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
-    except _StopLoading as stop:
-        return whole_file(stop.message, stop.mark.line, stop.mark.col)
-    except yaml.YAMLError as exc:
-        return None, _syntax_problems(exc, text, file)
-    except RecursionError:  # pragma: no cover - MAX_DEPTH stops well before this
-        return whole_file(f"nesting deeper than {MAX_DEPTH} levels: flatten the document")
-    if root is None:
-        return whole_file("the file is empty: start with `version: 1`")
-    builder = _Builder()
-    try:
-        data = builder.build(root, ())
-    except _StopLoading as stop:
-        return whole_file(stop.message, stop.mark.line, stop.mark.col)
+            root = compose(text, libyaml=libyaml)
+        except TooDeep as deep:
+            where = _mark(deep.mark)
+            message = f"nesting deeper than {MAX_DEPTH} levels: flatten the document"
+            return whole_file(message, where.line, where.col)
+        except yaml.YAMLError as exc:
+            return None, _syntax_problems(exc, text, file)
+        except RecursionError:  # pragma: no cover - MAX_DEPTH stops well before this
+            return whole_file(f"nesting deeper than {MAX_DEPTH} levels: flatten the document")
+        if root is None:
+            return whole_file("the file is empty: start with `version: 1`")
+        builder = _Builder()
+        try:
+            data = builder.build(root, ())
+        except _StopLoading as stop:
+            return whole_file(stop.message, stop.mark.line, stop.mark.col)
     if data is None:  # `---` alone, or `~`
         return whole_file("the file is empty: start with `version: 1`")
     document = Document(file, sha256, data, builder.values, builder.keys, builder.source)
@@ -165,6 +159,24 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
             )
         )
     return document, problems
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Checking a large spec makes hundreds of thousands of objects that live until it is
+    built; the cyclic collector, run every few hundred new objects, would walk the growing heap
+    again and again (composing a 10,000-token spec took three times as long). Reference
+    counting frees what is dropped meanwhile; the few cycles made (an alias inside itself, a
+    schema error's tree) are collected once the collector runs again, and a spec is at most
+    MAX_BYTES. Nested pauses leave the collector to the outermost."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _named(data: object, path: JsonPath, message: str) -> str:
@@ -223,8 +235,8 @@ class _Builder:
     """Turns a node graph into dicts, lists and scalars, recording positions by JSON path."""
 
     def __init__(self) -> None:
-        self.values: dict[JsonPath, Mark] = {}
-        self.keys: dict[JsonPath, Mark] = {}
+        self.values: dict[JsonPath, Place] = {}
+        self.keys: dict[JsonPath, Place] = {}
         self.source: dict[JsonPath, str] = {}
         self.errors: list[tuple[JsonPath, Mark, str]] = []
         self._scalars = yaml.SafeLoader("")
@@ -239,7 +251,7 @@ class _Builder:
                 # Deep inside the expansion now: point at the top-level entry that started it.
                 where = f" under {path[0]!r}" if path else ""
                 raise _StopLoading(
-                    self.keys.get(path[:1]) or _mark(node.start_mark),
+                    Mark(*(self.keys.get(path[:1]) or _place(node.start_mark))),
                     f"aliases{where} expand to more than {MAX_ALIAS_EXPANSION:,} extra values: "
                     "an alias bomb, or anchors reused too often",
                 )
@@ -252,7 +264,7 @@ class _Builder:
                     _mark(node.start_mark),
                     f"nesting deeper than {MAX_DEPTH} levels (an alias inside itself?)",
                 )
-            self.values[path] = _mark(node.start_mark)
+            self.values[path] = _place(node.start_mark)
             if isinstance(node, MappingNode):
                 return self._mapping(node, path)
             if isinstance(node, SequenceNode):
@@ -264,6 +276,8 @@ class _Builder:
     def _scalar(self, node: Node, path: JsonPath) -> object:
         assert isinstance(node, ScalarNode)
         self.source[path] = node.value
+        if node.tag == _STR_TAG:
+            return node.value  # what SafeConstructor makes of it, without the call
         constructor = self._scalars.yaml_constructors.get(node.tag)
         if constructor is None:
             self.errors.append((path, _mark(node.start_mark), f"unknown YAML tag {node.tag!r}"))
@@ -284,19 +298,19 @@ class _Builder:
             if key_node.tag == _MERGE_TAG:
                 merged.extend(self._merge_sources(value_node, path))
                 continue
-            key_mark = _mark(key_node.start_mark)
+            key_place = _place(key_node.start_mark)
             if not isinstance(key_node, ScalarNode):
                 self.errors.append(
-                    (path, key_mark, "a key must be plain text, not a list or mapping")
+                    (path, Mark(*key_place), "a key must be plain text, not a list or mapping")
                 )
                 continue
             key = str(key_node.value)
             if key in first_seen:
                 message = f"duplicate key {key!r} (first at line {first_seen[key]})"
-                self.errors.append(((*path, key), key_mark, message))
+                self.errors.append(((*path, key), Mark(*key_place), message))
                 continue
-            first_seen[key] = key_mark.line
-            self.keys[(*path, key)] = key_mark
+            first_seen[key] = key_place[0]
+            self.keys[(*path, key)] = key_place
             result[key] = self.build(value_node, (*path, key))
         # Keys written out win over merged ones, and earlier merge sources over later ones.
         for source in merged:
@@ -311,7 +325,7 @@ class _Builder:
                     continue
                 in_source.add(key)
                 if isinstance(key_node, ScalarNode) and key not in result:
-                    self.keys[(*path, key)] = _mark(key_node.start_mark)
+                    self.keys[(*path, key)] = _place(key_node.start_mark)
                     result[key] = self.build(value_node, (*path, key))
         return result
 

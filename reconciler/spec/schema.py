@@ -3,6 +3,10 @@
 The schema (schemas/tokens.schema.json) may carry an `errorMessage` object, keyed by keyword,
 for failures whose generic wording would mislead (patterns, oneOf): jsonschema ignores it as an
 unknown keyword and this module reads it.
+
+A valid document is recognised by the schema compiled into plain checks (spec/schema_fast.py),
+many times faster than jsonschema; jsonschema runs only where those checks do not say "valid",
+and so every problem is jsonschema's.
 """
 
 from __future__ import annotations
@@ -13,17 +17,17 @@ from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
-from typing import Any, cast
-
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
-from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
-    ValidationError,
-    best_match,
-)
+from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.problems import Problem
 from reconciler.spec.loader import Document, JsonPath
+from reconciler.spec.schema_fast import Check, Unsure, compile_schema
 from reconciler.spec.where import describe
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+        ValidationError,
+    )
 
 SCHEMA_FILE = "tokens.schema.json"
 _EXPIRY_KEYS = frozenset({"expires"})
@@ -38,12 +42,34 @@ def tokens_schema() -> Mapping[str, Any]:
 
 @cache
 def _validator() -> Any:
+    # Imported here: a valid spec never needs jsonschema, and a run need not load it.
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+
     return Draft202012Validator(tokens_schema())
 
 
-def schema_problems(document: Document) -> list[Problem]:
-    """Every schema violation in the document, one problem per location and cause."""
+@cache
+def _fast_check() -> Check | None:
+    return compile_schema(tokens_schema())
+
+
+def certainly_valid(data: object) -> bool:
+    """True when the compiled checks find `data` valid; False: ask jsonschema."""
+    check = _fast_check()
+    if check is None:
+        return False
+    try:
+        return check(data)
+    except Unsure:
+        return False
+
+
+def schema_problems(document: Document, *, fast: bool = True) -> list[Problem]:
+    """Every schema violation in the document, one problem per location and cause. `fast`
+    False asks jsonschema even about a valid document (the result is the same)."""
     data = for_schema(document.data, ())
+    if fast and certainly_valid(data):
+        return []
     errors = [_narrow(error) for error in _validator().iter_errors(data)]
     unknown = {
         tuple(error.absolute_path): _unknown(error.instance, error.schema)
@@ -59,11 +85,21 @@ def schema_problems(document: Document) -> list[Problem]:
 def for_schema(value: object, path: JsonPath) -> object:
     """The data as JSON would hold it. YAML dates become ISO text where an expiry is expected,
     so `expires: 2027-01-31` passes; a date anywhere else stays a date and fails its type."""
+    return _as_json(value, path[-1] if path else None)
+
+
+def _as_json(value: object, key: str | int | None) -> object:
+    """`for_schema` below the entry `key`: a container with nothing to change is returned as it
+    is, not copied (a large spec has tens of thousands, and dates in a few)."""
     if isinstance(value, dict):
-        return {key: for_schema(item, (*path, key)) for key, item in value.items()}
+        changed = {k: new for k, item in value.items() if (new := _as_json(item, k)) is not item}
+        return {**value, **changed} if changed else value
     if isinstance(value, list):
-        return [for_schema(item, (*path, index)) for index, item in enumerate(value)]
-    if isinstance(value, date) and path and path[-1] in _EXPIRY_KEYS:
+        items = [_as_json(item, index) for index, item in enumerate(value)]
+        return (
+            items if any(new is not old for new, old in zip(items, value, strict=True)) else value
+        )
+    if isinstance(value, date) and key in _EXPIRY_KEYS:
         # A datetime is a date too: its ISO text keeps the time and so fails the expiry
         # pattern, as it should (PPM expiries are days, durations or never).
         return value.isoformat()
@@ -74,6 +110,10 @@ def _narrow(error: ValidationError) -> ValidationError:
     """For oneOf/anyOf without a message of their own, the most relevant branch's error."""
     messages = error.schema.get("errorMessage", {}) if isinstance(error.schema, dict) else {}
     if error.validator in ("oneOf", "anyOf") and error.validator not in messages and error.context:
+        from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+            best_match,
+        )
+
         return _narrow(best_match(error.context))
     return error
 

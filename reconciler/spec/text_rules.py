@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from reconciler.problems import Problem
-from reconciler.sanitize import for_terminal, unsafe_character
+from reconciler.sanitize import for_terminal, has_unsafe_characters, unsafe_character
 from reconciler.spec.effective import mapping
 from reconciler.spec.loader import JsonPath
 from reconciler.spec.where import describe
@@ -77,17 +77,19 @@ def _walk(ctx: Context, value: object, path: JsonPath) -> Iterator[Problem]:
     if isinstance(value, dict):
         for key, item in value.items():
             key_path = (*path, key)
-            where = f"key '{for_terminal(key)}'"
-            if path:
-                where += f" in {describe(ctx.data, path)}"
-            problem = _unsafe(ctx, key, key_path, where, on_key=True)
-            if problem is not None:
-                yield problem
+            if has_unsafe_characters(key):
+                where = f"key '{for_terminal(key)}'"
+                if path:
+                    where += f" in {describe(ctx.data, path)}"
+                problem = _unsafe(ctx, key, key_path, where, on_key=True)
+                if problem is not None:
+                    yield problem
             yield from _walk(ctx, item, key_path)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _walk(ctx, item, (*path, index))
-    elif isinstance(value, str):
+    elif isinstance(value, str) and has_unsafe_characters(value):
+        # Named only when there is something to say: most strings of a large spec are clean.
         allowed = _COMMAND_WHITESPACE if _in_command(path) else frozenset()
         problem = _unsafe(ctx, value, path, describe(ctx.data, path), allowed=allowed)
         if problem is not None:
@@ -122,7 +124,7 @@ def _unsafe(
 
 def user_problems(ctx: Context, index: int) -> Iterator[Problem]:
     user = mapping(ctx.data["tokens"][index]).get("user")  # type: ignore[index]
-    if not isinstance(user, str) or first_unsafe(user) is not None:
+    if not isinstance(user, str) or has_unsafe_characters(user):
         return  # the schema reports the type, unsafe_text the characters
     path = ("tokens", index, "user")
     where = describe(ctx.data, path)

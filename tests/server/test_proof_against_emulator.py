@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -56,6 +57,24 @@ def test_a_new_token_is_proven_by_its_scopes_request(
     assert all(e["path"] == path for e in emulator_control.request_log())
     # Once without a token, refused; then the value itself, each time.
     assert calls == [(401, None), (200, created.token.guid), (200, created.token.guid)]
+
+
+def test_proofs_running_at_once_ask_without_a_token_once_per_path(
+    http_driver: HttpDriver, emulator_control: EmulatorControl
+) -> None:
+    created = [make(http_driver, "repos:read", ("pypi",)) for _ in range(16)]
+    http_driver.list_resources()
+    # Every proof request is slow, so the first ones overlap.
+    emulator_control.set_faults(latency_ms=100, paths="/pypi/")
+    emulator_control.clear_log()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        proven = list(pool.map(lambda c: http_driver.check_token(c.value, c.token), created))
+
+    assert proven == [True] * 16
+    anonymous = [e for e in emulator_control.request_log() if e["actor"] is None]
+    assert [(e["path"], e["status"]) for e in anonymous] == [("/pypi/latest/simple/", 401)]
+    assert len(emulator_control.request_log()) == 17
 
 
 # A token of the lesser (or another) scope presented where the stronger one is proven.

@@ -68,25 +68,29 @@ def test_duplicate_keys_inside_an_inline_merge_are_an_error() -> None:
     ]
 
 
+# Each: the file, the line of its one problem, and a fragment of the message.
+BAD_YAML: list[tuple[bytes, int, str]] = [
+    (b"", 0, "the file is empty"),
+    (b"# a comment\n\n", 0, "the file is empty"),
+    (b"---\n", 0, "the file is empty"),
+    (b"just text\n", 1, "the top level is a single value ('just text')"),
+    (b"- a\n", 1, "the top level is a list"),
+    (b"a: [1, 2\n", 2, "YAML syntax"),
+    (b"a: 1\n---\nb: 2\n", 2, "YAML syntax"),
+    (b"a: *nothing\n", 1, "found undefined alias 'nothing'"),
+    (b"a: !custom x\n", 1, "unknown YAML tag '!custom'"),
+    (b"a: !!binary AAAA\nb: !!int nope\n", 2, "'nope' cannot be read as a number"),
+    (b"a: \x07\n", 1, "character #x0007 is not allowed in YAML"),
+    (b"? [1]\n: 2\n", 1, "a key must be plain text"),
+    (b"a:\n  - *\n", 2, 'quote it: "*"'),
+    (b"a: {b: *}\n", 1, 'quote it: "*"'),
+    (b"tokens:\n  - resources: *\n", 2, 'a bare * starts a YAML alias: quote it: "*"'),
+]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
-    [
-        (b"", 0, "the file is empty"),
-        (b"# a comment\n\n", 0, "the file is empty"),
-        (b"---\n", 0, "the file is empty"),
-        (b"just text\n", 1, "the top level is a single value ('just text')"),
-        (b"- a\n", 1, "the top level is a list"),
-        (b"a: [1, 2\n", 2, "YAML syntax"),
-        (b"a: 1\n---\nb: 2\n", 2, "YAML syntax"),
-        (b"a: *nothing\n", 1, "found undefined alias 'nothing'"),
-        (b"a: !custom x\n", 1, "unknown YAML tag '!custom'"),
-        (b"a: !!binary AAAA\nb: !!int nope\n", 2, "'nope' cannot be read as a number"),
-        (b"a: \x07\n", 1, "character #x0007 is not allowed in YAML"),
-        (b"? [1]\n: 2\n", 1, "a key must be plain text"),
-        (b"a:\n  - *\n", 2, 'quote it: "*"'),
-        (b"a: {b: *}\n", 1, 'quote it: "*"'),
-        (b"tokens:\n  - resources: *\n", 2, 'a bare * starts a YAML alias: quote it: "*"'),
-    ],
+    BAD_YAML,
     ids=lambda value: value if isinstance(value, str) else None,
 )
 def test_bad_yaml_becomes_one_problem(text: bytes, line: int, fragment: str) -> None:
@@ -171,3 +175,43 @@ def test_pointer_escapes_like_json_pointer() -> None:
     assert pointer(()) == ""
     assert pointer(("tokens", 2, "scope")) == "/tokens/2/scope"
     assert pointer(("a/b", "c~d")) == "/a~1b/c~0d"
+
+
+def test_the_collector_is_paused_while_a_spec_is_checked_and_then_resumed() -> None:
+    import gc
+    from pathlib import Path
+
+    from reconciler.spec import check_bytes
+
+    from .helpers import NOW, no_git
+
+    entries = "".join(
+        f"  - {{name: t{i}, user: u{i}@example.com, description: d, scope: repos:read, "
+        f"resources: [pypi], store: local}}\n"
+        for i in range(3000)
+    )
+    raw = f"version: 1\nstores:\n  local: {{type: file, path: /srv/t}}\ntokens:\n{entries}"
+    collections: list[str] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(phase)
+
+    gc.collect()  # so that no collection is due on the way into check_bytes
+    gc.callbacks.append(count)
+    try:
+        spec, problems = check_bytes(
+            raw.encode(), file="t.yaml", base_dir=Path("/srv"), now=NOW, git_root_of=no_git
+        )
+        # Tens of thousands of objects made, and no collection but the one due on resuming.
+        assert len(collections) <= 1
+    finally:
+        gc.callbacks.remove(count)
+    assert spec is not None and len(spec.tokens) == 3000 and problems == []
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse(b"a: 1\n", "f")
+        assert not gc.isenabled()  # a caller's own pause is left alone
+    finally:
+        gc.enable()
