@@ -9,6 +9,7 @@ values, and one admin token sent to two servers would hand one server's token to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -194,10 +195,8 @@ def store_identity(spec: Spec, store: str) -> tuple[object, ...]:
     path = options.get("path")
     if config.type == "file" and isinstance(path, str):
         resolved = resolve_store_path(path, Path(spec.path).parent)
-        try:
+        with contextlib.suppress(OSError, ValueError):
             resolved = resolved.resolve()  # through symlinks, as the store opens it
-        except (OSError, ValueError):
-            pass
         options["path"] = str(resolved)
     return (config.type, *sorted((key, repr(value)) for key, value in options.items()))
 
