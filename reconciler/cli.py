@@ -456,15 +456,29 @@ def terminal_width() -> int | None:
     return None
 
 
+def expand_spec_dirs(
+    ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]
+) -> tuple[Path, ...]:
+    """A directory given to -f stands for every spec under it, as for plan and apply."""
+    from reconciler.commands.specs import expand
+
+    del ctx
+    try:
+        return expand(values).paths
+    except ReconcilerError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
 def specs_option(func: F) -> F:
     option = click.option(
         "-f",
         "--file",
         "spec_paths",
         multiple=True,
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Spec file(s) whose namespaces, stores and schedules to show "
-        "(default: tokens.yaml when present).",
+        type=click.Path(path_type=Path),
+        callback=expand_spec_dirs,
+        help="Spec file(s) or directories of specs whose namespaces, stores and schedules "
+        "to show (default: tokens.yaml when present).",
     )
     return option(func)
 
