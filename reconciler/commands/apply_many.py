@@ -36,7 +36,7 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.commands.specs import Target, expand, load_all, resolve
-from reconciler.errors import ReconcilerError, SpecError, UsageError
+from reconciler.errors import ReconcilerError, SpecError, StalePlanError, UsageError
 from reconciler.logs import redact
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import is_plan_set, plan_set_parts
@@ -249,6 +249,15 @@ def _load_parts(path: Path, data: Mapping[str, object], clock: Clock) -> list[tu
             problems.extend(exc.problems)
     if problems:
         raise SpecError(problems)
+    seen: set[Path] = set()
+    for _, spec in loaded:
+        where = Path(spec.path).resolve()
+        if where in seen:
+            raise StalePlanError(
+                f"the saved plan {path} holds two plans of the spec {spec.path}: the file was "
+                "edited; run `ppm-tokens plan --out` again and review it"
+            )
+        seen.add(where)
     return loaded
 
 

@@ -281,6 +281,19 @@ def test_a_saved_plan_of_three_specs_applies_whole_and_a_tampered_part_is_refuse
     assert run(cli, eu, "apply", "moved.json").code == 4
     assert owned(emulator) == {} and owned(eu) == {}
 
+    # A part copied over another (its summary made to add up) is an edit too.
+    doubled = json.loads(json.dumps(document))
+    doubled["plans"][1] = doubled["plans"][0]
+    doubled["summary"] = {
+        kind: sum(plan["summary"][kind] for plan in doubled["plans"])
+        for kind in document["summary"]
+    }
+    (cli.workdir / "doubled.json").write_text(json.dumps(doubled))
+    twice = run(cli, eu, "apply", "doubled.json")
+    assert twice.code == 4
+    assert "holds two plans of the spec tokens/data.yaml" in twice.stderr
+    assert owned(emulator) == {} and owned(eu) == {}
+
     applied = run(cli, eu, "apply", "plan.json")
     assert applied.code == 0, applied.stderr
     assert "Apply complete for 3 specs: 3 succeeded, 0 failed." in applied.stderr
