@@ -71,7 +71,14 @@ def run(
 ) -> int:
     """`options` as for one spec; its target and spec_override are set here."""
     if targets.plan_file is not None:
-        return _from_plan_file(targets, options, global_options, env, ui)
+        return _from_plan_file(
+            targets.plan_file,
+            targets.files,
+            options=options,
+            global_options=global_options,
+            env=env,
+            ui=ui,
+        )
     found = expand(targets.files)
     for note in found.notes:
         ui.err(note)
@@ -95,20 +102,20 @@ def run(
 
 
 def _from_plan_file(
-    targets: ApplyTargets,
+    plan_file: Path,
+    files: Sequence[Path],
+    *,
     options: single.ApplyCommandOptions,
     global_options: GlobalOptions,
     env: Environment,
     ui: UI,
 ) -> int:
-    plan_file = targets.plan_file
-    assert plan_file is not None
-    if len(targets.files) > 1:
+    if len(files) > 1:
         raise UsageError(
             "with a saved plan, -f names the one spec it was made from; a plan of several "
             "specs records each spec's path"
         )
-    override = targets.files[0] if targets.files else None
+    override = files[0] if files else None
     if single.is_saved_plan(plan_file):
         data = single.read_saved_plan(plan_file)
         if is_plan_set(data):

@@ -302,7 +302,7 @@ def test_a_saved_plan_of_three_specs_applies_whole_and_a_tampered_part_is_refuse
     # Applied once; the same file again is stale on every server now.
     for control in servers:
         control.clear_log()
-    again = run(cli, eu, "apply", "plan.json")
+    again = run(cli, eu, "apply", "-f", "plan.json")  # -f takes a saved plan too
     assert again.code == 4
     assert api_changes(servers[0]) == [] and api_changes(servers[1]) == []
 
