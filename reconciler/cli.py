@@ -250,15 +250,23 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def spec_files_option(func: F) -> F:
+    """-f for the commands that take several specs: files, or directories standing for every
+    *.yaml/*.yml under them. None given: tokens.yaml."""
+    option = click.option(
+        "-f",
+        "--file",
+        "files",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="A spec file, or a directory of specs (every *.yaml/*.yml under it); "
+        "repeatable (default tokens.yaml).",
+    )
+    return option(func)
+
+
 @app.command()
-@click.option(
-    "-f",
-    "--file",
-    "files",
-    multiple=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Spec file(s) to check (default tokens.yaml).",
-)
+@spec_files_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--now", metavar="ISO8601", help="Override the clock (dates in the past).")
 def validate(files: tuple[Path, ...], output_format: str, now: str | None) -> int:
@@ -280,7 +288,7 @@ def validate(files: tuple[Path, ...], output_format: str, now: str | None) -> in
 
 
 @app.command()
-@spec_option(DEFAULT_SPEC)
+@spec_files_option
 @click.option(
     "--format",
     "output_format",
@@ -297,21 +305,25 @@ def validate(files: tuple[Path, ...], output_format: str, now: str | None) -> in
 def plan(**kwargs: Any) -> int:
     """Show what apply would do."""
     from reconciler.commands import plan as command
+    from reconciler.commands import plan_many
 
     options = make_global(kwargs)
+    files: tuple[Path, ...] = kwargs["files"] or (DEFAULT_SPEC,)
     plan_options = command.PlanOptions(
-        spec_path=kwargs["spec_path"],
+        spec_path=files[0],
         output_format=command.PlanFormat(kwargs["output_format"]),
         out=kwargs["out"],
         detailed_exitcode=kwargs["detailed_exitcode"],
         at=kwargs["at"],
     )
-    return finish(lambda: command.run(plan_options, options, Environment.current(), ClickUI()))
+    return finish(
+        lambda: plan_many.run(files, plan_options, options, Environment.current(), ClickUI())
+    )
 
 
 @app.command()
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@spec_option(None)
+@spec_files_option
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
 @click.option("--concurrency", type=int, default=4, show_default=True)
@@ -331,21 +343,25 @@ def plan(**kwargs: Any) -> int:
 def apply(**kwargs: Any) -> int:
     """Create, rotate and revoke tokens; store new values."""
     from reconciler.commands import apply as command
+    from reconciler.commands import apply_many
 
     options = make_global(kwargs, spec_programs=True)
     plan_file: Path | None = kwargs["plan_file"]
-    spec_path: Path | None = kwargs["spec_path"]
-    target = plan_file or spec_path or DEFAULT_SPEC
+    files: tuple[Path, ...] = kwargs["files"]
+    targets = apply_many.ApplyTargets(
+        files=files or (() if plan_file else (DEFAULT_SPEC,)), plan_file=plan_file
+    )
     apply_options = command.ApplyCommandOptions(
-        target=target,
-        spec_override=spec_path if plan_file else None,
+        target=plan_file or DEFAULT_SPEC,
         auto_approve=kwargs["auto_approve"],
         rotate=frozenset(kwargs["rotate"]),
         concurrency=kwargs["concurrency"],
         lock_timeout=lock_timeout_option(kwargs["lock_timeout"]),
         allow_mass_revoke=kwargs["allow_mass_revoke"],
     )
-    return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))
+    return finish(
+        lambda: apply_many.run(targets, apply_options, options, Environment.current(), ClickUI())
+    )
 
 
 @app.command()
@@ -470,15 +486,29 @@ def terminal_width() -> int | None:
     return None
 
 
+def expand_spec_dirs(
+    ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]
+) -> tuple[Path, ...]:
+    """A directory given to -f stands for every spec under it, as for plan and apply."""
+    from reconciler.commands.specs import expand
+
+    del ctx
+    try:
+        return expand(values).paths
+    except ReconcilerError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
 def specs_option(func: F) -> F:
     option = click.option(
         "-f",
         "--file",
         "spec_paths",
         multiple=True,
-        type=click.Path(path_type=Path, dir_okay=False),
-        help="Spec file(s) whose namespaces, stores and schedules to show "
-        "(default: tokens.yaml when present).",
+        type=click.Path(path_type=Path),
+        callback=expand_spec_dirs,
+        help="Spec file(s) or directories of specs whose namespaces, stores and schedules "
+        "to show (default: tokens.yaml when present).",
     )
     return option(func)
 

@@ -121,14 +121,13 @@ def spec_and_token(tmp_path: Path) -> tuple[Path, Path]:
     return spec, token
 
 
-@pytest.mark.parametrize("command", ["plan", "apply", "rotate"])
-def test_a_second_spec_file_is_refused_not_silently_dropped(tmp_path: Path, command: str) -> None:
+def test_rotate_refuses_a_second_spec_file_rather_than_drop_it(tmp_path: Path) -> None:
+    """plan, apply and validate take several specs; rotate acts on one."""
     spec, token = spec_and_token(tmp_path)
     other = tmp_path / "other.yaml"
     other.write_text(MINIMAL_SPEC)
-    name = ["reader"] if command == "rotate" else []
     run = ppm_tokens(
-        command, *name, "-f", str(spec), "-f", str(other), "--token-file", str(token),
+        "rotate", "reader", "-f", str(spec), "-f", str(other), "--token-file", str(token),
         "--server", "http://127.0.0.1:9", cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 1

@@ -96,13 +96,27 @@ def is_saved_plan(path: Path) -> bool:
 
 
 def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tuple[Plan, Spec]:
+    return saved_plan_part(read_saved_plan(path), path, spec_override, clock)
+
+
+def read_saved_plan(path: Path) -> dict[str, object]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read saved plan {path}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("spec_path"), str):
+    if not isinstance(data, dict):
         raise UsageError(f"{path} is not a saved plan (made by `ppm-tokens plan --out`)")
-    spec_path = spec_override or Path(data["spec_path"])
+    return data
+
+
+def saved_plan_part(
+    data: Mapping[str, object], path: Path, spec_override: Path | None, clock: Clock
+) -> tuple[Plan, Spec]:
+    """One spec's saved plan (the whole file, or one part of a file of several), read and
+    checked against its spec offline."""
+    if not isinstance(data.get("spec_path"), str):
+        raise UsageError(f"{path} is not a saved plan (made by `ppm-tokens plan --out`)")
+    spec_path = spec_override or Path(str(data["spec_path"]))
     if spec_override is None and not spec_path.exists():
         # The plan records the spec path as `plan` was given it: relative to where it ran.
         raise UsageError(

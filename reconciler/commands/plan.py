@@ -160,13 +160,17 @@ def plan_time(options: PlanOptions, global_options: GlobalOptions) -> datetime:
         raise UsageError(f"--at: {exc}") from None
 
 
-def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+def check_options(options: PlanOptions) -> None:
     if options.at is not None and options.out is not None:
         # A saved plan is applied as it stands: a preview's early rotations would happen now.
         raise UsageError(
             "--at previews a future state and cannot be saved with --out: "
             "a saved plan must describe now; drop --at to save a plan to apply"
         )
+
+
+def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    check_options(options)
     now = plan_time(options, global_options)
     spec = load_spec(options.spec_path, now=now)
     driver = open_driver(global_options, env, spec)

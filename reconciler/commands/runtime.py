@@ -89,11 +89,23 @@ def server_url(options: GlobalOptions, env: Environment, spec: Spec | None) -> s
     return url.rstrip("/")
 
 
-def admin_token(options: GlobalOptions, env: Environment) -> Secret:
-    """From --token-file, else PACKAGEMANAGER_TOKEN. Never from a flag value: flags end up in
-    shell history and process listings."""
+def admin_token(options: GlobalOptions, env: Environment, spec: Spec | None = None) -> Secret:
+    """From --token-file, else the variable the spec's server.token_env names, else
+    PACKAGEMANAGER_TOKEN. Never from a flag value: flags end up in shell history and process
+    listings."""
     if options.token_file is not None:
         return read_token_file(options.token_file)
+    variable = spec.server.token_env if spec is not None else None
+    if variable:
+        # No fallback to PACKAGEMANAGER_TOKEN: that may be another server's admin token.
+        named = env.variables.get(variable, "").strip()
+        if not named:
+            raise UsageError(
+                f"no admin token for {spec.path if spec else 'the spec'}: its server.token_env "
+                f"names {variable}, which is not set; set it to a global:admin token of that "
+                "server, or pass --token-file PATH"
+            )
+        return Secret(named)
     value = env.variables.get("PACKAGEMANAGER_TOKEN", "").strip()
     if not value:
         raise UsageError(
@@ -160,7 +172,7 @@ def open_driver(
     options: GlobalOptions, env: Environment, spec: Spec | None, clock: Clock | None = None
 ) -> Driver:
     url = server_url(options, env, spec)
-    token = admin_token(options, env)
+    token = admin_token(options, env, spec)
     from reconciler.server.http import HttpDriver
     from reconciler.server.tls import ssl_context, trust_source
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from reconciler.commands.specs import expand, namespace_clashes, secret_clashes
 from reconciler.errors import UsageError
 from reconciler.problems import Problem, Severity
 from reconciler.spec import check_file
@@ -37,16 +38,31 @@ class FileResult:
 
 
 def check(paths: Sequence[Path], *, now: datetime) -> list[FileResult]:
-    return [FileResult(str(path), tuple(check_file(path, now=now)[1])) for path in paths]
+    """Each file's problems, and between files: two specs sharing a namespace on one server."""
+    checked = [(path, check_file(path, now=now)) for path in paths]
+    specs = [spec for _, (spec, _) in checked if spec is not None]
+    clashes = namespace_clashes([(spec, spec.server.url) for spec in specs])
+    clashes += secret_clashes(specs)
+    return [
+        FileResult(
+            str(path),
+            tuple(problems) + tuple(p for p in clashes if p.file == str(path)),
+        )
+        for path, (_, problems) in checked
+    ]
 
 
 def run(paths: Sequence[Path], *, now: datetime, output_format: str, ui: UI) -> int:
-    """0 when every file is valid (warnings allowed), 3 when any has an error."""
+    """0 when every file is valid (warnings allowed), 3 when any has an error. A directory
+    stands for every spec under it."""
     if output_format not in FORMATS:
         raise UsageError(f"unknown format {output_format!r}: use {' or '.join(FORMATS)}")
     if not paths:
         raise UsageError("no spec file given: pass -f tokens.yaml")
-    results = check(paths, now=now)
+    found = expand(paths)
+    for note in found.notes:
+        ui.err(note)
+    results = check(found.paths, now=now)
     if output_format == "json":
         ui.out(json.dumps(as_json(results), indent=2))
     else:

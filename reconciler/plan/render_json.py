@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from reconciler.errors import ReconcilerError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
+from reconciler.plan.many import PlanSet
 from reconciler.plan.model import (
     Action,
     ActionKind,
@@ -282,3 +283,65 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
             for g in root.objects("still_active", optional=True)
         ),
     )
+
+
+# -- Several specs -----------------------------------------------------------------------------
+# One spec keeps the shape above exactly. Several: {"format_version", "plans": [one plan each,
+# the shape above], "failures": [specs that could not be planned], "summary": over every plan}.
+
+
+def plans_to_json(plans: PlanSet) -> dict[str, object]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "plans": [plan_to_json(plan) for plan in plans.plans],
+        "failures": [
+            {
+                "spec_path": part.spec_path,
+                "server": part.server,
+                "namespace": part.namespace,
+                "message": part.error,
+            }
+            for part in plans.failed
+        ],
+        "summary": plans.summary(),
+    }
+
+
+def is_plan_set(data: Mapping[str, object]) -> bool:
+    return "plans" in data
+
+
+def plan_set_parts(data: Mapping[str, object]) -> list[Mapping[str, object]]:
+    """The saved plan of each spec in a document of several, each to be read and checked like
+    a single saved plan. A document that lists specs it could not plan, or whose summary does
+    not add up, is not applied."""
+    root = _Reader(data, "")
+    version = root.integer("format_version")
+    if version != FORMAT_VERSION:
+        raise ReconcilerError(
+            f"plan file format_version {version} is not supported (this version reads "
+            f"{FORMAT_VERSION}): run `ppm-tokens plan` again with this version"
+        )
+    parts = [reader.raw() for reader in root.objects("plans")]
+    if not parts:
+        raise _malformed("plans", "is empty")
+    if root.objects("failures", optional=True):
+        raise StalePlanError(
+            "the saved plan lists specs that could not be planned: it is not the whole "
+            "repository's plan; fix them and run `ppm-tokens plan --out` again"
+        )
+    counts: dict[str, int] = {kind.value: 0 for kind in ActionKind}
+    for index, part in enumerate(root.objects("plans")):
+        summary = part.object_or_none("summary")
+        raw = summary.raw() if summary is not None else {}
+        for kind in counts:
+            value = raw.get(kind)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise _malformed(f"plans[{index}].summary.{kind}", "must be an integer")
+            counts[kind] += value
+    if data.get("summary") != counts:
+        raise StalePlanError(
+            "the summary of the saved plan does not add up the summaries of its specs: the "
+            "file was edited; run `ppm-tokens plan --out` again and review it"
+        )
+    return [{str(key): value for key, value in part.items()} for part in parts]

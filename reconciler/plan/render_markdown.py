@@ -21,6 +21,7 @@ from reconciler.plan.labels import (
     summary_line,
     target_label,
 )
+from reconciler.plan.many import PlanSet, SpecPlan, summary_line_many
 from reconciler.plan.model import Action, ActionKind, Plan
 from reconciler.sanitize import for_code_span, for_markdown
 
@@ -88,33 +89,42 @@ def _details(action: Action) -> str:
     return f"<details><summary>{summary}</summary>\n<ul>{body}</ul>\n</details>\n\n"
 
 
-def _sections(plan: Plan) -> list[_Section]:
-    counts = plan.summary()
+def _sections(
+    plan: Plan, *, level: str = "###", about: str = "", counts: bool = True
+) -> list[_Section]:
+    """The plan's sections. Within a comment about several specs, headings go a level deeper
+    and say which spec they are `about`, since a section may continue in another part."""
+
+    def heading(title: str) -> str:
+        return f"\n{level} {title}{about}\n\n"
+
     verdict = summary_line(plan)
     overview = f"**{verdict}**\n\n" if plan.has_changes else f"{verdict}\n\n"
-    overview += "| kind | count |\n|---|---:|\n"
-    overview += "".join(f"| {kind.value} | {counts[kind.value]} |\n" for kind in ActionKind)
+    if counts:
+        per_kind = plan.summary()
+        overview += "| kind | count |\n|---|---:|\n"
+        overview += "".join(f"| {kind.value} | {per_kind[kind.value]} |\n" for kind in ActionKind)
     changes = plan.changes
     unchanged = len(plan.actions) - len(changes)
     sections = [_Section("", (overview,))]
     if changes:
         sections.append(
             _Section(
-                "\n### Changes\n\n|   | token | action | reason |\n|---|---|---|---|\n",
+                heading("Changes") + "|   | token | action | reason |\n|---|---|---|---|\n",
                 tuple(_row(a) for a in changes),
             )
         )
         sections.append(
-            _Section("\n### Details\n\n", tuple(_details(a) for a in changes)),
+            _Section(heading("Details"), tuple(_details(a) for a in changes)),
         )
     if unchanged:
         sections.append(_Section("", (f"\n{unchanged} token(s) unchanged.\n",)))
     if plan.warnings:
         items = tuple(f"- **{w.code.value}**: {_cell(w.message)}\n" for w in plan.warnings)
-        sections.append(_Section("\n### Warnings\n\n", items))
+        sections.append(_Section(heading("Warnings"), items))
     if plan.errors:
         items = tuple(f"- {_cell(e.message)}\n" for e in plan.errors)
-        sections.append(_Section("\n### Errors\n\n", items))
+        sections.append(_Section(heading("Errors"), items))
     footer = (
         f"\n<sub>spec {_inline_code(plan.spec_path)} sha256 "
         f"{_inline_code(plan.spec_sha256[:12])}, live state "
@@ -170,3 +180,51 @@ def render_markdown(plan: Plan, *, limit: int = 65_000) -> list[str]:
         raise ValueError(f"a Markdown part limit of {limit} characters is too small")
     parts = _pack(_sections(plan), budget)
     return [_title(plan, i, len(parts)) + "".join(body) for i, body in enumerate(parts, 1)]
+
+
+def render_markdown_many(plans: PlanSet, *, limit: int = 65_000) -> list[str]:
+    """Several specs in one comment: the verdict and a table of the specs at the top, then one
+    section per spec; split into parts under `limit` characters like a single plan."""
+    reserve = len(_many_title(plans, 10**6, 10**6))
+    budget = limit - 1 - reserve
+    if budget < 200:
+        raise ValueError(f"a Markdown part limit of {limit} characters is too small")
+    verdict = summary_line_many(plans)
+    overview = f"**{verdict}**\n" if plans.has_changes else f"{verdict}\n"
+    sections = [
+        _Section("", (overview,)),
+        _Section(
+            "\n### Specs\n\n| spec | namespace | server | plan |\n|---|---|---|---|\n",
+            tuple(_spec_row(part) for part in plans.parts),
+        ),
+    ]
+    for part in plans.parts:
+        sections.extend(_spec_sections(part))
+    packed = _pack(sections, budget)
+    return [_many_title(plans, i, len(packed)) + "".join(body) for i, body in enumerate(packed, 1)]
+
+
+def _many_title(plans: PlanSet, part: int, parts: int) -> str:
+    suffix = f" (part {part} of {parts})" if parts > 1 else ""
+    servers = len(plans.servers)
+    where = f"{servers} server{'' if servers == 1 else 's'}"
+    return f"## ppm-tokens plan: {len(plans.parts)} specs on {where}{suffix}\n\n"
+
+
+def _spec_row(part: SpecPlan) -> str:
+    return (
+        f"| {_inline_code(part.spec_path)} | {_inline_code(part.namespace)} "
+        f"| {_cell(part.server)} | {_cell(part.verdict())} |\n"
+    )
+
+
+def _spec_sections(part: SpecPlan) -> list[_Section]:
+    heading = (
+        f"\n### {_inline_code(part.spec_path)}: {_inline_code(part.namespace)} "
+        f"on {_cell(part.server)}\n\n"
+    )
+    if part.plan is None:
+        return [_Section(heading, (f"**Could not plan**: {_cell(part.error or '')}\n",))]
+    about = f" in {_inline_code(part.spec_path)}"
+    body = _sections(part.plan, level="####", about=about, counts=False)
+    return [_Section(heading, body[0].items), *body[1:]]

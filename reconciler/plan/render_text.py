@@ -15,6 +15,7 @@ from reconciler.plan.labels import (
     summary_line,
     target_label,
 )
+from reconciler.plan.many import PlanSet, SpecPlan, summary_line_many
 from reconciler.plan.model import Action, ActionKind, ActiveGeneration, Plan
 from reconciler.sanitize import for_terminal
 
@@ -144,3 +145,32 @@ def _fate(generation: ActiveGeneration) -> str:
     if generation.retire_after is None:
         return for_terminal(generation.note)
     return f"retires after {format_time(generation.retire_after)}"
+
+
+def render_text_many(plans: PlanSet, *, color: bool) -> str:
+    """Several specs: one block per spec, headed by its file (each plan names its namespace
+    and server), then one line per spec and the verdict for the whole run, last."""
+    total = len(plans.parts)
+    blocks = []
+    for index, part in enumerate(plans.parts, 1):
+        header = _paint(for_terminal(f"[{index}/{total}] {part.spec_path}"), _BOLD, color)
+        body = render_text(part.plan, color=color) if part.plan else _not_planned(part, color)
+        blocks.append(f"{header}\n{body}")
+    servers = len(plans.servers)
+    where = f"{total} specs on {servers} server{'' if servers == 1 else 's'}:"
+    lines = [_paint(where, _BOLD, color)]
+    lines.extend(
+        "  "
+        + for_terminal(
+            f"{part.spec_path} (namespace {part.namespace} on {part.server}): {part.verdict()}"
+        )
+        for part in plans.parts
+    )
+    lines.append(_paint(summary_line_many(plans), _BOLD, color))
+    return "\n".join([*blocks, *lines]) + "\n"
+
+
+def _not_planned(part: SpecPlan, color: bool) -> str:
+    title = for_terminal(f"ppm-tokens plan for namespace {part.namespace} on {part.server}")
+    error = for_terminal(f"Could not plan: {part.error}")
+    return f"{_paint(title, _BOLD, color)}\n{_paint(error, _RED, color)}\n"

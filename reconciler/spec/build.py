@@ -55,6 +55,7 @@ def build_spec(document: Document) -> Spec:
 def _server(server: Mapping[str, object]) -> ServerConfig:
     url = server.get("url")
     rspm = server.get("rspm")
+    token_env = server.get("token_env")
     return ServerConfig(
         url=str(url).rstrip("/") if url is not None else None,
         driver=Driver(str(server.get("driver", Driver.HTTP))),
@@ -63,6 +64,7 @@ def _server(server: Mapping[str, object]) -> ServerConfig:
         else tuple(str(word) for word in rspm)
         if isinstance(rspm, list)
         else None,
+        token_env=str(token_env) if token_env is not None else None,
     )
 
 

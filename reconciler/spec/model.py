@@ -110,6 +110,9 @@ class ServerConfig:
     # The argv prefix that runs PPM's CLI: a path, or a wrapper such as
     # ("kubectl", "exec", "deploy/ppm", "--", "rspm"). None: not set in the spec.
     rspm: tuple[str, ...] | None = None
+    # The environment variable holding this server's admin token, for repositories whose specs
+    # reach several servers (else PACKAGEMANAGER_TOKEN). A name, never the token.
+    token_env: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ everything; each rule checks the types it relies on and skips what the schema al
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,6 +104,7 @@ def rule_problems(
         _stores,
         _unique_secrets,
         _lock,
+        _token_env,
     )
     for rule in whole_file:
         problems.extend(rule(ctx))
@@ -162,6 +164,22 @@ def _lock(ctx: Context) -> Iterator[Problem]:
             ("lock", "store"),
             f"lock type {kind} needs a store of type {wanted}, but {store!r} is of type "
             f"{actual} ({hint})",
+        )
+
+
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _token_env(ctx: Context) -> Iterator[Problem]:
+    """`server.token_env` names a variable. Its value is never quoted: a token pasted here by
+    mistake must not reach the terminal or a CI log."""
+    name = mapping(ctx.data.get("server")).get("token_env")
+    if isinstance(name, str) and name and not _VARIABLE_NAME.fullmatch(name):
+        yield ctx.error(
+            ("server", "token_env"),
+            "server.token_env must be the name of an environment variable (letters, digits "
+            "and _, like PPM_EU_TOKEN), never a token (the value is not shown); if it is a token, "
+            "revoke that token",
         )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator.control import EmulatorControl
-from reconciler.emulator.server import RunningEmulator
+from reconciler.emulator.server import RunningEmulator, start_emulator
 from tests.e2e.conftest import REPO_ROOT
 from tests.workflow_runner import Contexts, JobResult, WorkflowRunner, python_on_path
 
@@ -271,3 +271,108 @@ def test_the_scheduled_rotation_applies_then_audits(
     assert audit.outputs["summary"] == "audit passed"
     assert Path(audit.outputs["output-path"]).read_text() in rotate.summary
     assert_no_values(runner, emulator_control, [rotate])
+
+
+# A repository of several specs: a tokens/ directory on two servers -----------------------------
+
+EXTRA_TOKEN = "PPM_EU_TOKEN: ${{ secrets.PPM_EU_TOKEN }}"
+
+
+def for_a_directory(workflow: Path, into: Path) -> Path:
+    """The template with the edits README's "Many specs in one repository" asks for: `files:
+    tokens/`, and the second server's token variable next to PACKAGEMANAGER_TOKEN. Everything
+    else (every run: step, the action) is the template's own."""
+    text = workflow.read_text()
+    edited = text.replace("files: tokens.yaml", "files: tokens/")
+    edited = edited.replace(
+        "PACKAGEMANAGER_TOKEN: ${{ secrets.PACKAGEMANAGER_TOKEN }}\n",
+        "PACKAGEMANAGER_TOKEN: ${{ secrets.PACKAGEMANAGER_TOKEN }}\n          "
+        + EXTRA_TOKEN
+        + "\n",
+    )
+    assert edited.count("files: tokens/") >= 1 and EXTRA_TOKEN in edited
+    path = into / workflow.name
+    path.write_text(edited)
+    return path
+
+
+def directory_spec(namespace: str, server: str, store: Path, token_env: str = "") -> str:
+    text = SPEC.format(store=store).replace("namespace: ci\n", f"namespace: {namespace}\n")
+    server_lines = f"server:\n  url: {server}\n" + (
+        f"  token_env: {token_env}\n" if token_env else ""
+    )
+    return text.replace("defaults:\n", server_lines + "defaults:\n", 1)
+
+
+def test_a_tokens_directory_on_two_servers_makes_one_sticky_comment(
+    runner: WorkflowRunner,
+    emulator: RunningEmulator,
+    emulator_control: EmulatorControl,
+    tmp_path: Path,
+) -> None:
+    """Three specs (two servers, three namespaces) in tokens/: validate, one plan comment for
+    all of them, one apply, and the comment updated in place by the next plan."""
+    state = tmp_path / "eu-state"
+    eu = start_emulator(db_path=state / "eu.sqlite3", admin_token_file=state / "admin.token")
+    try:
+        tokens = runner.workspace / "tokens"
+        (tokens / "eu").mkdir(parents=True)
+        stores = tmp_path / "stores"
+        (tokens / "ci.yaml").write_text(directory_spec("ci", emulator.url, stores / "ci"))
+        (tokens / "ci-data.yml").write_text(directory_spec("ci-data", emulator.url, stores / "d"))
+        (tokens / "eu" / "eu.yaml").write_text(
+            directory_spec("eu", eu.url, stores / "eu", token_env="PPM_EU_TOKEN")
+        )
+        plan_workflow = for_a_directory(PLAN, tmp_path)
+        apply_workflow = for_a_directory(APPLY, tmp_path)
+
+        def github(event: str) -> Contexts:
+            # No PACKAGEMANAGER_ADDRESS variable: each spec names its server.
+            base = contexts(emulator, event=event)
+            base.vars = {}
+            base.secrets = {**base.secrets, "PPM_EU_TOKEN": eu.admin_token()}
+            return base
+
+        def plan() -> list[JobResult]:
+            jobs = [runner.run_job(plan_workflow, "validate", github("pull_request"))]
+            jobs.append(runner.run_job(plan_workflow, "plan", github("pull_request")))
+            return jobs
+
+        jobs = plan()
+        validate, planned = jobs
+        assert validate.outcome == "success", validate.steps[-1].stderr
+        assert "ppm-tokens validate: valid" in validate.summary
+        assert "3 files valid" in validate.summary
+        assert planned.outcome == "success", [(s.name, s.stderr[-600:]) for s in planned.steps]
+        outputs = step(planned, "Plan")
+        assert outputs["exitcode"] == "2"
+        assert outputs["summary"] == "6 create"
+        saved = json.loads(Path(outputs["plan-path"]).read_text())
+        assert [p["namespace"] for p in saved["plans"]] == ["ci-data", "ci", "eu"]
+
+        (comment,) = comments(runner)
+        body = str(comment["body"])
+        assert body.startswith(MARKER + "\n## ppm-tokens plan: 3 specs on 2 servers\n")
+        for path in ("tokens/ci\\.yaml", "tokens/ci\\-data\\.yml", "tokens/eu/eu\\.yaml"):
+            assert f"### <code>{path}</code>" in body
+        assert "Merging applies these changes (6 create)" in body
+
+        apply = runner.run_job(apply_workflow, "apply", github("push"))
+        assert apply.outcome == "success", [s.stdout[-600:] + s.stderr[-600:] for s in apply.steps]
+        applied = step(apply, "Apply")
+        assert applied["summary"] == "Apply complete for 3 specs: 3 succeeded, 0 failed."
+
+        jobs += [apply, *plan()]
+        assert step(jobs[-1], "Plan")["exitcode"] == "0"
+        (comment,) = comments(runner)
+        assert "Nothing to apply (no changes)." in str(comment["body"])
+        calls = [name for name, _ in runner.github_api()["calls"]]
+        assert calls.count("createComment") == 1
+        assert calls.count("updateComment") == 1
+        assert_no_values(runner, emulator_control, jobs)
+        with EmulatorControl(eu.url, eu.admin_token()) as eu_control:
+            values = [*eu_control.issued_values(), eu.admin_token()]
+        texts = [*runner.logs, json.dumps(runner.github_api()), *(job.summary for job in jobs)]
+        assert [text for text in texts for value in values if value in text] == []
+    finally:
+        eu.stop()
