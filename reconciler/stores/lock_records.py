@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 
 from reconciler.apply.lock import LockInfo
+from reconciler.apply.locks import record
 from reconciler.errors import LockHeld
-from reconciler.sanitize import for_terminal
 
 POLL_SECONDS = 1.0
 
 
 def to_record(info: LockInfo) -> dict[str, str]:
-    return {
-        "id": info.id,
-        "key": info.key,
-        "holder": info.holder,
-        "operation": info.operation,
-        "created": info.created.isoformat(),
-        "expires": info.expires.isoformat(),
-    }
+    return record.fields(info)
 
 
 def from_record(data: Mapping[str, object] | None) -> LockInfo | None:
@@ -31,26 +23,13 @@ def from_record(data: Mapping[str, object] | None) -> LockInfo | None:
     if not data or data.get("state") == "released":
         return None
     try:
-        return LockInfo(
-            id=str(data["id"]),
-            key=str(data["key"]),
-            holder=str(data["holder"]),
-            operation=str(data["operation"]),
-            created=datetime.fromisoformat(str(data["created"])),
-            expires=datetime.fromisoformat(str(data["expires"])),
-        )
+        return record.from_fields(data)
     except (KeyError, ValueError):
         return None
 
 
-def held_message(record: LockInfo, where: str) -> str:
-    return (
-        f"another run holds the apply lock for {for_terminal(record.key)} ({where}): "
-        f"{for_terminal(record.holder)}, {for_terminal(record.operation)} since "
-        f"{record.created.isoformat()}, lease until {record.expires.isoformat()}, lock ID "
-        f"{for_terminal(record.id)}. Wait for it (--lock-timeout), or, if that run is dead, "
-        f"break the lock: ppm-tokens force-unlock {for_terminal(record.id)}"
-    )
+def held_message(info: LockInfo, where: str) -> str:
+    return record.held_message(info, info.key, where)
 
 
 class Waiter:

@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from reconciler.apply.lock import LockInfo
@@ -40,32 +41,39 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def to_json(info: LockInfo, *, released: bool = False) -> bytes:
-    record = {
+def fields(info: LockInfo) -> dict[str, str]:
+    """A lock record as plain strings: what every lock kind stores."""
+    return {
         "id": info.id,
         "key": info.key,
         "holder": info.holder,
         "operation": info.operation,
         "created": info.created.isoformat(),
         "expires": info.expires.isoformat(),
-        "released": released,
     }
-    return (json.dumps(record, indent=2) + "\n").encode()
+
+
+def from_fields(record: Mapping[str, object]) -> LockInfo:
+    """The inverse of `fields`; KeyError or ValueError when a field is missing or malformed."""
+    return LockInfo(
+        id=str(record["id"]),
+        key=str(record["key"]),
+        holder=str(record["holder"]),
+        operation=str(record["operation"]),
+        created=datetime.fromisoformat(str(record["created"])),
+        expires=datetime.fromisoformat(str(record["expires"])),
+    )
+
+
+def to_json(info: LockInfo, *, released: bool = False) -> bytes:
+    return (json.dumps({**fields(info), "released": released}, indent=2) + "\n").encode()
 
 
 def from_json(data: bytes) -> tuple[LockInfo, bool] | None:
     """The record and whether it was released; None when unreadable (being written)."""
     try:
         record = json.loads(data.decode("utf-8"))
-        info = LockInfo(
-            id=str(record["id"]),
-            key=str(record["key"]),
-            holder=str(record["holder"]),
-            operation=str(record["operation"]),
-            created=datetime.fromisoformat(record["created"]),
-            expires=datetime.fromisoformat(record["expires"]),
-        )
-        return info, record.get("released") is True
+        return from_fields(record), record.get("released") is True
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
         return None
 
