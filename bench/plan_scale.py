@@ -15,6 +15,10 @@ It prints the HTTP requests of one plan by endpoint (from the emulator's request
 ratios plan/floor and validate/parse. Both sides of each ratio include interpreter start-up.
 
     .venv/bin/python bench/plan_scale.py [--tokens 10000] [--live 50000] [--repeat 3]
+                                         [--profile 15]
+
+`--profile N` runs one more `plan` under cProfile after the measured ones and prints its N
+entries of most own time on stderr (the figures are taken without the profiler).
 
 Takes 2 to 3 minutes at the default sizes on a busy 2-core machine (building the scenario 6 to
 15 s); `--tokens 1000 --live 5000 --repeat 1` takes about 10 s.
@@ -23,7 +27,9 @@ Takes 2 to 3 minutes at the default sizes on a busy 2-core machine (building the
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import pstats
 import sys
 import tempfile
 from collections import Counter
@@ -47,6 +53,19 @@ from scenario import (
 )
 
 FLOOR = Path(__file__).with_name("floor.py")
+
+
+def profile(scenario: Built, workdir: Path, top: int) -> None:
+    """One more plan under cProfile: where the time between plan and the floor goes."""
+    env = cli_env(scenario.emulator, workdir / "home")
+    stats = workdir / "plan.prof"
+    command = [sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "reconciler"]
+    run = run_process([*command, "plan", "-f", str(scenario.spec_path)], env=env, cwd=workdir)
+    check_plan(run, scenario.seeded)
+    assert_no_leaks(scenario.emulator.app.db.issued_values(), [run])
+    out = io.StringIO()
+    pstats.Stats(str(stats), stream=out).sort_stats("tottime").print_stats(top)
+    note(f"profile of one plan, {top} entries of most own time:\n{out.getvalue().strip()}")
 
 
 def measure(scenario: Built, workdir: Path, repeat: int, in_flight: int) -> None:
@@ -117,6 +136,9 @@ def main() -> None:
     parser.add_argument("--namespaces", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median counts")
     parser.add_argument("--in-flight", type=int, default=8, help="the floor's pages in flight")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="print one plan's top N entries"
+    )
     args = parser.parse_args()
     if args.repeat < 1 or args.in_flight < 1:
         parser.error("--repeat and --in-flight must be at least 1")
@@ -136,6 +158,8 @@ def main() -> None:
             figure("stored secrets", seeded.stored, "secrets")
             figure("scenario build", scenario.seconds, "s")
             measure(scenario, workdir, args.repeat, args.in_flight)
+            if args.profile > 0:
+                profile(scenario, workdir, args.profile)
 
 
 if __name__ == "__main__":
