@@ -10,7 +10,8 @@ that reaches it:
     mid-revoke      the server revoked one of <name>'s tokens; the process never learns it
 
 The hooks wrap the driver's and the file store's methods by name (create_token, put, the
-metadata write, revoke_token), never a line of apply, so they hold whatever order apply runs its steps in.
+metadata write, revoke_token), never a line of apply, so they hold whatever order apply runs its
+steps in.
 The real code runs; only the process dies, as with kill -9.
 """
 

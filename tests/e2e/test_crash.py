@@ -2,10 +2,11 @@
 
 The matrix: every action kind (create, recreate, rotate, replace, repair, retire, revoke) x every
 kill point that kind reaches (after the create, before the value is stored; after the store
-wrote the value, before its metadata; after the store write, before it is confirmed; after the confirmation, before the replaced token is revoked; in
-the middle of that revoke) x grace 0 and grace > 0. Each (kind, grace) is one test on one
-emulator; each kill point in it has a token of its own, set up for that kind just before the
-run that is killed, next to bystander tokens that the kill must not disturb. The process is
+wrote the value, before its metadata; after the store write, before it is confirmed; after the
+confirmation, before the replaced token is revoked; in the middle of that revoke) x grace 0 and
+grace > 0. Each (kind, grace) is one test on one emulator; each kill point in it has a token of
+its own, set up for that kind just before the run that is killed, next to bystander tokens that
+the kill must not disturb. The process is
 killed by `killpoint.py` at the named step (kill -9: no cleanup runs).
 
 After each kill the next plain apply must converge: exit 0, one current token per name whose
