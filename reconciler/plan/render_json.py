@@ -213,10 +213,19 @@ def _check_binding(reader: _Reader, kind: ActionKind, declared: TokenSpec) -> No
     with another spec would otherwise write where nobody reviewed, with fields nobody saw."""
     saved = reader.object_or_none("token")
     if saved is None:
-        return  # the schema requires it; a document without one binds to the spec alone
+        # What a reviewer approved is the token the plan shows: a create-like action without
+        # one was not made by `plan --out`.
+        raise StalePlanError(
+            f"the saved plan would {kind.value} token {declared.name!r} but shows none of its "
+            "fields: the file was edited; run `ppm-tokens plan` again"
+        )
     expected = _token(declared)
     raw = saved.raw()
-    changed = sorted(key for key in expected if raw.get(key) != expected[key])
+    changed = sorted(
+        str(key)
+        for key in {*expected, *raw}
+        if key not in expected or raw.get(key) != expected[key]
+    )
     if changed:
         raise StalePlanError(
             f"the saved plan would {kind.value} token {declared.name!r} with "

@@ -91,6 +91,10 @@ def _argv_option(config: StoreConfig, option: str, *, required: bool) -> tuple[s
     return tuple(str(part) for part in raw)
 
 
+class _MaybeWritten(StoreError):
+    """The program did not finish: it may or may not hold the value."""
+
+
 class CommandStore:
     """See the module docstring."""
 
@@ -136,6 +140,30 @@ class CommandStore:
     def put(self, key: str, secret: SecretPayload) -> None:
         key_parts(self.name, key)  # the same keys as the file store: the state dir holds them
         meta = secret.meta
+        # The state directory forgets the old token before the program runs: if this process
+        # dies while the program may hold the new value, the next plan finds no metadata and
+        # repairs (a new token stored before the one the program may hold is revoked). Metadata
+        # of the old token kept beside a new value would make the next run retire the new
+        # token as an orphan while the program hands its value out.
+        previous = self._state.read(key)
+        self._state.delete(key)
+        try:
+            self._put(key, secret)
+        except _MaybeWritten:
+            with self._written_lock:
+                self._written.add((key, meta.token_guid))
+            raise
+        except StoreError:
+            # The program said it failed: it holds what it held before.
+            if previous is not None:
+                self._state.write(key, previous)
+            raise
+        with self._written_lock:
+            self._written.add((key, meta.token_guid))
+        self._state.write(key, meta)
+
+    def _put(self, key: str, secret: SecretPayload) -> None:
+        meta = secret.meta
         self._run(
             self.argv,
             key,
@@ -158,9 +186,6 @@ class CommandStore:
                 ),
             },
         )
-        with self._written_lock:
-            self._written.add((key, meta.token_guid))
-        self._state.write(key, meta)
 
     def read_meta(self, key: str) -> SecretMeta | None:
         if self.read_command is None or not self._run_read_commands:
@@ -268,7 +293,8 @@ class CommandStore:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise StoreError(f"{where} did not finish within {self.timeout:g} s") from None
+            # Killed at the deadline, perhaps after it stored the value: nobody can tell.
+            raise _MaybeWritten(f"{where} did not finish within {self.timeout:g} s") from None
         except FileNotFoundError:
             raise StoreError(f"{where} was not found: check the command and PATH") from None
         except OSError as exc:

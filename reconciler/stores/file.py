@@ -4,10 +4,12 @@ Layout under the store's directory: `<key>` holds the payload, `<key>.meta.json`
 A key may contain "/" to make subdirectories. Directories are created 0700, files 0600, and no
 symbolic link below the directory is ever followed.
 
-Every write is atomic, and the value is written before its metadata. A crash between the two
-leaves the old or no metadata beside the new value; the planner then sees metadata that does not
-match the live token and repairs it, which is safe. The reverse order could leave metadata
-claiming a value that was never written.
+Every write is atomic. A put removes the old metadata, then writes the value, then the new
+metadata, so that metadata never vouches for a value it does not describe: a crash in between
+leaves a key without metadata, which the planner repairs (a new token is stored before the one
+the value belongs to is revoked). Old metadata left beside a new value would name the old token
+as held, and the next run would retire the new token as an orphan while the store hands its
+value out; new metadata beside an old value would claim a value that was never written.
 
 Until apply confirms a put (`commit`), what the key held before stays beside it as
 `<key>.previous` (the value) and `<key>.previous.meta.json` (a record: which token's put
@@ -179,6 +181,7 @@ class FileStore:
         try:
             make_private_dirs(self.root, parts[:-1])
             self._keep_previous(key, secret.meta.token_guid)
+            self._meta.delete(key)
             write_private_file(
                 self._value_path(key), secret.payload.reveal().encode(), replace=self._replace
             )

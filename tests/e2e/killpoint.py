@@ -4,12 +4,14 @@ PPM_TOKENS_KILL_AT="<point>:<name>" chooses the step, for the first action step 
 that reaches it:
 
     after-create    the server made the token; its value is in memory and stored nowhere
+    mid-store       the store wrote the new value but not yet its metadata
     after-store     the store write returned; nothing is confirmed or revoked yet
     before-revoke   a revoke of one of <name>'s tokens is about to be sent
     mid-revoke      the server revoked one of <name>'s tokens; the process never learns it
 
-The hooks wrap the driver's and the file store's methods by name (create_token, put,
-revoke_token), never a line of apply, so they hold whatever order apply runs its steps in.
+The hooks wrap the driver's and the file store's methods by name (create_token, put, the
+metadata write, revoke_token), never a line of apply, so they hold whatever order apply runs its
+steps in.
 The real code runs; only the process dies, as with kill -9.
 """
 
@@ -25,8 +27,9 @@ from reconciler.cli import main
 from reconciler.ownership import parse_owner
 from reconciler.server.http import HttpDriver
 from reconciler.stores.file import FileStore
+from reconciler.stores.private_files import MetadataFiles
 
-POINTS = ("after-create", "after-store", "before-revoke", "mid-revoke")
+POINTS = ("after-create", "mid-store", "after-store", "before-revoke", "mid-revoke")
 
 
 def _die() -> None:
@@ -49,6 +52,7 @@ def install(point: str, name: str) -> None:
     create_token: Callable[..., Any] = HttpDriver.create_token
     revoke_token: Callable[..., Any] = HttpDriver.revoke_token
     put: Callable[..., Any] = FileStore.put
+    write_meta: Callable[..., Any] = MetadataFiles.write
 
     def listing(self: HttpDriver) -> Any:
         tokens = list_tokens(self)
@@ -76,10 +80,16 @@ def install(point: str, name: str) -> None:
         if point == "after-store" and secret.meta.name == name:
             _die()
 
+    def writing_meta(self: MetadataFiles, key: str, meta: Any) -> None:
+        if point == "mid-store" and meta.name == name:
+            _die()
+        write_meta(self, key, meta)
+
     HttpDriver.list_tokens = listing  # type: ignore[method-assign]
     HttpDriver.create_token = creating  # type: ignore[method-assign]
     HttpDriver.revoke_token = revoking  # type: ignore[method-assign]
     FileStore.put = storing  # type: ignore[method-assign]
+    MetadataFiles.write = writing_meta  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

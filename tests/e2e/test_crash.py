@@ -2,10 +2,11 @@
 
 The matrix: every action kind (create, recreate, rotate, replace, repair, retire, revoke) x every
 kill point that kind reaches (after the create, before the value is stored; after the store
-write, before it is confirmed; after the confirmation, before the replaced token is revoked; in
-the middle of that revoke) x grace 0 and grace > 0. Each (kind, grace) is one test on one
-emulator; each kill point in it has a token of its own, set up for that kind just before the
-run that is killed, next to bystander tokens that the kill must not disturb. The process is
+wrote the value, before its metadata; after the store write, before it is confirmed; after the
+confirmation, before the replaced token is revoked; in the middle of that revoke) x grace 0 and
+grace > 0. Each (kind, grace) is one test on one emulator; each kill point in it has a token of
+its own, set up for that kind just before the run that is killed, next to bystander tokens that
+the kill must not disturb. The process is
 killed by `killpoint.py` at the named step (kill -9: no cleanup runs).
 
 After each kill the next plain apply must converge: exit 0, one current token per name whose
@@ -36,7 +37,7 @@ from tests.e2e.test_invariants import stored_meta, stored_value
 
 KILLPOINT = Path(__file__).with_name("killpoint.py")
 KINDS = ("create", "recreate", "rotate", "replace", "repair", "retire", "revoke")
-POINTS = ("after-create", "after-store", "before-revoke", "mid-revoke")
+POINTS = ("after-create", "mid-store", "after-store", "before-revoke", "mid-revoke")
 GRACES = {"g3d": "3d", "g0": "0s"}
 BYSTANDERS = ("steady-1", "steady-2", "steady-3")
 
@@ -47,7 +48,7 @@ def reaches(kind: str, point: str, grace: str) -> bool:
     revokes = kind in ("replace", "repair", "retire", "revoke") or (
         kind == "rotate" and grace == "0s"
     )
-    return creates if point in ("after-create", "after-store") else revokes
+    return creates if point in ("after-create", "mid-store", "after-store") else revokes
 
 
 def entry(name: str, description: str, grace: str) -> str:

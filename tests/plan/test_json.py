@@ -109,6 +109,29 @@ def test_stale_when_a_created_token_is_now_absent(
         plan_from_json(data, replace(spec, tokens=tokens))
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda token: None, id="token-removed"),
+        pytest.param(
+            lambda token: {k: v for k, v in token.items() if k != "user"}, id="field-removed"
+        ),
+        pytest.param(lambda token: {**token, "admin": True}, id="field-added"),
+    ],
+)
+def test_a_created_token_must_show_exactly_the_spec_fields(
+    saved: tuple[Spec, Plan, dict[str, Any]], edit: Any
+) -> None:
+    """What a reviewer approved is the token the saved plan shows: an action whose token was
+    removed or given fields of its own is an edited plan, not one bound to the spec."""
+    spec, _, data = saved
+    edited = copy.deepcopy(data)
+    create = next(a for a in edited["actions"] if a["kind"] == "create")
+    create["token"] = edit(create["token"])
+    with pytest.raises(StalePlanError, match=repr(create["name"])):
+        plan_from_json(edited, spec)
+
+
 def test_revokes_of_undeclared_names_need_no_spec_entry(
     saved: tuple[Spec, Plan, dict[str, Any]],
 ) -> None:

@@ -386,3 +386,42 @@ def test_bad_options_are_refused_at_open(
 ) -> None:
     with pytest.raises(StoreError, match=message):
         harness.open(**options)
+
+
+def test_a_put_that_never_finishes_leaves_no_metadata_of_the_old_token(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    """The program may hold the new value once it started: the state directory must not keep
+    naming the old token, or the next run would retire the new one as an orphan while the
+    program hands its value out. A program that said it failed keeps the old metadata."""
+    state = str(harness.tmp_path / "state")
+    harness.open(state_dir=state).put("ds-read", payload)
+    new = SecretPayload(
+        Secret("eyJuZXcifQ.eyJuZXcifQ.bmV3"),
+        replace(payload.meta, token_guid="new-guid", value_sha256=None),
+    )
+
+    harness.env["SCRIPT_MODE"] = "fail"
+    failed = harness.open(state_dir=state)
+    with pytest.raises(StoreError, match="status 3"):
+        failed.put("ds-read", new)
+    assert failed.read_meta("ds-read") == payload.meta
+    assert failed.restore_previous("ds-read", "new-guid") is True
+
+    harness.env["SCRIPT_MODE"] = "sleep"
+    hung = harness.open(state_dir=state, timeout=0.5)
+    with pytest.raises(StoreError, match="did not finish"):
+        hung.put("ds-read", new)
+    assert hung.read_meta("ds-read") is None
+    assert hung.restore_previous("ds-read", "new-guid") is False
+
+    def killed(*args: object, **kwargs: object) -> object:
+        raise SystemExit("killed while the program runs")
+
+    harness.env["SCRIPT_MODE"] = ""
+    harness.open(state_dir=state).put("ds-read", payload)
+    dying = harness.open(state_dir=state)
+    dying._run_process = killed
+    with pytest.raises(SystemExit):
+        dying.put("ds-read", new)
+    assert harness.open(state_dir=state).read_meta("ds-read") is None

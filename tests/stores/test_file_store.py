@@ -100,10 +100,12 @@ def test_crash_before_the_rename_leaves_the_old_value_intact(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds-read", "ds-read.meta.json"]
 
 
-def test_crash_between_value_and_metadata_leaves_metadata_that_does_not_match(
+def test_crash_between_value_and_metadata_leaves_no_metadata(
     tmp_path: Path, payload: SecretPayload
 ) -> None:
-    """The value goes first: the stale metadata makes the planner repair, which is safe."""
+    """The old metadata goes before the new value: a key without metadata makes the planner
+    repair it. Old metadata beside the new value would name the old token as held, and the next
+    run would retire the new one, whose value the store hands out, as an orphan."""
     FileStore("local", tmp_path).put("ds-read", payload)
     calls: list[str] = []
 
@@ -121,7 +123,10 @@ def test_crash_between_value_and_metadata_leaves_metadata_that_does_not_match(
     assert calls[0].endswith("ds-read.previous") and calls[1].endswith("previous.meta.json")
     assert calls[2].endswith("ds-read") and calls[3].endswith("ds-read.meta.json")
     assert store.read_value_hash("ds-read") == new.meta.value_sha256
-    assert store.read_meta("ds-read") == payload.meta  # the old token's: repaired next plan
+    assert store.read_meta("ds-read") is None  # never the old token's: repaired next plan
+    assert store.restore_previous("ds-read", "new-guid")
+    assert store.read_meta("ds-read") == payload.meta
+    assert store.read_value_hash("ds-read") == payload.meta.value_sha256
 
 
 def test_delete_removes_value_metadata_and_empty_subdirectories(

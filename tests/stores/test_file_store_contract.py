@@ -271,3 +271,58 @@ def test_a_root_others_can_write_to_gets_a_warning(
     (record,) = caplog.records
     assert "store 'local'" in record.getMessage()
     assert "writable by its group or others (mode 777)" in record.getMessage()
+
+
+class _Killed(BaseException):
+    """The process dies here: nothing after it runs, no handler cleans up."""
+
+
+def _killed_at(step: int) -> tuple[list[str], object]:
+    renames: list[str] = []
+
+    def rename(source: str, target: str) -> None:
+        renames.append(target)
+        if len(renames) == step:
+            raise _Killed
+        os.replace(source, target)
+
+    return renames, rename
+
+
+def _vouches_only_for_its_value(root: Path, key: str) -> None:
+    store = FileStore("local", root)
+    store.sweep()  # what the next run does first
+    meta = store.read_meta(key)
+    assert meta is None or meta.value_sha256 == store.read_value_hash(key), (
+        "metadata names a token whose value the key does not hold"
+    )
+
+
+@pytest.mark.parametrize("step", range(1, 5))
+def test_a_put_killed_at_any_rename_leaves_no_metadata_beside_another_value(
+    committed: FileStore, payload: SecretPayload, step: int
+) -> None:
+    """The planner trusts metadata to say which token's value the key holds: old metadata
+    beside the new value would make the next run retire the token consumers read."""
+    renames, rename = _killed_at(step)
+    with pytest.raises(_Killed):
+        FileStore("local", committed.root, replace=rename).put("team/ds-read", successor(payload))
+    assert len(renames) == step  # every step up to the last rename of a put is reached
+    _vouches_only_for_its_value(committed.root, "team/ds-read")
+
+
+@pytest.mark.parametrize("step", range(1, 3))
+def test_a_restore_killed_at_any_rename_leaves_no_metadata_beside_another_value(
+    committed: FileStore, payload: SecretPayload, step: int
+) -> None:
+    """A restore killed half-way leaves the new value or the old one, and metadata only of
+    the value that is there; the copy is swept, and the next plan repairs a key without
+    metadata (the new token, never revoked by the killed run, is still alive meanwhile)."""
+    committed.put("team/ds-read", successor(payload))
+    renames, rename = _killed_at(step)
+    with pytest.raises(_Killed):
+        FileStore("local", committed.root, replace=rename).restore_previous(
+            "team/ds-read", "new-guid"
+        )
+    assert len(renames) == step
+    _vouches_only_for_its_value(committed.root, "team/ds-read")
