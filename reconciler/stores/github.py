@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -96,6 +97,10 @@ class GitHubStore:
         self.selected_repositories = tuple(selected_repositories)
         self._selected_ids: list[int] | None = None
         self._key: tuple[str, str] | None = None  # (key_id, key)
+        # (key, token GUID) of every secret PUT that may have landed, until its commit: the
+        # metadata variable cannot say so when its own write is what failed.
+        self._sent: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
 
     def _check_key(self, key: str) -> None:
         if problem := key_problem(key):
@@ -181,6 +186,9 @@ class GitHubStore:
         if problem := payload_problem(len(secret.payload.reveal().encode())):
             raise StoreError(f"store '{self.name}': the payload for {key!r} {problem}")
         meta_json = json.dumps(secret.meta.to_strings(), sort_keys=True)
+        sent = (key, secret.meta.token_guid)
+        with self._lock:
+            sent_before = sent in self._sent
         for attempt in range(2):
             key_id, public_key = self._public_key(fresh=attempt > 0)
             body = {
@@ -188,11 +196,16 @@ class GitHubStore:
                 "key_id": key_id,
                 **self._scope_fields(),
             }
+            with self._lock:
+                self._sent.add(sent)  # from here on the value may be there, whatever we hear
             response = self.api.request(
                 "PUT", f"{self.target.base}/secrets/{key}", what=f"writing secret {key}", json=body
             )
             if response.status_code in (201, 204):
                 break
+            if 400 <= response.status_code < 500 and not sent_before:
+                with self._lock:
+                    self._sent.discard(sent)  # refused: nothing of this put landed
             if response.status_code == 422 and attempt == 0:
                 continue  # the key may have been rotated since it was read: read it again
             raise self.api.failure(response, f"writing secret {key}", self.target)
@@ -211,13 +224,18 @@ class GitHubStore:
             raise self.api.failure(response, what, self.target)
 
     def restore_previous(self, key: str, guid: str) -> bool:
-        # True when it does not hold that token (nothing to undo); otherwise the previous value
-        # is unknowable and the caller keeps the new token alive.
+        # True only when the key cannot hold that token (nothing to undo). A secret PUT of it
+        # that may have landed, or metadata naming it, means it may: the previous value is
+        # unknowable, and the caller keeps the new token alive.
+        with self._lock:
+            if (key, guid) in self._sent:
+                return False
         meta = self.read_meta(key)
         return meta is None or meta.token_guid != guid
 
     def commit(self, key: str, guid: str) -> None:
-        return None
+        with self._lock:
+            self._sent.discard((key, guid))
 
     def delete(self, key: str) -> None:
         self._check_key(key)

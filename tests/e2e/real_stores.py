@@ -8,7 +8,8 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from reconciler.secret import Secret
@@ -33,6 +34,9 @@ class Backend:
     env: dict[str, str]
     held: Callable[[str], Held | None]
     delete_out_of_band: Callable[[str], None]
+    # The environment of credentials that may write values but not the metadata beside them
+    # (a policy, IAM statement or token permission short of what the README asks for).
+    metadata_refused: Callable[[], AbstractContextManager[dict[str, str]]]
     secret_name: Callable[[str], str] = lambda name: name
 
 
@@ -58,8 +62,16 @@ def vault_backend(server: OpenBao) -> Backend:
     def delete(key: str) -> None:
         server.ok("DELETE", f"{mount}/data/ppm/{key}")  # `vault kv delete`: a soft delete
 
+    @contextmanager
+    def metadata_refused() -> Iterator[dict[str, str]]:
+        values_only = f"""
+path "{mount}/data/ppm/*" {{ capabilities = ["create", "read", "update"] }}
+path "{mount}/metadata/ppm/*" {{ capabilities = ["read", "list"] }}
+"""
+        yield {"VAULT_TOKEN": token_with_policy(server, f"values-{mount}", values_only)}
+
     store = f"{{type: vault, address: {server.url}, mount: {mount}, prefix: ppm/}}"
-    return Backend("vault", store, {"VAULT_TOKEN": token}, held, delete)
+    return Backend("vault", store, {"VAULT_TOKEN": token}, held, delete, metadata_refused)
 
 
 def aws_backend(moto: Moto) -> Backend:
@@ -83,8 +95,26 @@ def aws_backend(moto: Moto) -> Backend:
     def delete(key: str) -> None:
         client.delete_secret(SecretId=prefix + key, RecoveryWindowInDays=7)
 
+    @contextmanager
+    def metadata_refused() -> Iterator[dict[str, str]]:
+        keys = moto.user_with_policy(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+                    {
+                        "Effect": "Deny",
+                        "Action": ["secretsmanager:TagResource", "secretsmanager:UntagResource"],
+                        "Resource": "*",
+                    },
+                ],
+            }
+        )
+        with moto.iam_enforced():
+            yield moto.env(AWS_ACCESS_KEY_ID=keys["id"], AWS_SECRET_ACCESS_KEY=keys["secret"])
+
     store = f"{{type: aws, region: {REGION}, prefix: {prefix}}}"
-    return Backend("aws", store, moto.env(), held, delete)
+    return Backend("aws", store, moto.env(), held, delete, metadata_refused)
 
 
 def github_backend(github: RunningGitHub) -> Backend:
@@ -102,12 +132,19 @@ def github_backend(github: RunningGitHub) -> Backend:
     def delete(key: str) -> None:
         github.fake.scope(scope).secrets.pop(key)
 
+    @contextmanager
+    def metadata_refused() -> Iterator[dict[str, str]]:
+        grant = {"secrets": "write", "variables": "read"}
+        values_only = github.fake.new_token({"acme/pipelines": grant})
+        yield {"GITHUB_TOKEN": values_only, "GITHUB_API_URL": github.url}
+
     return Backend(
         "github",
         "{type: github, repository: acme/pipelines}",
         {"GITHUB_TOKEN": token, "GITHUB_API_URL": github.url},
         held,
         delete,
+        metadata_refused,
         secret_name=lambda name: name.upper().replace("-", "_"),
     )
 

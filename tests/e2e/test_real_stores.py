@@ -121,3 +121,38 @@ def test_repair_after_the_secret_is_deleted_out_of_band(
     assert repaired.code == 0, repaired.stdout + repaired.stderr
     assert lost not in {t.guid for t in managed(http_driver)["ds-read"]}
     assert_converged(cli, str(spec), backend, http_driver, emulator_control)
+
+
+def test_a_store_that_takes_the_value_but_refuses_its_metadata_leaves_no_revoked_value(
+    cli: Cli, backend: Backend, http_driver: HttpDriver, emulator_control: EmulatorControl
+) -> None:
+    """Credentials short of the documented permissions: the value is written, the metadata
+    refused. Whatever the store holds afterwards must still authenticate, and a run with the
+    right credentials converges."""
+    spec = cli.workdir / "tokens.yaml"
+    spec.write_text(spec_text(backend, NAMES))
+    assert cli("apply", "-f", str(spec), "--auto-approve", **backend.env).code == 0
+    old = managed(http_driver)["ds-read"][0]
+    key = backend.secret_name("ds-read")
+
+    with backend.metadata_refused() as refused_env:
+        run = run_with_debug_logs(
+            cli, "apply", "-f", str(spec), "--auto-approve", "--rotate", "ds-read", **refused_env
+        )
+
+    assert run.code == 1, run.stdout + run.stderr
+    assert "store 'remote'" in run.stderr and "403" in run.stderr
+    assert "Traceback" not in run.stderr
+    active = managed(http_driver)["ds-read"]
+    assert old.guid in {t.guid for t in active}  # consumers of the old value keep working
+    held = backend.held(key)
+    assert held is not None
+    assert any(http_driver.check_token(held.value, token) for token in active)
+
+    repaired = cli("apply", "-f", str(spec), "--auto-approve", **backend.env)
+    assert repaired.code == 0, repaired.stdout + repaired.stderr
+    emulator_control.advance(timedelta(days=4))  # past the grace of anything it replaced
+    now = emulator_control.now().isoformat()
+    settled = cli("apply", "-f", str(spec), "--auto-approve", "--now", now, **backend.env)
+    assert settled.code == 0, settled.stdout + settled.stderr
+    assert_converged(cli, str(spec), backend, http_driver, emulator_control)

@@ -10,12 +10,18 @@ uvicorn, loopback, random port), following GitHub's documented behaviour:
   (404 if missing), DELETE 204 (404). Lists page with `per_page`/`page` and `total_count`.
 - Organization secrets and variables need `visibility` (all, private, selected) and, for
   selected, `selected_repository_ids`.
-- 401 for an unknown token, 404 for what a token cannot see, 403 for a read-only token that
-  writes; injected rate limits (primary: 403 + x-ratelimit-remaining 0 + x-ratelimit-reset;
-  secondary: 403 + Retry-After; 429) and server errors.
+- 401 for an unknown token, 404 for a repository or organization the token cannot see, 403
+  for a permission it lacks or holds read-only. Permissions are a fine-grained token's:
+  `secrets` and `variables` (of a repository or an organization), `environments` (needed as
+  well for an environment's secrets and variables), `metadata` (the repository lookup, always
+  readable); a grant is one level for all of them or a level per permission.
+- Injected rate limits (primary: 403 + x-ratelimit-remaining 0 + x-ratelimit-reset; secondary:
+  403 + Retry-After; 429) and server errors.
 
-Not covered: GitHub's real permission model (a token here has read or write per repository or
-organization), secret scanning, audit logs, and per-scope count limits.
+Not covered: classic tokens' scopes and App installations (modelled by the same per-permission
+grants), organization roles and repository access policies of organization secrets (which
+repositories see a secret is stored, not enforced), secret scanning, audit logs, and per-scope
+count limits.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ from reconciler.emulator.server import bind, url_for
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_VALUE = 48 * 1024
+PERMISSIONS = frozenset({"secrets", "variables", "environments", "metadata"})
+Grant = str | dict[str, str]
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -90,8 +98,9 @@ class GitHubFake:
         self.scopes: dict[str, Scope] = {}
         self.repositories: dict[str, int] = {}
         self.environments: set[tuple[str, str]] = set()
-        # token -> {repository or "org:NAME" -> "read" | "write"}
-        self.tokens: dict[str, dict[str, str]] = {}
+        # token -> {repository or "org:NAME" -> level, or {permission -> level}}; levels are
+        # "read" and "write", permissions those of PERMISSIONS
+        self.tokens: dict[str, dict[str, Grant]] = {}
         self.injected: list[Injected] = []
         self.requests: list[tuple[str, str, int]] = []
         self._clock = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -111,7 +120,10 @@ class GitHubFake:
         with self._lock:
             self.scopes.setdefault(f"org:{org}", Scope(organization=True))
 
-    def new_token(self, grants: dict[str, str]) -> str:
+    def new_token(self, grants: dict[str, Grant]) -> str:
+        for grant in grants.values():
+            unknown = set(grant) - PERMISSIONS if isinstance(grant, dict) else set()
+            assert not unknown, f"no such permission: {unknown}"
         token = "ghp_" + secrets.token_hex(18)
         self.tokens[token] = dict(grants)
         return token
@@ -199,16 +211,23 @@ class GitHubFake:
             ]
         return Starlette(routes=routes)
 
-    def _authorize(self, request: Request, resource: str, write: bool) -> Response | None:
+    def _authorize(
+        self, request: Request, resource: str, permission: str, write: bool
+    ) -> Response | None:
         header = request.headers.get("authorization", "")
         token = header.split(" ", 1)[1] if " " in header else ""
         grants = self.tokens.get(token)
         if grants is None:
             return _error(401, "Bad credentials")
-        level = grants.get(resource)
-        if level is None:
+        grant = grants.get(resource)
+        if grant is None:
             return _error(404, "Not Found")
-        if write and level != "write":
+        if isinstance(grant, dict):
+            # Every fine-grained token may read the metadata of the repositories it is granted.
+            level = grant.get(permission, "read" if permission == "metadata" else None)
+        else:
+            level = grant
+        if level is None or (write and level != "write"):
             return _error(403, "Resource not accessible by personal access token")
         return None
 
@@ -239,9 +258,14 @@ class GitHubFake:
         else:
             resource = f"{params['owner']}/{params['repo']}"
             key = f"repo:{resource}" if kind == "repo" else f"env:{resource}:{params['env']}"
-        refused = self._authorize(request, resource, request.method not in ("GET", "HEAD"))
-        if refused is not None:
-            return refused
+        needs = ["variables" if "/variables" in request.url.path else "secrets"]
+        if kind == "env":
+            needs.append("environments")  # an environment's secrets need both permissions
+        writes = request.method not in ("GET", "HEAD")
+        for permission in needs:
+            refused = self._authorize(request, resource, permission, writes)
+            if refused is not None:
+                return refused
         scope = self.scopes.get(key)
         if scope is None:
             return _error(404, "Not Found")
@@ -252,7 +276,7 @@ class GitHubFake:
 
     async def _repository(self, request: Request) -> Response:
         full = f"{request.path_params['owner']}/{request.path_params['repo']}"
-        refused = self._authorize(request, full, False)
+        refused = self._authorize(request, full, "metadata", False)
         if refused is not None or full not in self.repositories:
             return refused or _error(404, "Not Found")
         return JSONResponse({"id": self.repositories[full], "full_name": full})

@@ -18,7 +18,7 @@ from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import SecretPayload
 from reconciler.stores.github import GitHubStore, open_github_store
 from reconciler.stores.registry import StoreContext
-from tests.fakes.github import RunningGitHub, github
+from tests.fakes.github import Grant, RunningGitHub, github
 from tests.stores.payloads import new_payload
 
 __all__ = ["github"]  # fixture
@@ -38,7 +38,7 @@ def make_store(
     github: RunningGitHub,
     tmp_path: Path,
     *,
-    grants: dict[str, str] | None = None,
+    grants: dict[str, Grant] | None = None,
     token: str | None = None,
     sleeps: list[float] | None = None,
     **options: Any,
@@ -177,6 +177,66 @@ def test_it_cannot_restore_and_says_so(github: RunningGitHub, tmp_path: Path) ->
 
     assert store.restore_previous("PPM_TOKEN", payload.meta.token_guid) is False
     assert store.restore_previous("PPM_TOKEN", "another-guid") is True
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+
+
+@pytest.mark.parametrize("before", ["nothing", "an older token"])
+def test_a_secret_written_without_its_metadata_is_not_claimed_restored(
+    github: RunningGitHub, tmp_path: Path, before: str
+) -> None:
+    """Secrets may be written, variables only read: the PUT lands, the metadata is refused, so
+    the key holds the new value although no metadata says so; going back is impossible."""
+    writer = make_store(github, tmp_path)
+    old = new_payload()
+    if before == "an older token":
+        writer.put("PPM_TOKEN", old)
+    store = make_store(github, tmp_path, grants={REPO: {"secrets": "write", "variables": "read"}})
+    payload = new_payload()
+
+    with pytest.raises(StoreError, match=r"writing variable PPM_TOKEN_PPM_TOKENS_META.*HTTP 403"):
+        store.put("PPM_TOKEN", payload)
+
+    assert github.fake.secret_value(f"repo:{REPO}", "PPM_TOKEN") == payload.payload.reveal()
+    assert store.restore_previous("PPM_TOKEN", payload.meta.token_guid) is False
+    assert store.restore_previous("PPM_TOKEN", "another-guid") is True
+
+
+def test_a_refused_secret_write_leaves_nothing_to_undo(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    store = make_store(github, tmp_path, grants={REPO: {"secrets": "read", "variables": "write"}})
+    payload = new_payload()
+
+    with pytest.raises(StoreError, match=r"writing secret PPM_TOKEN.*HTTP 403"):
+        store.put("PPM_TOKEN", payload)
+
+    assert github.fake.secret_value(f"repo:{REPO}", "PPM_TOKEN") is None
+    assert store.restore_previous("PPM_TOKEN", payload.meta.token_guid) is True
+
+
+@pytest.mark.parametrize(
+    ("grants", "refused"),
+    [
+        ({"secrets": "write", "variables": "write"}, "environments"),
+        ({"secrets": "write", "environments": "write"}, "variables"),
+    ],
+)
+def test_environment_secrets_need_the_environments_permission_too(
+    github: RunningGitHub, tmp_path: Path, grants: dict[str, str], refused: str
+) -> None:
+    store = make_store(
+        github, tmp_path, grants={REPO: grants}, repository=REPO, environment="production"
+    )
+
+    with pytest.raises(StoreError, match="HTTP 403"):
+        store.put("PPM_TOKEN", new_payload())
+
+    granted = {**grants, refused: "write"}
+    store = make_store(
+        github, tmp_path, grants={REPO: granted}, repository=REPO, environment="production"
+    )
+    payload = new_payload()
+    store.put("PPM_TOKEN", payload)
     assert store.read_meta("PPM_TOKEN") == payload.meta
 
 

@@ -18,6 +18,7 @@ from reconciler.spec.model import StoreConfig
 from reconciler.stores.registry import StoreContext
 from reconciler.stores.vault import VaultStore, open_vault_store
 from reconciler.stores.vault_kv import CasConflict
+from tests.fakes.kubernetes import KubernetesApi, kubernetes_api
 from tests.stores.openbao import (
     JwtIssuer,
     OpenBao,
@@ -31,8 +32,9 @@ from tests.stores.openbao import (
 )
 from tests.stores.payloads import new_payload
 from tests.stores.transport import Fault, RecordingTransport
+from tests.tls import self_signed_certificate
 
-__all__ = ["openbao", "vault_mount"]  # fixtures
+__all__ = ["kubernetes_api", "openbao", "vault_mount"]  # fixtures
 
 
 OPENED: list[VaultStore] = []
@@ -382,6 +384,70 @@ def test_jwt_login_with_a_key_pair_made_here(
     assert store.read_meta("ds-read") == payload.meta
     with pytest.raises(StoreError, match=r"jwt login at auth/jwt failed"):
         refused.read_meta("ds-read")
+
+
+def test_kubernetes_login_with_a_service_account_token_the_api_server_reviews(
+    openbao: OpenBao, vault_mount: str, kubernetes_api: KubernetesApi, tmp_path: Path
+) -> None:
+    auth_mount = f"k8s-{vault_mount}"
+    policy = f"k8s-{vault_mount}"
+    token_with_policy(openbao, policy, prefix_policy(vault_mount, "ppm/"))
+    openbao.ok("POST", f"sys/auth/{auth_mount}", {"type": "kubernetes"})
+    openbao.ok(
+        "POST",
+        f"auth/{auth_mount}/config",
+        {
+            "kubernetes_host": kubernetes_api.url,
+            # No reviewer token: Vault reviews each login with the pod's own token.
+            "disable_local_ca_jwt": True,
+            "kubernetes_ca_cert": Path(self_signed_certificate(tmp_path).certfile).read_text(),
+        },
+    )
+    openbao.ok(
+        "POST",
+        f"auth/{auth_mount}/role/ppm-tokens",
+        {
+            "bound_service_account_names": ["ppm-tokens"],
+            "bound_service_account_namespaces": ["ci"],
+            "token_policies": [policy],
+            "token_ttl": "1h",
+        },
+    )
+    pod_token = tmp_path / "token"
+    pod_token.write_text(kubernetes_api.service_account_token("ci", "ppm-tokens") + "\n")
+    other_token = tmp_path / "other"
+    other_token.write_text(kubernetes_api.service_account_token("ci", "someone-else"))
+    options = {"auth_method": "kubernetes", "role": "ppm-tokens", "auth_mount": auth_mount}
+    store = make_store(openbao, vault_mount, tmp_path, env={}, jwt_file=str(pod_token), **options)
+    refused = make_store(
+        openbao, vault_mount, tmp_path, env={}, jwt_file=str(other_token), **options
+    )
+    payload = new_payload()
+
+    store.put("ds-read", payload)
+
+    assert store.read_meta("ds-read") == payload.meta
+    assert kubernetes_api.reviewed == [pod_token.read_text().strip()]
+    with pytest.raises(StoreError, match=rf"kubernetes login at auth/{auth_mount} failed"):
+        refused.read_meta("ds-read")
+
+
+def test_kubernetes_login_outside_a_pod_says_which_file_is_missing(
+    openbao: OpenBao, vault_mount: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "serviceaccount" / "token"
+    store = make_store(
+        openbao,
+        vault_mount,
+        tmp_path,
+        env={},
+        auth_method="kubernetes",
+        role="ppm-tokens",
+        jwt_file=str(missing),
+    )
+
+    with pytest.raises(StoreError, match=rf"cannot read the JWT file {missing}"):
+        store.read_meta("ds-read")
 
 
 def test_a_namespace_keeps_secrets_apart(openbao: OpenBao, tmp_path: Path) -> None:
