@@ -105,3 +105,26 @@ def test_find_by_guid_prefix_name_and_description() -> None:
         find(views, "reader", loaded=frozenset())
     with pytest.raises(UsageError, match="no token has"):
         find(views, "nothing", loaded=loaded)
+
+
+def test_find_by_the_description_of_a_managed_or_adopted_token() -> None:
+    """The description is what people see on PPM's page: it finds a token whoever owns it."""
+    views = build_views(ALL, [SPEC], NOW)
+    loaded = frozenset({"team"})
+    adopted = find(views, "hand made", loaded=loaded)
+    assert [v.guid for v in adopted.views] == [ADOPTED.guid]
+    assert adopted.owner is not None and adopted.owner.name == "adopter"
+    # Both generations of team/reader carry "Reads": the name's generations, newest first.
+    generations = find(views, "reads", loaded=loaded)
+    assert generations.owner is not None
+    assert (generations.owner.namespace, generations.owner.name) == ("team", "reader")
+    assert [v.guid for v in generations.views] == ["cur", "old"]
+    # An unmanaged token with the same description still wins: it is what the page calls it.
+    twin = build_views([*ALL, live("twin", "Reads")], [SPEC], NOW)
+    assert [v.guid for v in find(twin, "Reads", loaded=loaded).views] == ["twin"]
+
+
+def test_a_short_guid_prefix_says_how_long_it_must_be() -> None:
+    views = build_views(ALL, [SPEC], NOW)
+    with pytest.raises(UsageError, match="at least 8 characters"):
+        find(views, "0000", loaded=frozenset({"team"}))
