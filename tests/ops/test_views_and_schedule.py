@@ -128,3 +128,15 @@ def test_a_short_guid_prefix_says_how_long_it_must_be() -> None:
     views = build_views(ALL, [SPEC], NOW)
     with pytest.raises(UsageError, match="at least 8 characters"):
         find(views, "0000", loaded=frozenset({"team"}))
+
+
+def test_an_ambiguous_guid_prefix_lists_the_candidates() -> None:
+    twins = [
+        live("6f1c2a9e-0000-4000-8000-000000000001", "one"),
+        live("6f1c2a9e-0000-4000-8000-000000000002", "two"),
+    ]
+    views = build_views(twins, [], NOW)
+    with pytest.raises(UsageError, match="start of several GUIDs") as raised:
+        find(views, "6F1C2A9E", loaded=frozenset())
+    assert all(t.guid in str(raised.value) for t in twins)
+    assert find(views, "6f1c2a9e-0000-4000-8000-000000000002", loaded=frozenset()).views[0].guid
