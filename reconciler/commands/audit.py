@@ -112,6 +112,13 @@ def run(options: AuditOptions, global_options: GlobalOptions, env: Environment, 
     )
     findings = findings_of(snapshot, options.settings)
     text = render(findings, options, snapshot, env)
+    unplaced = sum(1 for f in findings if f.file is None)
+    if options.output_format is AuditFormat.SARIF and unplaced:
+        # GitHub code scanning refuses the whole file when one result has no location.
+        ui.err(
+            f"Warning: {unplaced} finding(s) have no spec line to point at, and GitHub code "
+            "scanning rejects a SARIF file with such results: give the spec with -f FILE"
+        )
     if options.out is not None:
         write_output(options.out, text + "\n", "--out")
         ui.err(f"Wrote {len(findings)} finding(s) to {options.out}")

@@ -49,6 +49,12 @@ def scalar(text: str) -> str:
     return dumped.rstrip("\n")
 
 
+def name_scalar(name: str) -> str:
+    """A token name as YAML reads it back: plain, unless YAML would take it for a number, a
+    boolean or nothing (`123`, `yes`, `null`), then quoted."""
+    return name if yaml.safe_load(name) == name else scalar(name)
+
+
 def comment(text: str) -> str:
     """A comment line: sanitised, so nothing from the server can end it early."""
     return "# " + for_terminal(text)
@@ -166,7 +172,7 @@ def _entry(candidate: _Candidate, name: str, settings: ImportSettings) -> list[s
         lines.append(
             "  " + comment("description shortened to fit PPM's 500 characters with the marker")
         )
-    lines.append(f"  - name: {name}")
+    lines.append(f"  - name: {name_scalar(name)}")
     if not token.user.strip():
         lines.append("    " + comment("the server reports no user"))
     lines.append(f"    user: {scalar(token.user or 'unknown')}")
@@ -189,7 +195,7 @@ def _absent_entry(view: TokenView, name: str) -> list[str]:
     what = f"{view.status.value} on {format_time(when)}" if when else view.status.value
     return [
         "  " + comment(f"{what}: {view.description or token.guid}"),
-        f"  - name: {name}",
+        f"  - name: {name_scalar(name)}",
         "    state: absent",
         f"    adopt: {token.guid}",
     ]

@@ -2,7 +2,8 @@
 
 A full GUID, or a unique GUID prefix of at least 8 characters (the plan shows 8); a managed name,
 `NAMESPACE/NAME`, or `NAME` alone when one namespace has it (a loaded spec's namespace wins);
-else the description of an unmanaged token, exactly, then ignoring case.
+else a description, exactly, then ignoring case (an unmanaged token's first: it has no other
+name; a managed one's names every generation of its owner).
 """
 
 from __future__ import annotations
@@ -86,18 +87,38 @@ def find(views: Sequence[TokenView], target: str, *, loaded: frozenset[str]) -> 
     if named is not None:
         owner, found = named
         return Match(_newest_first(found), owner)
-    unmanaged = [v for v in views if v.owner is None]
-    for folded in (False, True):
-        found = [v for v in unmanaged if _same(v.description, target, folded=folded)]
-        if len(found) == 1:
-            return Match((found[0],), None)
-        if len(found) > 1:
-            guids = ", ".join(v.guid for v in _newest_first(found))
-            raise UsageError(
-                f"several unmanaged tokens have the description {for_terminal(target)!r} "
-                f"({guids}): give the GUID"
-            )
+    described = _by_description(views, target)
+    if described is not None:
+        return described
+    short = ""
+    if re.fullmatch(r"[0-9a-fA-F-]{1,7}", target):
+        short = f" (a GUID prefix needs at least {MIN_PREFIX} characters)"
     raise UsageError(
-        f"no token has the GUID, name or description {for_terminal(target)!r}: "
+        f"no token has the GUID, name or description {for_terminal(target)!r}{short}: "
         "`ppm-tokens list --status all --search TEXT` finds it"
     )
+
+
+def _by_description(views: Sequence[TokenView], target: str) -> Match | None:
+    """Unmanaged tokens first (their description is their only name), then managed and adopted
+    ones: the description is what PPM's page shows, so people copy it from there."""
+    managed = [v for v in views if v.owner is not None]
+    for kind, pool in (("unmanaged ", [v for v in views if v.owner is None]), ("", managed)):
+        for folded in (False, True):
+            found = [v for v in pool if _same(v.description, target, folded=folded)]
+            owners = {v.owner for v in found}
+            if len(found) == 1 or (found and len(owners) == 1 and None not in owners):
+                owner = found[0].owner
+                if owner is None:
+                    return Match((found[0],), None)
+                return Match(_newest_first([v for v in views if v.owner == owner]), owner)
+            if len(found) > 1:
+                guids = ", ".join(
+                    v.guid + (f" ({v.managed_by})" if v.managed_by else "")
+                    for v in _newest_first(found)
+                )
+                raise UsageError(
+                    f"several {kind}tokens have the description {for_terminal(target)!r} "
+                    f"({guids}): give the GUID or NAMESPACE/NAME"
+                )
+    return None

@@ -38,10 +38,6 @@ def text(value: object) -> str:
     return html.escape(for_terminal(str(value)), quote=True)
 
 
-def _html(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def csp_hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
 
@@ -87,18 +83,17 @@ def _controls(report: Report) -> str:
 
 
 def _cell(row: dict[str, object], key: str) -> str:
-    """The same text the script shows, for readers without scripts. Row values are already
-    sanitised (report_model), so only HTML escaping is left."""
+    """The same text the script shows, for readers without scripts."""
     value = row.get(key)
     if key == "status":
-        return f'<span class="badge status-{_html(value)}">{_html(value)}</span>'
+        return f'<span class="badge status-{text(value)}">{text(value)}</span>'
     if value is None or value in ("", []):
         return "never" if key == "expires" else "-"
     if isinstance(value, list):
-        return _html(", ".join(str(v) for v in value))
+        return ", ".join(text(v) for v in value)
     if key in ("created", "expires", "rotation_due", "retires"):
-        return _html(str(value)[:10])
-    return _html(value)
+        return text(str(value)[:10])
+    return text(value)
 
 
 def _table(report: Report) -> str:
@@ -112,7 +107,7 @@ def _table(report: Report) -> str:
             f'<td data-column="{key}"{"" if shown else HIDDEN}>{_cell(row, key)}</td>'
             for key, _, shown in REPORT_COLUMNS
         )
-        rows.append(f'<tr data-guid="{_html(row["id"])}">{cells}</tr>')
+        rows.append(f'<tr data-guid="{text(row["id"])}">{cells}</tr>')
     return (
         f'<table id="token-table"><thead><tr>{head}</tr></thead>'
         f'<tbody id="token-rows">{"".join(rows)}</tbody></table>'

@@ -83,10 +83,12 @@ def _shown(cell: object) -> object:
 
 
 def row(view: TokenView, stored: Mapping[tuple[str, str], SecretMeta | None]) -> dict[str, object]:
-    record: dict[str, object] = {c.key: _shown(json_value(value(view, c))) for c in Column}
+    """The token's cells as the server and spec give them: each medium sanitises them once, for
+    itself (sanitising twice would double every backslash)."""
+    record: dict[str, object] = {c.key: json_value(value(view, c)) for c in Column}
     record["namespace"] = view.owner.namespace if view.owner else None
     record["generation"] = view.generation.value
-    record["store"] = _shown(store_cell(view, stored))
+    record["store"] = store_cell(view, stored)
     record["adopted"] = view.adopted
     return record
 
@@ -126,7 +128,7 @@ def report_json(report: Report) -> dict[str, object]:
         "server": report.server,
         "generated_at": json_value(report.generated_at),
         "columns": [{"key": k, "label": h, "default": d} for k, h, d in REPORT_COLUMNS],
-        "tokens": list(report.rows),
+        "tokens": [{key: _shown(cell) for key, cell in r.items()} for r in report.rows],
         "events": [event_json(e) for e in report.events],
         "findings": [
             {**finding_json(f), "message": for_terminal(f.message)} for f in report.findings

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from reconciler.ops.listing import Column, Value, value
+from reconciler.ops.lookup import MIN_PREFIX
 from reconciler.ops.view import TokenView
 from reconciler.sanitize import for_terminal
 
@@ -95,8 +96,11 @@ def render_table(views: Sequence[TokenView], columns: Sequence[Column], width: i
         max([display_width(h), *(display_width(row[i]) for row in rows)])
         for i, h in enumerate(headers)
     ]
+    # A cut GUID still shows the prefix `show` and `revoke` accept.
+    floors = [MIN_PREFIX + len(ELLIPSIS) if c is Column.ID else MIN_WIDTH for c in columns]
     minimum = [
-        min(n, max(MIN_WIDTH, display_width(h))) for n, h in zip(natural, headers, strict=True)
+        min(n, max(floor, display_width(h)))
+        for n, h, floor in zip(natural, headers, floors, strict=True)
     ]
     widths = fit_widths(natural, minimum, width)
 

@@ -278,3 +278,21 @@ def test_markdown_and_text_escape_hostile_text(
     # A table cell cannot be split by a `|` in the text.
     row = next(line for line in markdown.stdout.splitlines() if "PPMT004" in line)
     assert row.count(" | ") == 3
+
+
+def test_sarif_without_a_spec_says_code_scanning_needs_one(cli: Cli) -> None:
+    """Every result of a SARIF file GitHub accepts has a location; with a spec each finding has
+    one (the spec's line, else its first line), without one none has."""
+    run = cli("audit", "--format", "sarif")
+    assert run.code == 0, run.stderr
+    results = json.loads(run.stdout)["runs"][0]["results"]
+    assert results and all("locations" not in r for r in results)
+    assert "GitHub code scanning rejects" in run.stderr and "-f FILE" in run.stderr
+
+
+def test_sarif_places_every_result(cli: Cli, seeded: Path) -> None:
+    run = cli("audit", "-f", "tokens.yaml", "--format", "sarif")
+    assert run.code == 0, run.stderr
+    results = json.loads(run.stdout)["runs"][0]["results"]
+    assert results and all(r["locations"][0]["physicalLocation"] for r in results)
+    assert "code scanning" not in run.stderr

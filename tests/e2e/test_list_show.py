@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +19,8 @@ from reconciler.server.model import LiveToken
 from tests.e2e.conftest import Cli, write_spec
 from tests.e2e.test_invariants import THREE_TOKENS
 from tests.ops.seed import HOSTILE, Seed, seed, utc_now
+
+FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
 
 SEEDS = [
     Seed("alpha", "alpha build", user="Build@Example.com", age=timedelta(days=10)),
@@ -176,3 +180,40 @@ def test_show_lists_generations_and_escapes(
     assert "none: unmanaged" in hostile.stdout
     missing = cli("show", "no-such-token")
     assert missing.code == 1 and "no token has the GUID, name or description" in missing.stderr
+
+
+@pytest.mark.parametrize("shape", ["plain", "epoch"])
+def test_list_through_the_rspm_cli_matches_http(
+    cli: Cli, tokens: dict[str, LiveToken], shape: str
+) -> None:
+    """The same filters, sort and columns through PPM's documented CLI, whatever JSON shape its
+    `list tokens -o json` prints."""
+    columns = ",".join(c.value for c in Column)
+    for args in (
+        ("--status", "all", "--sort", "name"),
+        ("--status", "active", "--expiration", "has", "--search", "EXAMPLE.COM"),
+        ("--status", "all", "--sort", "oldest", "--expiration", "expired"),
+    ):
+        http = cli("list", "--format", "json", "--columns", columns, *args)
+        rspm = cli(
+            "list",
+            "--format",
+            "json",
+            "--columns",
+            columns,
+            *args,
+            "--driver",
+            "rspm",
+            "--rspm",
+            str(FAKE_RSPM),
+            FAKE_RSPM_LIST_SHAPE=shape,
+        )
+        assert http.code == 0 and rspm.code == 0, http.stderr + rspm.stderr
+        assert to_seconds(rspm.stdout) == to_seconds(http.stdout), args
+        assert json.loads(http.stdout), args
+
+
+def to_seconds(listing: str) -> list[dict[str, object]]:
+    """The records with times to the second: the epoch shape carries no fractions."""
+    records: list[dict[str, object]] = json.loads(re.sub(r"\.\d+Z", "Z", listing))
+    return records

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import yaml
 from hypothesis import given
@@ -18,6 +19,7 @@ from reconciler.ops.importer import (
 )
 from reconciler.ops.view import build_views
 from reconciler.server.model import Resource
+from reconciler.spec import check_bytes
 from tests.ops.helpers import NOW, live
 
 SETTINGS = ImportSettings(namespace="imported", server="https://ppm.example.com", store_path="s")
@@ -82,3 +84,19 @@ def test_generate_adopts_and_comments() -> None:
         views, SETTINGS, now=NOW, resources=RESOURCES, excluded={"g-1": "the spec cannot hold it"}
     )
     assert "g-1" not in excluded_guids and "not imported: g-1" in excluded_text
+
+
+def test_names_yaml_would_misread_are_quoted() -> None:
+    """A description like `123`, `yes` or `null` gives a name YAML reads as a number, a boolean
+    or nothing unless it is quoted: the token is adopted under that name, not left out."""
+    descriptions = ["123", "yes", "null", "true", "1e3", "0x1f", "on", "no", "1.5", "plain"]
+    tokens = [live(f"{i:08x}-0000-4000-8000-000000000000", t) for i, t in enumerate(descriptions)]
+    views = build_views(tokens, [], NOW)
+    text, guids = generate(views, SETTINGS, now=NOW, resources=RESOURCES)
+    assert len(guids) == len(descriptions)
+    spec, problems = check_bytes(
+        text.encode(), file="tokens.yaml", base_dir=Path("/"), now=NOW, git_root_of=lambda p: None
+    )
+    assert spec is not None, problems
+    assert sorted(t.name for t in spec.tokens) == sorted(descriptions)
+    assert "  - name: plain\n" in text  # ordinary names stay unquoted

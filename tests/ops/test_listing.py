@@ -18,6 +18,7 @@ from reconciler.ops.listing import (
     parse_columns,
     select,
 )
+from reconciler.ops.lookup import MIN_PREFIX
 from reconciler.ops.table import (
     display_width,
     fit_widths,
@@ -111,6 +112,16 @@ def test_table_lines_fit_the_width() -> None:
     text = render_table(VIEWS, (Column.NAME, Column.ID, Column.USER, Column.EXPIRES), 40)
     assert all(display_width(line) <= 40 for line in text.splitlines())
     assert "never" in render_table(VIEWS, (Column.EXPIRES,), None)
+
+
+def test_a_narrow_table_keeps_a_guid_prefix_show_and_revoke_accept() -> None:
+    guid = "4d5cf81b-35be-4843-9983-fa4afe2c7684"
+    views = build_views(
+        [live(guid, "a long description " * 4, user="someone@example.com")], [], NOW
+    )
+    columns = (Column.NAME, Column.ID, Column.STATUS, Column.USER, Column.EXPIRES)
+    text = render_table(views, columns, 40)
+    assert guid[:MIN_PREFIX] + "…" in text, text
 
 
 def test_csv_defuses_formulas_and_escapes() -> None:

@@ -78,3 +78,21 @@ def test_page_is_self_contained_and_escaped() -> None:
     assert not re.search(r"(src|href)=", body)
     markdown = render_markdown(report)
     assert "<script>" not in markdown and "\x1b" not in markdown
+
+
+def test_every_medium_escapes_a_cell_exactly_once() -> None:
+    """A backslash or an escaped control character reads the same in the Markdown table, the
+    timeline, the findings and the page: sanitising twice would double every backslash."""
+    views = build_views([live("h", "C:\\ci\x1bx")], [], NOW)
+    report = build_report(
+        views, stored={}, events=upcoming(views, NOW), findings=(), server="s", now=NOW
+    )
+    markdown = render_markdown(report)
+    row = next(line for line in markdown.splitlines() if line.startswith("| C"))
+    timeline = next(line for line in markdown.splitlines() if line.startswith("| 20"))
+    assert row.startswith("| C\\:\\\\\\\\ci\\\\x1bx |"), row
+    assert timeline.endswith("| C\\:\\\\\\\\ci\\\\x1bx |"), timeline
+    page = render_html(report)
+    assert ">C:\\\\ci\\x1bx</td>" in page
+    data = json.loads(page.split('id="report-data">', 1)[1].split("</script>", 1)[0])
+    assert data["tokens"][0]["name"] == "C:\\\\ci\\x1bx"

@@ -105,3 +105,38 @@ def test_find_by_guid_prefix_name_and_description() -> None:
         find(views, "reader", loaded=frozenset())
     with pytest.raises(UsageError, match="no token has"):
         find(views, "nothing", loaded=loaded)
+
+
+def test_find_by_the_description_of_a_managed_or_adopted_token() -> None:
+    """The description is what people see on PPM's page: it finds a token whoever owns it."""
+    views = build_views(ALL, [SPEC], NOW)
+    loaded = frozenset({"team"})
+    adopted = find(views, "hand made", loaded=loaded)
+    assert [v.guid for v in adopted.views] == [ADOPTED.guid]
+    assert adopted.owner is not None and adopted.owner.name == "adopter"
+    # Both generations of team/reader carry "Reads": the name's generations, newest first.
+    generations = find(views, "reads", loaded=loaded)
+    assert generations.owner is not None
+    assert (generations.owner.namespace, generations.owner.name) == ("team", "reader")
+    assert [v.guid for v in generations.views] == ["cur", "old"]
+    # An unmanaged token with the same description still wins: it is what the page calls it.
+    twin = build_views([*ALL, live("twin", "Reads")], [SPEC], NOW)
+    assert [v.guid for v in find(twin, "Reads", loaded=loaded).views] == ["twin"]
+
+
+def test_a_short_guid_prefix_says_how_long_it_must_be() -> None:
+    views = build_views(ALL, [SPEC], NOW)
+    with pytest.raises(UsageError, match="at least 8 characters"):
+        find(views, "0000", loaded=frozenset({"team"}))
+
+
+def test_an_ambiguous_guid_prefix_lists_the_candidates() -> None:
+    twins = [
+        live("6f1c2a9e-0000-4000-8000-000000000001", "one"),
+        live("6f1c2a9e-0000-4000-8000-000000000002", "two"),
+    ]
+    views = build_views(twins, [], NOW)
+    with pytest.raises(UsageError, match="start of several GUIDs") as raised:
+        find(views, "6F1C2A9E", loaded=frozenset())
+    assert all(t.guid in str(raised.value) for t in twins)
+    assert find(views, "6f1c2a9e-0000-4000-8000-000000000002", loaded=frozenset()).views[0].guid
