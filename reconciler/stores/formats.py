@@ -1,9 +1,10 @@
 """How a token value is shaped before it goes into a store: raw, a JSON document, a netrc line.
 
-Each shape is read as it is by the clients that consume tokens: netrc by pip, uv, curl, pak and
-R's curl download method; raw by anything that takes the value from an environment variable;
-JSON by the External Secrets Operator and scripts that pick fields. A client that needs more
-than one line of its own configuration to use one of them is a reason for a new format.
+Each shape is read as it is by the clients that consume tokens: netrc by pip, uv, curl, pak,
+renv (through `~/.curlrc`) and R's curl download method; raw by anything that takes the value
+from an environment variable; JSON by the External Secrets Operator and scripts that pick
+fields. A client that needs more than one line of its own configuration to use one of them is a
+reason for a new format.
 
 Pure. The value is revealed only here, to build the payload, and leaves wrapped in a Secret.
 """

@@ -1,5 +1,6 @@
 """The clients PPM's users run, each isolated from the machine's own settings and caches and
-pointed only at the emulator: uv, R and curl (pip is `reconciler.emulator.pip.pip_download`).
+pointed only at the emulator: uv, R, renv, pkgcache (pak's repository code) and curl (pip is
+`reconciler.emulator.pip.pip_download`).
 
 Each run gets a fresh directory for caches and installed packages, so that a second run cannot
 succeed from what the first one downloaded. Output is captured and returned for diagnosis; it is
@@ -23,6 +24,15 @@ from reconciler.emulator.rpackages import GREETING
 R_MISSING = (
     "R is not installed, so the R client tests were skipped: install Debian's R with "
     "`apt-get install r-base-core` (.ci/run does this in CI) and run them again"
+)
+# renv and pak are not packaged for Debian 12, so CI cannot install them; the tests that run
+# them skip unless R finds them, in its own libraries or in the ones this variable names.
+R_LIBS_VARIABLE = "PPM_TOKENS_R_LIBS"
+_R_PACKAGE_MISSING = (
+    "the R package {package} is not installed, so its client test was skipped (Debian 12 has "
+    "no r-cran-{package} package, so CI cannot install it): install it from CRAN with "
+    '`install.packages("{package}")`, or name a library that holds it in '
+    f"{R_LIBS_VARIABLE}, and run the tests again"
 )
 # Variables that would point a client at another index, cache, config or credentials.
 _FOREIGN_PREFIXES = ("UV_", "PIP_", "R_", "CURL_", "VIRTUAL_ENV", "CONDA_")
@@ -134,6 +144,20 @@ def rscript() -> str:
     pytest.skip(R_MISSING)
 
 
+def _r_libs() -> dict[str, str]:
+    extra = os.environ.get(R_LIBS_VARIABLE, "")
+    return {"R_LIBS": extra} if extra else {}
+
+
+def require_r_package(package: str, workdir: Path) -> None:
+    """Skip the calling test unless R can load `package` (renv or pkgcache)."""
+    run_dir = fresh_dir(workdir, f"has-{package}")
+    env = clean_env(run_dir / "home", R_ENVIRON_USER=os.devnull, **_r_libs())
+    code = f"quit(status = if (requireNamespace({package!r}, quietly = TRUE)) 0 else 1)"
+    if not _run(package, [rscript(), "-e", code], env, run_dir).ok:
+        pytest.skip(_R_PACKAGE_MISSING.format(package=package))
+
+
 def r_repos_line(repo_url: str, netrc: Path, *, method: str = "curl") -> str:
     """The one line of R configuration the README gives for a netrc written by ppm-tokens."""
     if method != "curl":
@@ -172,6 +196,71 @@ def r_install(repo_url: str, netrc: Path, workdir: Path, *, method: str = "curl"
     installed = {p.name for p in library.iterdir()}
     ok = run.ok and GREETING in run.output and {"ppmdemo", "ppmhello"} <= installed
     return ClientRun("R", ok, run.output)
+
+
+_RENV_INSTALL = """
+library <- Sys.getenv("PPM_TEST_LIBRARY")
+renv::install("ppmdemo", library = library, prompt = FALSE)
+library(ppmdemo, lib.loc = library)
+cat(greet(), "\\n")
+"""
+
+
+def renv_install(repo_url: str, netrc: Path, workdir: Path) -> ClientRun:
+    """`renv::install("ppmdemo")` (and `ppmhello`) into a new library, with the repository in
+    the user profile and the netrc named only in `~/.curlrc`, as the README says."""
+    run_dir = fresh_dir(workdir, "renv")
+    library = run_dir / "library"
+    library.mkdir()
+    home = run_dir / "home"
+    home.mkdir()
+    (home / ".curlrc").write_text(f'netrc-file = "{netrc}"\n', encoding="utf-8")
+    profile = run_dir / "Rprofile"
+    profile.write_text(f'options(repos = c(PPM = "{repo_url}"))\n', encoding="utf-8")
+    env = clean_env(
+        home,
+        R_PROFILE_USER=str(profile),
+        R_ENVIRON_USER=os.devnull,
+        PPM_TEST_LIBRARY=str(library),
+        RENV_PATHS_ROOT=str(run_dir / "renv"),
+        TMPDIR=str(run_dir),
+        **_r_libs(),
+    )
+    run = _run("renv", [rscript(), "-e", _RENV_INSTALL], env, run_dir)
+    installed = {p.name for p in library.iterdir()}
+    ok = run.ok and GREETING in run.output and {"ppmdemo", "ppmhello"} <= installed
+    return ClientRun("renv", ok, run.output)
+
+
+# pak resolves and downloads through pkgcache, which adds the credentials; pak itself bundles
+# pkgcache, so this is the code pak runs. Exit 3: the index or the tarball did not arrive.
+_PKGCACHE_FETCH = """
+options(pkg.platforms = "source", pkg.use_bioconductor = FALSE)
+index <- pkgcache::meta_cache_list(c("ppmdemo", "ppmhello"))
+if (nrow(index) != 2) quit(status = 3)
+url <- paste0(getOption("repos")[[1]], "/", index$target[index$package == "ppmdemo"])
+pkgcache:::synchronise(pkgcache:::download_file(url, "ppmdemo.tar.gz"))
+if (!"ppmdemo/DESCRIPTION" %in% untar("ppmdemo.tar.gz", list = TRUE)) quit(status = 3)
+"""
+
+
+def pkgcache_fetch(repo_url: str, netrc: Path, workdir: Path) -> ClientRun:
+    """pkgcache reads the repository's index and downloads a tarball, with the user name in the
+    repository URL and `NETRC` naming the file, as pak's documentation says."""
+    run_dir = fresh_dir(workdir, "pkgcache")
+    profile = run_dir / "Rprofile"
+    profile.write_text(f'options(repos = c(PPM = "{repo_url}"))\n', encoding="utf-8")
+    env = clean_env(
+        run_dir / "home",
+        R_PROFILE_USER=str(profile),
+        R_ENVIRON_USER=os.devnull,
+        R_USER_CACHE_DIR=str(run_dir / "cache"),
+        NETRC=str(netrc),
+        TMPDIR=str(run_dir),
+        **_r_libs(),
+    )
+    run = _run("pkgcache", [rscript(), "-e", _PKGCACHE_FETCH], env, run_dir)
+    return ClientRun("pkgcache", run.ok, run.output)
 
 
 def curl_fetch(url: str, netrc: Path, workdir: Path, *, via_curlrc: bool = False) -> ClientRun:
@@ -222,4 +311,12 @@ def versions() -> dict[str, str]:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         lines = result.stdout.strip().splitlines()
         found[name] = lines[0] if lines else "unknown"
+    if shutil.which("Rscript") is not None:
+        for package in ("renv", "pkgcache"):
+            code = f"cat(tryCatch(format(packageVersion({package!r})), error = function(e) ''))"
+            env = {**os.environ, **_r_libs()}
+            result = subprocess.run(
+                ["Rscript", "-e", code], env=env, capture_output=True, text=True, check=False
+            )
+            found[package] = result.stdout.strip() or "not installed"
     return found

@@ -1,8 +1,8 @@
 """One emulator and one `ppm-tokens apply` per test module, shared by every client test in it.
 
 The spec declares three tokens, one per format, all written by a file store:
-- `analysts` (netrc, R and Python repositories): pip, uv, curl and R read the file directly,
-  and curl also when only `~/.curlrc` names it (which is how renv's curl finds it);
+- `analysts` (netrc, R and Python repositories): pip, uv, curl, R and pkgcache (pak) read the
+  file directly, and curl and renv also when only `~/.curlrc` names it;
 - `ci` (raw, Python repository): a CI job maps it to uv's index credential variables;
 - `cluster` (json, both repositories): what the External Secrets Operator extracts fields from.
 
@@ -25,6 +25,7 @@ import pytest
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.pip import pip_download
 from reconciler.emulator.server import RunningEmulator, start_emulator
+from reconciler.server.endpoints import BASIC_USER
 from tests.consumers import clients
 from tests.consumers.clients import ClientRun
 from tests.e2e.conftest import Cli, Run, scan_for_values, work_tree_files, write_spec
@@ -61,6 +62,8 @@ CLIENT_SECRETS = {
     "curl": NETRC,
     "curlrc": NETRC,
     "R": NETRC,
+    "renv": NETRC,
+    "pkgcache": NETRC,
     "uv-raw": RAW,
     "uv-json": JSON,
 }
@@ -125,6 +128,14 @@ class Deployment:
             )
         elif client == "R":
             run = clients.r_install(f"{url}/cran/latest", netrc, workdir)
+        elif client == "renv":
+            clients.require_r_package("renv", workdir)
+            run = clients.renv_install(f"{url}/cran/latest", netrc, workdir)
+        elif client == "pkgcache":
+            clients.require_r_package("pkgcache", workdir)
+            # pak and pkgcache look a password up only for a user name in the URL.
+            user_url = url.replace("://", f"://{BASIC_USER}@", 1)
+            run = clients.pkgcache_fetch(f"{user_url}/cran/latest", netrc, workdir)
         elif client == "uv-raw":
             value = (holder / RAW).read_text()
             run = clients.uv_install(f"{url}/pypi/latest/simple/", workdir, index_password=value)

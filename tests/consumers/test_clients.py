@@ -65,3 +65,20 @@ def test_r_with_the_token_in_the_repository_url_fails(
     run = clients.r_install(url, tmp_path / "unused", tmp_path, method="libcurl")
     assert not run.ok
     assert "File name too long" in run.output
+
+
+def test_pkgcache_without_the_user_in_the_url_sends_no_credentials(
+    deployment: Deployment,
+) -> None:
+    """Why the README's pak line names `__token__@` in the repository URL: pak (pkgcache) looks
+    a password up only for a user named there, so without it every request is anonymous."""
+    clients.require_r_package("pkgcache", deployment.runs_dir)
+    deployment.control.clear_log()
+    netrc = deployment.store / NETRC
+    repo = f"{deployment.emulator.url}/cran/latest"
+    run = clients.pkgcache_fetch(repo, netrc, deployment.runs_dir)
+    deployment.client_runs.append(run)
+    assert not run.ok
+    requests = deployment.repository_requests()
+    assert requests
+    assert set(requests) == {(401, None)}
