@@ -99,6 +99,11 @@ class StalePlanError(ReconcilerError):
     exit_code = 4
 
 
+class MalformedPlanError(StalePlanError):
+    """A saved plan file that is JSON but not a plan this version wrote: edited by hand,
+    truncated by a tool, or from another version. Refused like any other edit (exit 4)."""
+
+
 class ApplyError(ReconcilerError):
     """Apply finished, but some actions failed."""
 

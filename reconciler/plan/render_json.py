@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from reconciler.errors import ReconcilerError, StalePlanError
+from reconciler.errors import MalformedPlanError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.many import PlanSet
 from reconciler.plan.model import (
@@ -175,8 +175,11 @@ class _Reader:
         return None if value is None else _Reader(value, self._at(key))
 
 
-def _malformed(where: str, problem: str) -> ReconcilerError:
-    return ReconcilerError(f"malformed plan file: {where or 'the document'} {problem}")
+def _malformed(where: str, problem: str) -> MalformedPlanError:
+    return MalformedPlanError(
+        f"malformed plan file: {where or 'the document'} {problem}; nothing was applied: "
+        "run plan again and apply the file it writes, unedited"
+    )
 
 
 def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> Action:
@@ -250,15 +253,19 @@ def _check_deletion(
         )
 
 
-def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
-    """Read a saved plan. The caller has checked that `spec` has the plan's spec_sha256."""
-    root = _Reader(data, "")
+def _check_version(root: _Reader) -> None:
     version = root.integer("format_version")
     if version != FORMAT_VERSION:
-        raise ReconcilerError(
+        raise MalformedPlanError(
             f"plan file format_version {version} is not supported (this version reads "
             f"{FORMAT_VERSION}): run `ppm-tokens plan` again with this version"
         )
+
+
+def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
+    """Read a saved plan. The caller has checked that `spec` has the plan's spec_sha256."""
+    root = _Reader(data, "")
+    _check_version(root)
     declared = {t.name: t for t in spec.tokens}
     return Plan(
         namespace=root.text("namespace"),
@@ -325,12 +332,7 @@ def plan_set_parts(data: Mapping[str, object]) -> list[Mapping[str, object]]:
     a single saved plan. A document that lists specs it could not plan, or whose summary does
     not add up, is not applied."""
     root = _Reader(data, "")
-    version = root.integer("format_version")
-    if version != FORMAT_VERSION:
-        raise ReconcilerError(
-            f"plan file format_version {version} is not supported (this version reads "
-            f"{FORMAT_VERSION}): run `ppm-tokens plan` again with this version"
-        )
+    _check_version(root)
     parts = [reader.raw() for reader in root.objects("plans")]
     if not parts:
         raise _malformed("plans", "is empty")

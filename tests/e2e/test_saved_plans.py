@@ -167,6 +167,13 @@ TAMPERING: dict[str, tuple[Edit, str]] = {
     ),
     "summary-edited": (lambda p, _: p["summary"].update(revoke=0), "summary"),
     "moment-in-the-future": (_future, "later than now"),
+    "kind-that-does-not-exist": (
+        lambda p, _: _action(p, "revoke").update(kind="destroy"),
+        "malformed plan file",
+    ),
+    "guid-not-a-string": (lambda p, _: _action(p, "revoke").update(guid=5), "malformed plan"),
+    "actions-removed": (lambda p, _: p.pop("actions"), "malformed plan file"),
+    "another-format-version": (lambda p, _: p.update(format_version=2), "format_version 2"),
 }
 
 

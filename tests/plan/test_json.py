@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 
 import reconciler
-from reconciler.errors import ReconcilerError, StalePlanError
+from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json, plan_to_json
 from reconciler.spec.model import Spec, TokenState
@@ -176,7 +176,9 @@ def test_malformed_plans_say_what_is_wrong(
     spec, _, data = saved
     with pytest.raises(ReconcilerError, match=message) as raised:
         plan_from_json(_broken(data, path, value), spec)
-    assert not isinstance(raised.value, StalePlanError)
+    # Edited, truncated or from another version: refused as any edited plan is, exit 4.
+    assert isinstance(raised.value, MalformedPlanError)
+    assert raised.value.exit_code == 4
     assert str(raised.value).startswith("malformed plan file: ") or "format_version" in message
 
 
