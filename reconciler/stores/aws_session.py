@@ -87,5 +87,6 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(response, dict):
         error = response.get("Error") or {}
         message = for_terminal(str(error.get("Message", ""))[:300])
-        return f"{error.get('Code', 'Error')}: {message}"
+        code = for_terminal(str(error.get("Code", "Error"))[:100])
+        return f"{code}: {message}"
     return f"{type(exc).__name__}: {for_terminal(str(exc))[:300]}"

@@ -269,3 +269,18 @@ def test_reserved_and_oversized_tags_are_refused_before_any_call(
         make_store(moto, tmp_path, tags={"team": "x" * 256})
     with pytest.raises(StoreError, match="at most 50"):
         make_store(moto, tmp_path, tags={f"t{i}": "x" for i in range(51)})
+
+
+def test_an_error_code_from_the_wire_is_shown_escaped() -> None:
+    """A proxy or endpoint answering in AWS's error shape chooses both fields: neither may
+    carry terminal controls into a message."""
+    from botocore.exceptions import ClientError
+
+    from reconciler.stores.aws_session import describe_error
+
+    error = ClientError(
+        {"Error": {"Code": "Denied\x1b]0;owned\x07", "Message": "no\x1b[8m"}}, "PutSecretValue"
+    )
+    text = describe_error(error)
+    assert "\x1b" not in text and "\x07" not in text
+    assert text.startswith("Denied")
