@@ -32,6 +32,7 @@ from reconciler.stores.github_api import (
     repository_target,
 )
 from reconciler.stores.github_rules import key_problem, metadata_variable, payload_problem
+from reconciler.stores.http_retry import json_object
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -124,8 +125,12 @@ class GitHubStore:
             )
             if response.status_code != 200:
                 raise self.api.failure(response, "reading the public key", self.target)
-            body = response.json()
-            self._key = (str(body["key_id"]), str(body["key"]))
+            body = json_object(response, f"store '{self.api.store}': reading the public key")
+            if not isinstance(body.get("key_id"), str) or not isinstance(body.get("key"), str):
+                raise StoreError(
+                    f"store '{self.api.store}': the public key answer has no key_id and key"
+                )
+            self._key = (body["key_id"], body["key"])
         return self._key
 
     # -- reads --------------------------------------------------------------------------------
@@ -138,8 +143,7 @@ class GitHubStore:
             return None
         if response.status_code != 200:
             raise self.api.failure(response, f"reading {kind[:-1]} {name}", self.target)
-        found: Mapping[str, Any] = response.json()
-        return found
+        return json_object(response, f"store '{self.api.store}': reading {kind[:-1]} {name}")
 
     def read_meta(self, key: str) -> SecretMeta | None:
         self._check_key(key)

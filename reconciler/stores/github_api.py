@@ -25,7 +25,7 @@ import httpx
 
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores.http_retry import RetryPolicy, error_text, send
+from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -144,7 +144,7 @@ class GitHubApi:
                 return
             if response.status_code != 200:
                 raise self.failure(response, what, target)
-            body = response.json()
+            body = json_object(response, f"store '{self.store}': {what}")
             items = body.get(field) or []
             yield from items
             seen += len(items)
@@ -158,4 +158,7 @@ class GitHubApi:
         response = self.request("GET", target.base, what="repository lookup")
         if response.status_code != 200:
             raise self.failure(response, "repository lookup", target)
-        return int(response.json()["id"])
+        found = json_object(response, f"store '{self.store}': repository lookup").get("id")
+        if not isinstance(found, int):
+            raise StoreError(f"store '{self.store}': the repository lookup gave no id")
+        return found

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -116,6 +117,24 @@ def send(
             continue
         return response
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The JSON object a successful answer carries. Anything else (a proxy's or a captive
+    portal's HTML page, a truncated body) is a StoreError naming the request, not a traceback."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    kind = response.headers.get("content-type") or "no content type"
+    where = f"{response.url.host}{response.url.path}"
+    raise StoreError(
+        f"{what}: the HTTP {response.status_code} answer from {for_terminal(where)} is not a "
+        f"JSON object ({for_terminal(kind[:60])}): is something other than the server "
+        "answering at that address, such as a proxy?"
+    )
 
 
 def error_text(response: httpx.Response) -> str:

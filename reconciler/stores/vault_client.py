@@ -33,7 +33,7 @@ from reconciler.secret import Secret
 from reconciler.spec.model import StoreConfig
 from reconciler.stores import options
 from reconciler.stores.file import expand_path
-from reconciler.stores.http_retry import RetryPolicy, error_text, send
+from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class VaultClient:
         costs the renewal."""
         response = self._send("GET", "auth/token/lookup-self", what="token lookup", token=token)
         if response.status_code == 200:
-            data = response.json().get("data") or {}
+            data = json_object(response, self._what("token lookup")).get("data") or {}
             self._remember_lease(data.get("ttl"), data.get("renewable"))
         else:
             # Vault answers 403 both for a bad token and for one without lookup-self; the first
@@ -253,7 +253,7 @@ class VaultClient:
                 "POST", "auth/token/renew-self", what="token renewal", json={}, token=self._token
             )
             if response.status_code == 200:
-                auth = response.json().get("auth") or {}
+                auth = json_object(response, self._what("token renewal")).get("auth") or {}
                 self._remember_lease(auth.get("lease_duration"), auth.get("renewable"))
                 log.debug("store '%s': vault token renewed", self.settings.store)
                 return
@@ -284,7 +284,7 @@ class VaultClient:
             "POST", f"auth/{mount}/login", what=f"{settings.auth} login", json=body, token=None
         )
         self._check_auth(response, f"{settings.auth} login at auth/{mount} failed")
-        auth = response.json().get("auth") or {}
+        auth = json_object(response, self._what(f"{settings.auth} login")).get("auth") or {}
         token = auth.get("client_token")
         if not isinstance(token, str) or not token:
             raise StoreError(
@@ -330,13 +330,17 @@ class VaultClient:
                 f"store '{self.settings.store}' (vault): cannot reach the Actions OIDC token "
                 f"endpoint ({type(exc).__name__})"
             ) from None
-        value = response.json().get("value") if response.status_code == 200 else None
+        what = self._what("the Actions OIDC token request")
+        value = json_object(response, what).get("value") if response.status_code == 200 else None
         if not isinstance(value, str) or not value:
             raise StoreError(
                 f"store '{self.settings.store}' (vault): the Actions OIDC token request failed "
                 f"({error_text(response)})"
             )
         return Secret(value)
+
+    def _what(self, request: str) -> str:
+        return f"store '{self.settings.store}' (vault): {request}"
 
     def _check_auth(self, response: httpx.Response, what: str) -> None:
         if response.status_code in (200, 204):

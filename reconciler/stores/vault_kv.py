@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 
 from reconciler.errors import StoreError
-from reconciler.stores.http_retry import error_text
+from reconciler.stores.http_retry import error_text, json_object
 from reconciler.stores.vault_client import VaultClient
 
 
@@ -54,7 +54,7 @@ class KvV2:
             return None
         if response.status_code != 200:
             raise self._fail(response, "metadata read", path)
-        data = response.json().get("data") or {}
+        data = json_object(response, f"store '{self.store}': metadata read").get("data") or {}
         versions = data.get("versions") or {}
         live = tuple(
             sorted(
@@ -81,7 +81,7 @@ class KvV2:
             return None
         if response.status_code != 200:
             raise self._fail(response, "read", path)
-        body = response.json().get("data") or {}
+        body = json_object(response, f"store '{self.store}': read").get("data") or {}
         data = body.get("data")
         if not isinstance(data, dict):
             return None  # deleted or destroyed versions come back with data: null
@@ -100,7 +100,8 @@ class KvV2:
             raise CasConflict(path)
         if response.status_code != 200:
             raise self._fail(response, "write", path)
-        return int(((response.json().get("data") or {}).get("version")) or 0)
+        body = json_object(response, f"store '{self.store}': write")
+        return int(((body.get("data") or {}).get("version")) or 0)
 
     def write_custom_metadata(self, path: str, custom: Mapping[str, str]) -> None:
         """Replace the secret's custom_metadata (KV v2 replaces the whole map)."""
@@ -136,5 +137,6 @@ class KvV2:
             return None
         if response.status_code != 200:
             raise self._fail(response, "list", directory or "/")
-        keys = (response.json().get("data") or {}).get("keys") or []
+        body = json_object(response, f"store '{self.store}': list")
+        keys = (body.get("data") or {}).get("keys") or []
         return {str(k) for k in keys}

@@ -8,10 +8,12 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from reconciler.errors import StoreError
 from reconciler.spec.model import StoreConfig
 from reconciler.stores.aws import AwsStore, open_aws_store, request_token
+from reconciler.stores.aws_session import describe_error
 from reconciler.stores.registry import StoreContext
 from tests.stores.aws_faults import count_calls, fail_next
 from tests.stores.moto_server import REGION, Moto, moto, unique_prefix
@@ -274,10 +276,6 @@ def test_reserved_and_oversized_tags_are_refused_before_any_call(
 def test_an_error_code_from_the_wire_is_shown_escaped() -> None:
     """A proxy or endpoint answering in AWS's error shape chooses both fields: neither may
     carry terminal controls into a message."""
-    from botocore.exceptions import ClientError
-
-    from reconciler.stores.aws_session import describe_error
-
     error = ClientError(
         {"Error": {"Code": "Denied\x1b]0;owned\x07", "Message": "no\x1b[8m"}}, "PutSecretValue"
     )

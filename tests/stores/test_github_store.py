@@ -4,8 +4,10 @@ real libsodium key pair and decrypts every secret it receives."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -360,3 +362,37 @@ def test_without_a_token_it_says_which_variable_to_set(tmp_path: Path) -> None:
     config = StoreConfig("ci", "github", MappingProxyType({"repository": REPO}))
     with pytest.raises(StoreError, match="no token: set GITHUB_TOKEN"):
         open_github_store(config, StoreContext(spec_dir=tmp_path, env={}))
+
+
+def test_an_html_page_in_place_of_githubs_answer_is_a_clear_error(tmp_path: Path) -> None:
+    """GITHUB_API_URL pointing at something that answers every request with a web page."""
+
+    class Portal(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>Sign in</html>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = StoreConfig("ci", "github", MappingProxyType({"repository": REPO}))
+        context = StoreContext(
+            spec_dir=tmp_path,
+            env={"GITHUB_TOKEN": "t", "GITHUB_API_URL": f"http://127.0.0.1:{server.server_port}"},
+            sleep=[].append,
+        )
+        with pytest.raises(StoreError, match=r"is not a JSON object \(text/html"):
+            store = open_github_store(config, context)
+            OPENED.append(store)
+            store.read_meta("PPM_TOKEN")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -634,3 +634,24 @@ def new_mount_tls(server: OpenBao, ca: Path) -> str:
     )
     assert response.status_code == 204, response.text
     return "tls-kv"
+
+
+def test_an_html_page_in_place_of_vaults_answer_is_a_clear_error(
+    openbao: OpenBao, vault_mount: str, tmp_path: Path
+) -> None:
+    """A proxy or captive portal answering 200 with a page: a StoreError naming the request
+    and the address, never a JSON decoding traceback."""
+    transport = RecordingTransport()
+    store = make_store(openbao, vault_mount, tmp_path, transport=transport)
+    store.put("ds-read", new_payload())
+    page = b"<html><body>Sign in to continue</body></html>"
+    transport.faults.append(
+        Fault(
+            lambda r: r.method == "GET" and "/metadata/" in r.url.path,
+            200,
+            headers={"content-type": "text/html"},
+            body=page,
+        )
+    )
+    with pytest.raises(StoreError, match=r"metadata read: the HTTP 200 answer from .* is not a "):
+        store.read_meta("ds-read")
