@@ -218,6 +218,28 @@ def test_an_invalid_spec_stops_at_validate(
     assert emulator_control.request_log() == []
 
 
+def test_a_failed_plan_replaces_the_older_plan_in_the_comment(
+    runner: WorkflowRunner, emulator: RunningEmulator
+) -> None:
+    """A reviewer reads the sticky comment: after a push whose plan fails it must say so, not
+    keep showing the plan of an older commit."""
+    assert run_plan(runner, emulator)[-1].outcome == "success"
+    (before,) = comments(runner)
+    assert "Merging applies these changes (2 create)" in str(before["body"])
+
+    refused = contexts(emulator, event="pull_request")
+    refused.secrets = {"PACKAGEMANAGER_TOKEN": "not-an-admin-token"}
+    plan = runner.run_job(PLAN, "plan", refused)
+    assert plan.outcome == "failure"
+    assert step(plan, "Plan")["exitcode"] == "1"
+    assert next(s for s in plan.steps if s.name.startswith("Upload")).outcome == "skipped"
+    (after,) = comments(runner)
+    body = str(after["body"])
+    assert after["id"] == before["id"] and body.startswith(MARKER)
+    assert "**The plan failed** (exit 1)" in body
+    assert "Merging applies" not in body and "ds-read" not in body
+
+
 def test_a_comment_carrying_the_marker_from_anyone_else_is_left_alone(
     runner: WorkflowRunner, emulator: RunningEmulator
 ) -> None:
