@@ -115,8 +115,42 @@ def test_least_privilege_and_no_persisted_credentials(path: Path) -> None:
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, name
         granted = {k for k, v in job["permissions"].items() if v == "write"}
-        if "id-token" in granted:
-            assert path.name in ("tokens-apply.yml", "tokens-rotate.yml"), name
+        if "id-token" in granted:  # only the jobs that read the stores, behind an environment
+            assert (path.name, name) in STORE_JOBS, name
+            assert job["environment"], name
+
+
+# The jobs that run plan, apply or audit: each reads the spec's stores, so each needs the same
+# way to cloud credentials (plan reads store metadata to find what needs repair).
+STORE_JOBS = {
+    ("tokens-plan.yml", "plan"),
+    ("tokens-apply.yml", "apply"),
+    ("tokens-rotate.yml", "rotate"),
+}
+
+
+def test_every_job_that_reads_the_stores_can_get_cloud_credentials() -> None:
+    found = set()
+    for path in WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            commands = {
+                s.get("with", {}).get("command")
+                for s in job.get("steps", [])
+                if s.get("uses") == "$/"
+            }
+            if commands & {"plan", "apply", "audit"}:
+                found.add((path.name, name))
+                assert job["permissions"].get("id-token") == "write", (path.name, name)
+                credentials = [
+                    s
+                    for s in job["steps"]
+                    if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+                ]
+                assert len(credentials) == 1, (path.name, name)
+                assert credentials[0]["if"] == "vars.AWS_ROLE_ARN != ''"
+                first_use = next(i for i, s in enumerate(job["steps"]) if s.get("uses") == "$/")
+                assert job["steps"].index(credentials[0]) < first_use, (path.name, name)
+    assert found == STORE_JOBS
 
 
 @pytest.mark.parametrize("path", [*WORKFLOWS, ACTION], ids=lambda p: p.name)

@@ -42,7 +42,8 @@ const issues = {
   },
   createComment: async ({issue_number, body}) => {
     record('createComment', {issue_number, body});
-    const comment = {id: state.nextId++, issue_number, body};
+    const user = {login: 'github-actions[bot]', type: 'Bot'};  // GITHUB_TOKEN's identity
+    const comment = {id: state.nextId++, issue_number, body, user};
     state.comments.push(comment);
     return {data: comment};
   },

@@ -218,6 +218,55 @@ def test_an_invalid_spec_stops_at_validate(
     assert emulator_control.request_log() == []
 
 
+def test_a_failed_plan_replaces_the_older_plan_in_the_comment(
+    runner: WorkflowRunner, emulator: RunningEmulator
+) -> None:
+    """A reviewer reads the sticky comment: after a push whose plan fails it must say so, not
+    keep showing the plan of an older commit."""
+    assert run_plan(runner, emulator)[-1].outcome == "success"
+    (before,) = comments(runner)
+    assert "Merging applies these changes (2 create)" in str(before["body"])
+
+    refused = contexts(emulator, event="pull_request")
+    refused.secrets = {"PACKAGEMANAGER_TOKEN": "not-an-admin-token"}
+    plan = runner.run_job(PLAN, "plan", refused)
+    assert plan.outcome == "failure"
+    assert step(plan, "Plan")["exitcode"] == "1"
+    assert next(s for s in plan.steps if s.name.startswith("Upload")).outcome == "skipped"
+    (after,) = comments(runner)
+    body = str(after["body"])
+    assert after["id"] == before["id"] and body.startswith(MARKER)
+    assert "**The plan failed** (exit 1)" in body
+    assert "Merging applies" not in body and "ds-read" not in body
+
+
+def test_a_comment_carrying_the_marker_from_anyone_else_is_left_alone(
+    runner: WorkflowRunner, emulator: RunningEmulator
+) -> None:
+    """The marker is hidden, not secret: a commenter who writes it first must not become the
+    author of the plan comment (and so able to edit it after the run), nor lose a comment."""
+    forged = "\n".join([MARKER, "## ppm-tokens plan: no changes"])
+    state = runner.github_api()
+    state["comments"] = [
+        {"id": 900, "issue_number": 7, "body": forged, "user": {"login": "mallory"}},
+        {
+            "id": 901,
+            "issue_number": 7,
+            "body": "<!-- ppm-tokens:plan-comment part 1 -->\nmore",
+            "user": {"login": "mallory", "type": "User"},
+        },
+    ]
+    runner.github_state.write_text(json.dumps(state))
+    jobs = run_plan(runner, emulator)
+    assert [job.outcome for job in jobs] == ["success", "success"]
+    calls = runner.github_api()["calls"]
+    assert [name for name, _ in calls] == ["listComments", "createComment"]
+    bodies = {c["id"]: str(c["body"]) for c in comments(runner)}
+    assert bodies[900] == forged and 901 in bodies
+    (ours,) = [c for c in comments(runner) if c["id"] not in (900, 901)]
+    assert str(ours["body"]).startswith(MARKER) and "ds-read" in str(ours["body"])
+
+
 def test_a_long_plan_is_split_into_sticky_parts(
     runner: WorkflowRunner, emulator: RunningEmulator
 ) -> None:
