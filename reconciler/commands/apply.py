@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,13 +160,19 @@ def rederive_saved_plan(
 def check_declared(spec: Spec, names: frozenset[str]) -> None:
     """Names given to `rotate`/`--rotate` must be declared; said before any request, rather
     than as a plan error next to "No changes"."""
-    declared = sorted(t.name for t in spec.tokens if t.state is TokenState.PRESENT)
-    for name in sorted(names - set(declared)):
-        close = difflib.get_close_matches(name, declared, n=1)
+    declared = [t.name for t in spec.tokens if t.state is TokenState.PRESENT]
+    refuse_undeclared(names, declared, f"{spec.path} declares no")
+
+
+def refuse_undeclared(names: frozenset[str], declared: Iterable[str], who: str) -> None:
+    """A UsageError for the first of `names` not declared, with the closest declared name."""
+    known = sorted(set(declared))
+    for name in sorted(names - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise UsageError(
-            f"cannot rotate {name!r}: {spec.path} declares no present token of that name; "
-            f"{hint}declared: {', '.join(declared) or 'none'}"
+            f"cannot rotate {name!r}: {who} present token of that name; "
+            f"{hint}declared: {', '.join(known) or 'none'}"
         )
 
 

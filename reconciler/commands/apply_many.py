@@ -14,7 +14,6 @@ tampered part refuses the whole file (exit 4).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
@@ -142,14 +141,8 @@ def _declared(spec: Spec) -> frozenset[str]:
 
 def check_rotate(specs: Sequence[Spec], names: frozenset[str]) -> None:
     """--rotate NAME must name a token some spec declares; each spec rotates its own."""
-    declared = sorted(set().union(*(_declared(spec) for spec in specs)))
-    for name in sorted(names - set(declared)):
-        close = difflib.get_close_matches(name, declared, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UsageError(
-            f"cannot rotate {name!r}: none of the {len(specs)} specs declares a present token "
-            f"of that name; {hint}declared: {', '.join(declared) or 'none'}"
-        )
+    declared = set().union(*(_declared(spec) for spec in specs))
+    single.refuse_undeclared(names, declared, f"none of the {len(specs)} specs declares a")
 
 
 def apply_specs(
