@@ -269,12 +269,13 @@ def spec_files_option(func: F) -> F:
 @spec_files_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 @click.option("--now", metavar="ISO8601", help="Override the clock (dates in the past).")
-def validate(files: tuple[Path, ...], output_format: str, now: str | None) -> int:
+@click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted.")
+def validate(files: tuple[Path, ...], output_format: str, now: str | None, verbose: bool) -> int:
     """Check spec files offline. Exit 0 when valid, 3 when not."""
     from reconciler.commands import validate as command
     from reconciler.commands.runtime import make_clock
 
-    configure_logging(False)
+    configure_logging(verbose or bool(_before_command().get("verbose")))
     paths = list(files) or [DEFAULT_SPEC]
     now = now or _before_command().get("now")
     return finish(

@@ -187,7 +187,10 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     finally:
         driver.close()
     ui.out(render(plan, options.output_format, color=ui.color))
-    if options.out is not None:
+    if options.out is not None and plan.errors:
+        # apply would refuse it anyway: a plan with errors is not one to review and apply.
+        ui.err(f"Did not save the plan to {options.out}: it has errors; fix them and plan again")
+    elif options.out is not None:
         save_plan(plan, options.out)
         ui.err(f"Saved the plan to {options.out}; apply it with: ppm-tokens apply {options.out}")
     if plan.errors:

@@ -90,6 +90,9 @@ def save(plans: PlanSet, path: Path, ui: UI) -> None:
             "must cover every spec; fix that and run plan again"
         )
         return
+    if plans.has_errors:
+        ui.err(f"Did not save the plan to {path}: it has errors; fix them and plan again")
+        return
     path.write_text(json.dumps(plans_to_json(plans), indent=2) + "\n", encoding="utf-8")
     ui.err(
         f"Saved the plan of {len(plans.parts)} specs to {path}; "
