@@ -66,6 +66,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/store_apply.py
 	$(BIN)/python bench/rspm_driver.py
+	$(BIN)/python bench/day2_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -6,6 +6,8 @@ Pure parts only (the server read is what bench/emulator_list.py measures): N liv
 quarter managed by a spec of N/4 entries with two generations each, the rest unmanaged, some
 revoked or expired. Times the views, `list` (filter, sort, table, CSV, JSON), `audit` (rules and
 SARIF), `import` (spec text) and `report` (HTML and Markdown, with the size of the page).
+
+Takes about 2 s at the default size; `--tokens 500` well under a second.
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ def live_tokens(count: int) -> tuple[list[LiveToken], list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tokens", type=int, default=5000)
     count = parser.parse_args().tokens
     tokens, names = live_tokens(count)

@@ -6,6 +6,8 @@ process (so the load generator does not share its interpreter), then for each pa
 prints requests/s and p50/p95 latency.
 
     .venv/bin/python bench/emulator_list.py [--seconds 5] [--threads 8] [--tokens 10000]
+
+Takes about 12 s at the default sizes; `--seconds 1 --tokens 1000` about 3 s.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ def hammer(url: str, admin: str, limit: int, seconds: float, threads: int) -> No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Emulator token-list throughput")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=10_000)

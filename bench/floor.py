@@ -70,7 +70,9 @@ def fetch_all(client: httpx.Client, in_flight: int) -> tuple[int, int, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("spec", type=Path)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--parse-only", action="store_true")

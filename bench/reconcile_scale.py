@@ -7,6 +7,8 @@
   N older generations, 2N tokens of another namespace or unmanaged), and its three renderers;
 - apply: M tokens created end to end (create, file store write, verify) against an emulator on
   loopback with the default concurrency of 4, then the idle re-plan.
+
+Takes about 2 s at the default sizes; `--tokens 200 --apply-tokens 20` under a second.
 """
 
 from __future__ import annotations

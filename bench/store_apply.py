@@ -7,6 +7,8 @@ Each run: a fresh emulator on loopback, a spec of N repos:read tokens in one sto
 store, read back, verify), then the re-plan when nothing changed. The backends are the test
 suite's: vault on a real OpenBao dev server, aws on moto's server, github on the GitHub fake;
 `command` runs a small Python program per write.
+
+Takes about 20 s at the default size (starting the servers included); `--tokens 20` about 5 s.
 """
 
 from __future__ import annotations

@@ -133,3 +133,21 @@ def test_existing_benchmarks_still_run() -> None:
     assert scale.returncode == 0, scale.stderr[-2000:]
     assert "-> 3 created, 0 failed" in scale.stdout
     assert "-> 0 changes" in scale.stdout
+
+
+def test_make_bench_runs_every_script_and_the_readme_lists_each_with_its_help() -> None:
+    """bench/README.md: `make bench` runs them all, each is in its table, and `--help` shows
+    the script's docstring (what it measures, how long it takes, how to make it smaller)."""
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    run = set(re.findall(r"bench/(\w+\.py)", recipe))
+    helpers = {"scenario.py", "floor.py"}  # imported or started by the others
+    assert run == {p.name for p in BENCH.glob("*.py")} - helpers
+    table = set(re.findall(r"^\| `(\w+\.py)` \|", (BENCH / "README.md").read_text(), re.M))
+    assert table == run
+    for name in sorted(run):
+        shown = run_script(name, "--help")
+        assert shown.returncode == 0, shown.stderr
+        doc = (BENCH / name).read_text(encoding="utf-8").split('"""', 2)[1]
+        assert " ".join(doc.split()) in " ".join(shown.stdout.split()), name
+        assert re.search(r"\bTakes [^.]*?\d (s|minutes)\b", doc), f"{name}: how long it takes"

@@ -51,3 +51,24 @@ def test_spec_examples_validate(body: str, tmp_path: Path, monkeypatch: pytest.M
     now = datetime(2026, 12, 1, tzinfo=UTC)
     _, problems = check_bytes(body.encode(), file="README.md", base_dir=tmp_path, now=now)
     assert [p.render() for p in problems] == []
+
+
+@pytest.mark.parametrize(
+    "stores", [body for lang, body in BLOCKS if lang == "yaml" and body.startswith("stores:")]
+)
+def test_store_examples_validate(
+    stores: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each store snippet, under a spec with one token per store, is a valid spec."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    names = re.findall(r"^  ([\w-]+):", stores, re.M)
+    assert names
+    tokens = "".join(
+        f"  - {{name: t{i}, user: ci, description: d, scope: global:admin, store: {name},"
+        f" secret: T{i}}}\n"
+        for i, name in enumerate(names)
+    )
+    body = f"version: 1\nnamespace: readme\n{stores}tokens:\n{tokens}"
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    _, problems = check_bytes(body.encode(), file="README.md", base_dir=tmp_path, now=now)
+    assert [p.render() for p in problems] == []

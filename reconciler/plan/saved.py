@@ -71,9 +71,14 @@ def _check_actions(saved: tuple[Action, ...], derived: tuple[Action, ...]) -> No
         changed = [
             f.name for f in fields(Action) if getattr(mine, f.name) != getattr(theirs, f.name)
         ]
+        fields_differ = (
+            f"{changed[0]} differs"
+            if len(changed) == 1
+            else f"{', '.join(changed[:-1])} and {changed[-1]} differ"
+        )
         raise StalePlanError(
             f"saved action {index} ({_describe(mine)}) is not what the spec, the live tokens "
-            f"and the stores give ({_describe(theirs)}): its {', '.join(changed)} differ; "
+            f"and the stores give ({_describe(theirs)}): its {fields_differ}; "
             f"the stores changed or the file was edited; {_AGAIN}"
         )
     if len(saved) != len(derived):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from reconciler.apply import ApplyOptions
@@ -178,9 +181,10 @@ def test_failed_revoke_of_the_replaced_token_keeps_the_verified_successor(world:
     (result,) = report.results
     new = result.new_guid or ""
     assert not result.ok and world.driver.active(new) and world.driver.active(old)
-    assert "is proven, stored and confirmed, but revoking the token it replaces" in (
-        result.error or ""
-    )
+    # The README's "When a run fails" quotes this message for users to find in their logs.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    quoted = re.search(r'Exit 1 with "([^"]+)"', readme)
+    assert quoted is not None and quoted[1] in (result.error or "")
 
 
 def test_values_never_reach_errors_or_the_report(world: World) -> None:

@@ -369,6 +369,17 @@ def test_absent_keep_does_not_delete_the_secret() -> None:
     assert revoke.delete_secret is None
 
 
+def test_a_removed_entry_is_revoked_and_its_secret_kept() -> None:
+    """on_delete belongs to the entry: once the entry is gone nothing says to delete (the
+    README tells users to declare `state: absent` for one apply first)."""
+    [revoke] = run_plan(make_spec(), [CURRENT], OK_META).actions
+    assert (revoke.kind, revoke.guid, revoke.delete_secret) == (
+        ActionKind.REVOKE,
+        CURRENT.guid,
+        None,
+    )
+
+
 def test_absent_skips_the_protected_token_and_moves_the_delete_on() -> None:
     spec = make_spec(
         replace(T, state=TokenState.ABSENT, on_delete=OnDelete.DELETE),

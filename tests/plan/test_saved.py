@@ -52,10 +52,10 @@ def _dropped(plan: Plan) -> Plan:
 
 
 TAMPERING: dict[str, tuple[Callable[[Plan], Plan], str]] = {
-    "noop-edited-into-a-revoke": (_noop_into_revoke, "its kind, reason differ"),
+    "noop-edited-into-a-revoke": (_noop_into_revoke, "its kind and reason differ;"),
     "guid-swapped": (
         _edit_action(ActionKind.RETIRE, guid=guid("theirs")),
-        "its guid differ",
+        "its guid differs;",
     ),
     "server-changed": (lambda p: replace(p, server="https://evil.example.com"), "server"),
     "namespace-changed": (lambda p: replace(p, namespace="other-team"), "namespace"),
@@ -65,18 +65,18 @@ TAMPERING: dict[str, tuple[Callable[[Plan], Plan], str]] = {
     ),
     "action-added": (_added, "has 1 action"),
     "action-dropped": (_dropped, "differ"),
-    "reason-edited": (_edit_action(ActionKind.ROTATE, reason="routine"), "its reason differ"),
+    "reason-edited": (_edit_action(ActionKind.ROTATE, reason="routine"), "its reason differs;"),
     "grace-extended": (
         _edit_action(ActionKind.ROTATE, retire_after=NOW + 300 * DAY),
-        "its retire_after differ",
+        "its retire_after differs;",
     ),
     "revoke-at-once": (
         _edit_action(ActionKind.ROTATE, revoke_replaced=True),
-        "its revoke_replaced differ",
+        "its revoke_replaced differs;",
     ),
     "secret-deletion-added": (
         _edit_action(ActionKind.RETIRE, delete_secret=SecretRef("vault", "ds-read")),
-        "its delete_secret differ",
+        "its delete_secret differs;",
     ),
     "still-active-hidden": (lambda p: replace(p, still_active=()), "still active"),
     "warnings-hidden": (lambda p: replace(p, warnings=()), "warnings"),

@@ -6,7 +6,7 @@ import pytest
 
 from reconciler.spec.store_rules import KEY_RULES, file_key, github_key
 
-from .helpers import check, errors, spec_with
+from .helpers import check, errors, messages, spec_with
 
 STORES = """\
 stores:
@@ -113,3 +113,14 @@ def test_stores_without_rules_take_what_the_schema_allows() -> None:
 def test_remote_store_key_rules(kind: str, key: str, reason: str | None) -> None:
     found = KEY_RULES[kind](key)
     assert (found is None) if reason is None else (found is not None and reason in found)
+
+
+def test_too_many_aws_tags_says_the_limit_and_why_not_the_whole_map() -> None:
+    tags = ", ".join(f"t{i}: v" for i in range(42))
+    stores = f"stores:\n  aws: {{type: aws, region: eu-west-1, prefix: ppm/, tags: {{{tags}}}}}\n"
+    spec, problems = check(spec_with(stores=stores, store="aws"))
+    assert spec is None
+    assert messages(errors(problems)) == [
+        "store 'aws' tags: at most 41 tags: the store's own metadata takes up to 9 of the 50 "
+        "AWS allows"
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 import time
@@ -425,3 +426,29 @@ def test_a_put_that_never_finishes_leaves_no_metadata_of_the_old_token(
     with pytest.raises(SystemExit):
         dying.put("ds-read", new)
     assert harness.open(state_dir=state).read_meta("ds-read") is None
+
+
+def test_the_readme_names_every_variable_a_put_sets_and_every_metadata_key(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    """Whoever writes a script for this store has the README's "Command stores" section only:
+    its variables and read_command keys must be the real ones, all of them."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("#### Command stores", 1)[1].split("\n#### ", 1)[0]
+    documented = {
+        name if name.startswith("PPM_TOKENS_") else "PPM_TOKENS" + name
+        for name in re.findall(r"`(PPM_TOKENS_[A-Z0-9_]+|_[A-Z0-9_]+)`", section)
+    }
+    promised = datetime(2026, 3, 4, 12, tzinfo=UTC)
+    written = SecretPayload(
+        payload.payload, replace(payload.meta, format="netrc", retire_previous_after=promised)
+    )
+    harness.open().put("ds-read", written)
+    put_env = harness.entries()[-1]["env"]
+    assert isinstance(put_env, dict)
+    assert documented == set(put_env)
+
+    keys = re.search(r"JSON object\s+with (.*?)\(optionally (.*?)\)", section, re.S)
+    assert keys is not None
+    named = set(re.findall(r"`([a-z_0-9]+)`", keys[1] + keys[2])) - {"never"}  # a value
+    assert named == set(written.meta.to_strings())
