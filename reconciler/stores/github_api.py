@@ -30,7 +30,10 @@ from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, s
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 TIMEOUT = 30.0
-DEFAULT_RETRY = RetryPolicy()
+DEFAULT_RETRY = RetryPolicy(
+    redirect_hint="a renamed or transferred repository needs its new name in the spec; "
+    "otherwise set `api_url` (or GITHUB_API_URL) to where it points"
+)
 
 
 @dataclass(frozen=True)

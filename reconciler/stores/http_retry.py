@@ -2,7 +2,7 @@
 and rate-limit headers, with the sleep and clock passed in.
 
 Messages name the store, the operation and the host, never a request body (which may hold a
-value).
+value). Redirects are refused, never followed: they would carry the token wherever they point.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class RetryPolicy:
     backoff: float = 0.5  # seconds before the second try; doubles after each failure
     max_wait: float = 60.0  # a rate limit that asks for longer fails at once, with the time
     ca_hint: str = "set SSL_CERT_FILE to the CA file that signed it"
+    redirect_hint: str = "set the store's address to where it points"
 
 
 def _seconds_until(header: str, now: datetime) -> float | None:
@@ -99,6 +100,8 @@ def send(
             log.debug("%s: %s, retrying", what, type(exc).__name__)
             sleep(policy.backoff * 2**number)
             continue
+        if response.has_redirect_location:
+            raise _redirected(response, what, policy)
         wait = rate_limit_wait(response, now())
         if wait is not None:
             if wait > policy.max_wait:
@@ -117,6 +120,18 @@ def send(
             continue
         return response
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _redirected(response: httpx.Response, what: str, policy: RetryPolicy) -> StoreError:
+    """Redirects are not followed: the request carries a token, and the place it points to
+    (another host, perhaps) is the server's choice, not the spec's."""
+    target = response.request.url.join(response.headers["location"])
+    where = f"{target.host}{':' + str(target.port) if target.port else ''}{target.path}"
+    return StoreError(
+        f"{what}: {response.request.url.host} answered HTTP {response.status_code}, a redirect "
+        f"to {for_terminal(where[:200])}, which is not followed so that the token goes nowhere "
+        f"else: {policy.redirect_hint}"
+    )
 
 
 def json_object(response: httpx.Response, what: str) -> dict[str, Any]:

@@ -39,7 +39,11 @@ log = logging.getLogger(__name__)
 
 KUBERNETES_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TIMEOUT = 30.0
-DEFAULT_RETRY = RetryPolicy(ca_hint="set VAULT_CACERT (or ca_cert) to the CA file that signed it")
+DEFAULT_RETRY = RetryPolicy(
+    ca_hint="set VAULT_CACERT (or ca_cert) to the CA file that signed it",
+    redirect_hint="set `address` (or VAULT_ADDR) to the server that answers itself, such as "
+    "the active node or its load balancer",
+)
 
 
 class AuthMethod(StrEnum):

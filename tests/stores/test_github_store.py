@@ -396,3 +396,32 @@ def test_an_html_page_in_place_of_githubs_answer_is_a_clear_error(tmp_path: Path
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("status", [301, 307])
+def test_a_redirect_is_refused_without_sending_the_token_on(tmp_path: Path, status: int) -> None:
+    """GitHub answers 301 for a renamed repository: the request is not repeated where it points
+    (which would carry the Authorization header there) and the message says what to change."""
+    from tests.stores.redirector import redirecting
+
+    with redirecting(status) as redirect:
+        config = StoreConfig("ci", "github", MappingProxyType({"repository": REPO}))
+        context = StoreContext(
+            spec_dir=tmp_path,
+            env={"GITHUB_TOKEN": "t", "GITHUB_API_URL": redirect.url},
+            sleep=[].append,
+        )
+        store = open_github_store(config, context)
+        OPENED.append(store)
+
+        for read in (
+            lambda: store.read_meta_many(["PPM_TOKEN"]),
+            lambda: store.put("PPM_TOKEN", new_payload()),
+        ):
+            with pytest.raises(
+                StoreError,
+                match=rf"answered HTTP {status}, a redirect to {redirect.target}/repos/acme/"
+                r".*renamed or transferred repository needs its new name",
+            ):
+                read()
+        assert redirect.reached == []

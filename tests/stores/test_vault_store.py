@@ -655,3 +655,26 @@ def test_an_html_page_in_place_of_vaults_answer_is_a_clear_error(
     )
     with pytest.raises(StoreError, match=r"metadata read: the HTTP 200 answer from .* is not a "):
         store.read_meta("ds-read")
+
+
+@pytest.mark.parametrize("status", [301, 307])
+def test_a_redirect_is_refused_without_sending_the_token_on(tmp_path: Path, status: int) -> None:
+    """A standby node or a moved server answering with a redirect: the request is not repeated
+    where it points (which would carry X-Vault-Token there) and the message says where."""
+    from tests.stores.redirector import redirecting
+
+    with redirecting(status) as redirect:
+        config = StoreConfig(
+            "vault", "vault", MappingProxyType({"address": redirect.url, "mount": "secret"})
+        )
+        context = StoreContext(spec_dir=tmp_path, env={"VAULT_TOKEN": "t"}, sleep=lambda _: None)
+        store = open_vault_store(config, context)
+        OPENED.append(store)
+
+        with pytest.raises(
+            StoreError,
+            match=rf"answered HTTP {status}, a redirect to {redirect.target}/v1/.* not followed"
+            r".*: set `address` \(or VAULT_ADDR\)",
+        ):
+            store.put("ds-read", new_payload())
+        assert redirect.reached == []
