@@ -15,7 +15,7 @@ out when short; 5xx are retried.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, s
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 TIMEOUT = 30.0
+LISTING_TRIES = 3
 DEFAULT_RETRY = RetryPolicy(
     redirect_hint="a renamed or transferred repository needs its new name in the spec; "
     "otherwise set `api_url` (or GITHUB_API_URL) to where it points"
@@ -135,24 +136,53 @@ class GitHubApi:
 
     def pages(
         self, path: str, field: str, *, what: str, target: Target, per_page: int
-    ) -> Iterator[Mapping[str, Any]]:
-        """Every item of a paged list endpoint (`total_count` and a list under `field`)."""
+    ) -> list[Mapping[str, Any]]:
+        """Every item of a paged list endpoint (`total_count` and a list under `field`).
+
+        Pages are offsets, so a list that changes while it is read shifts items from one page
+        to another, and one may be missed: a `total_count` that moves means reading it again.
+        Pages that never add up to `total_count` are an error: a missing item would read as
+        a secret that is not there, and its token would be issued again."""
+        for _ in range(LISTING_TRIES):
+            items, total = self._list_once(path, field, what=what, target=target, per_page=per_page)
+            if total is None:
+                return items
+        raise StoreError(
+            f"store '{self.store}': {what} on {target.label} kept changing while it was read "
+            f"({LISTING_TRIES} tries): run again when nothing else is writing there"
+        )
+
+    def _list_once(
+        self, path: str, field: str, *, what: str, target: Target, per_page: int
+    ) -> tuple[list[Mapping[str, Any]], int | None]:
+        """The items and None; or what was read so far and the total_count that moved."""
+        items: list[Mapping[str, Any]] = []
+        first_total: int | None = None
         page = 1
-        seen = 0
         while True:
             response = self.request(
                 "GET", path, what=what, params={"per_page": per_page, "page": page}
             )
             if response.status_code == 404:
-                return
+                return items, None
             if response.status_code != 200:
                 raise self.failure(response, what, target)
             body = json_object(response, f"store '{self.store}': {what}")
-            items = body.get(field) or []
-            yield from items
-            seen += len(items)
-            if not items or seen >= int(body.get("total_count") or 0):
-                return
+            total = int(body.get("total_count") or 0)
+            if first_total is None:
+                first_total = total
+            elif total != first_total:
+                return items, total
+            found = body.get(field) or []
+            items.extend(found)
+            if len(items) >= total:
+                return items, None
+            if not found:
+                raise StoreError(
+                    f"store '{self.store}': {what} on {target.label} gave {len(items)} of "
+                    f"{total} (short pages): is something between here and the API trimming "
+                    "its answers?"
+                )
             page += 1
 
     def repository_id(self, repository: str) -> int:

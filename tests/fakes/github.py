@@ -7,7 +7,8 @@ uvicorn, loopback, random port), following GitHub's documented behaviour:
 - names: letters, digits and `_`, not starting with a digit or `GITHUB_`, stored upper-case;
   values up to 48 KB; a `key_id` that is not the current key's is refused (422).
 - PUT secret: 201 created, 204 updated. Variables: POST 201 (409 if it exists), PATCH 204
-  (404 if missing), DELETE 204 (404). Lists page with `per_page`/`page` and `total_count`.
+  (404 if missing), DELETE 204 (404). Lists page with `per_page`/`page` and `total_count`
+  (`short_pages` leaves items off every page, as a trimming proxy would).
 - Organization secrets and variables need `visibility` (all, private, selected) and, for
   selected, `selected_repository_ids`.
 - 401 for an unknown token, 404 for a repository or organization the token cannot see, 403
@@ -102,6 +103,7 @@ class GitHubFake:
         # "read" and "write", permissions those of PERMISSIONS
         self.tokens: dict[str, dict[str, Grant]] = {}
         self.injected: list[Injected] = []
+        self.short_pages = 0  # leave this many items off every page, total_count unchanged
         self.requests: list[tuple[str, str, int]] = []
         self._clock = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
         self._lock = threading.Lock()
@@ -287,11 +289,13 @@ class GitHubFake:
         key = base64.b64encode(bytes(scope.private_key.public_key)).decode()
         return JSONResponse({"key_id": scope.key_id, "key": key})
 
-    @staticmethod
-    def _page(items: list[dict[str, Any]], request: Request, field_name: str, cap: int) -> Response:
+    def _page(
+        self, items: list[dict[str, Any]], request: Request, field_name: str, cap: int
+    ) -> Response:
         per_page = min(int(request.query_params.get("per_page", 30)), cap)
         page = int(request.query_params.get("page", 1))
         chosen = items[(page - 1) * per_page : page * per_page]
+        chosen = chosen[: max(0, len(chosen) - self.short_pages)]
         return JSONResponse({"total_count": len(items), field_name: chosen})
 
     @staticmethod

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import httpx
 import pytest
 
 from reconciler.errors import StoreError
@@ -425,3 +426,80 @@ def test_a_redirect_is_refused_without_sending_the_token_on(tmp_path: Path, stat
             ):
                 read()
         assert redirect.reached == []
+
+
+class _Between(httpx.BaseTransport):
+    """Real HTTP to the fake, running `then` after the first `times` pages of a listing."""
+
+    def __init__(self, listing: str, then: Callable[[], None], *, times: int = 1) -> None:
+        self._real = httpx.HTTPTransport()
+        self._listing = listing
+        self._then = then
+        self._times = times
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._real.handle_request(request)
+        if request.url.path.endswith(self._listing) and self._times > 0:
+            response.read()
+            self._times -= 1
+            self._then()
+        return response
+
+    def close(self) -> None:
+        self._real.close()
+
+
+def _reader_between_pages(
+    github: RunningGitHub, tmp_path: Path, *, times: int
+) -> tuple[GitHubStore, dict[str, SecretPayload]]:
+    """35 secrets, and a second store reading them while another run deletes one metadata
+    variable after each of the first `times` pages of the variables listing: every later item
+    moves one place up, so one falls between page 1 and page 2."""
+    store = make_store(github, tmp_path)
+    payloads = {f"T{i:02d}": new_payload(f"t{i:02d}") for i in range(35)}
+    for key, payload in payloads.items():
+        store.put(key, payload)
+    variables = github.fake.scope(f"repo:{REPO}").variables
+    names = iter(sorted(variables))
+    transport = _Between("/variables", lambda: variables.pop(next(names)), times=times)
+    config = StoreConfig("ci", "github", MappingProxyType({"repository": REPO}))
+    context = StoreContext(
+        spec_dir=tmp_path,
+        env={"GITHUB_TOKEN": store.api._token.reveal(), "GITHUB_API_URL": github.url},
+        http_transport=transport,
+        sleep=[].append,
+    )
+    reader = open_github_store(config, context)
+    OPENED.append(reader)
+    return reader, payloads
+
+
+def test_a_listing_that_changes_between_pages_is_read_again(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    reader, payloads = _reader_between_pages(github, tmp_path, times=1)
+
+    found = reader.read_meta_many(list(payloads))
+
+    assert found == {**{k: p.meta for k, p in payloads.items()}, "T00": None}
+
+
+def test_a_listing_that_keeps_changing_is_an_error(github: RunningGitHub, tmp_path: Path) -> None:
+    reader, payloads = _reader_between_pages(github, tmp_path, times=10)
+
+    with pytest.raises(StoreError, match=r"listing variables on acme/pipelines kept changing"):
+        reader.read_meta_many(list(payloads))
+
+
+def test_a_listing_cut_short_is_an_error_not_missing_secrets(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    """Pages that never add up to total_count (something between here and GitHub trims them):
+    a clear error, never secrets read as missing (which would issue their tokens again)."""
+    store = make_store(github, tmp_path)
+    for i in range(35):
+        store.put(f"T{i:02d}", new_payload(f"t{i:02d}"))
+    github.fake.short_pages = 1
+
+    with pytest.raises(StoreError, match=r"listing secrets on acme/pipelines gave 34 of 35 "):
+        store.read_meta_many(["T00"])
