@@ -23,6 +23,7 @@ from reconciler.stores.github import GitHubStore, open_github_store
 from reconciler.stores.registry import StoreContext
 from tests.fakes.github import Grant, RunningGitHub, github
 from tests.stores.payloads import new_payload
+from tests.stores.transport import Fault, RecordingTransport
 
 __all__ = ["github"]  # fixture
 
@@ -44,6 +45,7 @@ def make_store(
     grants: dict[str, Grant] | None = None,
     token: str | None = None,
     sleeps: list[float] | None = None,
+    transport: httpx.BaseTransport | None = None,
     **options: Any,
 ) -> GitHubStore:
     github.fake.add_repository(REPO, "production")
@@ -56,6 +58,7 @@ def make_store(
     context = StoreContext(
         spec_dir=tmp_path,
         env={"GITHUB_TOKEN": token, "GITHUB_API_URL": github.url},
+        http_transport=transport,
         sleep=(sleeps if sleeps is not None else []).append,
     )
     store = open_github_store(config, context)
@@ -311,6 +314,26 @@ def test_server_errors_are_retried(github: RunningGitHub, tmp_path: Path) -> Non
     store.put("PPM_TOKEN", payload)
 
     assert sleeps == [0.5, 1.0]
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+
+
+@pytest.mark.parametrize("lost", ["PUT /secrets/", "POST /variables"])
+def test_a_503_after_a_create_landed_is_retried_to_the_same_end(
+    github: RunningGitHub, tmp_path: Path, lost: str
+) -> None:
+    """A secret PUT repeats harmlessly; a variable POST repeated meets 409 and updates."""
+    method, part = lost.split()
+    transport = RecordingTransport()
+    transport.faults.append(
+        Fault(lambda r: r.method == method and part in r.url.path, 503, landed=True)
+    )
+    store = make_store(github, tmp_path, transport=transport)
+    payload = new_payload()
+
+    store.put("PPM_TOKEN", payload)
+
+    assert transport.count(method, part) == 2
+    assert github.fake.secret_value(f"repo:{REPO}", "PPM_TOKEN") == payload.payload.reveal()
     assert store.read_meta("PPM_TOKEN") == payload.meta
 
 

@@ -154,6 +154,25 @@ def test_a_retry_after_the_value_landed_but_not_its_metadata_writes_no_second_ve
     assert store.read_meta("ds-read") == payload.meta
 
 
+def test_a_503_after_the_write_landed_makes_one_version(
+    openbao: OpenBao, vault_mount: str, tmp_path: Path
+) -> None:
+    """The retry's check-and-set meets the version the lost answer made: the value is found
+    there and only the metadata is written."""
+    transport = RecordingTransport()
+    store = make_store(openbao, vault_mount, tmp_path, transport=transport)
+    transport.faults.append(
+        Fault(lambda r: r.method == "POST" and "/data/" in r.url.path, 503, landed=True)
+    )
+    payload = new_payload()
+
+    store.put("ds-read", payload)
+
+    assert transport.count("POST", "/data/") == 2
+    assert kv_metadata(openbao, vault_mount, "ppm/ds-read")["current_version"] == 1
+    assert store.read_meta("ds-read") == payload.meta
+
+
 def test_overwrite_then_restore_brings_back_the_previous_value_and_metadata(
     openbao: OpenBao, vault_mount: str, tmp_path: Path
 ) -> None:

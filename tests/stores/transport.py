@@ -18,6 +18,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"errors": ["injected by the test"]}'
     before: Callable[[], None] | None = None  # runs instead of a response: a racing writer
+    landed: bool = False  # the request reaches the server first; only its answer is lost
 
 
 class RecordingTransport(httpx.BaseTransport):
@@ -37,6 +38,8 @@ class RecordingTransport(httpx.BaseTransport):
             if fault.before is not None:
                 fault.before()
             else:
+                if fault.landed:
+                    self._real.handle_request(request).read()
                 return httpx.Response(
                     fault.status, headers=fault.headers, content=fault.body, request=request
                 )
