@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from reconciler.stores.aws_session import (
     error_code,
 )
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.before_put import BeforePuts
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -75,7 +75,8 @@ class _State:
 
 @dataclass(frozen=True)
 class _Before:
-    guid: str
+    """What a key held before the first put of a token, kept until commit or restore."""
+
     existed: bool
     deleted: bool
     version: str | None
@@ -84,6 +85,14 @@ class _Before:
 
 def _our_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
+
+
+def _as_before(state: _State | None) -> _Before:
+    if state is None:
+        return _Before(existed=False, deleted=False, version=None, tags={})
+    return _Before(
+        existed=True, deleted=state.deleted, version=state.current, tags=_our_tags(state.tags)
+    )
 
 
 def meta_from_tags(
@@ -126,8 +135,7 @@ class AwsStore:
             raise StoreError(f"store '{name}' (aws): tags: {problem}")
         if any(k.startswith(TAG_PREFIX) for k in self.tags):
             raise StoreError(f"store '{name}' (aws): tag keys starting {TAG_PREFIX} are reserved")
-        self._before: dict[str, _Before] = {}
-        self._lock = threading.Lock()
+        self._before: BeforePuts[_Before] = BeforePuts()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -243,7 +251,7 @@ class AwsStore:
             raise StoreError(f"store '{self.name}': the tags of {key!r}: {problem}")
         state = self._describe(name)
         if state is None:
-            self._remember(key, guid, None)
+            self._before.remember(key, guid, _as_before(None))
             create: dict[str, Any] = {
                 "Name": name,
                 "SecretString": secret.payload.reveal(),
@@ -264,7 +272,7 @@ class AwsStore:
             if state is None:
                 raise StoreError(f"store '{self.name}': {name!r} exists and then does not")
         else:
-            self._remember(key, guid, state)
+            self._before.remember(key, guid, _as_before(state))
         if state.deleted:
             self._call("restore", name, "restore_secret", SecretId=name)
         if state.current != token:
@@ -291,31 +299,17 @@ class AwsStore:
         self._set_our_tags(name, ours, state.tags)
         log.debug("store '%s': %s now holds version %s", self.name, name, token)
 
-    def _remember(self, key: str, guid: str, state: _State | None) -> None:
-        with self._lock:
-            kept = self._before.get(key)
-            if kept is not None and kept.guid == guid:
-                return  # a retry: the first put's "before" is what a restore goes back to
-            self._before[key] = _Before(
-                guid=guid,
-                existed=state is not None,
-                deleted=state.deleted if state else False,
-                version=state.current if state else None,
-                tags=_our_tags(state.tags) if state else {},
-            )
-
     def restore_previous(self, key: str, guid: str) -> bool:
         name = self._secret_name(key)
         token = request_token(guid)
-        with self._lock:
-            before = self._before.pop(key, None)
+        before = self._before.take(key, guid)
         state = self._describe(name)
         if state is None:
             return True
-        if before is None or before.guid != guid:
+        if before is None:
             if state.current != token:
                 return True  # it does not hold that token
-            before = _Before(guid, existed=True, deleted=False, version=state.previous, tags={})
+            before = _Before(existed=True, deleted=False, version=state.previous, tags={})
         if not before.existed:
             self._call(
                 "delete", name, "delete_secret", SecretId=name, ForceDeleteWithoutRecovery=True
@@ -337,10 +331,7 @@ class AwsStore:
         return True
 
     def commit(self, key: str, guid: str) -> None:
-        with self._lock:
-            kept = self._before.get(key)
-            if kept is not None and kept.guid == guid:
-                del self._before[key]
+        self._before.commit(key, guid)
 
     def delete(self, key: str) -> None:
         name = self._secret_name(key)

@@ -16,7 +16,6 @@ a new version (KV keeps its history), with the previous metadata.
 from __future__ import annotations
 
 import posixpath
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.vault_client import VaultClient, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
 from reconciler.stores.vault_rules import custom_metadata_problem, key_problem, prefix_problem
@@ -55,9 +55,8 @@ READ_THREADS = 8
 
 @dataclass(frozen=True)
 class _Before:
-    """What a key held before the first put of `guid`, kept until commit or restore."""
+    """What a key held before the first put of a token, kept until commit or restore."""
 
-    guid: str
     version: int  # the live version then; 0 when nothing was readable
     custom: Mapping[str, str]
     existed: bool  # the entry existed (perhaps with only deleted versions)
@@ -75,8 +74,7 @@ class VaultStore:
         self.kv = kv
         self.prefix = prefix
         self.value_key = value_key
-        self._before: dict[str, _Before] = {}
-        self._lock = threading.Lock()
+        self._before: BeforePuts[_Before] = BeforePuts()
 
     def _path(self, key: str) -> str:
         if problem := key_problem(key):
@@ -139,7 +137,7 @@ class VaultStore:
         for attempt in range(2):
             found = self.kv.metadata(path)
             version = found.current_version if found else 0
-            self._remember_before(key, guid, found)
+            self._before.remember(key, guid, self._as_before(found))
             if found is not None and found.live and self._holds(path, version, secret.payload):
                 written = version  # a retried put: the value is there, maybe not its metadata
             else:
@@ -163,17 +161,13 @@ class VaultStore:
         value = found[1].get(self.value_key) if found else None
         return isinstance(value, str) and Secret(value).sha256() == payload.sha256()
 
-    def _remember_before(self, key: str, guid: str, found: KvMetadata | None) -> None:
-        with self._lock:
-            kept = self._before.get(key)
-            if kept is not None and kept.guid == guid:
-                return  # a retry: what the first put replaced stays what a restore goes to
-            self._before[key] = _Before(
-                guid=guid,
-                version=found.current_version if found and found.live else 0,
-                custom=dict(found.custom) if found else {},
-                existed=found is not None,
-            )
+    @staticmethod
+    def _as_before(found: KvMetadata | None) -> _Before:
+        return _Before(
+            version=found.current_version if found and found.live else 0,
+            custom=dict(found.custom) if found else {},
+            existed=found is not None,
+        )
 
     @staticmethod
     def _merged(found: KvMetadata | None, ours: Mapping[str, str]) -> dict[str, str]:
@@ -182,10 +176,9 @@ class VaultStore:
 
     def restore_previous(self, key: str, guid: str) -> bool:
         path = self._path(key)
-        with self._lock:
-            before = self._before.pop(key, None)
+        before = self._before.take(key, guid)
         found = self.kv.metadata(path)
-        if before is None or before.guid != guid:
+        if before is None:
             held = self._meta_of(found)
             if held is None or held.token_guid != guid:
                 return True  # it does not hold that token: nothing to undo
@@ -219,13 +212,10 @@ class VaultStore:
         assert found is not None
         older = [v for v in found.live_versions if v < found.current_version]
         custom = {k: v for k, v in found.custom.items() if k not in OUR_KEYS}
-        return _Before(guid="", version=older[-1] if older else 0, custom=custom, existed=True)
+        return _Before(version=older[-1] if older else 0, custom=custom, existed=True)
 
     def commit(self, key: str, guid: str) -> None:
-        with self._lock:
-            kept = self._before.get(key)
-            if kept is not None and kept.guid == guid:
-                del self._before[key]
+        self._before.commit(key, guid)
 
     def delete(self, key: str) -> None:
         self.kv.destroy_all(self._path(key))
