@@ -228,9 +228,15 @@ class VaultStore:
         self.kv.client.close()
 
 
+def mount_and_prefix(config: StoreConfig) -> tuple[str, str]:
+    """Where a vault store keeps its entries (and the vault lock its own, by default)."""
+    mount = options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
+    return mount, options.text(config, "prefix", "") or ""
+
+
 def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:
     settings = vault_settings(config, context.env, context.spec_dir)
-    mount = options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
+    mount, prefix = mount_and_prefix(config)
     client = VaultClient(
         settings,
         context.env,
@@ -241,6 +247,6 @@ def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:
     return VaultStore(
         config.name,
         KvV2(client, mount),
-        prefix=options.text(config, "prefix", "") or "",
+        prefix=prefix,
         value_key=options.text(config, "key", "token") or "token",
     )

@@ -19,6 +19,7 @@ from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.errors import LockError, StoreError
 from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
+from reconciler.stores.vault import mount_and_prefix
 from reconciler.stores.vault_client import VaultClient, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvV2
 
@@ -132,11 +133,11 @@ def open_vault_lock(config: LockConfig, context: LockContext) -> VaultLock:
         )
     store = context.stores[store_name]
     try:
+        # The store's own reading of its options: the lock lives where the store does.
         settings = vault_settings(store, context.env, context.spec_dir)
+        mount, prefix = mount_and_prefix(store)
         client = VaultClient(settings, context.env, sleep=time.sleep, now=context.now)
     except StoreError as exc:
         raise LockError(f"lock (vault store '{store_name}'): {exc}") from None
-    mount = str(store.options.get("mount", "secret"))
-    prefix = str(store.options.get("prefix", "") or "")
     path = config.options.get("path") or f"{prefix}locks/{context.namespace}"
     return VaultLock(KvV2(client, mount), str(path), now=context.now)
