@@ -78,7 +78,8 @@ def send(
     """Send the request `build` makes, retrying transport errors, 5xx and rate limits.
 
     Returns the last response (the caller maps its status); raises StoreError when the server
-    cannot be reached or asks to wait longer than `policy.max_wait`."""
+    cannot be reached, redirects, or is still rate limiting after the last try or asks to wait
+    longer than `policy.max_wait` (a 403 that is a rate limit must not read as a refusal)."""
     tries = max(1, policy.attempts)
     for number in range(tries):
         last = number == tries - 1
@@ -110,7 +111,10 @@ def send(
                     "run again later"
                 )
             if last:
-                return response
+                raise StoreError(
+                    f"{what}: still rate limited by {request.url.host} after {tries} tries "
+                    f"({error_text(response)}): run again later"
+                )
             log.debug("%s: rate limited (%s), waiting %.1f s", what, response.status_code, wait)
             sleep(max(wait, policy.backoff * 2**number))
             continue

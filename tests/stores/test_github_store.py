@@ -305,6 +305,25 @@ def test_a_long_rate_limit_fails_with_the_wait(github: RunningGitHub, tmp_path: 
         store.put("PPM_TOKEN", new_payload())
 
 
+@pytest.mark.parametrize("kind", ["primary", "secondary", "429"])
+def test_a_rate_limit_that_outlasts_the_tries_says_so(
+    github: RunningGitHub, tmp_path: Path, kind: str
+) -> None:
+    """GitHub's rate limits are 403s too: the message must not send people to the token's
+    permissions."""
+    sleeps: list[float] = []
+    store = make_store(github, tmp_path, sleeps=sleeps)
+    github.fake.rate_limit(kind, wait=3, times=10)
+
+    with pytest.raises(StoreError) as refused:
+        store.put("PPM_TOKEN", new_payload())
+
+    message = str(refused.value)
+    assert "still rate limited by 127.0.0.1 after 4 tries" in message
+    assert "run again later" in message and "access" not in message
+    assert len(sleeps) == 3
+
+
 def test_server_errors_are_retried(github: RunningGitHub, tmp_path: Path) -> None:
     sleeps: list[float] = []
     store = make_store(github, tmp_path, sleeps=sleeps)

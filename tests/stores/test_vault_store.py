@@ -562,6 +562,26 @@ def test_server_errors_are_retried_with_backoff(
     assert sleeps == [0.5, 1.0]
 
 
+def test_a_rate_limit_quota_is_waited_out_and_one_that_outlasts_the_tries_says_so(
+    openbao: OpenBao, vault_mount: str, tmp_path: Path
+) -> None:
+    """Vault's rate limit quotas answer 429 with Retry-After."""
+    transport = RecordingTransport()
+    sleeps: list[float] = []
+    store = make_store(openbao, vault_mount, tmp_path, transport=transport, sleeps=sleeps)
+    quota = Fault(lambda r: "/metadata/" in r.url.path, 429, headers={"retry-after": "2"})
+    transport.faults.append(quota)
+    payload = new_payload()
+
+    store.put("ds-read", payload)
+    assert sleeps == [2.0]
+    assert store.read_meta("ds-read") == payload.meta
+
+    quota.times = 4
+    with pytest.raises(StoreError, match=r"still rate limited by 127\.0\.0\.1 after 4 tries"):
+        store.read_meta("ds-read")
+
+
 def test_a_server_that_stays_down_fails_with_a_clear_message(tmp_path: Path) -> None:
     config = StoreConfig(
         "vault", "vault", MappingProxyType({"address": "http://127.0.0.1:9", "mount": "secret"})
