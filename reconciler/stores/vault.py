@@ -27,7 +27,7 @@ from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
 from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.vault_client import VaultClient, vault_settings
-from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
+from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2, leaves_mount
 from reconciler.stores.vault_rules import custom_metadata_problem, key_problem, prefix_problem
 
 if TYPE_CHECKING:
@@ -231,6 +231,10 @@ class VaultStore:
 def mount_and_prefix(config: StoreConfig) -> tuple[str, str]:
     """Where a vault store keeps its entries (and the vault lock its own, by default)."""
     mount = options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
+    if leaves_mount(mount):
+        raise StoreError(
+            f"store '{config.name}' (vault): mount {mount!r} has a '.' or '..' segment"
+        )
     return mount, options.text(config, "prefix", "") or ""
 
 

@@ -27,6 +27,12 @@ class CasConflict(Exception):
     """A check-and-set write found another version than the one it was given."""
 
 
+def leaves_mount(path: str) -> bool:
+    """'.' and '..' segments survive quoting and the HTTP client resolves them: a path that
+    has them would reach outside the mount, anywhere the token may write."""
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
 class KvV2:
     def __init__(self, client: VaultClient, mount: str) -> None:
         self.client = client
@@ -34,6 +40,9 @@ class KvV2:
         self.store = client.settings.store
 
     def _url(self, kind: str, path: str) -> str:
+        for part in (self.mount, path):
+            if leaves_mount(part):
+                raise StoreError(f"store '{self.store}': {part!r} has a '.' or '..' segment")
         return f"{quote(self.mount)}/{kind}/{quote(path)}"
 
     def _fail(self, response: httpx.Response, what: str, path: str) -> StoreError:

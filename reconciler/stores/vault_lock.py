@@ -22,6 +22,7 @@ from reconciler.stores import lock_records
 from reconciler.stores.vault import mount_and_prefix
 from reconciler.stores.vault_client import VaultClient, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvV2
+from reconciler.stores.vault_rules import key_problem
 
 
 class VaultLock:
@@ -136,8 +137,13 @@ def open_vault_lock(config: LockConfig, context: LockContext) -> VaultLock:
         # The store's own reading of its options: the lock lives where the store does.
         settings = vault_settings(store, context.env, context.spec_dir)
         mount, prefix = mount_and_prefix(store)
+    except StoreError as exc:
+        raise LockError(f"lock (vault store '{store_name}'): {exc}") from None
+    path = str(config.options.get("path") or f"{prefix}locks/{context.namespace}")
+    if problem := key_problem(path):
+        raise LockError(f"lock (vault store '{store_name}'): lock.path {path!r} {problem}")
+    try:
         client = VaultClient(settings, context.env, sleep=time.sleep, now=context.now)
     except StoreError as exc:
         raise LockError(f"lock (vault store '{store_name}'): {exc}") from None
-    path = config.options.get("path") or f"{prefix}locks/{context.namespace}"
-    return VaultLock(KvV2(client, mount), str(path), now=context.now)
+    return VaultLock(KvV2(client, mount), path, now=context.now)

@@ -203,6 +203,37 @@ def test_a_vault_lock_needs_a_vault_store(tmp_path: Path) -> None:
         open_lock(LockConfig(type="vault"), context)
 
 
+@pytest.mark.parametrize(
+    ("mount", "path", "refused"),
+    [
+        ("{mount}", "../../{other}/data/planted", r"lock\.path '\.\./\.\./.*' has an empty"),
+        ("{mount}/../{other}", "planted", r"mount '.*/\.\./.*' has a '\.' or '\.\.' segment"),
+    ],
+)
+def test_a_vault_lock_cannot_be_pointed_outside_its_mount(
+    openbao: OpenBao, tmp_path: Path, mount: str, path: str, refused: str
+) -> None:
+    """'..' survives quoting and the HTTP client resolves it: without the check the lock
+    record lands on another mount, or any path the token may write."""
+    ours, other = new_mount(openbao), new_mount(openbao)
+    store = StoreConfig(
+        "vault",
+        "vault",
+        MappingProxyType({"address": openbao.url, "mount": mount.format(mount=ours, other=other)}),
+    )
+    config = LockConfig(
+        type="vault",
+        options=MappingProxyType({"store": "vault", "path": path.format(other=other)}),
+    )
+    env = {"VAULT_TOKEN": openbao.root_token}
+    context = LockContext(SERVER, "ns", {"vault": store}, tmp_path, env, Clock())
+
+    with pytest.raises(LockError, match=refused):
+        open_lock(config, context).acquire(info(Clock()), timeout=0)
+
+    assert openbao.api("GET", f"{other}/data/planted").status_code == 404
+
+
 def test_a_dynamodb_lock_needs_a_table(tmp_path: Path) -> None:
     context = LockContext(SERVER, "ns", {}, tmp_path, {"AWS_REGION": "eu-west-1"}, datetime.now)
     with pytest.raises(LockError, match=r"needs `lock\.table`"):
