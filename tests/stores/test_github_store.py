@@ -407,6 +407,22 @@ def test_without_a_token_it_says_which_variable_to_set(tmp_path: Path) -> None:
         open_github_store(config, StoreContext(spec_dir=tmp_path, env={}))
 
 
+def test_gh_token_serves_when_github_token_is_not_set(
+    github: RunningGitHub, tmp_path: Path
+) -> None:
+    github.fake.add_repository(REPO)
+    token = github.fake.new_token({REPO: "write"})
+    config = StoreConfig("ci", "github", MappingProxyType({"repository": REPO}))
+    context = StoreContext(spec_dir=tmp_path, env={"GH_TOKEN": token, "GITHUB_API_URL": github.url})
+    store = open_github_store(config, context)
+    OPENED.append(store)
+    payload = new_payload()
+
+    store.put("PPM_TOKEN", payload)
+
+    assert store.read_meta("PPM_TOKEN") == payload.meta
+
+
 def test_an_html_page_in_place_of_githubs_answer_is_a_clear_error(tmp_path: Path) -> None:
     """GITHUB_API_URL pointing at something that answers every request with a web page."""
 
