@@ -29,6 +29,7 @@ from reconciler.spec.timing import (
     rotation_problems,
 )
 from reconciler.spec.where import describe
+from reconciler.stores import vault_rules
 
 GitRootFinder = Callable[[Path], Path | None]
 
@@ -138,6 +139,9 @@ def _lock(ctx: Context) -> Iterator[Problem]:
         return
     if kind == "dynamodb" and "table" not in lock:
         yield ctx.error(("lock",), "lock type dynamodb needs `table`: the DynamoDB table to use")
+    path = lock.get("path")
+    if kind == "vault" and isinstance(path, str) and (problem := vault_rules.key_problem(path)):
+        yield ctx.error(("lock", "path"), f"lock.path {path!r} {problem}")
     wanted = _LOCK_STORE_TYPES.get(kind)
     store = lock.get("store")
     if wanted is None:
@@ -220,6 +224,8 @@ def _defaults(ctx: Context) -> Iterator[Problem]:
 def _stores(ctx: Context) -> Iterator[Problem]:
     for name, store in mapping(ctx.data.get("stores")).items():
         entry = mapping(store)
+        if entry.get("type") == "vault":
+            yield from _vault_store(ctx, name, entry)
         if entry.get("type") != "file" or not isinstance(entry.get("path"), str):
             continue
         written = str(entry["path"])
@@ -235,6 +241,19 @@ def _stores(ctx: Context) -> Iterator[Problem]:
                 f"{root}: token values must stay out of repositories; use a directory outside it, "
                 "such as ~/.local/share/ppm-tokens",
             )
+
+
+def _vault_store(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
+    """Where a vault store (and a vault lock beside it) would read and write: never outside
+    its mount, which `..` segments would reach once the HTTP client resolves them."""
+    mount, prefix = entry.get("mount"), entry.get("prefix")
+    if isinstance(mount, str) and vault_rules.leaves_mount(mount):
+        yield ctx.error(
+            ("stores", name, "mount"),
+            f"store {name!r} mount {mount!r} has a '.' or '..' segment: name the KV v2 mount",
+        )
+    if isinstance(prefix, str) and (problem := vault_rules.prefix_problem(prefix)):
+        yield ctx.error(("stores", name, "prefix"), f"store {name!r} {problem}")
 
 
 def _unique_secrets(ctx: Context) -> Iterator[Problem]:

@@ -27,8 +27,13 @@ from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
 from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.vault_client import VaultClient, vault_settings
-from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2, leaves_mount
-from reconciler.stores.vault_rules import custom_metadata_problem, key_problem, prefix_problem
+from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
+from reconciler.stores.vault_rules import (
+    custom_metadata_problem,
+    key_problem,
+    leaves_mount,
+    prefix_problem,
+)
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig

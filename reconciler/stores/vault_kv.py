@@ -13,6 +13,7 @@ import httpx
 from reconciler.errors import StoreError
 from reconciler.stores.http_retry import error_text, json_object
 from reconciler.stores.vault_client import VaultClient
+from reconciler.stores.vault_rules import leaves_mount
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,6 @@ class KvMetadata:
 
 class CasConflict(Exception):
     """A check-and-set write found another version than the one it was given."""
-
-
-def leaves_mount(path: str) -> bool:
-    """'.' and '..' segments survive quoting and the HTTP client resolves them: a path that
-    has them would reach outside the mount, anywhere the token may write."""
-    return any(segment in (".", "..") for segment in path.split("/"))
 
 
 class KvV2:

@@ -36,6 +36,12 @@ def key_problem(key: str) -> str | None:
     return None
 
 
+def leaves_mount(path: str) -> bool:
+    """'.' and '..' segments survive quoting and the HTTP client resolves them: a path that
+    has them would reach outside the mount, anywhere the token may write."""
+    return any(segment in (".", "..") for segment in path.split("/"))
+
+
 def prefix_problem(prefix: str) -> str | None:
     """Why `prefix` cannot prefix every secret path; an empty prefix is allowed."""
     if not prefix:
