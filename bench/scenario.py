@@ -38,7 +38,7 @@ from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.ownership import stored_description
 from reconciler.spec.model import Scope
 from reconciler.stores.base import SecretMeta
-from reconciler.stores.file import META_SUFFIX
+from reconciler.stores.private_files import META_SUFFIX
 
 SPEC_NAMESPACE = "team-0"
 REPOSITORY = "pypi"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 
-from reconciler.apply.context import Context, KnownGuids
+from reconciler.apply.context import Context, KnownGuids, label
 from reconciler.apply.model import ActionResult, ApplyOptions, ApplyReport
 from reconciler.apply.steps import run_action
 from reconciler.errors import ReconcilerError, UsageError
@@ -127,20 +127,18 @@ def apply_plan(
 
 
 def _not_run(action: Action, failed: Action) -> ActionResult:
-    subject = action.name or action.guid or "an unnamed token"
     untouched = f"; {action.guid} is untouched" if action.guid else ""
     return ActionResult(
         action,
         ok=False,
-        error=f"{action.kind} of {subject}: not run because the {failed.kind} of "
+        error=f"{action.kind} of {label(action)}: not run because the {failed.kind} of "
         f"{failed.name} before it failed{untouched}",
     )
 
 
 def _not_started(action: Action, reason: str) -> ActionResult:
-    subject = action.name or action.guid or "an unnamed token"
     return ActionResult(
-        action, ok=False, error=f"{action.kind} of {subject}: not started: {reason}"
+        action, ok=False, error=f"{action.kind} of {label(action)}: not started: {reason}"
     )
 
 

@@ -20,6 +20,7 @@ stores, keys and GUIDs, never a value.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -141,6 +142,13 @@ def _prove(token: TokenSpec, created: CreatedToken, ctx: Context) -> None:
         if not works:
             raise StepFailed(f"the new token {guid} does not authenticate against the server")
 
+    _check(attempt, ctx, message=f"proving the new token for {token.name} failed")
+
+
+def _check(attempt: Callable[[], None], ctx: Context, *, message: str) -> None:
+    """Run a check that may see a server or store catch up (the proof, the store's read-back)
+    with the verify budget; its last failure, or an inconclusive proof at once, becomes a
+    StepFailed that starts with `message`."""
     try:
         with_retries(
             attempt,
@@ -150,7 +158,7 @@ def _prove(token: TokenSpec, created: CreatedToken, ctx: Context) -> None:
             retry_on=(StepFailed, ReconcilerError),
         )
     except (StepFailed, ReconcilerError, _Unprovable) as exc:
-        raise StepFailed(f"proving the new token for {token.name} failed: {exc}") from None
+        raise StepFailed(f"{message}: {exc}") from None
 
 
 def _put(
@@ -205,16 +213,7 @@ def _confirm(
                 f"the value in store '{store.name}' under {token.secret!r} is not the one written"
             )
 
-    try:
-        with_retries(
-            attempt,
-            attempts=ctx.options.verify_attempts,
-            backoff=ctx.options.verify_backoff,
-            sleep=ctx.sleep,
-            retry_on=(StepFailed, ReconcilerError),
-        )
-    except (StepFailed, ReconcilerError) as exc:
-        raise StepFailed(f"confirming the store failed for {token.name}: {exc}") from None
+    _check(attempt, ctx, message=f"confirming the store failed for {token.name}")
 
 
 def _undo_write(

@@ -216,7 +216,7 @@ def apply_saved_set(
             stack.callback(driver.close)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
             single.sweep_stores(stores, ui)
-            live = read_live(driver)
+            live = read_live(driver, spec)
             derived = single.rederive_saved_plan(
                 plan, spec, driver, stores, live=live, server=target.server, now=clock()
             )

@@ -7,6 +7,7 @@ from pathlib import Path
 from reconciler.apply.lock import open_lock
 from reconciler.commands.apply import lock_context, wall_clock
 from reconciler.commands.runtime import Environment, GlobalOptions, server_url
+from reconciler.sanitize import for_terminal
 from reconciler.spec import load_spec
 from reconciler.ui import UI
 
@@ -20,8 +21,10 @@ def run(
     server = server_url(global_options, env, spec)
     lock = open_lock(spec.lock, lock_context(spec, server, env))
     info = lock.force_unlock(lock_id.strip())
+    # The record may have been written by anyone who can write where the lock lives.
     ui.out(
-        f"Released apply lock {info.id}, held by {info.holder} ({info.operation}) since "
+        f"Released apply lock {for_terminal(info.id)}, held by {for_terminal(info.holder)} "
+        f"({for_terminal(info.operation)}) since "
         f"{info.created.isoformat(timespec='seconds')}. If that run is still alive, it starts "
         "nothing new once it sees the lock gone."
     )

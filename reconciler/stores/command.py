@@ -44,8 +44,8 @@ from reconciler.errors import StoreError
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
-from reconciler.stores.file import MetadataFiles, expand_path, key_parts
-from reconciler.stores.private_files import oserror_text, sweep_temporary
+from reconciler.stores.file import expand_path
+from reconciler.stores.private_files import MetadataFiles, key_parts, oserror_text, sweep_temporary
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig

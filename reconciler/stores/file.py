@@ -38,7 +38,6 @@ from reconciler.stores.private_files import (
     PREVIOUS_SUFFIX,
     MetadataFiles,
     Replace,
-    fsync_dir,
     key_parts,
     make_private_dirs,
     meta_bytes,
@@ -46,7 +45,6 @@ from reconciler.stores.private_files import (
     parse_meta,
     read_private,
     refuse_links,
-    reserved_key_problem,
     sweep_temporary,
     write_private_file,
 )
@@ -55,19 +53,7 @@ if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
-__all__ = [
-    "META_SUFFIX",
-    "FileStore",
-    "MetadataFiles",
-    "expand_path",
-    "find_git_work_tree",
-    "fsync_dir",
-    "key_parts",
-    "make_private_dirs",
-    "open_file_store",
-    "reserved_key_problem",
-    "write_private_file",
-]
+__all__ = ["FileStore", "expand_path", "find_git_work_tree", "open_file_store"]
 
 _log = logging.getLogger(__name__)
 _PREVIOUS_RECORD = PREVIOUS_SUFFIX + META_SUFFIX

@@ -32,8 +32,8 @@ Replace = Callable[[str, str], None]
 
 
 def reserved_key_problem(key: str) -> str | None:
-    """Why `key` cannot name a secret in a file-backed store, or None. The spec's validator and
-    the stores share this one definition."""
+    """Why `key` cannot name a secret in a file-backed store, or None: the stores' own last
+    check. `validate` refuses more, earlier (reconciler.spec.store_rules.file_key)."""
     parts = key.split("/")
     if not key:
         return "is empty"

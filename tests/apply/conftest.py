@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,15 @@ class World:
     def spec(self, *tokens: TokenSpec, protect: frozenset[str] = frozenset()) -> Spec:
         return make_spec(tokens, protect=protect, secrets_dir=str(self.secrets_dir))
 
-    def apply(self, plan: Plan, spec: Spec, options: ApplyOptions | None = None) -> ApplyReport:
+    def apply(
+        self,
+        plan: Plan,
+        spec: Spec,
+        options: ApplyOptions | None = None,
+        *,
+        on_progress: Callable[[ActionResult], None] | None = None,
+        halt: Callable[[], str | None] = lambda: None,
+    ) -> ApplyReport:
         return apply_plan(
             plan,
             spec=spec,
@@ -37,9 +46,10 @@ class World:
             stores={"local": self.store},
             now=self.clock,
             options=options or ApplyOptions(),
-            on_progress=self.progress.append,
+            on_progress=on_progress or self.progress.append,
             sleep=self.sleeps.append,
             server_url=SERVER_URL,
+            halt=halt,
         )
 
 

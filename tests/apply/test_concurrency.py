@@ -6,11 +6,11 @@ import threading
 
 import pytest
 
-from reconciler.apply import ApplyOptions, apply_plan
+from reconciler.apply import ApplyOptions
 from reconciler.plan.model import Action, ActionKind
 
 from .conftest import World
-from .fakes import SERVER_URL, make_plan, token_spec
+from .fakes import make_plan, token_spec
 
 
 def test_names_progress_in_parallel_and_one_name_in_plan_order(world: World) -> None:
@@ -65,17 +65,7 @@ def test_an_interrupt_lets_the_action_in_flight_finish_and_starts_nothing_new(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        apply_plan(
-            plan,
-            spec=world.spec(*tokens),
-            driver=world.driver,
-            stores={"local": world.store},
-            now=world.clock,
-            options=ApplyOptions(concurrency=1),
-            on_progress=interrupt,
-            sleep=world.sleeps.append,
-            server_url=SERVER_URL,
-        )
+        world.apply(plan, world.spec(*tokens), ApplyOptions(concurrency=1), on_progress=interrupt)
 
     # The first action completed its whole sequence; the other two never started.
     assert world.log.count("create") == 1

@@ -33,7 +33,7 @@ from reconciler.ownership import parse_owner, stored_description
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken, TokenRequest
 from tests.e2e.conftest import Cli, Run, write_spec
-from tests.e2e.test_invariants import stored_meta, stored_value
+from tests.e2e.test_invariants import active_by_name, stored_meta, stored_value
 
 KILLPOINT = Path(__file__).with_name("killpoint.py")
 KINDS = ("create", "recreate", "rotate", "replace", "repair", "retire", "revoke")
@@ -80,15 +80,7 @@ class World:
 
     def active(self) -> dict[str, list[LiveToken]]:
         """Each name's active tokens, newest first."""
-        now = self.control.now()
-        by_name: dict[str, list[LiveToken]] = {}
-        for token in self.driver.list_tokens():
-            owner = parse_owner(token.description)
-            if owner is not None and owner.namespace == "e2e" and token.is_active(now):
-                by_name.setdefault(owner.name, []).append(token)
-        for tokens in by_name.values():
-            tokens.sort(key=lambda t: (t.created, t.guid), reverse=True)
-        return by_name
+        return active_by_name(self.driver, self.control.now())
 
     def observe(self) -> None:
         for name in (*self.declared, *self.undeclared):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler.emulator.control import EmulatorControl
@@ -39,6 +39,21 @@ def managed(driver: HttpDriver, namespace: str = "e2e") -> dict[str, list[LiveTo
         owner = parse_owner(token.description)
         if owner and owner.namespace == namespace and token.revoked is None:
             by_name.setdefault(owner.name, []).append(token)
+    return by_name
+
+
+def active_by_name(
+    driver: HttpDriver, now: datetime, namespace: str = "e2e"
+) -> dict[str, list[LiveToken]]:
+    """Each managed name's tokens that are active at `now` (neither revoked nor expired),
+    newest first."""
+    by_name: dict[str, list[LiveToken]] = {}
+    for token in driver.list_tokens():
+        owner = parse_owner(token.description)
+        if owner is not None and owner.namespace == namespace and token.is_active(now):
+            by_name.setdefault(owner.name, []).append(token)
+    for tokens in by_name.values():
+        tokens.sort(key=lambda t: (t.created, t.guid), reverse=True)
     return by_name
 
 

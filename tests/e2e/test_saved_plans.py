@@ -19,12 +19,20 @@ from typing import Any
 
 import pytest
 
+from reconciler.commands import apply_many
+from reconciler.commands import plan as plan_command
+from reconciler.commands.apply import ApplyCommandOptions
+from reconciler.commands.plan import LiveState
+from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.secret import Secret
+from reconciler.server.driver import Driver
 from reconciler.server.http import HttpDriver
+from reconciler.spec.model import Spec
 from tests.e2e.conftest import Cli, scan_for_values, token_entries, work_tree_files, write_spec
 from tests.e2e.test_invariants import api_changes, managed
+from tests.spec.test_validate_command import RecordingUI
 
 OURS = """\
 - name: keep
@@ -238,3 +246,36 @@ def test_a_change_the_plan_depends_on_makes_it_stale(
     assert _plan_then(cli, spec, moved) == 4
     assert "changed since it was made" in cli.runs[-1].stderr
     assert api_changes(emulator_control) == []
+
+
+def test_a_saved_plan_of_several_specs_reads_only_the_tokens_each_plan_reads(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a server many teams share, the listing is cut down to what a spec's plan can read
+    before the rest is read in full; applying a saved plan of several specs reads it so too."""
+    specs = [
+        write_spec(cli.workdir / f"{ns}.yaml", token_entries(1, prefix=ns), namespace=ns)
+        for ns in ("alpha", "beta")
+    ]
+    plan_file = cli.workdir / "plan.json"
+    saved = cli("plan", *(f"-f{spec}" for spec in specs), "--out", str(plan_file))
+    assert saved.code in (0, 2), saved.stderr
+    reads: list[Spec | None] = []
+
+    def read_live(driver: Driver, spec: Spec | None = None) -> LiveState:
+        reads.append(spec)
+        return plan_command.read_live(driver, spec)
+
+    monkeypatch.setattr(apply_many, "read_live", read_live)
+    ui = RecordingUI()
+    env = Environment(cli.env(), cli.workdir)
+    code = apply_many.run(
+        apply_many.ApplyTargets(files=(), plan_file=plan_file),
+        ApplyCommandOptions(target=plan_file),
+        GlobalOptions(),
+        env,
+        ui,
+    )
+
+    assert code == 0, ui.stderr
+    assert [spec.namespace if spec else None for spec in reads] == ["alpha", "beta"]

@@ -6,10 +6,15 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reconciler.apply.lock import LockInfo
+from reconciler.apply.locks.file import FileLock
 from reconciler.emulator.control import EmulatorControl
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, token_entries, write_spec
@@ -186,3 +191,21 @@ def test_revoke_replace_takes_the_apply_lock(
     emulator_control.clear_faults()
     assert finish(first)[0] == 0
     assert_one_active_token_per_name(http_driver)
+
+
+def test_force_unlock_shows_a_planted_record_escaped(cli: Cli) -> None:
+    """A lock record in a shared directory can be written by anyone who can write there: what
+    force-unlock prints of it must not drive the terminal."""
+    spec = write_spec(cli.workdir / "tokens.yaml", token_entries(1), header=file_lock("10m"))
+    now = datetime.now(UTC)
+    hostile = "\x1b]0;owned\x07ci@runner\x1b[2J"
+    info = LockInfo(str(uuid.uuid4()), f"{cli.emulator.url}|e2e", hostile, "apply", now, now)
+    lock = FileLock(cli.workdir / "secrets", info.key, now=lambda: now, lease=timedelta(0))
+    lock.acquire(replace(info, expires=now + timedelta(minutes=10)), timeout=0)
+
+    run = cli("force-unlock", info.id, "-f", str(spec))
+
+    assert run.code == 0, run.stderr
+    assert f"Released apply lock {info.id}" in run.stdout
+    assert "\x1b" not in run.stdout + run.stderr and "\x07" not in run.stdout
+    assert "ci@runner" in run.stdout

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reconciler.apply import ApplyOptions, apply_plan
+from reconciler.apply import ApplyOptions
 from reconciler.apply.lock import LockInfo
-from reconciler.apply.locks.held import hold
+from reconciler.apply.locks.held import HeldLock, hold
 from reconciler.apply.locks.record import new_info
 from reconciler.errors import LockError, LockHeld
 from reconciler.plan.model import Action, ActionKind
@@ -53,16 +54,17 @@ class RecordingLock:
         raise LockError("not here")
 
 
+def _hold(
+    lock: RecordingLock, *, timeout: float = 0, renew_every: float | None = None
+) -> AbstractContextManager[HeldLock]:
+    """Hold `lock` for run "k" at NOW with a LEASE-long lease."""
+    info = new_info("k", "apply", NOW, LEASE)
+    return hold(lock, info, timeout=timeout, lease=LEASE, now=lambda: NOW, renew_every=renew_every)
+
+
 def test_the_lease_is_renewed_while_the_run_works_and_released_after() -> None:
     lock = RecordingLock()
-    with hold(
-        lock,
-        new_info("k", "apply", NOW, LEASE),
-        timeout=5,
-        lease=LEASE,
-        now=lambda: NOW,
-        renew_every=0.001,
-    ) as held:
+    with _hold(lock, timeout=5, renew_every=0.001) as held:
         assert lock.renewed.wait(10)
         assert held.lost() is None
     assert lock.calls[0] == "acquire 5" and lock.calls[-1] == "release"
@@ -71,10 +73,7 @@ def test_the_lease_is_renewed_while_the_run_works_and_released_after() -> None:
 
 def test_the_lock_is_released_when_the_run_fails() -> None:
     lock = RecordingLock()
-    with (
-        pytest.raises(RuntimeError),
-        hold(lock, new_info("k", "apply", NOW, LEASE), timeout=0, lease=LEASE, now=lambda: NOW),
-    ):
+    with pytest.raises(RuntimeError), _hold(lock):
         raise RuntimeError("boom")
     assert lock.calls == ["acquire 0", "release"]
 
@@ -85,10 +84,7 @@ def test_a_held_lock_is_never_entered() -> None:
             raise LockHeld("held by someone")
 
     lock = Held()
-    with (
-        pytest.raises(LockHeld),
-        hold(lock, new_info("k", "apply", NOW, LEASE), timeout=0, lease=LEASE, now=lambda: NOW),
-    ):
+    with pytest.raises(LockHeld), _hold(lock):
         pytest.fail("entered a lock held by another run")
     assert lock.calls == []
 
@@ -97,29 +93,12 @@ def test_a_failed_renewal_stops_actions_not_yet_started(world: World) -> None:
     lock = RecordingLock(fail_after=0)
     tokens = tuple(token_spec(n) for n in ("a", "b"))
     plan = make_plan(*(Action(ActionKind.CREATE, t.name, "new", t) for t in tokens))
-    with hold(
-        lock,
-        new_info("k", "apply", NOW, LEASE),
-        timeout=0,
-        lease=LEASE,
-        now=lambda: NOW,
-        renew_every=0.001,
-    ) as held:
+    with _hold(lock, renew_every=0.001) as held:
         assert lock.failed.wait(10)
         deadline = time.monotonic() + 10
         while held.lost() is None and time.monotonic() < deadline:
             time.sleep(0.001)  # the renewal thread records the failure right after it
-        report = apply_plan(
-            plan,
-            spec=world.spec(*tokens),
-            driver=world.driver,
-            stores={"local": world.store},
-            now=world.clock,
-            options=ApplyOptions(concurrency=1),
-            sleep=world.sleeps.append,
-            server_url="https://ppm.example.com",
-            halt=held.lost,
-        )
+        report = world.apply(plan, world.spec(*tokens), ApplyOptions(concurrency=1), halt=held.lost)
 
     assert report.failed == 2 and world.log.count("create") == 0
     assert all(
