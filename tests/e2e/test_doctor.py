@@ -212,9 +212,7 @@ def fake_time() -> Iterator[FakeTime]:
     yield FakeTime()
 
 
-def doctor_run(
-    driver: Broken, time: FakeTime, wait: timedelta = timedelta(minutes=1)
-) -> list[Step]:
+def doctor_run(driver: Broken, time: FakeTime) -> list[Step]:
     steps: list[Step] = []
     doctor = Doctor(
         driver,
