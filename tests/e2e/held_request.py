@@ -12,8 +12,12 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from reconciler.emulator.control import EmulatorControl
+from reconciler.ownership import parse_owner
+from reconciler.server.http import HttpDriver
+from reconciler.server.model import LiveToken
 from tests.e2e.conftest import Cli
 
 CREATE = {"method": "POST", "path_regex": r"^/__api__/tokens$"}
@@ -54,3 +58,14 @@ def kill_at(cli: Cli, control: EmulatorControl, spec: str, point: KillPoint, now
 def converge(cli: Cli, spec: str, now: str) -> None:
     run = cli("apply", "-f", spec, "--auto-approve", "--now", now)
     assert run.code == 0, run.stdout + run.stderr
+
+
+def active_by_name(driver: HttpDriver, now: datetime) -> dict[str, list[LiveToken]]:
+    """The active tokens of the tests' `e2e` namespace, by declared name: after converging,
+    each name must have exactly one."""
+    active: dict[str, list[LiveToken]] = {}
+    for token in driver.list_tokens():
+        owner = parse_owner(token.description)
+        if owner is not None and owner.namespace == "e2e" and token.is_active(now):
+            active.setdefault(owner.name, []).append(token)
+    return active

@@ -13,10 +13,9 @@ from datetime import timedelta
 import pytest
 
 from reconciler.emulator.control import EmulatorControl
-from reconciler.ownership import parse_owner
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli
-from tests.e2e.held_request import CREATE, REVOKE, VERIFY, KillPoint, kill_at
+from tests.e2e.held_request import CREATE, REVOKE, VERIFY, KillPoint, active_by_name, kill_at
 from tests.e2e.real_stores import aws_backend
 from tests.stores.moto_server import Moto, moto
 
@@ -105,18 +104,12 @@ def test_kill_minus_nine_at_twenty_points_with_the_aws_store_then_converge(
     control.advance(timedelta(days=4))
     apply(control.now().isoformat())
     now = control.now()
-    active: dict[str, list[str]] = {}
-    by_guid = {}
-    for token in http_driver.list_tokens():
-        owner = parse_owner(token.description)
-        if owner is not None and owner.namespace == "e2e" and token.is_active(now):
-            active.setdefault(owner.name, []).append(token.guid)
-            by_guid[token.guid] = token
+    active = active_by_name(http_driver, now)
     assert len(active) == TOKENS
-    for name, guids in active.items():
-        assert len(guids) == 1, f"{name} has {len(guids)} active tokens"
+    for name, tokens in active.items():
+        assert len(tokens) == 1, f"{name} has {len(tokens)} active tokens"
         held = backend.held(name)
-        assert held is not None and held.meta["token_guid"] == guids[0], name
-        assert http_driver.check_token(held.value, by_guid[guids[0]])
+        assert held is not None and held.meta["token_guid"] == tokens[0].guid, name
+        assert http_driver.check_token(held.value, tokens[0])
     plan = cli("plan", "-f", spec, "--detailed-exitcode", "--now", now.isoformat(), **backend.env)
     assert plan.code == 0, plan.stdout + plan.stderr

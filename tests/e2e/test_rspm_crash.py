@@ -21,7 +21,15 @@ from reconciler.emulator.control import EmulatorControl
 from reconciler.ownership import parse_owner
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, token_entries, write_spec
-from tests.e2e.held_request import CREATE, REVOKE, VERIFY, KillPoint, converge, kill_at
+from tests.e2e.held_request import (
+    CREATE,
+    REVOKE,
+    VERIFY,
+    KillPoint,
+    active_by_name,
+    converge,
+    kill_at,
+)
 from tests.e2e.test_invariants import stored_meta, stored_value
 
 FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
@@ -71,18 +79,13 @@ def test_i5_kill_minus_nine_with_the_rspm_driver_then_converge(
     control.advance(timedelta(days=4))
     converge(cli, spec, control.now().isoformat())
     now = control.now()
-    tokens = http_driver.list_tokens()
-    by_guid = {t.guid: t for t in tokens}
-    active: dict[str, list[str]] = {}
-    for token in tokens:
-        owner = parse_owner(token.description)
-        if owner is not None and owner.namespace == "e2e" and token.is_active(now):
-            active.setdefault(owner.name, []).append(token.guid)
+    active = active_by_name(http_driver, now)
     assert len(active) == TOKENS
-    for name, guids in active.items():
-        assert len(guids) == 1, f"{name} has {len(guids)} active tokens"
-        assert stored_meta(cli, name)["token_guid"] == guids[0]
-        assert http_driver.check_token(stored_value(cli, name), by_guid[guids[0]])
+    for name, tokens in active.items():
+        assert len(tokens) == 1, f"{name} has {len(tokens)} active tokens"
+        assert stored_meta(cli, name)["token_guid"] == tokens[0].guid
+        assert http_driver.check_token(stored_value(cli, name), tokens[0])
+    by_guid = {t.guid: t for t in http_driver.list_tokens()}
 
     # I1 across every run: a token a store ever held is revoked only once a newer token of the
     # same name, also held by the store, had been created and had authenticated. (A token that
