@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, open_driver
-from reconciler.errors import ReconcilerError
+from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.compare import TOLERANCE
 from reconciler.sanitize import for_terminal
@@ -248,11 +248,37 @@ class Doctor:
             resources=(repo.name,),
             expires=self.clock() + PROBE_LIFETIME,
         )
-        created = self.driver.create_token(request)
+        try:
+            created = self.driver.create_token(request)
+        except CreateOutcomeUnknown as exc:
+            found = self.revoke_lost_probes(request.description)
+            raise self.fail("create a probe token", f"{for_terminal(str(exc))}; {found}") from None
         self.state.request = request
         self.state.token = created.token
         self.state.value = created.value
         return f"{created.token.guid}, repos:read on {for_terminal(repo.name)}, expires in 1 day"
+
+    def revoke_lost_probes(self, description: str) -> str:
+        """A create without a usable answer may have made a probe whose value nobody holds:
+        find it by its description among tokens not listed before, and revoke it."""
+        listed_before = {t.guid for t in self.state.tokens}
+        try:
+            now = self.clock()
+            lost = [
+                t.guid
+                for t in self.driver.list_tokens()
+                if t.description == description and t.guid not in listed_before and t.is_active(now)
+            ]
+            for guid in lost:
+                self.driver.revoke_token(guid)
+        except ReconcilerError as exc:
+            return (
+                f"finding and revoking the probe it may have made failed "
+                f"({for_terminal(str(exc))}); it expires within a day, or revoke it by hand"
+            )
+        if not lost:
+            return "it made no probe"
+        return f"revoked the probe it made anyway ({', '.join(lost)}), whose value was lost"
 
     def read_back(self) -> str:
         request, created = self.state.request, self.probe()

@@ -52,7 +52,12 @@ class RPackage:
             ("Encoding", "UTF-8"),
             ("NeedsCompilation", "no"),
         ]
-        return "".join(f"{key}: {value}\n" for key, value in fields if value)
+        return _dcf(fields)
+
+
+def _dcf(fields: list[tuple[str, str]]) -> str:
+    """One stanza of R's Debian control file format, leaving out empty fields."""
+    return "".join(f"{key}: {value}\n" for key, value in fields if value)
 
 
 PACKAGES = (
@@ -121,7 +126,7 @@ def packages_index(tarballs: Mapping[str, bytes]) -> str:
             ("MD5sum", hashlib.md5(tarballs[package.filename]).hexdigest()),
             ("NeedsCompilation", "no"),
         ]
-        stanzas.append("".join(f"{key}: {value}\n" for key, value in fields if value))
+        stanzas.append(_dcf(fields))
     return "\n".join(stanzas)
 
 

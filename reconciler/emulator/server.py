@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
-import os
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ from reconciler.emulator.db import Database
 from reconciler.emulator.middleware import DroppedResponse
 from reconciler.server import endpoints
 from reconciler.spec.model import Scope
+from reconciler.stores.private_files import write_private_file
 
 BOOTSTRAP_DESCRIPTION = "emulator bootstrap admin"
 BOOTSTRAP_USER = "admin"
@@ -44,26 +42,6 @@ def _install_log_filter() -> None:
     logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _QuietDroppedResponses) for f in logger.filters):
         logger.addFilter(_QuietDroppedResponses())
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write `text` readable by the owner only; the file never exists with wider permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A new file of a name nobody could have planted: a fixed ".partial" name opened with O_CREAT
-    # follows a symbolic link someone put there (in /tmp, say) and writes the token where it
-    # points.
-    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-        os.close(fd)
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
 
 
 def ensure_admin_token(app: EmulatorApp, admin_token_file: Path) -> None:
@@ -85,7 +63,10 @@ def ensure_admin_token(app: EmulatorApp, admin_token_file: Path) -> None:
         expires=None,
     )
     _, value = tokens.issue(db, new, app.now())
-    write_private_file(admin_token_file, value + "\n")
+    admin_token_file.parent.mkdir(parents=True, exist_ok=True)
+    # Atomic, 0600 from the start, through a temporary file of a name nobody could have planted
+    # a link at.
+    write_private_file(admin_token_file, (value + "\n").encode())
 
 
 def bind(host: str, port: int) -> socket.socket:

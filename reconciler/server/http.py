@@ -166,6 +166,8 @@ class HttpDriver:
             else:
                 status = response.status_code
                 self._log.debug("%s %s -> %s (attempt %d)", method, path, status, attempt)
+                if 300 <= status < 400:
+                    self._refuse_redirect(where, response, create, body)
                 if status != 429 and status < 500:
                     return response
                 wait = retry_after_seconds(response.headers.get("retry-after"), self._now())
@@ -180,6 +182,24 @@ class HttpDriver:
             if attempt >= self._max_attempts:
                 raise ServerError(f"{where}: {failure}; gave up after {attempt} attempts")
             self._sleep(min(wait, MAX_RETRY_AFTER) if wait is not None else self._backoff(attempt))
+
+    def _refuse_redirect(
+        self, where: str, response: httpx.Response, create: bool, body: object
+    ) -> None:
+        """Redirects are never followed, so the admin token (or a token being proven) goes to
+        no other address. Never retried either: the next answer would be the same."""
+        location = self._scrub(response.headers.get("location", "")) or "nowhere"
+        message = (
+            f"{where}: the server answered {response.status_code}, redirecting to {location}; "
+            "redirects are not followed, so no token is sent to another address: if the "
+            "server lives there, give that address (--server / PACKAGEMANAGER_ADDRESS / "
+            "server.url)"
+        )
+        if create:
+            # What answered may have passed the create on before redirecting (a 303 after a
+            # POST says it did): find out by listing, as for any create without a usable answer.
+            raise CreateOutcomeUnknown(message, description=_description(body))
+        raise ServerError(message)
 
     def _check(self, method: str, path: str, response: httpx.Response) -> None:
         status = response.status_code

@@ -84,20 +84,29 @@ _FOLDED: Mapping[Field, tuple[str, ...]] = {
 _KNOWN = frozenset(name for names in _FOLDED.values() for name in names)
 
 
-def _key(item: Mapping[str, object], field: Field, *, with_value: bool = False) -> str | None:
-    """The key `field` goes by in `item` (only one holding a non-null value, if asked)."""
-    by_fold = {fold(key): key for key in item}
-    for candidate in _FOLDED[field]:
-        key = by_fold.get(candidate)
-        if key is not None and (item[key] is not None or not with_value):
-            return key
-    return None
+class _Item:
+    """One token object, its keys folded once: every field is looked up by every name it may
+    go by, for each token of a listing that may hold thousands."""
 
+    def __init__(self, data: Mapping[str, object]) -> None:
+        self.data = data
+        self._by_fold = {fold(key): key for key in data}
 
-def _lookup(item: Mapping[str, object], field: Field) -> tuple[str | None, object]:
-    """(the key it was found under, its value); (None, None) when absent or null."""
-    key = _key(item, field, with_value=True)
-    return (key, item[key]) if key is not None else (None, None)
+    def key(self, field: Field, *, with_value: bool = False) -> str | None:
+        """The key `field` goes by (only one holding a non-null value, if asked)."""
+        for candidate in _FOLDED[field]:
+            key = self._by_fold.get(candidate)
+            if key is not None and (self.data[key] is not None or not with_value):
+                return key
+        return None
+
+    def lookup(self, field: Field) -> tuple[str | None, object]:
+        """(the key it was found under, its value); (None, None) when absent or null."""
+        key = self.key(field, with_value=True)
+        return (key, self.data[key]) if key is not None else (None, None)
+
+    def value(self, field: Field) -> object:
+        return self.lookup(field)[1]
 
 
 def _missing(field: Field, index: int, item: Mapping[str, object]) -> RspmOutputError:
@@ -160,46 +169,45 @@ def _scope(value: object) -> str:
     return ",".join(dict.fromkeys(scopes))
 
 
-def _revoked(item: Mapping[str, object], created: datetime, index: int) -> datetime | None:
-    key, value = _lookup(item, Field.REVOKED)
+def _revoked(item: _Item, created: datetime, index: int) -> datetime | None:
+    key, value = item.lookup(Field.REVOKED)
     if value is True:
         return created  # revoked, time unknown: the status is what matters
     if key is not None and value is not False:
         when = _time(value, Field.REVOKED, index)
         if when is not None:
             return when
-    _, status = _lookup(item, Field.STATUS)
+    status = item.value(Field.STATUS)
     if isinstance(status, str) and status.strip().lower() == "revoked":
         return created
     return None
 
 
-def token_from_item(item: Mapping[str, object], index: int) -> LiveToken:
+def _token(item: _Item, index: int) -> LiveToken:
     for field in REQUIRED:
-        if _lookup(item, field)[0] is None:
-            raise _missing(field, index, item)
-    guid = str(_lookup(item, Field.GUID)[1])
-    created = _time(_lookup(item, Field.CREATED)[1], Field.CREATED, index)
+        if item.key(field, with_value=True) is None:
+            raise _missing(field, index, item.data)
+    created = _time(item.value(Field.CREATED), Field.CREATED, index)
     if created is None:
-        raise _missing(Field.CREATED, index, item)
-    _, resources = _lookup(item, Field.RESOURCES)
+        raise _missing(Field.CREATED, index, item.data)
+    resources = item.value(Field.RESOURCES)
     names = _names(resources, "name", "resource", "repo", "source")
     objects = isinstance(resources, list) and any(isinstance(r, dict) for r in resources)
     ids = _names(resources, "id", "guid") if objects else ()
     if not ids:
-        ids = _names(_lookup(item, Field.RESOURCE_IDS)[1])
+        ids = _names(item.value(Field.RESOURCE_IDS))
     if resources == ALL_RESOURCES or ALL_RESOURCES in names:
         names, ids = (ALL_RESOURCES,), ()
-    email = _lookup(item, Field.EMAIL)[1]
+    email = item.value(Field.EMAIL)
     return LiveToken(
-        guid=guid,
-        description=str(_lookup(item, Field.DESCRIPTION)[1] or ""),
-        user=str(_lookup(item, Field.USER)[1] or ""),
-        scope=_scope(_lookup(item, Field.SCOPE)[1]),
+        guid=str(item.value(Field.GUID)),
+        description=str(item.value(Field.DESCRIPTION) or ""),
+        user=str(item.value(Field.USER) or ""),
+        scope=_scope(item.value(Field.SCOPE)),
         resources=names,
         resource_ids=ids,
         created=created,
-        expires=_time(_lookup(item, Field.EXPIRES)[1], Field.EXPIRES, index),
+        expires=_time(item.value(Field.EXPIRES), Field.EXPIRES, index),
         revoked=_revoked(item, created, index),
         email=email if isinstance(email, str) and email else None,
     )
@@ -224,7 +232,7 @@ def _items(text: str) -> list[object]:
         lists = [data[k] for k in data if fold(k) in _LIST_KEYS and isinstance(data[k], list)]
         if len(lists) == 1:
             return list(lists[0])
-        if _lookup(data, Field.GUID)[0] is not None:
+        if _Item(data).key(Field.GUID, with_value=True) is not None:
             return [data]  # a single token
         keys = ", ".join(sorted(for_terminal(str(k)) for k in data))
         raise RspmOutputError(
@@ -244,11 +252,11 @@ def parse_token_list(text: str) -> tuple[list[LiveToken], ListReport]:
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise RspmOutputError(f"{SOURCE}: entry #{index + 1} is not an object")
-        tokens.append(token_from_item(item, index))
+        folded = _Item(item)
+        tokens.append(_token(folded, index))
         for field in Field:
-            key = _key(item, field)
-            if key is not None and found[field] is None:
-                found[field] = key
+            if found[field] is None:
+                found[field] = folded.key(field)
         unknown.update(for_terminal(str(k)) for k in item if fold(str(k)) not in _KNOWN)
     if tokens and found[Field.DESCRIPTION] is None:
         # Without descriptions every managed token would look unmanaged: refuse, do not guess.

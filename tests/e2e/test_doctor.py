@@ -118,6 +118,32 @@ def test_doctor_with_a_refused_admin_token(cli: Cli, emulator_control: EmulatorC
     assert "check PACKAGEMANAGER_TOKEN" in run.stdout
 
 
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        ({"drop_create_responses": 1}, "revoked the probe it made anyway"),
+        ({"fail_after_create": 1}, "revoked the probe it made anyway"),
+        ({"refuse_creates": 1}, "it made no probe"),
+    ],
+    ids=["answer-lost", "made-then-503", "refused-503"],
+)
+def test_a_create_without_an_answer_leaves_no_active_probe(
+    cli: Cli,
+    emulator_control: EmulatorControl,
+    http_driver: HttpDriver,
+    fault: dict[str, int],
+    words: str,
+) -> None:
+    emulator_control.set_faults(**fault)
+    run = cli("doctor")
+    assert run.code == 1
+    assert steps_in(run.stdout)[-1] == ("FAIL", "create a probe token")
+    assert "the token may exist; " + words in run.stdout
+    made = probes(http_driver)
+    assert len(made) == (0 if "refuse_creates" in fault else 1)
+    assert all(p.revoked is not None for p in made)
+
+
 # Servers that break one assumption each, as a driver wrapping the real one --------------------
 
 
@@ -186,9 +212,7 @@ def fake_time() -> Iterator[FakeTime]:
     yield FakeTime()
 
 
-def doctor_run(
-    driver: Broken, time: FakeTime, wait: timedelta = timedelta(minutes=1)
-) -> list[Step]:
+def doctor_run(driver: Broken, time: FakeTime) -> list[Step]:
     steps: list[Step] = []
     doctor = Doctor(
         driver,

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,6 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.secret import Secret
-from reconciler.server.model import TokenRequest
 from reconciler.server.rspm import (
     Completed,
     RspmDriver,
@@ -38,6 +38,8 @@ from reconciler.spec import load_spec
 from reconciler.spec.model import Driver as DriverKind
 from reconciler.spec.model import Spec
 from tests.jwt_shapes import jwt_shaped
+
+from .test_http_emulator import request as token_request
 
 FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
 SHAPES = ["plain", "camel", "go", "epoch"]
@@ -85,16 +87,8 @@ def driver(
         yield rspm
 
 
-def request(**changes: object) -> TokenRequest:
-    fields: dict[str, object] = {
-        "description": "reader [ppm-tokens:t/reader]",
-        "user": "analyst@example.com",
-        "scope": "repos:read",
-        "resources": ("pypi",),
-        "expires": datetime.now(UTC) + timedelta(days=30),
-    }
-    fields.update(changes)
-    return TokenRequest(**fields)  # type: ignore[arg-type]
+READER = "reader [ppm-tokens:t/reader]"
+request = partial(token_request, READER)
 
 
 def test_create_prove_list_revoke_through_the_cli(
@@ -102,7 +96,7 @@ def test_create_prove_list_revoke_through_the_cli(
 ) -> None:
     created = driver.create_token(request())
     token = created.token
-    assert token.description == "reader [ppm-tokens:t/reader]"
+    assert token.description == READER
     assert token.scope == "repos:read"
     assert token.resources == ("pypi",)
     assert token.expires is not None
@@ -279,7 +273,7 @@ def test_a_create_that_may_have_happened_is_never_retried(answer: Completed | Ex
     driver, runner = scripted(answer)
     with pytest.raises(CreateOutcomeUnknown) as caught:
         driver.create_token(request(expires=NOW + timedelta(days=1)))
-    assert caught.value.description == "reader [ppm-tokens:t/reader]"
+    assert caught.value.description == READER
     assert "two words" not in str(caught.value)
     assert len(runner.calls) == 1
 
