@@ -186,17 +186,18 @@ def finish(run: Callable[[], int]) -> int:
     return code
 
 
-def duration_option(value: str | None, name: str) -> timedelta | None:
+def duration_flag(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> timedelta | None:
+    """A duration flag (`90d`, `12h`, `30s`, or `0`) read as a timedelta when click reads it,
+    its default included: a bad value is a usage error naming the flag."""
+    del ctx
     if value is None:
         return None
     try:
         return timedelta(0) if value.strip() == "0" else parse_duration(value)
     except DurationError as exc:
-        raise click.BadParameter(str(exc), param_hint=name) from None
-
-
-def lock_timeout_option(value: str) -> timedelta:
-    return duration_option(value, "--lock-timeout") or timedelta(0)
+        raise click.BadParameter(str(exc), param=param) from None
 
 
 def one_spec(ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]) -> Path | None:
@@ -331,6 +332,7 @@ def plan(**kwargs: Any) -> int:
 @click.option(
     "--lock-timeout",
     metavar="DURATION",
+    callback=duration_flag,
     default="0",
     show_default=True,
     help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
@@ -357,7 +359,7 @@ def apply(**kwargs: Any) -> int:
         auto_approve=kwargs["auto_approve"],
         rotate=frozenset(kwargs["rotate"]),
         concurrency=kwargs["concurrency"],
-        lock_timeout=lock_timeout_option(kwargs["lock_timeout"]),
+        lock_timeout=kwargs["lock_timeout"],
         allow_mass_revoke=kwargs["allow_mass_revoke"],
     )
     return finish(
@@ -369,11 +371,15 @@ def apply(**kwargs: Any) -> int:
 @click.argument("name")
 @spec_option(DEFAULT_SPEC)
 @click.option(
-    "--grace", metavar="DURATION", help="How long the old token stays valid (0: revoke now)."
+    "--grace",
+    metavar="DURATION",
+    callback=duration_flag,
+    help="How long the old token stays valid (0: revoke now).",
 )
 @click.option(
     "--lock-timeout",
     metavar="DURATION",
+    callback=duration_flag,
     default="0",
     show_default=True,
     help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
@@ -389,9 +395,9 @@ def rotate(**kwargs: Any) -> int:
         target=kwargs["spec_path"],
         auto_approve=True,
         rotate=frozenset({name}),
-        grace=duration_option(kwargs["grace"], "--grace"),
+        grace=kwargs["grace"],
         only=frozenset({name}),
-        lock_timeout=lock_timeout_option(kwargs["lock_timeout"]),
+        lock_timeout=kwargs["lock_timeout"],
     )
     return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))
 
@@ -424,6 +430,7 @@ def force_unlock(**kwargs: Any) -> int:
 @click.option(
     "--revoke-wait",
     metavar="DURATION",
+    callback=duration_flag,
     default="60s",
     show_default=True,
     help="How long a revocation may take to propagate.",
@@ -435,11 +442,8 @@ def doctor(**kwargs: Any) -> int:
     from reconciler.commands import doctor as command
 
     options = make_global(kwargs, spec_programs=True)
-    wait = duration_option(kwargs["revoke_wait"], "--revoke-wait")
     doctor_options = command.DoctorOptions(
-        spec_path=kwargs["spec_path"],
-        repo=kwargs["repo"],
-        revoke_wait=wait if wait is not None else command.DoctorOptions().revoke_wait,
+        spec_path=kwargs["spec_path"], repo=kwargs["repo"], revoke_wait=kwargs["revoke_wait"]
     )
     return finish(lambda: command.run(doctor_options, options, Environment.current(), ClickUI()))
 
@@ -611,10 +615,13 @@ def show(**kwargs: Any) -> int:
     type=click.Choice(["warning", "error"]),
     help="Exit 2 when a finding is at least this severe (for CI).",
 )
-@click.option("--max-age", metavar="DURATION", default="90d", show_default=True)
+@click.option(
+    "--max-age", metavar="DURATION", callback=duration_flag, default="90d", show_default=True
+)
 @click.option(
     "--expiring-within",
     metavar="DURATION",
+    callback=duration_flag,
     default="30d",
     show_default=True,
     help="Warn about tokens expiring this soon with no rotation scheduled before.",
@@ -622,6 +629,7 @@ def show(**kwargs: Any) -> int:
 @click.option(
     "--overdue-after",
     metavar="DURATION",
+    callback=duration_flag,
     default="2d",
     show_default=True,
     help="Slack after a rotation or retirement point before it counts as overdue.",
@@ -638,21 +646,14 @@ def audit_tokens(**kwargs: Any) -> int:
     from reconciler.ops.rules import Severity
 
     options = make_global(kwargs)
-
-    def duration(name: str) -> timedelta:
-        flag = "--" + name.replace("_", "-")
-        value = duration_option(kwargs[name], flag)
-        assert value is not None
-        return value
-
     audit_options = command.AuditOptions(
         spec_paths=kwargs["spec_paths"],
         output_format=command.AuditFormat(kwargs["output_format"]),
         fail_on=Severity(kwargs["fail_on"]) if kwargs["fail_on"] else None,
         settings=AuditSettings(
-            max_age=duration("max_age"),
-            expiring_within=duration("expiring_within"),
-            overdue_slack=duration("overdue_after"),
+            max_age=kwargs["max_age"],
+            expiring_within=kwargs["expiring_within"],
+            overdue_slack=kwargs["overdue_after"],
         ),
         store_commands=kwargs["store_commands"],
         out=kwargs["out"],

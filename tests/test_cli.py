@@ -163,10 +163,22 @@ def test_a_preview_cannot_be_saved_as_a_plan_to_apply(tmp_path: Path) -> None:
     assert not (tmp_path / "p.json").exists()
 
 
-def test_a_bad_grace_names_the_option(tmp_path: Path) -> None:
-    run = ppm_tokens("rotate", "reader", "--grace", "banana", cwd=tmp_path)
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["rotate", "reader"], "--grace"),
+        (["rotate", "reader"], "--lock-timeout"),
+        (["apply"], "--lock-timeout"),
+        (["doctor"], "--revoke-wait"),
+        (["audit"], "--max-age"),
+        (["audit"], "--expiring-within"),
+        (["audit"], "--overdue-after"),
+    ],
+)
+def test_a_bad_duration_names_its_flag(tmp_path: Path, command: list[str], flag: str) -> None:
+    run = ppm_tokens(*command, flag, "banana", cwd=tmp_path)
     assert run.returncode == 1
-    assert "--grace" in run.stderr and "'banana' is not a duration" in run.stderr
+    assert f"Invalid value for '{flag}': 'banana' is not a duration" in run.stderr
 
 
 def test_emulator_on_a_busy_port_says_so_without_a_traceback(tmp_path: Path) -> None:
