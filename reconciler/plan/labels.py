@@ -6,6 +6,7 @@ reconciler.sanitize before it is shown."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from reconciler.plan.model import Action, ActionKind, Plan
@@ -25,16 +26,21 @@ NO_CHANGES = "No changes. The live tokens match the spec."
 
 
 def summary_line(plan: Plan) -> str:
-    """The one-line verdict: create counts recreate too, revoke counts retire too."""
-    counts = plan.summary()
+    """The one-line verdict."""
     if not plan.has_changes:
         return NO_CHANGES
+    return f"Plan: {change_counts(plan.summary())}."
+
+
+def change_counts(counts: Mapping[str, int]) -> str:
+    """The counts of a verdict, "1 to create, 0 to rotate, ...", from counts per kind
+    (Plan.summary): create counts recreate too, revoke counts retire too."""
     create = counts[ActionKind.CREATE] + counts[ActionKind.RECREATE]
     revoke = counts[ActionKind.RETIRE] + counts[ActionKind.REVOKE]
     return (
-        f"Plan: {create} to create, {counts[ActionKind.ROTATE]} to rotate, "
+        f"{create} to create, {counts[ActionKind.ROTATE]} to rotate, "
         f"{counts[ActionKind.REPLACE]} to replace, {counts[ActionKind.REPAIR]} to repair, "
-        f"{revoke} to revoke."
+        f"{revoke} to revoke"
     )
 
 
