@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from reconciler.spec.model import Driver as DriverKind
 from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
 DEFAULT_SPEC = Path("tokens.yaml")
 
 
@@ -186,6 +188,15 @@ def finish(run: Callable[[], int]) -> int:
     return code
 
 
+def run_command(
+    run: Callable[[C, GlobalOptions, Environment, ClickUI], int],
+    command_options: C,
+    options: GlobalOptions,
+) -> int:
+    """A server-facing command's `run`, with this process's environment and terminal."""
+    return finish(lambda: run(command_options, options, Environment.current(), ClickUI()))
+
+
 def duration_flag(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> timedelta | None:
@@ -318,9 +329,7 @@ def plan(**kwargs: Any) -> int:
         detailed_exitcode=kwargs["detailed_exitcode"],
         at=kwargs["at"],
     )
-    return finish(
-        lambda: plan_many.run(files, plan_options, options, Environment.current(), ClickUI())
-    )
+    return run_command(partial(plan_many.run, files), plan_options, options)
 
 
 @app.command()
@@ -362,9 +371,7 @@ def apply(**kwargs: Any) -> int:
         lock_timeout=kwargs["lock_timeout"],
         allow_mass_revoke=kwargs["allow_mass_revoke"],
     )
-    return finish(
-        lambda: apply_many.run(targets, apply_options, options, Environment.current(), ClickUI())
-    )
+    return run_command(partial(apply_many.run, targets), apply_options, options)
 
 
 @app.command()
@@ -399,7 +406,7 @@ def rotate(**kwargs: Any) -> int:
         only=frozenset({name}),
         lock_timeout=kwargs["lock_timeout"],
     )
-    return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, apply_options, options)
 
 
 @app.command("force-unlock")
@@ -411,11 +418,7 @@ def force_unlock(**kwargs: Any) -> int:
     from reconciler.commands import force_unlock as command
 
     options = make_global(kwargs, spec_programs=True)
-    return finish(
-        lambda: command.run(
-            kwargs["lock_id"], kwargs["spec_path"], options, Environment.current(), ClickUI()
-        )
-    )
+    return run_command(partial(command.run, kwargs["lock_id"]), kwargs["spec_path"], options)
 
 
 @app.command()
@@ -445,7 +448,7 @@ def doctor(**kwargs: Any) -> int:
     doctor_options = command.DoctorOptions(
         spec_path=kwargs["spec_path"], repo=kwargs["repo"], revoke_wait=kwargs["revoke_wait"]
     )
-    return finish(lambda: command.run(doctor_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, doctor_options, options)
 
 
 @app.command()
@@ -580,7 +583,7 @@ def list_tokens(**kwargs: Any) -> int:
         width=terminal_width(),
         spec_paths=kwargs["spec_paths"],
     )
-    return finish(lambda: command.run(list_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, list_options, options)
 
 
 @app.command()
@@ -598,7 +601,7 @@ def show(**kwargs: Any) -> int:
         spec_paths=kwargs["spec_paths"],
         store_commands=kwargs["store_commands"],
     )
-    return finish(lambda: command.run(show_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, show_options, options)
 
 
 @app.command(name="audit")
@@ -658,7 +661,7 @@ def audit_tokens(**kwargs: Any) -> int:
         store_commands=kwargs["store_commands"],
         out=kwargs["out"],
     )
-    return finish(lambda: command.run(audit_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, audit_options, options)
 
 
 @app.command(name="import")
@@ -686,7 +689,7 @@ def import_tokens(**kwargs: Any) -> int:
         query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
         store_path=kwargs["store_path"],
     )
-    return finish(lambda: command.run(import_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, import_options, options)
 
 
 @app.command(name="revoke")
@@ -716,7 +719,7 @@ def revoke_token(**kwargs: Any) -> int:
         replace=kwargs["replace"],
         record=kwargs["record"],
     )
-    return finish(lambda: command.run(revoke_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, revoke_options, options)
 
 
 @app.command(name="report")
@@ -746,4 +749,4 @@ def report_tokens(**kwargs: Any) -> int:
         spec_paths=kwargs["spec_paths"],
         store_commands=kwargs["store_commands"],
     )
-    return finish(lambda: command.run(report_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, report_options, options)
