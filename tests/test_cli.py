@@ -163,6 +163,21 @@ def test_a_preview_cannot_be_saved_as_a_plan_to_apply(tmp_path: Path) -> None:
     assert not (tmp_path / "p.json").exists()
 
 
+def test_a_plan_that_cannot_be_saved_is_refused_before_the_server_is_read(
+    tmp_path: Path,
+) -> None:
+    spec, token = spec_and_token(tmp_path)
+    out = tmp_path / "missing" / "p.json"
+    # Port 9 (discard) answers nothing: reaching the server would be a different error.
+    run = ppm_tokens(
+        "plan", "-f", str(spec), "--out", str(out),
+        "--token-file", str(token), "--server", "http://127.0.0.1:9", cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert f"cannot write --out {out}: its directory {out.parent} does not exist" in run.stderr
+    assert run.stdout == ""
+
+
 @pytest.mark.parametrize(
     ("command", "flag"),
     [

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from reconciler.commands.outputs import check_writable
 from reconciler.commands.runtime import (
     Environment,
     GlobalOptions,
@@ -161,12 +162,16 @@ def plan_time(options: PlanOptions, global_options: GlobalOptions) -> datetime:
 
 
 def check_options(options: PlanOptions) -> None:
-    if options.at is not None and options.out is not None:
+    """Before any spec or server is read."""
+    if options.out is None:
+        return
+    if options.at is not None:
         # A saved plan is applied as it stands: a preview's early rotations would happen now.
         raise UsageError(
             "--at previews a future state and cannot be saved with --out: "
             "a saved plan must describe now; drop --at to save a plan to apply"
         )
+    check_writable(options.out, "--out")
 
 
 def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
