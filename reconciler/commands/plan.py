@@ -174,6 +174,12 @@ def check_options(options: PlanOptions) -> None:
     check_writable(options.out, "--out")
 
 
+def needs_fingerprint(options: PlanOptions) -> bool:
+    """Whether the plan shows or saves its live fingerprint (text does not, and hashing the
+    live state is a large part of planning a large namespace)."""
+    return options.out is not None or options.output_format is not PlanFormat.TEXT
+
+
 def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
     check_options(options)
     now = plan_time(options, global_options)
@@ -187,7 +193,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
             stores,
             now=now,
             server=server_url(global_options, env, spec),
-            fingerprint=options.out is not None or options.output_format is not PlanFormat.TEXT,
+            fingerprint=needs_fingerprint(options),
         )
     finally:
         driver.close()

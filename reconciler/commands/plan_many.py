@@ -45,7 +45,13 @@ def run(
     single.check_options(options)
     now = single.plan_time(options, global_options)
     targets = resolve(load_all(found.paths, now=now), global_options, env)
-    plans = PlanSet(tuple(plan_one(target, global_options, env, now=now) for target in targets))
+    fingerprint = single.needs_fingerprint(options)
+    plans = PlanSet(
+        tuple(
+            plan_one(target, global_options, env, now=now, fingerprint=fingerprint)
+            for target in targets
+        )
+    )
     ui.out(render(plans, options.output_format, color=ui.color))
     if options.out is not None:
         save(plans, options.out, ui)
@@ -57,7 +63,12 @@ def run(
 
 
 def plan_one(
-    target: Target, global_options: GlobalOptions, env: Environment, *, now: datetime
+    target: Target,
+    global_options: GlobalOptions,
+    env: Environment,
+    *,
+    now: datetime,
+    fingerprint: bool = True,
 ) -> SpecPlan:
     spec = target.spec
     part = SpecPlan(spec.path, target.server, spec.namespace)
@@ -65,7 +76,9 @@ def plan_one(
         driver = open_driver(global_options, env, spec)
         try:
             stores = open_stores(spec, store_context(spec, env))
-            plan = single.compute_plan(spec, driver, stores, now=now, server=target.server)
+            plan = single.compute_plan(
+                spec, driver, stores, now=now, server=target.server, fingerprint=fingerprint
+            )
         finally:
             driver.close()
     except ReconcilerError as exc:
