@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from reconciler.commands.outputs import check_writable
+from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import (
     Environment,
     GlobalOptions,
@@ -148,7 +148,7 @@ def render(plan: Plan, output_format: PlanFormat, *, color: bool) -> str:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    path.write_text(json.dumps(plan_to_json(plan), indent=2) + "\n", encoding="utf-8")
+    write_output(path, json.dumps(plan_to_json(plan), indent=2) + "\n", "--out")
 
 
 def plan_time(options: PlanOptions, global_options: GlobalOptions) -> datetime:

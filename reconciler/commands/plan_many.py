@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.commands import plan as single
+from reconciler.commands.outputs import write_output
 from reconciler.commands.runtime import Environment, GlobalOptions, open_driver, store_context
 from reconciler.commands.specs import Target, expand, load_all, resolve
 from reconciler.errors import ReconcilerError
@@ -106,7 +107,7 @@ def save(plans: PlanSet, path: Path, ui: UI) -> None:
     if plans.has_errors:
         ui.err(f"Did not save the plan to {path}: it has errors; fix them and plan again")
         return
-    path.write_text(json.dumps(plans_to_json(plans), indent=2) + "\n", encoding="utf-8")
+    write_output(path, json.dumps(plans_to_json(plans), indent=2) + "\n", "--out")
     ui.err(
         f"Saved the plan of {len(plans.parts)} specs to {path}; "
         f"apply it with: ppm-tokens apply {path}"

@@ -1,5 +1,5 @@
-"""`plan` of several specs, in process against the emulator: the live state is hashed only for
-a plan that shows or saves its fingerprint, as for one spec."""
+"""`plan` of several specs, in process: the live state is hashed only for a plan that shows or
+saves its fingerprint, as for one spec; a saved plan that cannot be written names --out."""
 
 from __future__ import annotations
 
@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 
 from reconciler.commands import plan_many
-from reconciler.commands.plan import PlanFormat, PlanOptions
+from reconciler.commands.plan import PlanFormat, PlanOptions, save_plan
 from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.emulator.server import RunningEmulator, start_emulator
+from reconciler.errors import UsageError
 from reconciler.plan import planner
 from reconciler.plan.fingerprint import NO_FINGERPRINT
+from reconciler.plan.many import PlanSet, SpecPlan
 from reconciler.spec.model import Spec
+from tests.plan.scenario import scenario
 from tests.spec.test_validate_command import RecordingUI
 
 from .test_specs import spec_file
@@ -79,3 +82,16 @@ def test_the_live_state_is_hashed_only_where_the_plan_shows_or_saves_it(
     if out:
         plans = json.loads(saved.read_text())["plans"]
         assert NO_FINGERPRINT not in [part["live_fingerprint"] for part in plans]
+
+
+def test_a_plan_that_cannot_be_written_is_a_usage_error_naming_out(tmp_path: Path) -> None:
+    """A write that fails after the up-front check (a full disk, a directory made meanwhile)
+    says which option's file, as report and audit do; not a bare OSError."""
+    plan = scenario()[1]
+    directory = tmp_path / "plan.json"
+    directory.mkdir()
+    with pytest.raises(UsageError, match=f"cannot write --out {directory}: Is a directory"):
+        save_plan(plan, directory)
+    plans = PlanSet((SpecPlan("a.yaml", plan.server, plan.namespace, plan=plan),) * 2)
+    with pytest.raises(UsageError, match=f"cannot write --out {directory}: Is a directory"):
+        plan_many.save(plans, directory, RecordingUI())
