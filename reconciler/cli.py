@@ -211,6 +211,17 @@ def duration_flag(
         raise click.BadParameter(str(exc), param=param) from None
 
 
+# apply and rotate wait for the same lock, so they take the same flag.
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    metavar="DURATION",
+    callback=duration_flag,
+    default="0",
+    show_default=True,
+    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
+)
+
+
 def one_spec(ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]) -> Path | None:
     """Click keeps only the last of a repeated option; a second -f silently ignored would plan
     against the wrong file, so it is refused."""
@@ -338,14 +349,7 @@ def plan(**kwargs: Any) -> int:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
 @click.option("--concurrency", type=int, default=4, show_default=True)
-@click.option(
-    "--lock-timeout",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="0",
-    show_default=True,
-    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
-)
+@lock_timeout_option
 @click.option(
     "--allow-mass-revoke",
     is_flag=True,
@@ -383,14 +387,7 @@ def apply(**kwargs: Any) -> int:
     callback=duration_flag,
     help="How long the old token stays valid (0: revoke now).",
 )
-@click.option(
-    "--lock-timeout",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="0",
-    show_default=True,
-    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
-)
+@lock_timeout_option
 @global_options
 def rotate(**kwargs: Any) -> int:
     """Emergency: rotate one token now, without waiting for its policy."""
