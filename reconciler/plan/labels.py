@@ -7,8 +7,9 @@ reconciler.sanitize before it is shown."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
+from reconciler.durations import as_utc
 from reconciler.plan.model import Action, ActionKind, Plan
 
 SYMBOLS: dict[ActionKind, str] = {
@@ -54,8 +55,7 @@ def format_resources(resources: tuple[str, ...]) -> str:
 
 def format_time(moment: datetime) -> str:
     """Minutes are precise enough for people; always UTC so reviewers agree on the time."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def target_label(action: Action) -> str:
