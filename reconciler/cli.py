@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from reconciler.spec.model import Driver as DriverKind
 from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
 DEFAULT_SPEC = Path("tokens.yaml")
 
 
@@ -186,17 +188,38 @@ def finish(run: Callable[[], int]) -> int:
     return code
 
 
-def duration_option(value: str | None, name: str) -> timedelta | None:
+def run_command(
+    run: Callable[[C, GlobalOptions, Environment, ClickUI], int],
+    command_options: C,
+    options: GlobalOptions,
+) -> int:
+    """A server-facing command's `run`, with this process's environment and terminal."""
+    return finish(lambda: run(command_options, options, Environment.current(), ClickUI()))
+
+
+def duration_flag(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> timedelta | None:
+    """A duration flag (`90d`, `12h`, `30s`, or `0`) read as a timedelta when click reads it,
+    its default included: a bad value is a usage error naming the flag."""
+    del ctx
     if value is None:
         return None
     try:
         return timedelta(0) if value.strip() == "0" else parse_duration(value)
     except DurationError as exc:
-        raise click.BadParameter(str(exc), param_hint=name) from None
+        raise click.BadParameter(str(exc), param=param) from None
 
 
-def lock_timeout_option(value: str) -> timedelta:
-    return duration_option(value, "--lock-timeout") or timedelta(0)
+# apply and rotate wait for the same lock, so they take the same flag.
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    metavar="DURATION",
+    callback=duration_flag,
+    default="0",
+    show_default=True,
+    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
+)
 
 
 def one_spec(ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]) -> Path | None:
@@ -317,9 +340,7 @@ def plan(**kwargs: Any) -> int:
         detailed_exitcode=kwargs["detailed_exitcode"],
         at=kwargs["at"],
     )
-    return finish(
-        lambda: plan_many.run(files, plan_options, options, Environment.current(), ClickUI())
-    )
+    return run_command(partial(plan_many.run, files), plan_options, options)
 
 
 @app.command()
@@ -328,13 +349,7 @@ def plan(**kwargs: Any) -> int:
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
 @click.option("--concurrency", type=int, default=4, show_default=True)
-@click.option(
-    "--lock-timeout",
-    metavar="DURATION",
-    default="0",
-    show_default=True,
-    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
-)
+@lock_timeout_option
 @click.option(
     "--allow-mass-revoke",
     is_flag=True,
@@ -357,27 +372,22 @@ def apply(**kwargs: Any) -> int:
         auto_approve=kwargs["auto_approve"],
         rotate=frozenset(kwargs["rotate"]),
         concurrency=kwargs["concurrency"],
-        lock_timeout=lock_timeout_option(kwargs["lock_timeout"]),
+        lock_timeout=kwargs["lock_timeout"],
         allow_mass_revoke=kwargs["allow_mass_revoke"],
     )
-    return finish(
-        lambda: apply_many.run(targets, apply_options, options, Environment.current(), ClickUI())
-    )
+    return run_command(partial(apply_many.run, targets), apply_options, options)
 
 
 @app.command()
 @click.argument("name")
 @spec_option(DEFAULT_SPEC)
 @click.option(
-    "--grace", metavar="DURATION", help="How long the old token stays valid (0: revoke now)."
-)
-@click.option(
-    "--lock-timeout",
+    "--grace",
     metavar="DURATION",
-    default="0",
-    show_default=True,
-    help="How long to wait for another run's apply lock (0: fail at once, naming the holder).",
+    callback=duration_flag,
+    help="How long the old token stays valid (0: revoke now).",
 )
+@lock_timeout_option
 @global_options
 def rotate(**kwargs: Any) -> int:
     """Emergency: rotate one token now, without waiting for its policy."""
@@ -389,11 +399,11 @@ def rotate(**kwargs: Any) -> int:
         target=kwargs["spec_path"],
         auto_approve=True,
         rotate=frozenset({name}),
-        grace=duration_option(kwargs["grace"], "--grace"),
+        grace=kwargs["grace"],
         only=frozenset({name}),
-        lock_timeout=lock_timeout_option(kwargs["lock_timeout"]),
+        lock_timeout=kwargs["lock_timeout"],
     )
-    return finish(lambda: command.run(apply_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, apply_options, options)
 
 
 @app.command("force-unlock")
@@ -405,11 +415,7 @@ def force_unlock(**kwargs: Any) -> int:
     from reconciler.commands import force_unlock as command
 
     options = make_global(kwargs, spec_programs=True)
-    return finish(
-        lambda: command.run(
-            kwargs["lock_id"], kwargs["spec_path"], options, Environment.current(), ClickUI()
-        )
-    )
+    return run_command(partial(command.run, kwargs["lock_id"]), kwargs["spec_path"], options)
 
 
 @app.command()
@@ -424,6 +430,7 @@ def force_unlock(**kwargs: Any) -> int:
 @click.option(
     "--revoke-wait",
     metavar="DURATION",
+    callback=duration_flag,
     default="60s",
     show_default=True,
     help="How long a revocation may take to propagate.",
@@ -435,13 +442,10 @@ def doctor(**kwargs: Any) -> int:
     from reconciler.commands import doctor as command
 
     options = make_global(kwargs, spec_programs=True)
-    wait = duration_option(kwargs["revoke_wait"], "--revoke-wait")
     doctor_options = command.DoctorOptions(
-        spec_path=kwargs["spec_path"],
-        repo=kwargs["repo"],
-        revoke_wait=wait if wait is not None else command.DoctorOptions().revoke_wait,
+        spec_path=kwargs["spec_path"], repo=kwargs["repo"], revoke_wait=kwargs["revoke_wait"]
     )
-    return finish(lambda: command.run(doctor_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, doctor_options, options)
 
 
 @app.command()
@@ -576,7 +580,7 @@ def list_tokens(**kwargs: Any) -> int:
         width=terminal_width(),
         spec_paths=kwargs["spec_paths"],
     )
-    return finish(lambda: command.run(list_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, list_options, options)
 
 
 @app.command()
@@ -594,7 +598,7 @@ def show(**kwargs: Any) -> int:
         spec_paths=kwargs["spec_paths"],
         store_commands=kwargs["store_commands"],
     )
-    return finish(lambda: command.run(show_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, show_options, options)
 
 
 @app.command(name="audit")
@@ -611,10 +615,13 @@ def show(**kwargs: Any) -> int:
     type=click.Choice(["warning", "error"]),
     help="Exit 2 when a finding is at least this severe (for CI).",
 )
-@click.option("--max-age", metavar="DURATION", default="90d", show_default=True)
+@click.option(
+    "--max-age", metavar="DURATION", callback=duration_flag, default="90d", show_default=True
+)
 @click.option(
     "--expiring-within",
     metavar="DURATION",
+    callback=duration_flag,
     default="30d",
     show_default=True,
     help="Warn about tokens expiring this soon with no rotation scheduled before.",
@@ -622,6 +629,7 @@ def show(**kwargs: Any) -> int:
 @click.option(
     "--overdue-after",
     metavar="DURATION",
+    callback=duration_flag,
     default="2d",
     show_default=True,
     help="Slack after a rotation or retirement point before it counts as overdue.",
@@ -638,26 +646,19 @@ def audit_tokens(**kwargs: Any) -> int:
     from reconciler.ops.rules import Severity
 
     options = make_global(kwargs)
-
-    def duration(name: str) -> timedelta:
-        flag = "--" + name.replace("_", "-")
-        value = duration_option(kwargs[name], flag)
-        assert value is not None
-        return value
-
     audit_options = command.AuditOptions(
         spec_paths=kwargs["spec_paths"],
         output_format=command.AuditFormat(kwargs["output_format"]),
         fail_on=Severity(kwargs["fail_on"]) if kwargs["fail_on"] else None,
         settings=AuditSettings(
-            max_age=duration("max_age"),
-            expiring_within=duration("expiring_within"),
-            overdue_slack=duration("overdue_after"),
+            max_age=kwargs["max_age"],
+            expiring_within=kwargs["expiring_within"],
+            overdue_slack=kwargs["overdue_after"],
         ),
         store_commands=kwargs["store_commands"],
         out=kwargs["out"],
     )
-    return finish(lambda: command.run(audit_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, audit_options, options)
 
 
 @app.command(name="import")
@@ -685,7 +686,7 @@ def import_tokens(**kwargs: Any) -> int:
         query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
         store_path=kwargs["store_path"],
     )
-    return finish(lambda: command.run(import_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, import_options, options)
 
 
 @app.command(name="revoke")
@@ -715,7 +716,7 @@ def revoke_token(**kwargs: Any) -> int:
         replace=kwargs["replace"],
         record=kwargs["record"],
     )
-    return finish(lambda: command.run(revoke_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, revoke_options, options)
 
 
 @app.command(name="report")
@@ -745,4 +746,4 @@ def report_tokens(**kwargs: Any) -> int:
         spec_paths=kwargs["spec_paths"],
         store_commands=kwargs["store_commands"],
     )
-    return finish(lambda: command.run(report_options, options, Environment.current(), ClickUI()))
+    return run_command(command.run, report_options, options)

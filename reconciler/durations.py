@@ -69,6 +69,11 @@ def humanize(delta: timedelta) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC. A naive time (store metadata written by other tools) is read as UTC."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def date_deadline(day: date) -> datetime:
     """A token "expiring on" a date is valid through that whole day (UTC)."""
     return datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=UTC)

@@ -29,6 +29,11 @@ class Problem:
         annotations (GitHub's among them) drop or misplace positions below 1."""
         prefix = "warning: " if self.severity is Severity.WARNING else ""
         line, col = max(self.line, 1), max(self.col, 1)
-        # A file name is whatever a repository holds; messages quote values escaped already.
-        file = for_terminal(self.file) if has_unsafe_characters(self.file) else self.file
-        return f"{file}:{line}:{col}: {prefix}{self.message}"
+        # A file name is whatever a repository holds. Messages quote values escaped already;
+        # one that does not (a rule quoting a spec value as it stands) is escaped here, so no
+        # message can drive a terminal, or lose text where click strips escapes on a pipe.
+        return f"{_shown(self.file)}:{line}:{col}: {prefix}{_shown(self.message)}"
+
+
+def _shown(text: str) -> str:
+    return for_terminal(text) if has_unsafe_characters(text) else text

@@ -163,10 +163,37 @@ def test_a_preview_cannot_be_saved_as_a_plan_to_apply(tmp_path: Path) -> None:
     assert not (tmp_path / "p.json").exists()
 
 
-def test_a_bad_grace_names_the_option(tmp_path: Path) -> None:
-    run = ppm_tokens("rotate", "reader", "--grace", "banana", cwd=tmp_path)
+def test_a_plan_that_cannot_be_saved_is_refused_before_the_server_is_read(
+    tmp_path: Path,
+) -> None:
+    spec, token = spec_and_token(tmp_path)
+    out = tmp_path / "missing" / "p.json"
+    # Port 9 (discard) answers nothing: reaching the server would be a different error.
+    run = ppm_tokens(
+        "plan", "-f", str(spec), "--out", str(out),
+        "--token-file", str(token), "--server", "http://127.0.0.1:9", cwd=tmp_path,
+    )  # fmt: skip
     assert run.returncode == 1
-    assert "--grace" in run.stderr and "'banana' is not a duration" in run.stderr
+    assert f"cannot write --out {out}: its directory {out.parent} does not exist" in run.stderr
+    assert run.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["rotate", "reader"], "--grace"),
+        (["rotate", "reader"], "--lock-timeout"),
+        (["apply"], "--lock-timeout"),
+        (["doctor"], "--revoke-wait"),
+        (["audit"], "--max-age"),
+        (["audit"], "--expiring-within"),
+        (["audit"], "--overdue-after"),
+    ],
+)
+def test_a_bad_duration_names_its_flag(tmp_path: Path, command: list[str], flag: str) -> None:
+    run = ppm_tokens(*command, flag, "banana", cwd=tmp_path)
+    assert run.returncode == 1
+    assert f"Invalid value for '{flag}': 'banana' is not a duration" in run.stderr
 
 
 def test_emulator_on_a_busy_port_says_so_without_a_traceback(tmp_path: Path) -> None:

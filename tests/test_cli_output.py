@@ -30,3 +30,11 @@ def test_a_file_name_in_a_problem_is_escaped() -> None:
     rendered = problem.render()
     assert unsafe_left(rendered) == []
     assert rendered == "specs/\\x1b[8mhidden.yaml:3:5: a message"
+
+
+def test_a_message_quoting_a_spec_value_unescaped_is_escaped_where_it_is_shown() -> None:
+    raw = Problem("tokens.yaml", 2, 1, "/lock", f"lock type {HIDE} takes no store")
+    assert raw.render() == "tokens.yaml:2:1: lock type \\x1b[8mhidden takes no store"
+    # File and message are escaped each on its own: a message escaped at its source is kept.
+    escaped = Problem(f"{HIDE}.yaml", 2, 1, "/lock", "lock.type 'lo\\x1b[8mcal' is not valid")
+    assert escaped.render() == "\\x1b[8mhidden.yaml:2:1: lock.type 'lo\\x1b[8mcal' is not valid"

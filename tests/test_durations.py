@@ -10,6 +10,7 @@ from reconciler.durations import (
     NEVER,
     DurationError,
     Expiry,
+    as_utc,
     date_deadline,
     format_duration,
     humanize,
@@ -149,3 +150,12 @@ def test_durations_dates_and_times_stay_inside_the_calendar() -> None:
     for moment in ("9999-12-31T23:59:59Z", "3000-01-01", "0001-01-01", "1969-12-31"):
         with pytest.raises(DurationError, match="out of range"):
             parse_when(moment, NOW)
+
+
+def test_as_utc_reads_a_naive_time_as_utc_and_converts_an_aware_one() -> None:
+    naive = datetime(2026, 3, 1, 12, 0)
+    assert as_utc(naive) == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert as_utc(naive).tzinfo is UTC
+    paris = datetime(2026, 3, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
+    converted = as_utc(paris)
+    assert converted.tzinfo is UTC and converted.hour == 12

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import (
     Environment,
     GlobalOptions,
@@ -147,7 +148,7 @@ def render(plan: Plan, output_format: PlanFormat, *, color: bool) -> str:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    path.write_text(json.dumps(plan_to_json(plan), indent=2) + "\n", encoding="utf-8")
+    write_output(path, json.dumps(plan_to_json(plan), indent=2) + "\n", "--out")
 
 
 def plan_time(options: PlanOptions, global_options: GlobalOptions) -> datetime:
@@ -161,12 +162,22 @@ def plan_time(options: PlanOptions, global_options: GlobalOptions) -> datetime:
 
 
 def check_options(options: PlanOptions) -> None:
-    if options.at is not None and options.out is not None:
+    """Before any spec or server is read."""
+    if options.out is None:
+        return
+    if options.at is not None:
         # A saved plan is applied as it stands: a preview's early rotations would happen now.
         raise UsageError(
             "--at previews a future state and cannot be saved with --out: "
             "a saved plan must describe now; drop --at to save a plan to apply"
         )
+    check_writable(options.out, "--out")
+
+
+def needs_fingerprint(options: PlanOptions) -> bool:
+    """Whether the plan shows or saves its live fingerprint (text does not, and hashing the
+    live state is a large part of planning a large namespace)."""
+    return options.out is not None or options.output_format is not PlanFormat.TEXT
 
 
 def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
@@ -182,7 +193,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
             stores,
             now=now,
             server=server_url(global_options, env, spec),
-            fingerprint=options.out is not None or options.output_format is not PlanFormat.TEXT,
+            fingerprint=needs_fingerprint(options),
         )
     finally:
         driver.close()

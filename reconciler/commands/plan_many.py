@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.commands import plan as single
+from reconciler.commands.outputs import write_output
 from reconciler.commands.runtime import Environment, GlobalOptions, open_driver, store_context
 from reconciler.commands.specs import Target, expand, load_all, resolve
 from reconciler.errors import ReconcilerError
@@ -45,7 +46,13 @@ def run(
     single.check_options(options)
     now = single.plan_time(options, global_options)
     targets = resolve(load_all(found.paths, now=now), global_options, env)
-    plans = PlanSet(tuple(plan_one(target, global_options, env, now=now) for target in targets))
+    fingerprint = single.needs_fingerprint(options)
+    plans = PlanSet(
+        tuple(
+            plan_one(target, global_options, env, now=now, fingerprint=fingerprint)
+            for target in targets
+        )
+    )
     ui.out(render(plans, options.output_format, color=ui.color))
     if options.out is not None:
         save(plans, options.out, ui)
@@ -57,7 +64,12 @@ def run(
 
 
 def plan_one(
-    target: Target, global_options: GlobalOptions, env: Environment, *, now: datetime
+    target: Target,
+    global_options: GlobalOptions,
+    env: Environment,
+    *,
+    now: datetime,
+    fingerprint: bool = True,
 ) -> SpecPlan:
     spec = target.spec
     part = SpecPlan(spec.path, target.server, spec.namespace)
@@ -65,7 +77,9 @@ def plan_one(
         driver = open_driver(global_options, env, spec)
         try:
             stores = open_stores(spec, store_context(spec, env))
-            plan = single.compute_plan(spec, driver, stores, now=now, server=target.server)
+            plan = single.compute_plan(
+                spec, driver, stores, now=now, server=target.server, fingerprint=fingerprint
+            )
         finally:
             driver.close()
     except ReconcilerError as exc:
@@ -93,7 +107,7 @@ def save(plans: PlanSet, path: Path, ui: UI) -> None:
     if plans.has_errors:
         ui.err(f"Did not save the plan to {path}: it has errors; fix them and plan again")
         return
-    path.write_text(json.dumps(plans_to_json(plans), indent=2) + "\n", encoding="utf-8")
+    write_output(path, json.dumps(plans_to_json(plans), indent=2) + "\n", "--out")
     ui.err(
         f"Saved the plan of {len(plans.parts)} specs to {path}; "
         f"apply it with: ppm-tokens apply {path}"

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from reconciler.commands.runtime import Environment, GlobalOptions, admin_token, server_url
 from reconciler.errors import SpecError, UsageError
-from reconciler.problems import Problem, Severity
-from reconciler.spec import check_file
+from reconciler.problems import Problem
+from reconciler.spec import load_spec
 from reconciler.spec.model import Spec
 from reconciler.spec.rules import resolve_store_path
 
@@ -94,12 +94,10 @@ def load_all(paths: Sequence[Path], *, now: datetime) -> tuple[Spec, ...]:
     specs: list[Spec] = []
     errors: list[Problem] = []
     for path in paths:
-        spec, problems = check_file(path, now=now)
-        found = [p for p in problems if p.severity is Severity.ERROR]
-        if spec is None or found:
-            errors.extend(found or problems)
-        else:
-            specs.append(spec)
+        try:
+            specs.append(load_spec(path, now=now))
+        except SpecError as exc:
+            errors.extend(exc.problems)
     if errors:
         raise SpecError(errors)
     return tuple(specs)

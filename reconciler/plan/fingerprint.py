@@ -24,8 +24,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
+from reconciler.durations import as_utc
 from reconciler.ownership import MARKER_START, parse_owner
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec.model import ALL_RESOURCES, Spec, TokenState, UnmanagedPolicy
@@ -38,8 +39,7 @@ NO_FINGERPRINT = ""
 def _instant(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat()
+    return as_utc(moment).isoformat()
 
 
 def _token_form(token: LiveToken) -> dict[str, object]:

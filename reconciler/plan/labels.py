@@ -6,8 +6,10 @@ reconciler.sanitize before it is shown."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 
+from reconciler.durations import as_utc
 from reconciler.plan.model import Action, ActionKind, Plan
 
 SYMBOLS: dict[ActionKind, str] = {
@@ -25,16 +27,21 @@ NO_CHANGES = "No changes. The live tokens match the spec."
 
 
 def summary_line(plan: Plan) -> str:
-    """The one-line verdict: create counts recreate too, revoke counts retire too."""
-    counts = plan.summary()
+    """The one-line verdict."""
     if not plan.has_changes:
         return NO_CHANGES
+    return f"Plan: {change_counts(plan.summary())}."
+
+
+def change_counts(counts: Mapping[str, int]) -> str:
+    """The counts of a verdict, "1 to create, 0 to rotate, ...", from counts per kind
+    (Plan.summary): create counts recreate too, revoke counts retire too."""
     create = counts[ActionKind.CREATE] + counts[ActionKind.RECREATE]
     revoke = counts[ActionKind.RETIRE] + counts[ActionKind.REVOKE]
     return (
-        f"Plan: {create} to create, {counts[ActionKind.ROTATE]} to rotate, "
+        f"{create} to create, {counts[ActionKind.ROTATE]} to rotate, "
         f"{counts[ActionKind.REPLACE]} to replace, {counts[ActionKind.REPAIR]} to repair, "
-        f"{revoke} to revoke."
+        f"{revoke} to revoke"
     )
 
 
@@ -48,8 +55,7 @@ def format_resources(resources: tuple[str, ...]) -> str:
 
 def format_time(moment: datetime) -> str:
     """Minutes are precise enough for people; always UTC so reviewers agree on the time."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def target_label(action: Action) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from reconciler.plan.labels import summary_line
+from reconciler.plan.labels import change_counts, summary_line
 from reconciler.plan.model import ActionKind, Plan
 
 
@@ -76,7 +76,7 @@ class PlanSet:
 
 
 def summary_line_many(plans: PlanSet) -> str:
-    """The one-line verdict for the whole run; create counts recreate, revoke counts retire."""
+    """The one-line verdict for the whole run."""
     specs = _count(len(plans.parts), "spec")
     failed = len(plans.failed)
     not_planned = f" {_count(failed, 'spec')} could not be planned." if failed else ""
@@ -84,14 +84,7 @@ def summary_line_many(plans: PlanSet) -> str:
         if failed:
             return f"No changes in {len(plans.parts) - failed} of {specs}.{not_planned}"
         return f"No changes in {specs}. The live tokens match the specs."
-    counts = plans.summary()
-    create = counts[ActionKind.CREATE] + counts[ActionKind.RECREATE]
-    revoke = counts[ActionKind.RETIRE] + counts[ActionKind.REVOKE]
-    return (
-        f"Plan for {specs}: {create} to create, {counts[ActionKind.ROTATE]} to rotate, "
-        f"{counts[ActionKind.REPLACE]} to replace, {counts[ActionKind.REPAIR]} to repair, "
-        f"{revoke} to revoke.{not_planned}"
-    )
+    return f"Plan for {specs}: {change_counts(plans.summary())}.{not_planned}"
 
 
 def _count(n: int, noun: str) -> str:

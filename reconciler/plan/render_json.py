@@ -5,9 +5,10 @@ saved `token` object is for reviewers, never for apply."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
+from reconciler.durations import as_utc
 from reconciler.errors import MalformedPlanError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.many import PlanSet
@@ -30,8 +31,7 @@ _Kind = TypeVar("_Kind", ActionKind, WarningCode)
 def _time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def _token(token: TokenSpec) -> dict[str, object]:

@@ -11,7 +11,9 @@ through, so nothing can end a block early.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from reconciler.plan.labels import (
     SYMBOLS,
@@ -172,23 +174,24 @@ def _pack(sections: list[_Section], budget: int) -> list[list[str]]:
     return parts
 
 
-def render_markdown(plan: Plan, *, limit: int = 65_000) -> list[str]:
-    """The comment body, as parts each shorter than `limit` characters (one when it fits)."""
-    reserve = len(_title(plan, 10**6, 10**6))
-    budget = limit - 1 - reserve
+def _parts(sections: list[_Section], title: Callable[[int, int], str], limit: int) -> list[str]:
+    """`sections` packed into parts shorter than `limit` characters, each under its `title`
+    (part, parts), which is given room for any part number."""
+    budget = limit - 1 - len(title(10**6, 10**6))
     if budget < 200:
         raise ValueError(f"a Markdown part limit of {limit} characters is too small")
-    parts = _pack(_sections(plan), budget)
-    return [_title(plan, i, len(parts)) + "".join(body) for i, body in enumerate(parts, 1)]
+    packed = _pack(sections, budget)
+    return [title(i, len(packed)) + "".join(body) for i, body in enumerate(packed, 1)]
+
+
+def render_markdown(plan: Plan, *, limit: int = 65_000) -> list[str]:
+    """The comment body, as parts each shorter than `limit` characters (one when it fits)."""
+    return _parts(_sections(plan), partial(_title, plan), limit)
 
 
 def render_markdown_many(plans: PlanSet, *, limit: int = 65_000) -> list[str]:
     """Several specs in one comment: the verdict and a table of the specs at the top, then one
     section per spec; split into parts under `limit` characters like a single plan."""
-    reserve = len(_many_title(plans, 10**6, 10**6))
-    budget = limit - 1 - reserve
-    if budget < 200:
-        raise ValueError(f"a Markdown part limit of {limit} characters is too small")
     verdict = summary_line_many(plans)
     overview = f"**{verdict}**\n" if plans.has_changes else f"{verdict}\n"
     sections = [
@@ -200,8 +203,7 @@ def render_markdown_many(plans: PlanSet, *, limit: int = 65_000) -> list[str]:
     ]
     for part in plans.parts:
         sections.extend(_spec_sections(part))
-    packed = _pack(sections, budget)
-    return [_many_title(plans, i, len(packed)) + "".join(body) for i, body in enumerate(packed, 1)]
+    return _parts(sections, partial(_many_title, plans), limit)
 
 
 def _many_title(plans: PlanSet, part: int, parts: int) -> str:

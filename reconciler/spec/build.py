@@ -54,16 +54,11 @@ def build_spec(document: Document) -> Spec:
 
 def _server(server: Mapping[str, object]) -> ServerConfig:
     url = server.get("url")
-    rspm = server.get("rspm")
     token_env = server.get("token_env")
     return ServerConfig(
         url=str(url).rstrip("/") if url is not None else None,
         driver=Driver(str(server.get("driver", Driver.HTTP))),
-        rspm=(str(rspm),)
-        if isinstance(rspm, str)
-        else tuple(str(word) for word in rspm)
-        if isinstance(rspm, list)
-        else None,
+        rspm=_argv(server.get("rspm")),
         token_env=str(token_env) if token_env is not None else None,
     )
 
@@ -83,6 +78,15 @@ def _lock(lock: Mapping[str, object]) -> LockConfig:
         lease=parse_duration(lease) if isinstance(lease, str) else LockConfig().lease,
         options=MappingProxyType(options),
     )
+
+
+def _argv(value: object) -> tuple[str, ...] | None:
+    """A program as the schema allows it: one path, or a list of words (a wrapper command)."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(word) for word in value)
+    return None
 
 
 def _whole(value: object, default: int) -> int:

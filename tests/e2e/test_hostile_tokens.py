@@ -56,9 +56,15 @@ def hostile_spec(cli: Cli, http_driver: HttpDriver) -> Path:
 
 
 def changes_in(cli: Cli, spec: Path) -> int:
+    """The plan's changes, from its JSON: which carries the hostile text as data, exact, in
+    JSON escapes that a terminal showing the JSON does not interpret."""
     run = cli("plan", "-f", str(spec), "--format", "json")
     assert run.code == 0, run.stderr
-    return sum(1 for action in json.loads(run.stdout)["actions"] if action["kind"] != "noop")
+    assert unsafe_left(run.stdout) == []
+    plan = json.loads(run.stdout)
+    assert any(HOSTILE_USER in action["reason"] for action in plan["actions"])
+    assert any(HOSTILE_USER in warning["message"] for warning in plan["warnings"])
+    return sum(1 for action in plan["actions"] if action["kind"] != "noop")
 
 
 def test_text_on_a_pipe_and_verbose_logs(cli: Cli, hostile_spec: Path) -> None:

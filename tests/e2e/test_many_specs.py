@@ -23,7 +23,7 @@ from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.ownership import parse_owner
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from tests.e2e.conftest import Cli, Run, scan_for_values
+from tests.e2e.conftest import Cli, Run, scan_for_values, write_spec
 from tests.e2e.test_invariants import api_changes
 
 
@@ -402,3 +402,29 @@ def test_a_spec_that_fails_does_not_stop_the_others(
     )
     assert len(owned(emulator)) == 3  # the specs after the failed one were applied too
     assert owned(eu) == {}
+
+
+@pytest.mark.parametrize("output_format", ["text", "markdown", "json"])
+def test_a_directory_holding_one_spec_plans_exactly_as_that_file(
+    cli: Cli, output_format: str
+) -> None:
+    (cli.workdir / "tokens").mkdir()
+    write_spec(
+        cli.workdir / "tokens" / "only.yaml",
+        """\
+        - name: reader
+          user: analyst@example.com
+          description: Read the Python mirror
+          scope: repos:read
+          resources: [pypi]
+        """,
+    )
+    now = ("--now", "2026-11-01T12:00:00Z", "--format", output_format)
+    by_directory = cli("plan", "-f", "tokens", *now)
+    by_file = cli("plan", "-f", "tokens/only.yaml", *now)
+    assert by_directory.code == by_file.code == 0, by_directory.stderr
+    assert by_directory.stdout == by_file.stdout
+    assert "[1/1]" not in by_directory.stdout and "1 specs" not in by_directory.stdout
+    if output_format == "json":
+        assert "plans" not in json.loads(by_directory.stdout)  # the one-spec shape
+    assert by_directory.stderr == "tokens: 1 spec file: tokens/only.yaml\n"

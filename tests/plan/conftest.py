@@ -112,6 +112,11 @@ def live_token(
     return replace(token, **changes)
 
 
+def created_token(spec_token: TokenSpec, namespace: str, new_guid: str) -> LiveToken:
+    """The live token a create of `spec_token` leaves at NOW, under GUID `new_guid`."""
+    return live_token(spec_token, new_guid, age=timedelta(0), namespace=namespace, guid=new_guid)
+
+
 def meta_for(token: LiveToken, name: str, namespace: str = NS) -> SecretMeta:
     return SecretMeta(
         token_guid=token.guid,

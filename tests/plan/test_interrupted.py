@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.ownership import Owner, parse_owner, stored_description
+from reconciler.ownership import Owner, parse_owner
 from reconciler.plan.compare import immutable_changes, index_resources
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.server.model import LiveToken
@@ -29,11 +29,11 @@ from .conftest import (
     DAY,
     NOW,
     RESOURCES,
+    created_token,
     guid,
     live_token,
     make_spec,
     meta_for,
-    resource_ids,
     run_plan,
     token_spec,
 )
@@ -243,16 +243,7 @@ def _run(state: State, result: Plan, stops: Mapping[str, int] | None = None) -> 
         for step, action in group[:limit]:
             if step == "create":
                 token = action.token
-                new = LiveToken(
-                    guid=state.new_guid(),
-                    description=stored_description(token.description, result.namespace, token.name),
-                    user=token.user,
-                    scope=token.scope.value,
-                    resources=token.resources,
-                    resource_ids=resource_ids(token.resources),
-                    created=NOW,
-                    expires=token.expires.deadline(NOW),
-                )
+                new = created_token(token, result.namespace, state.new_guid())
                 state.live[new.guid] = new
                 made[id(action)] = new
             elif step == "store":

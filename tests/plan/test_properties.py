@@ -10,12 +10,11 @@ from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 
-from reconciler.ownership import stored_description
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.server.model import LiveToken
 from reconciler.stores.base import SecretMeta
 
-from .conftest import NOW, resource_ids
+from .conftest import NOW, created_token
 from .strategies import World, meta_of, plan_world, worlds
 
 
@@ -27,16 +26,7 @@ def simulate(result: Plan, world: World) -> tuple[list[LiveToken], dict[str, Sec
         if action.kind.creates:
             token = action.token
             assert token is not None
-            new = LiveToken(
-                guid=f"new-{n}",
-                description=stored_description(token.description, result.namespace, token.name),
-                user=token.user,
-                scope=token.scope.value,
-                resources=token.resources,
-                resource_ids=resource_ids(token.resources),
-                created=NOW,
-                expires=token.expires.deadline(NOW),
-            )
+            new = created_token(token, result.namespace, f"new-{n}")
             live[new.guid] = new
             meta[token.name] = meta_of(new, token.name)
             if action.revoke_replaced:

@@ -14,6 +14,7 @@ import pytest
 from reconciler.spec import check_file
 from reconciler.spec.loader import parse
 from reconciler.spec.where import describe
+from tests.hostile import unsafe_left
 
 from .helpers import EXAMPLES, NOW, spec_with
 
@@ -127,3 +128,28 @@ def test_every_message_about_a_field_names_it(path: Path) -> None:
         )
         names = {describe(document.data, parts[:end]) for end in range(1, len(parts) + 1)}
         assert any(name and name in problem.message for name in names), problem.render()
+
+
+def test_values_quoted_by_rules_reach_no_terminal_raw(tmp_path: Path) -> None:
+    """Rules quote some values as they stand (a lock type, the stores of a type); whatever a
+    message quotes is escaped where it is shown, and nothing is lost to click's stripping of
+    escape sequences on a pipe (`lo\\x1b[8mcal` must not read `local`)."""
+    spec = tmp_path / "tokens.yaml"
+    spec.write_text(
+        "version: 1\n"
+        'lock: {type: "lo\\e[8mcal", store: v}\n'
+        "stores:\n"
+        '  "f\\u202e": {type: file, path: /tmp/x}\n'
+        '  v: {type: vault, address: "https://vault.example.com"}\n'
+        "tokens: []\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "-f", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 3
+    assert unsafe_left(run.stdout + run.stderr) == []
+    assert ": lock type lo\\x1b[8mcal takes no `store`" in run.stdout
