@@ -230,3 +230,34 @@ def test_emulator_port_out_of_range_is_a_usage_error(tmp_path: Path, port: str) 
     assert "--port" in run.stderr and "0<=x<=65535" in run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "ppm-emulator-admin.token").exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"format_version": 1, "namespace": "e2e", "act', b"[]", b"\xff\xfe"],
+    ids=["cut-short", "not-an-object", "not-utf8"],
+)
+def test_a_saved_plan_that_is_not_whole_is_refused_as_edited(
+    tmp_path: Path, content: bytes
+) -> None:
+    """A plan file cut short by a kill during `plan --out`, or one that was never a plan: the
+    remedy is to plan again, as for any edited plan (exit 4), before any request."""
+    _, token = spec_and_token(tmp_path)
+    plan = tmp_path / "plan.json"
+    plan.write_bytes(content)
+    run = ppm_tokens(
+        "apply", str(plan), "--token-file", str(token), "--server", "http://127.0.0.1:9",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 4, run.stderr
+    assert "malformed plan file" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_saved_plan_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    _, token = spec_and_token(tmp_path)
+    run = ppm_tokens(
+        "apply", str(tmp_path / "nowhere.json"), "--token-file", str(token), cwd=tmp_path
+    )
+    assert run.returncode == 1
+    assert "cannot read saved plan" in run.stderr and "No such file" in run.stderr

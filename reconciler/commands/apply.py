@@ -30,7 +30,7 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
-from reconciler.errors import ReconcilerError, StalePlanError, UsageError
+from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text
@@ -101,11 +101,22 @@ def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tup
 
 def read_saved_plan(path: Path) -> dict[str, object]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read saved plan {path}: {exc}") from None
+        text = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read saved plan {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text.decode("utf-8"))
+    except ValueError as exc:
+        # Cut short (a kill during `plan --out`, a partial upload) or edited: refused as any
+        # other saved plan that is not what plan wrote.
+        raise MalformedPlanError(
+            f"malformed plan file: {path} is not whole JSON ({exc}); nothing was applied: "
+            "run plan again and apply the file it writes, unedited"
+        ) from None
     if not isinstance(data, dict):
-        raise UsageError(f"{path} is not a saved plan (made by `ppm-tokens plan --out`)")
+        raise MalformedPlanError(
+            f"malformed plan file: {path} is not a saved plan (made by `ppm-tokens plan --out`)"
+        )
     return data
 
 
