@@ -29,15 +29,19 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
+from reconciler.commands.plan import compute_plan
 from reconciler.emulator import tokens
 from reconciler.emulator.db import Database, ResourceRow, TokenRow
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.ownership import stored_description
-from reconciler.spec.model import Scope
-from reconciler.stores.base import SecretMeta
+from reconciler.secret import Secret
+from reconciler.server.http import HttpDriver
+from reconciler.spec.model import Scope, Spec
+from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.file import META_SUFFIX
 
 SPEC_NAMESPACE = "team-0"
@@ -286,6 +290,48 @@ def built(shape: Shape, workdir: Path) -> Iterator[Built]:
         write_store(store_dir, SPEC_NAMESPACE, active)
         spec_path = write_spec(workdir / "tokens.yaml", shape.declared, store_dir)
         yield Built(running, spec_path, store_dir, seeded, time.perf_counter() - started)
+
+
+# In-process apply ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    plan_seconds: float
+    report: ApplyReport
+    apply_seconds: float
+    changes_left: int  # in the plan made right after the apply
+    replan_seconds: float
+
+
+def apply_and_replan(
+    spec: Spec, stores: Mapping[str, SecretStore], emulator: RunningEmulator
+) -> Applied:
+    """What `ppm-tokens apply` does without the process around it: plan (list tokens, read
+    store metadata), `apply_plan` with the default options (concurrency 4), then plan again."""
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    with HttpDriver(emulator.url, Secret(emulator.admin_token())) as driver:
+        started = time.perf_counter()
+        first = compute_plan(spec, driver, stores, now=now(), server=emulator.url)
+        planned = time.perf_counter()
+        report = apply_plan(
+            first,
+            spec=spec,
+            driver=driver,
+            stores=stores,
+            now=now,
+            options=ApplyOptions(),
+            server_url=emulator.url,
+        )
+        applied = time.perf_counter()
+        again = compute_plan(spec, driver, stores, now=now(), server=emulator.url)
+        replanned = time.perf_counter()
+    return Applied(
+        planned - started, report, applied - planned, len(again.changes), replanned - applied
+    )
 
 
 # Measured processes --------------------------------------------------------------------------
