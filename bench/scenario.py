@@ -415,6 +415,21 @@ def check_plan(run: Run, seeded: Seeded, *, codes: tuple[int, ...] = (2,)) -> No
         raise SystemExit(f"the plan lists {recreates} recreates, not {seeded.recreates}")
 
 
+def measured_plan(scenario: Built, env: Mapping[str, str], cwd: Path) -> Run:
+    """`ppm-tokens plan` of the scenario's spec, refused unless it proposes the recreates."""
+    spec = str(scenario.spec_path)
+    run = run_cli(["plan", "-f", spec, "--detailed-exitcode"], env=env, cwd=cwd)
+    check_plan(run, scenario.seeded)
+    return run
+
+
+def measured_validate(scenario: Built, env: Mapping[str, str], cwd: Path) -> Run:
+    return expect_code(run_cli(["validate", "-f", str(scenario.spec_path)], env=env, cwd=cwd), 0)
+
+
+MEASURED = {"plan": measured_plan, "validate": measured_validate}
+
+
 def endpoint(entry: Mapping[str, object]) -> str:
     """`METHOD path` with GUIDs folded, so a revoke of any token counts under one name."""
     return f"{entry['method']} {_GUID.sub('{guid}', str(entry['path']))}"
