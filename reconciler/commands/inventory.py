@@ -5,7 +5,8 @@ and, when asked, what each declared token's store holds. One read each; the pure
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -81,11 +82,6 @@ def first_spec(specs: Sequence[Spec], options: GlobalOptions, env: Environment) 
     return specs[0] if specs else None
 
 
-def connect(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> tuple[Driver, str]:
-    spec = first_spec(specs, options, env)
-    return open_driver(options, env, spec), server_url(options, env, spec)
-
-
 def _reads_by_command(spec: Spec, store: str) -> bool:
     config = spec.stores.get(store)
     return config is not None and config.type == "command" and "read_command" in config.options
@@ -143,29 +139,54 @@ def read_stored(
     return stored, problems
 
 
+@contextmanager
+def connected(
+    specs: Sequence[Spec],
+    options: GlobalOptions,
+    env: Environment,
+    *,
+    now: datetime,
+    resources: bool = False,
+    reading: StoreReading = StoreReading.NONE,
+) -> Iterator[tuple[Snapshot, Driver]]:
+    """The snapshot, and the driver that read it, open for what the command does next."""
+    spec = first_spec(specs, options, env)
+    server = server_url(options, env, spec)
+    driver = open_driver(options, env, spec)
+    try:
+        tokens = tuple(driver.list_tokens())
+        listed = tuple(driver.list_resources()) if resources else None
+        stored, problems = read_stored(specs, env, reading)
+        self_guid = driver.self_guid()
+        views = build_views(tokens, specs, now, self_guid=self_guid, stored=stored)
+        snapshot = Snapshot(
+            server=server,
+            now=now,
+            specs=tuple(specs),
+            tokens=tokens,
+            resources=listed,
+            stored=stored,
+            store_problems=tuple(problems),
+            self_guid=self_guid,
+            views=views,
+        )
+        yield snapshot, driver
+    finally:
+        driver.close()
+
+
 def take_snapshot(
     specs: Sequence[Spec],
-    driver: Driver,
-    *,
-    server: str,
-    now: datetime,
+    options: GlobalOptions,
     env: Environment,
+    *,
+    now: datetime,
     resources: bool = False,
     reading: StoreReading = StoreReading.NONE,
 ) -> Snapshot:
-    tokens = tuple(driver.list_tokens())
-    listed = tuple(driver.list_resources()) if resources else None
-    stored, problems = read_stored(specs, env, reading)
-    self_guid = driver.self_guid()
-    views = build_views(tokens, specs, now, self_guid=self_guid, stored=stored)
-    return Snapshot(
-        server=server,
-        now=now,
-        specs=tuple(specs),
-        tokens=tokens,
-        resources=listed,
-        stored=stored,
-        store_problems=tuple(problems),
-        self_guid=self_guid,
-        views=views,
-    )
+    """The snapshot alone, for a command that needs the server no further."""
+    with connected(specs, options, env, now=now, resources=resources, reading=reading) as (
+        snapshot,
+        _,
+    ):
+        return snapshot

@@ -20,10 +20,9 @@ from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
-    connect,
+    connected,
     load_specs,
     open_spec_stores,
-    take_snapshot,
 )
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.plan import compute_plan, read_live
@@ -263,9 +262,7 @@ def run(
     clock = make_clock(global_options)
     now: datetime = clock()
     specs = load_specs(options.spec_paths, env, now)
-    driver, server = connect(specs, global_options, env)
-    try:
-        snapshot = take_snapshot(specs, driver, server=server, now=now, env=env)
+    with connected(specs, global_options, env, now=now) as (snapshot, driver):
         view = choose(snapshot, options.target)
         if not view.active:
             ui.out(f"{view.guid} is already {view.status.value}; nothing to revoke.")
@@ -287,8 +284,6 @@ def run(
         check = check_revoked(
             view, driver, value=value, source=source, options=options, waiting=waiting
         )
-    finally:
-        driver.close()
     verdict = "Checked" if check.confirmed else "NOT confirmed"
     ui.out(f"{verdict}: {check.describe()}.")
     plan_note = next_apply(view, replacement is not None)
@@ -297,7 +292,7 @@ def run(
         incident = Incident(
             revoked=view,
             at=clock(),
-            server=server,
+            server=snapshot.server,
             check=check,
             replacement=replacement,
             next_apply=plan_note,

@@ -9,10 +9,9 @@ from pathlib import Path
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
-    connect,
+    connected,
     load_specs,
     open_spec_stores,
-    take_snapshot,
 )
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.errors import ReconcilerError
@@ -84,9 +83,7 @@ def next_action(
 def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
     now = make_clock(global_options)()
     specs = load_specs(options.spec_paths, env, now)
-    driver, server = connect(specs, global_options, env)
-    try:
-        snapshot = take_snapshot(specs, driver, server=server, now=now, env=env)
+    with connected(specs, global_options, env, now=now) as (snapshot, driver):
         match = find(snapshot.views, options.target, loaded=snapshot.namespaces)
         view = match.views[0]
         reading = StoreReading.ALL if options.store_commands else StoreReading.SAFE
@@ -94,8 +91,6 @@ def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, u
         action = None
         if state is not None and state.read:
             action = next_action(view, snapshot, driver, meta)
-    finally:
-        driver.close()
     generations = generations_of(snapshot.views, view.owner) if view.owner else (view,)
     ui.out(render_details(view, generations, now=now, store=state, next_action=action))
     return 0
