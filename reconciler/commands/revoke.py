@@ -42,7 +42,7 @@ from reconciler.plan.model import Plan
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
-from reconciler.spec.model import TokenState
+from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
 
@@ -84,15 +84,18 @@ def choose(snapshot: Snapshot, target: str) -> TokenView:
     return active[0] if active else match.views[0]
 
 
-def refuse(view: TokenView, replace: bool) -> None:
+def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
     if view.authenticating:
         raise UsageError(
             f"refusing to revoke {view.guid}: it is the token this command authenticates with; "
             "revoke it with another global:admin token"
         )
-    if view.spec is not None and view.guid in view.spec.policy.protect:
+    # Any loaded spec's list counts: a protected break-glass token is usually unmanaged, so it
+    # has no spec of its own.
+    guarding = next((spec for spec in specs if view.guid in spec.policy.protect), None)
+    if guarding is not None:
         raise UsageError(
-            f"refusing to revoke {view.guid}: {view.spec.path} lists it in policy.protect; "
+            f"refusing to revoke {view.guid}: {guarding.path} lists it in policy.protect; "
             "remove it from there first"
         )
     if not replace:
@@ -267,7 +270,7 @@ def run(
         if not view.active:
             ui.out(f"{view.guid} is already {view.status.value}; nothing to revoke.")
             return 0
-        refuse(view, options.replace)
+        refuse(view, snapshot.specs, options.replace)
         value, source = read_value(view, env)
         if not confirm(view, options, ui):
             ui.err("Cancelled; nothing was revoked.")

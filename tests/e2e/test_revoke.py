@@ -182,3 +182,23 @@ def test_replace_needs_a_declaring_spec(
     assert run.code == 1
     assert "--replace needs a spec that declares" in run.stderr
     assert next(t for t in http_driver.list_tokens() if t.guid == seeded["t"].guid).revoked is None
+
+
+def test_revoke_never_revokes_a_protected_guid(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """`policy.protect` in any spec given with -f guards the GUID, managed by that spec or not
+    (a break-glass token is typically unmanaged)."""
+    seeded = seed(emulator_control, http_driver, [Seed("glass", "Break glass")], now=utc_now())
+    emulator_control.reset_clock()
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    uploader = managed(http_driver)["uploader"][0].guid
+    glass = seeded["glass"].guid
+    write_spec(spec, THREE_TOKENS, header=f"policy:\n  protect: [{glass}, {uploader}]\n")
+    for target in (glass, "Break glass", uploader, "uploader"):
+        run = cli("revoke", target, "-f", str(spec), "--yes")
+        assert run.code == 1, (target, run.stdout)
+        assert "lists it in policy.protect" in run.stderr, target
+    listed = {t.guid: t for t in http_driver.list_tokens()}
+    assert listed[glass].revoked is None and listed[uploader].revoked is None
