@@ -214,6 +214,35 @@ def test_fail_on_error_passes_a_clean_namespace(cli: Cli) -> None:
     assert cli("audit", "-f", str(spec), "--fail-on", "warning").code == 2
 
 
+def guids_by_rule(cli: Cli, spec: Path, *options: str) -> dict[str, set[str]]:
+    run = cli("audit", "-f", str(spec), "--format", "json", *options)
+    assert run.code == 0, run.stderr
+    found: dict[str, set[str]] = {}
+    for finding in json.loads(run.stdout)["findings"]:
+        found.setdefault(str(finding["rule_id"]), set()).add(str(finding["guid"]))
+    return found
+
+
+def test_thresholds_follow_their_options(cli: Cli, seeded: Path) -> None:
+    """--max-age, --expiring-within and --overdue-after move the timing rules, and only them."""
+    timing = {"PPMT002", "PPMT010", "PPMT011", "PPMT012"}
+    default = guids_by_rule(cli, seeded)
+    assert timing <= set(default)
+    # The oldest seeded token is 120 days old, "soon" expires in 10 days, "late" was due to
+    # rotate 20 days ago and "retiring" to retire 17 days ago.
+    loose = guids_by_rule(
+        cli, seeded, "--max-age", "150d", "--expiring-within", "5d", "--overdue-after", "25d"
+    )
+    assert timing.isdisjoint(loose)
+    assert loose == {rule: guids for rule, guids in default.items() if rule not in timing}
+    # The tokens the spec's apply made 30 days ago are too old under a 25-day limit.
+    strict = guids_by_rule(cli, seeded, "--max-age", "25d")
+    assert default["PPMT002"] < strict["PPMT002"]
+    # A bad duration is "the audit could not run" (1), never mistaken for findings (2).
+    bad = cli("audit", "-f", str(seeded), "--max-age", "soon")
+    assert bad.code == 1 and "--max-age" in bad.stderr and "not a duration" in bad.stderr
+
+
 def test_store_commands_runs_the_read_command(cli: Cli, seeded: Path) -> None:
     run = cli("audit", "-f", str(seeded), "--format", "json", "--store-commands")
     findings = json.loads(run.stdout)["findings"]
