@@ -136,6 +136,11 @@ def test_import_filters_and_records_inactive_tokens(
     assert set(entries) == {seeded["keep"].guid, seeded["gone"].guid}
     assert entries[seeded["gone"].guid]["state"] == "absent"
     assert f"not imported: {seeded['orphan'].guid}" in run.stdout
+    # Without --namespace and --store-path: namespace "default", values under the user's data
+    # directory once a token rotates.
+    assert document["namespace"] == "default"
+    paths = [store["path"] for store in document["stores"].values()]
+    assert paths == ["~/.local/share/ppm-tokens/default"]
     assert "no longer exist on the server" in run.stdout
     (cli.workdir / "tokens.yaml").write_text(run.stdout)
     assert cli("validate").code == 0
