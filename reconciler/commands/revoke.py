@@ -267,8 +267,9 @@ def run(
     specs = load_specs(options.spec_paths, env, now)
     with connected(specs, global_options, env, now=now) as (snapshot, driver):
         view = choose(snapshot, options.target)
+        shown_guid = for_terminal(view.guid)  # stdout is not escaped for us; the server chose it
         if not view.active:
-            ui.out(f"{view.guid} is already {view.status.value}; nothing to revoke.")
+            ui.out(f"{shown_guid} is already {view.status.value}; nothing to revoke.")
             return 0
         refuse(view, snapshot.specs, options.replace)
         value, source = read_value(view, env)
@@ -280,10 +281,10 @@ def run(
             new_guid = replace_token(view, snapshot, driver, env, clock=clock, ui=ui)
             assert view.declared is not None
             replacement = Replacement(new_guid, view.declared.store, view.declared.secret)
-            ui.out(f"Created, proved and stored {new_guid}; revoked {view.guid}.")
+            ui.out(f"Created, proved and stored {for_terminal(new_guid)}; revoked {shown_guid}.")
         else:
             driver.revoke_token(view.guid)
-            ui.out(f"Revoked {view.guid}.")
+            ui.out(f"Revoked {shown_guid}.")
         check = check_revoked(
             view, driver, value=value, source=source, options=options, waiting=waiting
         )

@@ -18,7 +18,7 @@ from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken
 from tests.e2e.conftest import Cli, write_spec
 from tests.e2e.test_invariants import THREE_TOKENS
-from tests.ops.seed import HOSTILE, Seed, seed, utc_now
+from tests.ops.seed import HOSTILE, HOSTILE_GUID, Seed, insert_with_guid, seed, utc_now
 
 FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
 
@@ -180,6 +180,15 @@ def test_show_lists_generations_and_escapes(
     assert "none: unmanaged" in hostile.stdout
     missing = cli("show", "no-such-token")
     assert missing.code == 1 and "no token has the GUID, name or description" in missing.stderr
+
+
+def test_a_guid_with_control_characters_is_shown_escaped(cli: Cli) -> None:
+    insert_with_guid(cli.emulator, HOSTILE_GUID, "Odd guid")
+    for args in (("list",), ("list", "--format", "csv"), ("show", "Odd guid")):
+        run = cli(*args)
+        assert run.code == 0, run.stderr
+        assert "\x1b" not in run.stdout + run.stderr, args
+        assert "deadbeef-\\x1b]0;pwned" in run.stdout, args
 
 
 @pytest.mark.parametrize("shape", ["plain", "epoch"])

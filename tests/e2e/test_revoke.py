@@ -18,7 +18,7 @@ from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, Run, write_spec
 from tests.e2e.test_invariants import THREE_TOKENS, managed, stored_meta, stored_value
-from tests.ops.seed import HOSTILE, Seed, seed, utc_now
+from tests.ops.seed import HOSTILE, HOSTILE_GUID, Seed, insert_with_guid, seed, utc_now
 
 
 def answer_on_terminal(cli: Cli, args: list[str], prompt: bytes, answer: str) -> tuple[int, str]:
@@ -202,3 +202,18 @@ def test_revoke_never_revokes_a_protected_guid(
         assert "lists it in policy.protect" in run.stderr, target
     listed = {t.guid: t for t in http_driver.list_tokens()}
     assert listed[glass].revoked is None and listed[uploader].revoked is None
+
+
+def test_a_guid_with_control_characters_is_revoked_and_shown_escaped(
+    cli: Cli, http_driver: HttpDriver
+) -> None:
+    insert_with_guid(cli.emulator, HOSTILE_GUID, "Odd guid")
+    run = cli("revoke", "Odd guid", "--yes", "--record", "incident.md")
+    assert run.code == 0, run.stderr
+    assert "\x1b" not in run.stdout + run.stderr
+    assert "Revoked deadbeef-\\x1b]0;pwned" in run.stdout
+    assert "\x1b" not in (cli.workdir / "incident.md").read_text()
+    assert next(t for t in http_driver.list_tokens() if t.guid == HOSTILE_GUID).revoked
+    again = cli("revoke", "Odd guid", "--yes")
+    assert again.code == 0 and "already revoked" in again.stdout
+    assert "\x1b" not in again.stdout
