@@ -217,3 +217,36 @@ def test_a_guid_with_control_characters_is_revoked_and_shown_escaped(
     again = cli("revoke", "Odd guid", "--yes")
     assert again.code == 0 and "already revoked" in again.stdout
     assert "\x1b" not in again.stdout
+
+
+def test_revoke_replace_during_an_apply_fails_and_revokes_nothing(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """The scheduled apply holds the lock mid-create while on-call runs `revoke --replace`:
+    the replacement would race the apply for the same store entry, so it is refused at once,
+    nothing is revoked, and the apply completes."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    uploader = managed(http_driver)["uploader"][0].guid
+    write_spec(
+        spec,
+        THREE_TOKENS + "- name: extra\n  user: x@example.com\n  description: X\n"
+        "  scope: repos:read\n  resources: [pypi]\n",
+    )
+    emulator_control.set_faults(hold={"method": "POST", "path_regex": r"^/__api__/tokens$"})
+    applying = cli.popen("apply", "-f", str(spec), "--auto-approve")
+    deadline = time.monotonic() + 60
+    while not emulator_control.faults().get("held"):
+        assert time.monotonic() < deadline and applying.poll() is None, "the apply never held"
+        time.sleep(0.01)  # polling interval while the other process reaches the held create
+    run = cli("revoke", "uploader", "-f", str(spec), "--replace", "--yes")
+    emulator_control.clear_faults()  # releases the held create
+    stdout, stderr = applying.communicate(timeout=120)
+    cli.runs.append(Run(("apply",), applying.returncode, stdout, stderr))  # scanned (I2)
+    assert run.code == 1
+    assert "another run holds the apply lock" in run.stderr
+    assert "ppm-tokens force-unlock" in run.stderr
+    assert applying.returncode == 0, stderr
+    tokens = managed(http_driver)
+    assert [t.guid for t in tokens["uploader"]] == [uploader]
+    assert len(tokens["extra"]) == 1
