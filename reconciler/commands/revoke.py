@@ -76,12 +76,8 @@ class Waiting:
 
 
 def choose(snapshot: Snapshot, target: str) -> TokenView:
-    match = find(snapshot.views, target, loaded=snapshot.namespaces)
-    active = [v for v in match.views if v.active]
-    if match.owner is not None and len(active) > 1:
-        # By name: the current generation, the one whose value consumers read from the store.
-        return next((v for v in active if v.generation is Generation.CURRENT), active[0])
-    return active[0] if active else match.views[0]
+    # By name: the current generation, the one whose value consumers read from the store.
+    return find(snapshot.views, target, loaded=snapshot.namespaces).views[0]
 
 
 def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
@@ -265,7 +261,10 @@ def run(
     clock = make_clock(global_options)
     now: datetime = clock()
     specs = load_specs(options.spec_paths, env, now)
-    with connected(specs, global_options, env, now=now) as (snapshot, driver):
+    # The stores are read for the views: after a run died between a create and its store
+    # write, the current generation (the one consumers hold) is not the newest.
+    reading = StoreReading.SAFE
+    with connected(specs, global_options, env, now=now, reading=reading) as (snapshot, driver):
         view = choose(snapshot, options.target)
         shown_guid = for_terminal(view.guid)  # stdout is not escaped for us; the server chose it
         if not view.active:

@@ -83,10 +83,11 @@ def next_action(
 def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
     now = make_clock(global_options)()
     specs = load_specs(options.spec_paths, env, now)
-    with connected(specs, global_options, env, now=now) as (snapshot, driver):
+    reading = StoreReading.ALL if options.store_commands else StoreReading.SAFE
+    # The stores are read for the views too: which generation is current depends on them.
+    with connected(specs, global_options, env, now=now, reading=reading) as (snapshot, driver):
         match = find(snapshot.views, options.target, loaded=snapshot.namespaces)
         view = match.views[0]
-        reading = StoreReading.ALL if options.store_commands else StoreReading.SAFE
         state, meta = store_state(view, env, reading)
         action = None
         if state is not None and state.read:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import os
 import pty
+import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -250,3 +252,39 @@ def test_revoke_replace_during_an_apply_fails_and_revokes_nothing(
     tokens = managed(http_driver)
     assert [t.guid for t in tokens["uploader"]] == [uploader]
     assert len(tokens["extra"]) == 1
+
+
+def test_after_a_replace_killed_mid_proof_revoke_by_name_takes_the_stored_token(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """kill -9 of `revoke --replace` after the replacement was created but before it was
+    stored: the store (and every consumer) still holds the leaked token. Run again, by name,
+    the command must act on that one, not on the newer token nobody holds."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    leaked = managed(http_driver)["ds-read"][0].guid
+    emulator_control.set_faults(hold={"method": "GET", "path_regex": r"^/(pypi|cran)/"})
+    first = cli.popen("revoke", "ds-read", "--replace", "--yes")
+    deadline = time.monotonic() + 60
+    while not emulator_control.faults().get("held"):
+        assert time.monotonic() < deadline and first.poll() is None, "the proof was never held"
+        time.sleep(0.01)  # polling interval while the other process reaches the held proof
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    emulator_control.clear_faults()
+    unstored = {t.guid for t in managed(http_driver)["ds-read"]} - {leaked}
+    assert len(unstored) == 1 and stored_meta(cli, "ds-read")["token_guid"] == leaked
+
+    show = cli("show", "ds-read")
+    assert show.code == 0, show.stderr
+    assert re.search(rf"^  GUID +{leaked}$", show.stdout, flags=re.M)
+    again = cli("revoke", "ds-read", "--replace", "--yes")
+    assert again.code == 0, again.stderr
+    assert f"revoked {leaked}." in again.stdout
+    assert leaked not in {t.guid for t in managed(http_driver)["ds-read"]}
+    assert index_status(cli, stored_value(cli, "ds-read")) == 200
+    # The token the killed run made and never stored goes with the next apply.
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    assert [t.guid for t in managed(http_driver)["ds-read"]] == [
+        stored_meta(cli, "ds-read")["token_guid"]
+    ]
