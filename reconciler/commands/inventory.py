@@ -25,7 +25,7 @@ from reconciler.ops.view import TokenView, build_views
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import load_spec
-from reconciler.spec.model import Spec, TokenState
+from reconciler.spec.model import Spec, TokenSpec, TokenState
 from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.registry import open_store
 
@@ -126,16 +126,18 @@ def read_stored(
     for spec in specs:
         stores, opened_problems = open_spec_stores(spec, env, reading)
         problems.extend(opened_problems)
-        failed: set[str] = set()
+        wanted: dict[str, list[TokenSpec]] = {}
         for token in spec.tokens:
-            store = stores.get(token.store)
-            if token.state is not TokenState.PRESENT or store is None or token.store in failed:
-                continue
+            if token.state is TokenState.PRESENT and token.store in stores:
+                wanted.setdefault(token.store, []).append(token)
+        for name, tokens in wanted.items():
             try:
-                stored[(spec.namespace, token.name)] = store.read_meta(token.secret)
+                # One bulk read per store (a directory scan, a list call), as plan reads them.
+                found = stores[name].read_meta_many([t.secret for t in tokens])
             except ReconcilerError as exc:
-                failed.add(token.store)
-                problems.append(StoreProblem(spec.namespace, token.store, str(exc), False))
+                problems.append(StoreProblem(spec.namespace, name, str(exc), False))
+                continue
+            stored.update({(spec.namespace, t.name): found[t.secret] for t in tokens})
     return stored, problems
 
 
