@@ -11,10 +11,8 @@ from reconciler.commands.inventory import (
     StoreReading,
     connected,
     load_specs,
-    open_spec_stores,
 )
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
-from reconciler.errors import ReconcilerError
 from reconciler.ops.details import StoreState, render_details
 from reconciler.ops.lookup import find
 from reconciler.ops.view import Generation, TokenView, generations_of
@@ -32,24 +30,26 @@ class ShowOptions:
     store_commands: bool = False  # run a command store's read_command
 
 
-def store_state(
-    view: TokenView, env: Environment, reading: StoreReading
-) -> tuple[StoreState | None, SecretMeta | None]:
-    """What the declared token's store holds; (None, None) for a token no spec declares."""
+def store_state(view: TokenView, snapshot: Snapshot) -> tuple[StoreState | None, SecretMeta | None]:
+    """What the declared token's store holds, from the snapshot's read of the stores; (None,
+    None) for a token no spec declares."""
     spec, declared = view.spec, view.declared
     if spec is None or declared is None or view.generation is Generation.INACTIVE:
         return None, None
     config = spec.stores.get(declared.store)
     kind = config.type if config else "?"
-    stores, problems = open_spec_stores(spec, env, reading)
-    store = stores.get(declared.store)
-    if store is None:
-        note = next((p.message for p in problems if p.store == declared.store), "not opened")
+    key = (spec.namespace, declared.name)
+    if key not in snapshot.stored:
+        note = next(
+            (
+                p.message
+                for p in snapshot.store_problems
+                if (p.namespace, p.store) == (spec.namespace, declared.store)
+            ),
+            "not opened",
+        )
         return StoreState(declared.store, kind, declared.secret, read=False, note=note), None
-    try:
-        meta = store.read_meta(declared.secret)
-    except ReconcilerError as exc:
-        return StoreState(declared.store, kind, declared.secret, read=False, note=str(exc)), None
+    meta = snapshot.stored[key]
     holds = meta.token_guid if meta else None
     return StoreState(declared.store, kind, declared.secret, read=True, holds=holds), meta
 
@@ -88,7 +88,7 @@ def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, u
     with connected(specs, global_options, env, now=now, reading=reading) as (snapshot, driver):
         match = find(snapshot.views, options.target, loaded=snapshot.namespaces)
         view = match.views[0]
-        state, meta = store_state(view, env, reading)
+        state, meta = store_state(view, snapshot)
         action = None
         if state is not None and state.read:
             action = next_action(view, snapshot, driver, meta)
