@@ -226,3 +226,26 @@ def to_seconds(listing: str) -> list[dict[str, object]]:
     """The records with times to the second: the epoch shape carries no fractions."""
     records: list[dict[str, object]] = json.loads(re.sub(r"\.\d+Z", "Z", listing))
     return records
+
+
+def test_show_runs_a_read_command_only_with_store_commands(cli: Cli) -> None:
+    piped = (
+        "  piped:\n    type: command\n    command: [sh, -c, 'cat > /dev/null']\n"
+        "    read_command: [sh, -c, 'echo refused >&2; exit 7']\n"
+        f"    state_dir: {cli.workdir / 'state'}\n"
+    )
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    # The spec moves the token to a store whose read_command fails: only running it says so.
+    text = spec.read_text().replace("tokens:\n", piped + "tokens:\n", 1)
+    spec.write_text(text.replace("  - name: uploader\n", "  - name: uploader\n    store: piped\n"))
+    safe = cli("show", "uploader")
+    assert safe.code == 0, safe.stderr
+    assert "piped (command), secret 'uploader': not read (not read: its read_command runs only" in (
+        safe.stdout
+    )
+    ran = cli("show", "uploader", "--store-commands")
+    assert ran.code == 0, ran.stderr
+    store_line = next(line for line in ran.stdout.splitlines() if line.startswith("  Store "))
+    assert "piped (command), secret 'uploader': not read (" in store_line
+    assert "exited with status 7: refused" in store_line
