@@ -185,7 +185,7 @@ def test_show_lists_generations_and_escapes(
 def test_a_guid_with_control_characters_is_shown_escaped(cli: Cli) -> None:
     insert_with_guid(cli.emulator, HOSTILE_GUID, "Odd guid")
     for args in (("list",), ("list", "--format", "csv"), ("show", "Odd guid")):
-        run = cli(*args)
+        run = cli(*args, COLUMNS="300")  # wide enough for the whole GUID
         assert run.code == 0, run.stderr
         assert "\x1b" not in run.stdout + run.stderr, args
         assert "deadbeef-\\x1b]0;pwned" in run.stdout, args
