@@ -3,7 +3,7 @@
     .venv/bin/python bench/day2_scale.py [--tokens 5000]
 
 Pure parts only (the server read is what bench/emulator_list.py measures): N live tokens, a
-quarter managed by a spec of N/4 entries with two generations each, the rest unmanaged, some
+quarter managed by a spec of N/8 entries with two generations each, the rest unmanaged, some
 revoked or expired. Times the views, `list` (filter, sort, table, CSV, JSON), `audit` (rules and
 SARIF), `import` (spec text) and `report` (HTML and Markdown, with the size of the page).
 

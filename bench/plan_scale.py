@@ -36,6 +36,7 @@ from collections import Counter
 from pathlib import Path
 
 from scenario import (
+    MEASURED,
     Built,
     Run,
     Shape,
@@ -48,7 +49,6 @@ from scenario import (
     median,
     note,
     requests_by_endpoint,
-    run_cli,
     run_process,
 )
 
@@ -77,18 +77,10 @@ def measure(scenario: Built, workdir: Path, repeat: int, in_flight: int) -> None
     floors: list[dict[str, float]] = []
     for attempt in range(1, repeat + 1):
         note(f"round {attempt} of {repeat}: plan, validate, floor, bare parse")
-        for command, args in (
-            ("plan", ["plan", "-f", spec, "--detailed-exitcode"]),
-            ("validate", ["validate", "-f", spec]),
-        ):
+        for command, measured in MEASURED.items():
             db.clear_log()
-            run = run_cli(args, env=env, cwd=workdir)
+            runs[command].append(measured(scenario, env, workdir))
             requests[command] = requests_by_endpoint(db.request_log())
-            if command == "plan":
-                check_plan(run, scenario.seeded)
-            else:
-                expect_code(run, 0)
-            runs[command].append(run)
         floor = expect_code(
             run_process(
                 [sys.executable, str(FLOOR), spec, "--in-flight", str(in_flight)],

@@ -23,17 +23,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from reconciler.apply import ApplyOptions, apply_plan
-from reconciler.commands.plan import compute_plan
-from reconciler.emulator.server import start_emulator
+from scenario import apply_and_replan, emulator_in, write_spec
+
 from reconciler.ownership import stored_description
 from reconciler.plan.planner import plan
 from reconciler.plan.render_json import plan_from_json, plan_to_json
 from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
 from reconciler.plan.saved import check_saved
-from reconciler.secret import Secret
-from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import check_file, load_spec
 from reconciler.stores.base import SecretMeta
@@ -47,30 +44,6 @@ def timed(label: str, func: Callable[[], T]) -> T:
     result = func()
     print(f"  {label:<46} {time.perf_counter() - started:8.3f} s")
     return result
-
-
-def write_spec(path: Path, count: int, store_dir: Path, namespace: str = "bench") -> Path:
-    lines = [
-        "version: 1",
-        f"namespace: {namespace}",
-        "defaults:",
-        "  expires: 90d",
-        "  rotation: {after: 60d, before_expiry: 14d, grace: 3d}",
-        "  store: local",
-        "stores:",
-        f"  local: {{type: file, path: {store_dir}}}",
-        "tokens:",
-    ]
-    for index in range(count):
-        lines += [
-            f"  - name: token-{index:05d}",
-            f"    user: user{index}@example.com",
-            f"    description: Token number {index} for the benchmark",
-            "    scope: repos:read",
-            "    resources: [pypi]",
-        ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def bench_validate_and_plan(count: int, workdir: Path) -> None:
@@ -147,40 +120,18 @@ def bench_validate_and_plan(count: int, workdir: Path) -> None:
 
 def bench_apply(count: int, workdir: Path) -> None:
     print(f"apply against the emulator, {count} new tokens, concurrency 4")
-    running = start_emulator(
-        db_path=workdir / "emu.sqlite3", admin_token_file=workdir / "admin.token"
-    )
-    try:
+    with emulator_in(workdir) as running:
         spec_path = write_spec(workdir / "apply.yaml", count, workdir / "secrets")
         spec = load_spec(spec_path, now=datetime.now(UTC))
         stores = open_stores(spec, StoreContext(spec_dir=workdir, env={}))
-        with HttpDriver(running.url, Secret(running.admin_token())) as driver:
-            now = lambda: datetime.now(UTC)  # noqa: E731
-            first = timed(
-                "plan (list tokens, read store metadata)",
-                lambda: compute_plan(spec, driver, stores, now=now(), server=running.url),
-            )
-            started = time.perf_counter()
-            report = apply_plan(
-                first,
-                spec=spec,
-                driver=driver,
-                stores=stores,
-                now=now,
-                options=ApplyOptions(concurrency=4),
-                server_url=running.url,
-            )
-            elapsed = time.perf_counter() - started
-            print(f"  {'apply_plan (create, store, verify)':<46} {elapsed:8.3f} s")
-            rate = count / elapsed
-            print(f"  -> {report.created} created, {report.failed} failed, {rate:.1f} tokens/s")
-            again = timed(
-                "re-plan when nothing changed",
-                lambda: compute_plan(spec, driver, stores, now=now(), server=running.url),
-            )
-            print(f"  -> {len(again.changes)} changes")
-    finally:
-        running.stop()
+        applied = apply_and_replan(spec, stores, running)
+    report = applied.report
+    print(f"  {'plan (list tokens, read store metadata)':<46} {applied.plan_seconds:8.3f} s")
+    print(f"  {'apply_plan (create, store, verify)':<46} {applied.apply_seconds:8.3f} s")
+    rate = count / applied.apply_seconds
+    print(f"  -> {report.created} created, {report.failed} failed, {rate:.1f} tokens/s")
+    print(f"  {'re-plan when nothing changed':<46} {applied.replan_seconds:8.3f} s")
+    print(f"  -> {applied.changes_left} changes")
 
 
 def main() -> None:

@@ -22,37 +22,30 @@ import tempfile
 from pathlib import Path
 
 from scenario import (
+    MEASURED,
     Built,
+    Run,
     Shape,
     assert_no_leaks,
     built,
-    check_plan,
     cli_env,
-    expect_code,
     figure,
     median,
     note,
     positive_int_list,
-    run_cli,
 )
-
-COMMANDS = ("plan", "validate")
 
 
 def measure(scenario: Built, workdir: Path, repeat: int) -> dict[str, float]:
-    spec = str(scenario.spec_path)
     env = cli_env(scenario.emulator, workdir / "home")
-    seconds: dict[str, list[float]] = {command: [] for command in COMMANDS}
-    runs = []
+    runs: dict[str, list[Run]] = {command: [] for command in MEASURED}
     for _ in range(repeat):
-        plan = run_cli(["plan", "-f", spec, "--detailed-exitcode"], env=env, cwd=workdir)
-        check_plan(plan, scenario.seeded)
-        validate = expect_code(run_cli(["validate", "-f", spec], env=env, cwd=workdir), 0)
-        seconds["plan"].append(plan.seconds)
-        seconds["validate"].append(validate.seconds)
-        runs += [plan, validate]
-    assert_no_leaks(scenario.emulator.app.db.issued_values(), runs)
-    return {command: median(values) for command, values in seconds.items()}
+        for command, measured in MEASURED.items():
+            runs[command].append(measured(scenario, env, workdir))
+    assert_no_leaks(
+        scenario.emulator.app.db.issued_values(), [r for group in runs.values() for r in group]
+    )
+    return {command: median(r.seconds for r in group) for command, group in runs.items()}
 
 
 def main() -> None:
@@ -79,10 +72,10 @@ def main() -> None:
             workdir = Path(tmp)
             with built(shape, workdir) as scenario:
                 walls[size] = measure(scenario, workdir, args.repeat)
-        for command in COMMANDS:
+        for command in MEASURED:
             figure(f"{command} wall at {size}", walls[size][command], "s")
             figure(f"{command} per token at {size}", walls[size][command] / size * 1000, "ms", 3)
-    for command in COMMANDS:
+    for command in MEASURED:
         marginals = []
         for smaller, larger in itertools.pairwise(sizes):
             extra = walls[larger][command] - walls[smaller][command]

@@ -29,15 +29,19 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
+from reconciler.commands.plan import compute_plan
 from reconciler.emulator import tokens
 from reconciler.emulator.db import Database, ResourceRow, TokenRow
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.ownership import stored_description
-from reconciler.spec.model import Scope
-from reconciler.stores.base import SecretMeta
+from reconciler.secret import Secret
+from reconciler.server.http import HttpDriver
+from reconciler.spec.model import Scope, Spec
+from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.private_files import META_SUFFIX
 
 SPEC_NAMESPACE = "team-0"
@@ -288,6 +292,48 @@ def built(shape: Shape, workdir: Path) -> Iterator[Built]:
         yield Built(running, spec_path, store_dir, seeded, time.perf_counter() - started)
 
 
+# In-process apply ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    plan_seconds: float
+    report: ApplyReport
+    apply_seconds: float
+    changes_left: int  # in the plan made right after the apply
+    replan_seconds: float
+
+
+def apply_and_replan(
+    spec: Spec, stores: Mapping[str, SecretStore], emulator: RunningEmulator
+) -> Applied:
+    """What `ppm-tokens apply` does without the process around it: plan (list tokens, read
+    store metadata), `apply_plan` with the default options (concurrency 4), then plan again."""
+
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    with HttpDriver(emulator.url, Secret(emulator.admin_token())) as driver:
+        started = time.perf_counter()
+        first = compute_plan(spec, driver, stores, now=now(), server=emulator.url)
+        planned = time.perf_counter()
+        report = apply_plan(
+            first,
+            spec=spec,
+            driver=driver,
+            stores=stores,
+            now=now,
+            options=ApplyOptions(),
+            server_url=emulator.url,
+        )
+        applied = time.perf_counter()
+        again = compute_plan(spec, driver, stores, now=now(), server=emulator.url)
+        replanned = time.perf_counter()
+    return Applied(
+        planned - started, report, applied - planned, len(again.changes), replanned - applied
+    )
+
+
 # Measured processes --------------------------------------------------------------------------
 
 
@@ -367,6 +413,21 @@ def check_plan(run: Run, seeded: Seeded, *, codes: tuple[int, ...] = (2,)) -> No
     recreates = len(re.findall(r"^\s+\+\s+recreate\s", run.stdout, flags=re.MULTILINE))
     if recreates != seeded.recreates:
         raise SystemExit(f"the plan lists {recreates} recreates, not {seeded.recreates}")
+
+
+def measured_plan(scenario: Built, env: Mapping[str, str], cwd: Path) -> Run:
+    """`ppm-tokens plan` of the scenario's spec, refused unless it proposes the recreates."""
+    spec = str(scenario.spec_path)
+    run = run_cli(["plan", "-f", spec, "--detailed-exitcode"], env=env, cwd=cwd)
+    check_plan(run, scenario.seeded)
+    return run
+
+
+def measured_validate(scenario: Built, env: Mapping[str, str], cwd: Path) -> Run:
+    return expect_code(run_cli(["validate", "-f", str(scenario.spec_path)], env=env, cwd=cwd), 0)
+
+
+MEASURED = {"plan": measured_plan, "validate": measured_validate}
 
 
 def endpoint(entry: Mapping[str, object]) -> str:

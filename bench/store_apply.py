@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -25,11 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' servers and fakes
 
-from reconciler.apply import ApplyOptions, apply_plan
-from reconciler.commands.plan import compute_plan
-from reconciler.emulator.server import start_emulator
-from reconciler.secret import Secret
-from reconciler.server.http import HttpDriver
+from scenario import apply_and_replan, emulator_in
+
 from reconciler.spec import load_spec
 from reconciler.stores.registry import StoreContext, open_stores
 
@@ -141,41 +137,24 @@ def write_spec(path: Path, count: int, entry: str) -> Path:
 
 
 def bench_store(kind: str, count: int, workdir: Path) -> None:
-    running = start_emulator(db_path=workdir / "emu.sqlite3", admin_token_file=workdir / "admin")
-    try:
-        with BACKENDS[kind](workdir) as (entry, env):
-            spec = load_spec(write_spec(workdir / "tokens.yaml", count, entry), now=now())
-            stores = open_stores(spec, StoreContext(spec_dir=workdir, env=env))
-            with HttpDriver(running.url, Secret(running.admin_token())) as driver:
-                first = compute_plan(spec, driver, stores, now=now(), server=running.url)
-                started = time.perf_counter()
-                report = apply_plan(
-                    first,
-                    spec=spec,
-                    driver=driver,
-                    stores=stores,
-                    now=now,
-                    options=ApplyOptions(concurrency=4),
-                    server_url=running.url,
-                )
-                elapsed = time.perf_counter() - started
-                started = time.perf_counter()
-                again = compute_plan(spec, driver, stores, now=now(), server=running.url)
-                replan = time.perf_counter() - started
+    with emulator_in(workdir) as running, BACKENDS[kind](workdir) as (entry, env):
+        spec_path = write_spec(workdir / "tokens.yaml", count, entry)
+        spec = load_spec(spec_path, now=datetime.now(UTC))
+        stores = open_stores(spec, StoreContext(spec_dir=workdir, env=env))
+        try:
+            applied = apply_and_replan(spec, stores, running)
+        finally:
             for store in stores.values():
                 close = getattr(store, "close", None)
                 if close is not None:
                     close()
-    finally:
-        running.stop()
-    if report.failed or again.changes:
-        raise SystemExit(f"{kind}: {report.failed} failed, {len(again.changes)} changes left")
+    if applied.report.failed or applied.changes_left:
+        raise SystemExit(
+            f"{kind}: {applied.report.failed} failed, {applied.changes_left} changes left"
+        )
+    elapsed = applied.apply_seconds
     print(f"{kind:<8} apply of {count} new tokens: {elapsed:7.2f} s ({count / elapsed:6.1f}/s)")
-    print(f"{kind:<8} re-plan with nothing to do:  {replan:7.2f} s")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+    print(f"{kind:<8} re-plan with nothing to do:  {applied.replan_seconds:7.2f} s")
 
 
 def main() -> None:

@@ -133,6 +133,16 @@ def test_existing_benchmarks_still_run() -> None:
     assert scale.returncode == 0, scale.stderr[-2000:]
     assert "-> 3 created, 0 failed" in scale.stdout
     assert "-> 0 changes" in scale.stdout
+    day2 = run_script("day2_scale.py", "--tokens", "40")
+    assert day2.returncode == 0, day2.stderr[-2000:]
+    # A quarter of the tokens managed, two generations per declared name.
+    assert day2.stdout.startswith("40 live tokens, 5 declared\n")
+    assert re.search(r"^report: HTML size +\d+\.\d KiB$", day2.stdout, flags=re.M)
+    stores = run_script("store_apply.py", "--tokens", "3", "--stores", "file,command")
+    assert stores.returncode == 0, stores.stderr[-2000:]
+    for kind in ("file", "command"):
+        assert re.search(rf"^{kind} +apply of 3 new tokens: ", stores.stdout, flags=re.M)
+        assert re.search(rf"^{kind} +re-plan with nothing to do: ", stores.stdout, flags=re.M)
 
 
 def test_make_bench_runs_every_script_and_the_readme_lists_each_with_its_help() -> None:

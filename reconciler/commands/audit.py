@@ -12,7 +12,6 @@ from pathlib import Path
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
-    connect,
     load_specs,
     take_snapshot,
 )
@@ -67,14 +66,8 @@ def read(
     now: datetime,
 ) -> Snapshot:
     specs = load_specs(spec_paths, env, now)
-    driver, server = connect(specs, global_options, env)
-    try:
-        reading = StoreReading.ALL if store_commands else StoreReading.SAFE
-        return take_snapshot(
-            specs, driver, server=server, now=now, env=env, resources=True, reading=reading
-        )
-    finally:
-        driver.close()
+    reading = StoreReading.ALL if store_commands else StoreReading.SAFE
+    return take_snapshot(specs, global_options, env, now=now, resources=True, reading=reading)
 
 
 def relative_uri(env: Environment) -> Callable[[str], str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from reconciler.commands.inventory import connect, take_snapshot
+from reconciler.commands.inventory import take_snapshot
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.ops.importer import ImportSettings, generate
@@ -33,15 +33,11 @@ def run(options: ImportOptions, global_options: GlobalOptions, env: Environment,
             "a letter or digit, at most 63 characters"
         )
     now = make_clock(global_options)()
-    driver, server = connect((), global_options, env)
-    try:
-        snapshot = take_snapshot((), driver, server=server, now=now, env=env, resources=True)
-    finally:
-        driver.close()
+    snapshot = take_snapshot((), global_options, env, now=now, resources=True)
     views = [v for v in snapshot.views if matches(v, options.query, now)]
     settings = ImportSettings(
         namespace=options.namespace,
-        server=server,
+        server=snapshot.server,
         store_path=options.store_path or f"~/.local/share/ppm-tokens/{options.namespace}",
     )
     excluded: dict[str, str] = {}

@@ -5,7 +5,8 @@ and, when asked, what each declared token's store holds. One read each; the pure
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -24,7 +25,7 @@ from reconciler.ops.view import TokenView, build_views
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import load_spec
-from reconciler.spec.model import Spec, TokenState
+from reconciler.spec.model import Spec, TokenSpec, TokenState
 from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.registry import open_store
 
@@ -81,11 +82,6 @@ def first_spec(specs: Sequence[Spec], options: GlobalOptions, env: Environment) 
     return specs[0] if specs else None
 
 
-def connect(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> tuple[Driver, str]:
-    spec = first_spec(specs, options, env)
-    return open_driver(options, env, spec), server_url(options, env, spec)
-
-
 def _reads_by_command(spec: Spec, store: str) -> bool:
     config = spec.stores.get(store)
     return config is not None and config.type == "command" and "read_command" in config.options
@@ -130,42 +126,69 @@ def read_stored(
     for spec in specs:
         stores, opened_problems = open_spec_stores(spec, env, reading)
         problems.extend(opened_problems)
-        failed: set[str] = set()
+        wanted: dict[str, list[TokenSpec]] = {}
         for token in spec.tokens:
-            store = stores.get(token.store)
-            if token.state is not TokenState.PRESENT or store is None or token.store in failed:
-                continue
+            if token.state is TokenState.PRESENT and token.store in stores:
+                wanted.setdefault(token.store, []).append(token)
+        for name, tokens in wanted.items():
             try:
-                stored[(spec.namespace, token.name)] = store.read_meta(token.secret)
+                # One bulk read per store (a directory scan, a list call), as plan reads them.
+                found = stores[name].read_meta_many([t.secret for t in tokens])
             except ReconcilerError as exc:
-                failed.add(token.store)
-                problems.append(StoreProblem(spec.namespace, token.store, str(exc), False))
+                problems.append(StoreProblem(spec.namespace, name, str(exc), False))
+                continue
+            stored.update({(spec.namespace, t.name): found[t.secret] for t in tokens})
     return stored, problems
+
+
+@contextmanager
+def connected(
+    specs: Sequence[Spec],
+    options: GlobalOptions,
+    env: Environment,
+    *,
+    now: datetime,
+    resources: bool = False,
+    reading: StoreReading = StoreReading.NONE,
+) -> Iterator[tuple[Snapshot, Driver]]:
+    """The snapshot, and the driver that read it, open for what the command does next."""
+    spec = first_spec(specs, options, env)
+    server = server_url(options, env, spec)
+    driver = open_driver(options, env, spec)
+    try:
+        tokens = tuple(driver.list_tokens())
+        listed = tuple(driver.list_resources()) if resources else None
+        stored, problems = read_stored(specs, env, reading)
+        self_guid = driver.self_guid()
+        views = build_views(tokens, specs, now, self_guid=self_guid, stored=stored)
+        snapshot = Snapshot(
+            server=server,
+            now=now,
+            specs=tuple(specs),
+            tokens=tokens,
+            resources=listed,
+            stored=stored,
+            store_problems=tuple(problems),
+            self_guid=self_guid,
+            views=views,
+        )
+        yield snapshot, driver
+    finally:
+        driver.close()
 
 
 def take_snapshot(
     specs: Sequence[Spec],
-    driver: Driver,
-    *,
-    server: str,
-    now: datetime,
+    options: GlobalOptions,
     env: Environment,
+    *,
+    now: datetime,
     resources: bool = False,
     reading: StoreReading = StoreReading.NONE,
 ) -> Snapshot:
-    tokens = tuple(driver.list_tokens())
-    listed = tuple(driver.list_resources()) if resources else None
-    stored, problems = read_stored(specs, env, reading)
-    self_guid = driver.self_guid()
-    views = build_views(tokens, specs, now, self_guid=self_guid, stored=stored)
-    return Snapshot(
-        server=server,
-        now=now,
-        specs=tuple(specs),
-        tokens=tokens,
-        resources=listed,
-        stored=stored,
-        store_problems=tuple(problems),
-        self_guid=self_guid,
-        views=views,
-    )
+    """The snapshot alone, for a command that needs the server no further."""
+    with connected(specs, options, env, now=now, resources=resources, reading=reading) as (
+        snapshot,
+        _,
+    ):
+        return snapshot

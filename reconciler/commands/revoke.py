@@ -20,10 +20,9 @@ from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
-    connect,
+    connected,
     load_specs,
     open_spec_stores,
-    take_snapshot,
 )
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.plan import compute_plan, read_live
@@ -43,7 +42,7 @@ from reconciler.plan.model import Plan
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
-from reconciler.spec.model import TokenState
+from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
 
@@ -77,23 +76,22 @@ class Waiting:
 
 
 def choose(snapshot: Snapshot, target: str) -> TokenView:
-    match = find(snapshot.views, target, loaded=snapshot.namespaces)
-    active = [v for v in match.views if v.active]
-    if match.owner is not None and len(active) > 1:
-        # By name: the current generation, the one whose value consumers read from the store.
-        return next((v for v in active if v.generation is Generation.CURRENT), active[0])
-    return active[0] if active else match.views[0]
+    # By name: the current generation, the one whose value consumers read from the store.
+    return find(snapshot.views, target, loaded=snapshot.namespaces).views[0]
 
 
-def refuse(view: TokenView, replace: bool) -> None:
+def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
     if view.authenticating:
         raise UsageError(
             f"refusing to revoke {view.guid}: it is the token this command authenticates with; "
             "revoke it with another global:admin token"
         )
-    if view.spec is not None and view.guid in view.spec.policy.protect:
+    # Any loaded spec's list counts: a protected break-glass token is usually unmanaged, so it
+    # has no spec of its own.
+    guarding = next((spec for spec in specs if view.guid in spec.policy.protect), None)
+    if guarding is not None:
         raise UsageError(
-            f"refusing to revoke {view.guid}: {view.spec.path} lists it in policy.protect; "
+            f"refusing to revoke {view.guid}: {guarding.path} lists it in policy.protect; "
             "remove it from there first"
         )
     if not replace:
@@ -263,14 +261,16 @@ def run(
     clock = make_clock(global_options)
     now: datetime = clock()
     specs = load_specs(options.spec_paths, env, now)
-    driver, server = connect(specs, global_options, env)
-    try:
-        snapshot = take_snapshot(specs, driver, server=server, now=now, env=env)
+    # The stores are read for the views: after a run died between a create and its store
+    # write, the current generation (the one consumers hold) is not the newest.
+    reading = StoreReading.SAFE
+    with connected(specs, global_options, env, now=now, reading=reading) as (snapshot, driver):
         view = choose(snapshot, options.target)
+        shown_guid = for_terminal(view.guid)  # stdout is not escaped for us; the server chose it
         if not view.active:
-            ui.out(f"{view.guid} is already {view.status.value}; nothing to revoke.")
+            ui.out(f"{shown_guid} is already {view.status.value}; nothing to revoke.")
             return 0
-        refuse(view, options.replace)
+        refuse(view, snapshot.specs, options.replace)
         value, source = read_value(view, env)
         if not confirm(view, options, ui):
             ui.err("Cancelled; nothing was revoked.")
@@ -280,15 +280,13 @@ def run(
             new_guid = replace_token(view, snapshot, driver, env, clock=clock, ui=ui)
             assert view.declared is not None
             replacement = Replacement(new_guid, view.declared.store, view.declared.secret)
-            ui.out(f"Created, proved and stored {new_guid}; revoked {view.guid}.")
+            ui.out(f"Created, proved and stored {for_terminal(new_guid)}; revoked {shown_guid}.")
         else:
             driver.revoke_token(view.guid)
-            ui.out(f"Revoked {view.guid}.")
+            ui.out(f"Revoked {shown_guid}.")
         check = check_revoked(
             view, driver, value=value, source=source, options=options, waiting=waiting
         )
-    finally:
-        driver.close()
     verdict = "Checked" if check.confirmed else "NOT confirmed"
     ui.out(f"{verdict}: {check.describe()}.")
     plan_note = next_apply(view, replacement is not None)
@@ -297,7 +295,7 @@ def run(
         incident = Incident(
             revoked=view,
             at=clock(),
-            server=server,
+            server=snapshot.server,
             check=check,
             replacement=replacement,
             next_apply=plan_note,

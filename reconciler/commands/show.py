@@ -9,13 +9,10 @@ from pathlib import Path
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
-    connect,
+    connected,
     load_specs,
-    open_spec_stores,
-    take_snapshot,
 )
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
-from reconciler.errors import ReconcilerError
 from reconciler.ops.details import StoreState, render_details
 from reconciler.ops.lookup import find
 from reconciler.ops.view import Generation, TokenView, generations_of
@@ -33,24 +30,26 @@ class ShowOptions:
     store_commands: bool = False  # run a command store's read_command
 
 
-def store_state(
-    view: TokenView, env: Environment, reading: StoreReading
-) -> tuple[StoreState | None, SecretMeta | None]:
-    """What the declared token's store holds; (None, None) for a token no spec declares."""
+def store_state(view: TokenView, snapshot: Snapshot) -> tuple[StoreState | None, SecretMeta | None]:
+    """What the declared token's store holds, from the snapshot's read of the stores; (None,
+    None) for a token no spec declares."""
     spec, declared = view.spec, view.declared
     if spec is None or declared is None or view.generation is Generation.INACTIVE:
         return None, None
     config = spec.stores.get(declared.store)
     kind = config.type if config else "?"
-    stores, problems = open_spec_stores(spec, env, reading)
-    store = stores.get(declared.store)
-    if store is None:
-        note = next((p.message for p in problems if p.store == declared.store), "not opened")
+    key = (spec.namespace, declared.name)
+    if key not in snapshot.stored:
+        note = next(
+            (
+                p.message
+                for p in snapshot.store_problems
+                if (p.namespace, p.store) == (spec.namespace, declared.store)
+            ),
+            "not opened",
+        )
         return StoreState(declared.store, kind, declared.secret, read=False, note=note), None
-    try:
-        meta = store.read_meta(declared.secret)
-    except ReconcilerError as exc:
-        return StoreState(declared.store, kind, declared.secret, read=False, note=str(exc)), None
+    meta = snapshot.stored[key]
     holds = meta.token_guid if meta else None
     return StoreState(declared.store, kind, declared.secret, read=True, holds=holds), meta
 
@@ -84,18 +83,15 @@ def next_action(
 def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
     now = make_clock(global_options)()
     specs = load_specs(options.spec_paths, env, now)
-    driver, server = connect(specs, global_options, env)
-    try:
-        snapshot = take_snapshot(specs, driver, server=server, now=now, env=env)
+    reading = StoreReading.ALL if options.store_commands else StoreReading.SAFE
+    # The stores are read for the views too: which generation is current depends on them.
+    with connected(specs, global_options, env, now=now, reading=reading) as (snapshot, driver):
         match = find(snapshot.views, options.target, loaded=snapshot.namespaces)
         view = match.views[0]
-        reading = StoreReading.ALL if options.store_commands else StoreReading.SAFE
-        state, meta = store_state(view, env, reading)
+        state, meta = store_state(view, snapshot)
         action = None
         if state is not None and state.read:
             action = next_action(view, snapshot, driver, meta)
-    finally:
-        driver.close()
     generations = generations_of(snapshot.views, view.owner) if view.owner else (view,)
     ui.out(render_details(view, generations, now=now, store=state, next_action=action))
     return 0

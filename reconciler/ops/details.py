@@ -84,7 +84,7 @@ def _generation_line(view: TokenView, selected: str, now: datetime) -> str:
         detail += ", never expires"
     if view.retires is not None and view.generation is Generation.RETIRING:
         detail += f", retires {format_time(view.retires)}"
-    return f" {mark} {token.guid}  {state:<9} {detail}"
+    return f" {mark} {for_terminal(token.guid)}  {state:<9} {detail}"
 
 
 def render_details(
@@ -109,7 +109,7 @@ def render_details(
     if token.resource_ids:
         resources += f"  (ids {', '.join(token.resource_ids)})"
     fields: list[tuple[str, str]] = [
-        ("GUID", token.guid),
+        ("GUID", for_terminal(token.guid)),
         ("Status", view.status.value + (f" ({view.generation.value})" if view.active else "")),
         ("Description", for_terminal(view.description) or "-"),
         ("Stored as", for_terminal(token.description) or "-"),

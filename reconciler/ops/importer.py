@@ -50,9 +50,16 @@ def scalar(text: str) -> str:
 
 
 def name_scalar(name: str) -> str:
-    """A token name as YAML reads it back: plain, unless YAML would take it for a number, a
-    boolean or nothing (`123`, `yes`, `null`), then quoted."""
-    return name if yaml.safe_load(name) == name else scalar(name)
+    """A token name or GUID as YAML reads it back: plain, unless YAML would take it for
+    something else (`123`, `yes`, `null`, `a: b`) or cannot hold it plain (control
+    characters, from an odd server), then quoted."""
+    if not (name.isascii() and name.isprintable()):
+        return scalar(name)
+    try:
+        plain = yaml.safe_load(name) == name
+    except yaml.YAMLError:
+        plain = False
+    return name if plain else scalar(name)
 
 
 def comment(text: str) -> str:
@@ -185,7 +192,7 @@ def _entry(candidate: _Candidate, name: str, settings: ImportSettings) -> list[s
     else:
         lines.append(f"    expires: {lifetime_text(token.created, token.expires)}")
     if not candidate.managed:
-        lines.append(f"    adopt: {token.guid}")
+        lines.append(f"    adopt: {name_scalar(token.guid)}")
     return lines
 
 
@@ -197,7 +204,7 @@ def _absent_entry(view: TokenView, name: str) -> list[str]:
         "  " + comment(f"{what}: {view.description or token.guid}"),
         f"  - name: {name_scalar(name)}",
         "    state: absent",
-        f"    adopt: {token.guid}",
+        f"    adopt: {name_scalar(token.guid)}",
     ]
 
 

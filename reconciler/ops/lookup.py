@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.errors import UsageError
-from reconciler.ops.view import TokenView
+from reconciler.ops.view import Generation, TokenView
 from reconciler.ownership import Owner
 from reconciler.sanitize import for_terminal
 
@@ -24,7 +24,7 @@ _GUID_PREFIX = re.compile(r"^[0-9a-fA-F-]{8,36}$")
 @dataclass(frozen=True)
 class Match:
     """What the target names: one token (by GUID or description), or every generation of one
-    managed name (newest active first)."""
+    managed name (the current generation first, then the other active ones, newest first)."""
 
     views: tuple[TokenView, ...]
     owner: Owner | None  # set when the target named a managed token by name
@@ -39,7 +39,18 @@ def _by_guid(views: Sequence[TokenView], target: str) -> list[TokenView]:
 
 
 def _newest_first(views: Sequence[TokenView]) -> tuple[TokenView, ...]:
-    return tuple(sorted(views, key=lambda v: (not v.active, -v.token.created.timestamp(), v.guid)))
+    """The current generation first: the one consumers hold, which after a run died before
+    storing its new token is not the newest."""
+
+    def key(v: TokenView) -> tuple[bool, bool, float, str]:
+        return (
+            not v.active,
+            v.generation is not Generation.CURRENT,
+            -v.token.created.timestamp(),
+            v.guid,
+        )
+
+    return tuple(sorted(views, key=key))
 
 
 def _by_name(

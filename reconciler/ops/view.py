@@ -79,7 +79,16 @@ def _place(
             for token in generations:
                 placed[token.guid] = _Placement(spec, declared, Generation.UNDECLARED)
             continue
-        current, older = generations[0], generations[1:]
+        meta = stored.get((spec.namespace, name))
+        # As the planner reads it: when the store holds an older generation, the newer ones
+        # were made by a run that died before storing them; nobody holds their values, so they
+        # are due for retirement from the moment they were made (the next apply revokes them).
+        held = next((i for i, g in enumerate(generations) if meta and g.guid == meta.token_guid), 0)
+        for orphan in generations[:held]:
+            placed[orphan.guid] = _Placement(
+                spec, declared, Generation.RETIRING, retires=orphan.created
+            )
+        current, older = generations[held], generations[held + 1 :]
         placed[current.guid] = _Placement(
             spec,
             declared,
@@ -87,7 +96,6 @@ def _place(
             rotation_due=schedule.rotation_due(declared, current),
             retires=schedule.current_retires(declared, current),
         )
-        meta = stored.get((spec.namespace, name))
         for token in older:
             placed[token.guid] = _Placement(
                 spec,

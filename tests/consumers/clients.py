@@ -168,6 +168,13 @@ def r_repos_line(repo_url: str, netrc: Path, *, method: str = "curl") -> str:
     )
 
 
+def _r_installed(run: ClientRun, library: Path) -> ClientRun:
+    """Installed means: R said so, the package greeted, and both packages are in `library`."""
+    installed = {p.name for p in library.iterdir()}
+    ok = run.ok and GREETING in run.output and {"ppmdemo", "ppmhello"} <= installed
+    return ClientRun(run.client, ok, run.output)
+
+
 # Exit 3 says "R ran, but the package is not there": install.packages() only warns when a
 # repository refuses, so the script checks for itself.
 _R_INSTALL = """
@@ -192,10 +199,7 @@ def r_install(repo_url: str, netrc: Path, workdir: Path, *, method: str = "curl"
         R_LIBS_USER=str(library),
         TMPDIR=str(run_dir),
     )
-    run = _run("R", [rscript(), "-e", _R_INSTALL], env, run_dir)
-    installed = {p.name for p in library.iterdir()}
-    ok = run.ok and GREETING in run.output and {"ppmdemo", "ppmhello"} <= installed
-    return ClientRun("R", ok, run.output)
+    return _r_installed(_run("R", [rscript(), "-e", _R_INSTALL], env, run_dir), library)
 
 
 _RENV_INSTALL = """
@@ -226,10 +230,7 @@ def renv_install(repo_url: str, netrc: Path, workdir: Path) -> ClientRun:
         TMPDIR=str(run_dir),
         **_r_libs(),
     )
-    run = _run("renv", [rscript(), "-e", _RENV_INSTALL], env, run_dir)
-    installed = {p.name for p in library.iterdir()}
-    ok = run.ok and GREETING in run.output and {"ppmdemo", "ppmhello"} <= installed
-    return ClientRun("renv", ok, run.output)
+    return _r_installed(_run("renv", [rscript(), "-e", _RENV_INSTALL], env, run_dir), library)
 
 
 # pak resolves and downloads through pkgcache, which adds the credentials; pak itself bundles

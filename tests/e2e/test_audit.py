@@ -110,7 +110,7 @@ def seeded(cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver)
         for t in http_driver.list_tokens()
         if (owner := parse_owner(t.description)) is not None
     }
-    seed(
+    newer = seed(
         emulator_control,
         http_driver,
         [
@@ -134,6 +134,11 @@ def seeded(cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver)
     http_driver.revoke_token(managed["gone"].guid)
     secrets = cli.workdir / "secrets"
     (secrets / "nostore").unlink()
+    # A rotation of "retiring" 20 days ago, its new token stored; the old one outlives its grace.
+    retiring_meta = secrets / "retiring.meta.json"
+    rotated = json.loads(retiring_meta.read_text())
+    rotated["token_guid"] = newer["newer"].guid
+    retiring_meta.write_text(json.dumps(rotated))
     meta_file = secrets / "mismatch.meta.json"
     meta = json.loads(meta_file.read_text())
     meta["token_guid"] = managed["ok"].guid
@@ -181,7 +186,7 @@ def test_every_rule_fires_once_for_its_token(cli: Cli, seeded: Path) -> None:
     assert subjects("PPMT006") == {"gone"}
     assert subjects("PPMT007") == {"drift"}
     assert subjects("PPMT008") == {"nostore"}
-    assert {"mismatch", "retiring"} <= subjects("PPMT009")
+    assert subjects("PPMT009") == {"mismatch"}
     assert subjects("PPMT011") == {"late"}
     assert subjects("PPMT012") == {"retiring"}
     assert subjects("PPMT015") == {"extra"}
@@ -212,6 +217,35 @@ def test_fail_on_error_passes_a_clean_namespace(cli: Cli) -> None:
     # The emulator's bootstrap admin token never expires: a warning, not an error.
     assert "warning PPMT001 never-expires" in run.stdout
     assert cli("audit", "-f", str(spec), "--fail-on", "warning").code == 2
+
+
+def guids_by_rule(cli: Cli, spec: Path, *options: str) -> dict[str, set[str]]:
+    run = cli("audit", "-f", str(spec), "--format", "json", *options)
+    assert run.code == 0, run.stderr
+    found: dict[str, set[str]] = {}
+    for finding in json.loads(run.stdout)["findings"]:
+        found.setdefault(str(finding["rule_id"]), set()).add(str(finding["guid"]))
+    return found
+
+
+def test_thresholds_follow_their_options(cli: Cli, seeded: Path) -> None:
+    """--max-age, --expiring-within and --overdue-after move the timing rules, and only them."""
+    timing = {"PPMT002", "PPMT010", "PPMT011", "PPMT012"}
+    default = guids_by_rule(cli, seeded)
+    assert timing <= set(default)
+    # The oldest seeded token is 120 days old, "soon" expires in 10 days, "late" was due to
+    # rotate 20 days ago and the old "retiring" to retire 30 days ago.
+    loose = guids_by_rule(
+        cli, seeded, "--max-age", "150d", "--expiring-within", "5d", "--overdue-after", "35d"
+    )
+    assert timing.isdisjoint(loose)
+    assert loose == {rule: guids for rule, guids in default.items() if rule not in timing}
+    # The tokens the spec's apply made 30 days ago are too old under a 25-day limit.
+    strict = guids_by_rule(cli, seeded, "--max-age", "25d")
+    assert default["PPMT002"] < strict["PPMT002"]
+    # A bad duration is "the audit could not run" (1), never mistaken for findings (2).
+    bad = cli("audit", "-f", str(seeded), "--max-age", "soon")
+    assert bad.code == 1 and "--max-age" in bad.stderr and "not a duration" in bad.stderr
 
 
 def test_store_commands_runs_the_read_command(cli: Cli, seeded: Path) -> None:

@@ -12,7 +12,7 @@ from reconciler.emulator.control import EmulatorControl
 from reconciler.ownership import parse_owner
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli
-from tests.ops.seed import HOSTILE, Seed, seed, utc_now
+from tests.ops.seed import HOSTILE, HOSTILE_GUID, Seed, insert_with_guid, seed, utc_now
 
 SCOPES = [
     ("repos:read", ("pypi",)),
@@ -136,9 +136,29 @@ def test_import_filters_and_records_inactive_tokens(
     assert set(entries) == {seeded["keep"].guid, seeded["gone"].guid}
     assert entries[seeded["gone"].guid]["state"] == "absent"
     assert f"not imported: {seeded['orphan'].guid}" in run.stdout
+    # Without --namespace and --store-path: namespace "default", values under the user's data
+    # directory once a token rotates.
+    assert document["namespace"] == "default"
+    paths = [store["path"] for store in document["stores"].values()]
+    assert paths == ["~/.local/share/ppm-tokens/default"]
     assert "no longer exist on the server" in run.stdout
     (cli.workdir / "tokens.yaml").write_text(run.stdout)
     assert cli("validate").code == 0
     plan = cli("plan", "--format", "json")
     assert plan.code == 0, plan.stderr
     assert {a["kind"] for a in json.loads(plan.stdout)["actions"]} == {"noop"}
+
+
+def test_a_guid_with_control_characters_is_left_out_saying_why(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """A GUID no spec can adopt costs that token only, not the whole import."""
+    seeded = seed(emulator_control, http_driver, [Seed("plain", "Plain token")], now=utc_now())
+    emulator_control.reset_clock()
+    insert_with_guid(cli.emulator, HOSTILE_GUID, "Odd guid")
+    run = cli("import")
+    assert run.code == 0, run.stderr
+    assert "\x1b" not in run.stdout + run.stderr
+    assert "# not imported: deadbeef-\\x1b]0;pwned" in run.stdout
+    document = yaml.safe_load(run.stdout)
+    assert [e["adopt"] for e in document["tokens"]] == [seeded["plain"].guid]

@@ -18,7 +18,7 @@ from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken
 from tests.e2e.conftest import Cli, write_spec
 from tests.e2e.test_invariants import THREE_TOKENS
-from tests.ops.seed import HOSTILE, Seed, seed, utc_now
+from tests.ops.seed import HOSTILE, HOSTILE_GUID, Seed, insert_with_guid, seed, utc_now
 
 FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
 
@@ -182,6 +182,15 @@ def test_show_lists_generations_and_escapes(
     assert missing.code == 1 and "no token has the GUID, name or description" in missing.stderr
 
 
+def test_a_guid_with_control_characters_is_shown_escaped(cli: Cli) -> None:
+    insert_with_guid(cli.emulator, HOSTILE_GUID, "Odd guid")
+    for args in (("list",), ("list", "--format", "csv"), ("show", "Odd guid")):
+        run = cli(*args, COLUMNS="300")  # wide enough for the whole GUID
+        assert run.code == 0, run.stderr
+        assert "\x1b" not in run.stdout + run.stderr, args
+        assert "deadbeef-\\x1b]0;pwned" in run.stdout, args
+
+
 @pytest.mark.parametrize("shape", ["plain", "epoch"])
 def test_list_through_the_rspm_cli_matches_http(
     cli: Cli, tokens: dict[str, LiveToken], shape: str
@@ -217,3 +226,26 @@ def to_seconds(listing: str) -> list[dict[str, object]]:
     """The records with times to the second: the epoch shape carries no fractions."""
     records: list[dict[str, object]] = json.loads(re.sub(r"\.\d+Z", "Z", listing))
     return records
+
+
+def test_show_runs_a_read_command_only_with_store_commands(cli: Cli) -> None:
+    piped = (
+        "  piped:\n    type: command\n    command: [sh, -c, 'cat > /dev/null']\n"
+        "    read_command: [sh, -c, 'echo refused >&2; exit 7']\n"
+        f"    state_dir: {cli.workdir / 'state'}\n"
+    )
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    # The spec moves the token to a store whose read_command fails: only running it says so.
+    text = spec.read_text().replace("tokens:\n", piped + "tokens:\n", 1)
+    spec.write_text(text.replace("  - name: uploader\n", "  - name: uploader\n    store: piped\n"))
+    safe = cli("show", "uploader")
+    assert safe.code == 0, safe.stderr
+    assert "piped (command), secret 'uploader': not read (not read: its read_command runs only" in (
+        safe.stdout
+    )
+    ran = cli("show", "uploader", "--store-commands")
+    assert ran.code == 0, ran.stderr
+    store_line = next(line for line in ran.stdout.splitlines() if line.startswith("  Store "))
+    assert "piped (command), secret 'uploader': not read (" in store_line
+    assert "exited with status 7: refused" in store_line

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import os
 import pty
+import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, Run, write_spec
 from tests.e2e.test_invariants import THREE_TOKENS, managed, stored_meta, stored_value
-from tests.ops.seed import HOSTILE, Seed, seed, utc_now
+from tests.ops.seed import HOSTILE, HOSTILE_GUID, Seed, insert_with_guid, seed, utc_now
 
 
 def answer_on_terminal(cli: Cli, args: list[str], prompt: bytes, answer: str) -> tuple[int, str]:
@@ -182,3 +184,107 @@ def test_replace_needs_a_declaring_spec(
     assert run.code == 1
     assert "--replace needs a spec that declares" in run.stderr
     assert next(t for t in http_driver.list_tokens() if t.guid == seeded["t"].guid).revoked is None
+
+
+def test_revoke_never_revokes_a_protected_guid(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """`policy.protect` in any spec given with -f guards the GUID, managed by that spec or not
+    (a break-glass token is typically unmanaged)."""
+    seeded = seed(emulator_control, http_driver, [Seed("glass", "Break glass")], now=utc_now())
+    emulator_control.reset_clock()
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    uploader = managed(http_driver)["uploader"][0].guid
+    glass = seeded["glass"].guid
+    write_spec(spec, THREE_TOKENS, header=f"policy:\n  protect: [{glass}, {uploader}]\n")
+    for target in (glass, "Break glass", uploader, "uploader"):
+        run = cli("revoke", target, "-f", str(spec), "--yes")
+        assert run.code == 1, (target, run.stdout)
+        assert "lists it in policy.protect" in run.stderr, target
+    listed = {t.guid: t for t in http_driver.list_tokens()}
+    assert listed[glass].revoked is None and listed[uploader].revoked is None
+
+
+def test_a_guid_with_control_characters_is_revoked_and_shown_escaped(
+    cli: Cli, http_driver: HttpDriver
+) -> None:
+    insert_with_guid(cli.emulator, HOSTILE_GUID, "Odd guid")
+    run = cli("revoke", "Odd guid", "--yes", "--record", "incident.md")
+    assert run.code == 0, run.stderr
+    assert "\x1b" not in run.stdout + run.stderr
+    assert "Revoked deadbeef-\\x1b]0;pwned" in run.stdout
+    assert "\x1b" not in (cli.workdir / "incident.md").read_text()
+    assert next(t for t in http_driver.list_tokens() if t.guid == HOSTILE_GUID).revoked
+    again = cli("revoke", "Odd guid", "--yes")
+    assert again.code == 0 and "already revoked" in again.stdout
+    assert "\x1b" not in again.stdout
+
+
+def test_revoke_replace_during_an_apply_fails_and_revokes_nothing(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """The scheduled apply holds the lock mid-create while on-call runs `revoke --replace`:
+    the replacement would race the apply for the same store entry, so it is refused at once,
+    nothing is revoked, and the apply completes."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    uploader = managed(http_driver)["uploader"][0].guid
+    write_spec(
+        spec,
+        THREE_TOKENS + "- name: extra\n  user: x@example.com\n  description: X\n"
+        "  scope: repos:read\n  resources: [pypi]\n",
+    )
+    emulator_control.set_faults(hold={"method": "POST", "path_regex": r"^/__api__/tokens$"})
+    applying = cli.popen("apply", "-f", str(spec), "--auto-approve")
+    deadline = time.monotonic() + 60
+    while not emulator_control.faults().get("held"):
+        assert time.monotonic() < deadline and applying.poll() is None, "the apply never held"
+        time.sleep(0.01)  # polling interval while the other process reaches the held create
+    run = cli("revoke", "uploader", "-f", str(spec), "--replace", "--yes")
+    emulator_control.clear_faults()  # releases the held create
+    stdout, stderr = applying.communicate(timeout=120)
+    cli.runs.append(Run(("apply",), applying.returncode, stdout, stderr))  # scanned (I2)
+    assert run.code == 1
+    assert "another run holds the apply lock" in run.stderr
+    assert "ppm-tokens force-unlock" in run.stderr
+    assert applying.returncode == 0, stderr
+    tokens = managed(http_driver)
+    assert [t.guid for t in tokens["uploader"]] == [uploader]
+    assert len(tokens["extra"]) == 1
+
+
+def test_after_a_replace_killed_mid_proof_revoke_by_name_takes_the_stored_token(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """kill -9 of `revoke --replace` after the replacement was created but before it was
+    stored: the store (and every consumer) still holds the leaked token. Run again, by name,
+    the command must act on that one, not on the newer token nobody holds."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    leaked = managed(http_driver)["ds-read"][0].guid
+    emulator_control.set_faults(hold={"method": "GET", "path_regex": r"^/(pypi|cran)/"})
+    first = cli.popen("revoke", "ds-read", "--replace", "--yes")
+    deadline = time.monotonic() + 60
+    while not emulator_control.faults().get("held"):
+        assert time.monotonic() < deadline and first.poll() is None, "the proof was never held"
+        time.sleep(0.01)  # polling interval while the other process reaches the held proof
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    emulator_control.clear_faults()
+    unstored = {t.guid for t in managed(http_driver)["ds-read"]} - {leaked}
+    assert len(unstored) == 1 and stored_meta(cli, "ds-read")["token_guid"] == leaked
+
+    show = cli("show", "ds-read")
+    assert show.code == 0, show.stderr
+    assert re.search(rf"^  GUID +{leaked}$", show.stdout, flags=re.M)
+    again = cli("revoke", "ds-read", "--replace", "--yes")
+    assert again.code == 0, again.stderr
+    assert f"revoked {leaked}." in again.stdout
+    assert leaked not in {t.guid for t in managed(http_driver)["ds-read"]}
+    assert index_status(cli, stored_value(cli, "ds-read")) == 200
+    # The token the killed run made and never stored goes with the next apply.
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    assert [t.guid for t in managed(http_driver)["ds-read"]] == [
+        stored_meta(cli, "ds-read")["token_guid"]
+    ]

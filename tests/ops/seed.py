@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from reconciler.emulator import tokens
 from reconciler.emulator.control import EmulatorControl
+from reconciler.emulator.server import RunningEmulator
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken, TokenRequest
+from reconciler.spec.model import Scope
 
+# A GUID a server should never send: it ends a terminal's title and clears the screen.
+HOSTILE_GUID = "deadbeef-\x1b]0;pwned\x07\x1b[2J-0000"
 # Text that must never reach a terminal, a Markdown table or a page as itself.
 HOSTILE = "evil\x1b[2J\x1b]0;pwned\x07 line\r\nforged \u202etxt.exe <script>alert(1)</script> |x|"
 
@@ -55,3 +61,23 @@ def seed(
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def insert_with_guid(emulator: RunningEmulator, guid: str, description: str) -> None:
+    """An active repos:read token whose GUID the server chose oddly; the API never makes one, so
+    it goes straight into the emulator's database."""
+    db = emulator.app.db
+    repo = db.resource("pypi")
+    assert repo is not None
+    now = emulator.app.now()
+    new = tokens.NewToken(
+        description=description,
+        user="odd@example.com",
+        email=None,
+        scope=Scope.REPOS_READ,
+        resources=(repo,),
+        all_resources=False,
+        expires=now + timedelta(days=30),
+    )
+    row, value = tokens.mint(new, now, db.signing_key())
+    db.insert_tokens([(dataclasses.replace(row, guid=guid), value)])

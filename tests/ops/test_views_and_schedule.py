@@ -63,6 +63,18 @@ def test_generations_and_owners() -> None:
     assert views["old"].retires == CURRENT.created + timedelta(days=3)
 
 
+def test_the_generation_the_store_holds_is_current_as_the_planner_reads_it() -> None:
+    """A run died after creating `cur` and before storing it: the store still holds `old`, so
+    `old` is current (consumers hold it) and `cur` goes with the next apply."""
+    meta = SecretMeta("old", "reader", "team", OLDER.created, OLDER.expires, "repos:read")
+    views = {v.guid: v for v in build_views(ALL, [SPEC], NOW, stored={("team", "reader"): meta})}
+    assert views["old"].generation is Generation.CURRENT
+    assert views["cur"].generation is Generation.RETIRING
+    assert views["cur"].retires == CURRENT.created
+    match = find(list(views.values()), "reader", loaded=frozenset({"team"}))
+    assert [v.guid for v in match.views] == ["old", "cur"]
+
+
 def test_schedule_rules() -> None:
     dated = SPEC.token("dated")
     assert dated is not None

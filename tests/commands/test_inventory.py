@@ -1,0 +1,42 @@
+"""What the day-2 commands read from the stores: one bulk read per store, as plan reads them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reconciler.commands.inventory import StoreReading, read_stored
+from reconciler.commands.runtime import Environment
+from reconciler.spec import load_spec
+from reconciler.stores.file import FileStore
+
+
+def test_store_metadata_is_read_in_bulk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = "".join(
+        f"  - {{name: t{i}, user: u, description: d{i}, scope: repos:read, resources: [pypi]}}\n"
+        for i in range(5)
+    )
+    path = tmp_path / "tokens.yaml"
+    path.write_text(
+        "version: 1\nnamespace: team\ndefaults: {expires: 90d, store: local}\n"
+        f"stores:\n  local: {{type: file, path: {tmp_path / 'secrets'}}}\ntokens:\n{entries}"
+    )
+    spec = load_spec(path, now=datetime.now(UTC))
+    calls: list[int] = []
+    many = FileStore.read_meta_many
+
+    def counted(store: FileStore, keys: list[str]) -> object:
+        calls.append(len(keys))
+        return many(store, keys)
+
+    def one(store: FileStore, key: str) -> None:
+        raise AssertionError(f"read_meta({key!r}): one read per token")
+
+    monkeypatch.setattr(FileStore, "read_meta_many", counted)
+    monkeypatch.setattr(FileStore, "read_meta", one)
+    stored, problems = read_stored([spec], Environment({}, tmp_path), StoreReading.SAFE)
+    assert problems == []
+    assert calls == [5]
+    assert stored == {("team", f"t{i}"): None for i in range(5)}
