@@ -33,9 +33,12 @@ def test_unwritable_outputs_are_refused_before_anything_happens(
     assert emulator_control.request_log() == []
     assert managed(http_driver)["ds-read"][0].revoked is None
 
-    # plan --out: the plan is shown, then the file's problem, as an error rather than a crash.
+    # plan --out: refused like the others, before the server is read and before any plan.
+    emulator_control.clear_log()
     run = cli("plan", "-f", spec, "--out", str(missing / "plan.json"))
     assert run.code == 1
     assert "Traceback" not in run.stderr
-    assert f"Error: {missing / 'plan.json'}: No such file or directory" in run.stderr
+    assert f"cannot write --out {missing / 'plan.json'}" in run.stderr
+    assert run.stdout == ""
+    assert emulator_control.request_log() == []
     assert api_changes(emulator_control) == []
