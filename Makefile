@@ -28,17 +28,29 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-# Real programs the tests drive, installed from Debian when missing (CI starts from a fresh
-# machine): headless Chromium for the HTML report, Node.js for the workflows' github-script
-# steps. (.ci/run adds R and curl for the consumer tests.)
+# Real programs the tests drive, installed from Debian when missing, so that `make test` on a
+# fresh machine runs every test instead of skipping any: headless Chromium and its driver for
+# the HTML report, Node.js for the workflows' github-script steps, R and curl for the consumer
+# tests (install.packages() against the emulator; R's curl download method runs curl).
 system-tools:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
-	if [ -n "$$missing" ]; then \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	bare=""; \
+	command -v Rscript >/dev/null || bare="$$bare r-base-core"; \
+	command -v curl >/dev/null || bare="$$bare curl"; \
+	if [ -n "$$missing$$bare" ]; then \
+		echo "Installing from Debian:$$missing$$bare"; \
+		$(SUDO) apt-get update -qq || exit 1; \
+		if [ -n "$$missing" ]; then \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				$$missing >/dev/null || exit 1; \
+		fi; \
+		if [ -n "$$bare" ]; then \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $$bare >/dev/null || exit 1; \
+		fi; \
 	fi
 
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any

@@ -22,17 +22,17 @@ from reconciler.emulator.packages import PROJECT
 from reconciler.emulator.rpackages import GREETING
 
 R_MISSING = (
-    "R is not installed, so the R client tests were skipped: install Debian's R with "
-    "`apt-get install r-base-core` (.ci/run does this in CI) and run them again"
+    "R is not installed, so the R client tests cannot run: `make test` installs Debian's R "
+    "(`make system-tools`, or `apt-get install r-base-core curl` by hand), then run them again"
 )
-# renv and pak are not packaged for Debian 12, so CI cannot install them; the tests that run
-# them skip unless R finds them, in its own libraries or in the ones this variable names.
+# renv and pak are not packaged for Debian 12 and CRAN is out of reach of CI, so their tests
+# are collected only when this variable names an R library that holds them: a test that is
+# always skipped in CI would prove nothing while looking like coverage.
 R_LIBS_VARIABLE = "PPM_TOKENS_R_LIBS"
+OPTIONAL_R_PACKAGES = ("renv", "pkgcache")
 _R_PACKAGE_MISSING = (
-    "the R package {package} is not installed, so its client test was skipped (Debian 12 has "
-    "no r-cran-{package} package, so CI cannot install it): install it from CRAN with "
-    '`install.packages("{package}")`, or name a library that holds it in '
-    f"{R_LIBS_VARIABLE}, and run the tests again"
+    "{R_LIBS_VARIABLE} is set, but R cannot load the package {package} from it: install it "
+    'there from CRAN with `install.packages("{package}", lib = Sys.getenv("{R_LIBS_VARIABLE}"))`'
 )
 # Variables that would point a client at another index, cache, config or credentials.
 _FOREIGN_PREFIXES = ("UV_", "PIP_", "R_", "CURL_", "VIRTUAL_ENV", "CONDA_")
@@ -136,12 +136,17 @@ def uv_install(
 
 
 def rscript() -> str:
+    """R is one of the tools `make test` installs: without it the R tests fail, never skip,
+    so no run can pass with them silently left out."""
     found = shutil.which("Rscript")
-    if found is not None:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail(R_MISSING.replace("were skipped", "cannot run"))
-    pytest.skip(R_MISSING)
+    if found is None:
+        pytest.fail(R_MISSING)
+    return found
+
+
+def optional_r_packages_enabled() -> bool:
+    """Whether the renv and pkgcache tests are collected (see R_LIBS_VARIABLE)."""
+    return bool(os.environ.get(R_LIBS_VARIABLE))
 
 
 def _r_libs() -> dict[str, str]:
@@ -150,12 +155,13 @@ def _r_libs() -> dict[str, str]:
 
 
 def require_r_package(package: str, workdir: Path) -> None:
-    """Skip the calling test unless R can load `package` (renv or pkgcache)."""
+    """Fail the calling test, saying how to mend it, unless R can load `package` (renv or
+    pkgcache), which the tests run only when R_LIBS_VARIABLE asks for them."""
     run_dir = fresh_dir(workdir, f"has-{package}")
     env = clean_env(run_dir / "home", R_ENVIRON_USER=os.devnull, **_r_libs())
     code = f"quit(status = if (requireNamespace({package!r}, quietly = TRUE)) 0 else 1)"
     if not _run(package, [rscript(), "-e", code], env, run_dir).ok:
-        pytest.skip(_R_PACKAGE_MISSING.format(package=package))
+        pytest.fail(_R_PACKAGE_MISSING.format(package=package, R_LIBS_VARIABLE=R_LIBS_VARIABLE))
 
 
 def r_repos_line(repo_url: str, netrc: Path, *, method: str = "curl") -> str:

@@ -67,6 +67,27 @@ CLIENT_SECRETS = {
     "uv-raw": RAW,
     "uv-json": JSON,
 }
+
+
+def client_params() -> list[object]:
+    """Every client, the optional R packages marked so that they are collected only when asked
+    for (see clients.R_LIBS_VARIABLE)."""
+    return [
+        pytest.param(c, marks=pytest.mark.optional_r) if c in clients.OPTIONAL_R_PACKAGES else c
+        for c in CLIENT_SECRETS
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out (not skip) the renv and pkgcache tests unless their library is named."""
+    if clients.optional_r_packages_enabled():
+        return
+    left_out = [item for item in items if item.get_closest_marker("optional_r")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("optional_r")]
+
+
 # Directories whose files hold token values on purpose: the store, and consumers' copies of it.
 _HOLDERS = ("secrets", "consumer")
 

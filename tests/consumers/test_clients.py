@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.consumers import clients
-from tests.consumers.conftest import CLIENT_SECRETS, JSON, NETRC, RAW, Deployment
+from tests.consumers.conftest import CLIENT_SECRETS, JSON, NETRC, RAW, Deployment, client_params
 
 
 def test_apply_wrote_each_format_privately(deployment: Deployment) -> None:
@@ -25,7 +25,7 @@ def test_apply_wrote_each_format_privately(deployment: Deployment) -> None:
         assert stat.S_IMODE((store / key).stat().st_mode) == 0o600
 
 
-@pytest.mark.parametrize("client", list(CLIENT_SECRETS))
+@pytest.mark.parametrize("client", client_params())
 def test_client_installs_with_the_stored_token(deployment: Deployment, client: str) -> None:
     deployment.control.clear_log()
     run = deployment.consume(client)
@@ -67,6 +67,7 @@ def test_r_with_the_token_in_the_repository_url_fails(
     assert "File name too long" in run.output
 
 
+@pytest.mark.optional_r
 def test_pkgcache_without_the_user_in_the_url_sends_no_credentials(
     deployment: Deployment,
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.consumers.conftest import CLIENT_SECRETS, Deployment
+from tests.consumers.conftest import CLIENT_SECRETS, Deployment, client_params
 from tests.e2e.conftest import Run
 
 GRACE = timedelta(days=3)  # the spec's rotation.grace
@@ -50,7 +50,7 @@ def test_rotation_stores_new_values_and_old_ones_work_during_grace(
             assert run.ok, deployment.shown(run)
 
 
-@pytest.mark.parametrize("client", list(CLIENT_SECRETS))
+@pytest.mark.parametrize("client", client_params())
 def test_after_grace_the_old_value_is_refused_and_the_new_one_works(
     deployment: Deployment, before: Path, retired: Run, client: str
 ) -> None:

@@ -1,6 +1,6 @@
-"""Without R the R client tests skip and say how to enable them; in CI, where .ci/run installs
-R, its absence is a failure instead, so CI can never pass with the R tests silently skipped.
-Without renv or pkgcache, which no Debian package provides, their tests skip and say so."""
+"""R is one of the tools `make test` installs, so without it the R client tests fail and say how
+to install it: no run can pass with them silently skipped. renv and pkgcache, which no Debian
+package provides, are tested only when asked for, and then fail rather than skip when missing."""
 
 from __future__ import annotations
 
@@ -8,33 +8,37 @@ from pathlib import Path
 
 import pytest
 
-from tests.consumers.clients import R_LIBS_VARIABLE, require_r_package, rscript
+from tests.consumers.clients import (
+    R_LIBS_VARIABLE,
+    optional_r_packages_enabled,
+    require_r_package,
+    rscript,
+)
 
 
-def test_without_r_the_tests_skip_with_how_to_enable_them(
+def test_without_r_the_tests_fail_and_say_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match=r"apt-get install r-base-core"):
+    with pytest.raises(pytest.fail.Exception, match=r"make test.*r-base-core"):
         rscript()
 
 
-def test_without_r_in_ci_the_tests_fail(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match=r"cannot run.*r-base-core"):
-        rscript()
+def test_the_optional_r_packages_are_tested_only_when_their_library_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(R_LIBS_VARIABLE, raising=False)
+    assert not optional_r_packages_enabled()
+    monkeypatch.setenv(R_LIBS_VARIABLE, "/some/library")
+    assert optional_r_packages_enabled()
 
 
-def test_without_an_r_package_its_test_skips_with_how_to_enable_it(
+def test_a_named_library_without_the_package_fails_with_how_to_install_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """renv and pak have no Debian 12 package, so CI cannot install them: their tests skip, and
-    say where to get them and how to point the tests at them."""
-    monkeypatch.delenv(R_LIBS_VARIABLE, raising=False)
-    with pytest.raises(pytest.skip.Exception) as skipped:
+    monkeypatch.setenv(R_LIBS_VARIABLE, str(tmp_path / "library"))
+    with pytest.raises(pytest.fail.Exception) as failed:
         require_r_package("ppmnosuchpackage", tmp_path)
-    message = str(skipped.value)
-    assert 'install.packages("ppmnosuchpackage")' in message
+    message = str(failed.value)
+    assert 'install.packages("ppmnosuchpackage"' in message
     assert R_LIBS_VARIABLE in message
