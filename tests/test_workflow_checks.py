@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.workflow_runner import SELF_ACTION
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTION = ROOT / "action.yml"
@@ -68,6 +70,28 @@ def test_zizmor_fails_on_a_finding(tmp_path: Path) -> None:
     assert "artipacked" in run.stdout
 
 
+def test_actionlint_finds_nothing() -> None:
+    run = tool("actionlint", "-no-color", *WORKFLOWS)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout == ""
+
+
+def test_actionlint_fails_on_this_repository_s_action_named_without_its_path(
+    tmp_path: Path,
+) -> None:
+    """GitHub reads `$/` as the start of a path in the workflow's own repository, not as the
+    repository's root action: without the directory it is not a valid reference."""
+    bad = tmp_path / ".github" / "workflows"
+    bad.mkdir(parents=True)
+    (tmp_path / "action.yml").write_text(ACTION.read_text())
+    plan = (ROOT / ".github" / "workflows" / "tokens-plan.yml").read_text()
+    assert f"uses: {SELF_ACTION}\n" in plan
+    (bad / "tokens-plan.yml").write_text(plan.replace(f"uses: {SELF_ACTION}\n", "uses: $/\n"))
+    run = tool("actionlint", "-no-color", bad / "tokens-plan.yml", cwd=tmp_path)
+    assert run.returncode != 0
+    assert "path is missing" in run.stdout
+
+
 @pytest.mark.parametrize(
     ("schema", "paths"),
     [("vendor.github-workflows", WORKFLOWS), ("vendor.github-actions", [ACTION])],
@@ -98,7 +122,7 @@ def test_every_action_is_pinned_with_its_version_in_a_comment(path: Path) -> Non
     ]
     assert uses or path.name == "action.yml"
     for ref in uses:
-        if ref == "$/":
+        if ref == SELF_ACTION:
             continue  # this repository's own action, at the same commit
         target, _, comment = ref.partition("#")
         assert PINNED.match(target.strip()), ref
@@ -136,7 +160,7 @@ def test_every_job_that_reads_the_stores_can_get_cloud_credentials() -> None:
             commands = {
                 s.get("with", {}).get("command")
                 for s in job.get("steps", [])
-                if s.get("uses") == "$/"
+                if s.get("uses") == SELF_ACTION
             }
             if commands & {"plan", "apply", "audit"}:
                 found.add((path.name, name))
@@ -148,7 +172,8 @@ def test_every_job_that_reads_the_stores_can_get_cloud_credentials() -> None:
                 ]
                 assert len(credentials) == 1, (path.name, name)
                 assert credentials[0]["if"] == "vars.AWS_ROLE_ARN != ''"
-                first_use = next(i for i, s in enumerate(job["steps"]) if s.get("uses") == "$/")
+                uses = [s.get("uses") for s in job["steps"]]
+                first_use = uses.index(SELF_ACTION)
                 assert job["steps"].index(credentials[0]) < first_use, (path.name, name)
     assert found == STORE_JOBS
 
@@ -180,7 +205,7 @@ def test_the_plan_job_gets_the_token_only_through_a_protected_environment() -> N
     assert "head.repo.full_name == github.repository" in job["if"]  # forks: validate only
     assert "secrets." not in yaml.safe_dump({k: v for k, v in job.items() if k != "steps"})
     with_secret = [s for s in job["steps"] if "secrets." in yaml.safe_dump(s)]
-    assert [s.get("uses") for s in with_secret] == ["$/"]
+    assert [s.get("uses") for s in with_secret] == [SELF_ACTION]
 
 
 def test_no_workflow_installs_from_an_index_by_name() -> None:

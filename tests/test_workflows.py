@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.workflow_runner import SELF_ACTION
+
 WORKFLOWS = sorted((Path(__file__).resolve().parents[1] / ".github" / "workflows").glob("*.yml"))
 
 
@@ -35,7 +37,7 @@ def action_uses(path: Path) -> list[dict[str, str]]:
         step.get("with", {})
         for job in document.get("jobs", {}).values()
         for step in job["steps"]
-        if step.get("uses") == "$/"
+        if step.get("uses") == SELF_ACTION
     ]
 
 

@@ -6,7 +6,7 @@ evaluated, and its outputs read back. Only `uses:` steps are replaced, each by i
 effect:
   actions/checkout          the repository is in the workspace (it is, already)
   actions/setup-python      python3 is on PATH (the test's interpreter)
-  $/ (this repository)      the composite action's own steps, run the same way
+  $/. (this repository)     the composite action's own steps, run the same way
   actions/github-script     the script, run by Node.js with a recording stand-in for the API
   actions/upload-artifact   the file is there to upload (recorded)
 Anything else is refused, so a new `uses:` cannot slip past the test.
@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+# How the workflows name this repository's own action (action.yml at its root), at the commit
+# the workflow runs from: `$/` and the action's directory.
+SELF_ACTION = "$/."
 
 NODE_HARNESS = r"""
 const fs = require('fs');
@@ -265,7 +269,7 @@ class WorkflowRunner:
             return self._run(name, step, env, summary, action_path=None)
         uses = str(step["uses"])
         inputs = {k: contexts.render(v) for k, v in step.get("with", {}).items()}
-        if uses == "$/":
+        if uses == SELF_ACTION:
             return self._composite(name, inputs, env, contexts, summary)
         action = uses.split("@", maxsplit=1)[0]
         if action == "actions/checkout":
