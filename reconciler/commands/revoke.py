@@ -97,6 +97,14 @@ def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
     if not replace:
         return
     if view.declared is None or view.declared.state is not TokenState.PRESENT:
+        if specs:
+            read = ", ".join(for_terminal(str(spec.path)) for spec in specs)
+            owner = f"it belongs to {view.managed_by}; " if view.owner is not None else ""
+            raise UsageError(
+                f"--replace needs a spec that declares {view.guid}, and none of the specs given "
+                f"({read}) does: {owner}pass the spec that declares it with -f, or revoke it "
+                "without --replace and create the replacement by hand"
+            )
         raise UsageError(
             f"--replace needs a spec that declares {view.guid} (pass -f FILE); without one, "
             "revoke it and create the replacement by hand"
@@ -131,9 +139,16 @@ def read_value(view: TokenView, env: Environment) -> tuple[Secret | None, str | 
 
 def confirm(view: TokenView, options: RevokeOptions, ui: UI) -> bool:
     token = view.token
+    # Incident response revokes whatever token a person names, whoever manages it; when no
+    # spec given declares it, say whose it is, since that team's next apply recreates it.
+    foreign = (
+        f"; managed by {for_terminal(view.managed_by or '')}, which no spec given declares"
+        if view.owner is not None and view.spec is None
+        else ""
+    )
     ui.err(
         f"Revoke {token.guid} ({for_terminal(view.name)}; user {for_terminal(token.user)}, "
-        f"scope {for_terminal(token.scope)})"
+        f"scope {for_terminal(token.scope)}{foreign})"
         + (", after creating, proving and storing its replacement" if options.replace else "")
         + ". Revocation is immediate and permanent."
     )
@@ -232,7 +247,7 @@ def check_revoked(
         waiting.sleep(options.check_interval)
 
 
-def next_apply(view: TokenView, replaced: bool) -> str:
+def next_apply(view: TokenView, replaced: bool, *, specs_given: bool) -> str:
     if replaced:
         return "nothing to do for it: the replacement is current"
     if view.generation is Generation.CURRENT and view.declared is not None:
@@ -243,7 +258,8 @@ def next_apply(view: TokenView, replaced: bool) -> str:
     if view.generation is Generation.RETIRING:
         return f"nothing: it was an older generation; the current token of {view.managed_by} stays"
     if view.owner is not None and view.spec is None:
-        return f"recreates {view.managed_by} if its spec still declares it (no spec was given)"
+        why = "no spec given declares it" if specs_given else "no spec was given"
+        return f"recreates {view.managed_by} if its spec still declares it ({why})"
     return "nothing: no spec declares it"
 
 
@@ -289,7 +305,7 @@ def run(
         )
     verdict = "Checked" if check.confirmed else "NOT confirmed"
     ui.out(f"{verdict}: {check.describe()}.")
-    plan_note = next_apply(view, replacement is not None)
+    plan_note = next_apply(view, replacement is not None, specs_given=bool(snapshot.specs))
     ui.out(f"Next apply: {plan_note}.")
     if options.record is not None:
         incident = Incident(

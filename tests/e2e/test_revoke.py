@@ -124,6 +124,32 @@ def test_revoke_managed_token_says_apply_recreates_it(cli: Cli, http_driver: Htt
     assert "uploader" in plan.stdout and "recreate" in plan.stdout
 
 
+def test_revoke_of_another_namespace_s_token_names_its_owner_and_the_specs_given(
+    cli: Cli, http_driver: HttpDriver
+) -> None:
+    """Incident response may revoke any token a person names; when the specs given do not
+    declare it, the confirmation, the refusal of --replace and the next-apply note say whose it
+    is and that the specs given do not declare it (not that no spec was given)."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    (cli.workdir / "other").mkdir()
+    other = write_spec(cli.workdir / "other" / "tokens.yaml", "[]\n", namespace="other")
+    uploader = managed(http_driver)["uploader"][0]
+
+    refused = cli("revoke", uploader.guid, "--replace", "--yes", "-f", str(other))
+    assert refused.code == 1
+    assert f"none of the specs given ({other}) does: it belongs to e2e/uploader" in (refused.stderr)
+    assert "pass -f FILE" not in refused.stderr
+    assert "uploader" in managed(http_driver)
+
+    run = cli("revoke", uploader.guid, "--yes", "-f", str(other))
+    assert run.code == 0, run.stderr
+    assert "managed by e2e/uploader, which no spec given declares" in run.stderr
+    assert "(no spec given declares it)" in run.stdout
+    assert "no spec was given" not in run.stdout
+    assert "uploader" not in managed(http_driver)
+
+
 def test_revoke_unmanaged_by_description_checks_the_listing(
     cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
 ) -> None:
