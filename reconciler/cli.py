@@ -54,9 +54,13 @@ class ClickUI:
     def confirm(self, question: str) -> bool:
         return click.confirm(question, default=False, err=True)
 
+    @property
+    def progress_prints_lines(self) -> bool:
+        return not sys.stderr.isatty() or terminal_is_dumb(os.environ)
+
     @contextmanager
     def progress(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
-        if not sys.stderr.isatty() or terminal_is_dumb(os.environ):
+        if self.progress_prints_lines:
             yield lambda line: click.echo(shown(line), err=True)
             return
         with click.progressbar(length=total, label=label, file=sys.stderr) as bar:

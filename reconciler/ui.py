@@ -43,3 +43,9 @@ class UI(Protocol):
         """A progress bar on a terminal, plain lines otherwise. Call the yielded function with
         a short status line each time one unit of work finishes."""
         ...
+
+    @property
+    def progress_prints_lines(self) -> bool:
+        """`progress` prints each status line (off a terminal) rather than drawing a bar, so a
+        recap after it would print those lines a second time."""
+        ...

@@ -57,10 +57,15 @@ class ApplyReport:
 
     @property
     def revoked(self) -> int:
-        """Every token this run revoked: retirements and revocations, the tokens replace and
-        repair superseded, new tokens revoked after a failure, and tokens whose create lost its
-        answer."""
-        return sum(len(r.revoked) for r in self.results)
+        """Tokens that existed before this run and that it revoked: retirements, revocations,
+        and the tokens a replace or repair superseded."""
+        return sum(len(_superseded(r)) for r in self.results)
+
+    @property
+    def rolled_back(self) -> int:
+        """Tokens this run made and then revoked itself: a new token that failed its proof or
+        could not be stored, and tokens whose create lost its answer (nobody holds them)."""
+        return sum(len(r.revoked) - len(_superseded(r)) for r in self.results)
 
     @property
     def failed(self) -> int:
@@ -81,5 +86,14 @@ class ApplyReport:
             "replaced": self.replaced,
             "repaired": self.repaired,
             "revoked": self.revoked,
+            "rolled_back": self.rolled_back,
             "failed": self.failed,
         }
+
+
+def _superseded(result: ActionResult) -> tuple[str, ...]:
+    """What `result` revoked that existed before the run. A create-like action revokes only
+    the token it replaces (its `guid`) among those; anything else it revoked, it made."""
+    if not result.action.kind.creates:
+        return result.revoked
+    return tuple(guid for guid in result.revoked if guid == result.action.guid)

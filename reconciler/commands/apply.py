@@ -203,10 +203,17 @@ def describe_result(result: ActionResult) -> str:
 
 
 def summary_line(report: ApplyReport) -> str:
+    count = report.rolled_back
+    rolled_back = (
+        f" ({count} new token{'s' if count != 1 else ''} this run made "
+        f"{'were' if count != 1 else 'was'} revoked again)"
+        if count
+        else ""
+    )
     return (
         f"Apply complete: {report.created} created, {report.rotated} rotated, "
         f"{report.replaced} replaced, {report.repaired} repaired, {report.revoked} revoked, "
-        f"{report.failed} failed."
+        f"{report.failed} failed{rolled_back}."
     )
 
 
@@ -238,8 +245,9 @@ def execute(
             halt=halt,
         )
     failures = [r for r in report.results if not r.ok]
-    for result in failures:
-        ui.err(describe_result(result))
+    if not ui.progress_prints_lines:  # a bar showed no lines: say what failed once, here
+        for result in failures:
+            ui.err(describe_result(result))
     ui.err(summary_line(report))
     return 0 if not failures else 1
 

@@ -21,7 +21,7 @@ from reconciler.plan.context import Context, Draft, add_revoke
 from reconciler.plan.fingerprint import NO_FINGERPRINT, live_fingerprint
 from reconciler.plan.generations import plan_older, retire_orphans, utc
 from reconciler.plan.inventory import take_inventory
-from reconciler.plan.labels import format_time
+from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.model import Action, ActionKind, Plan, SecretRef, WarningCode
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState, UnmanagedPolicy
@@ -119,7 +119,10 @@ def _first_token(ctx: Context, token: TokenSpec) -> Action:
         return Action(ActionKind.CREATE, token.name, "new token", token=token, retire_after=ctx.now)
     last = history[0]
     if last.revoked is not None:
-        reason = f"revoked out of band on {last.revoked.date().isoformat()}"
+        # Not "out of band": the run that made it may have revoked it itself (a proof or a
+        # store write that failed), which the live state cannot tell from a person's revoke.
+        revoked_on = last.revoked.date().isoformat()
+        reason = f"its last token {short_guid(last.guid)} was revoked on {revoked_on}"
     else:
         assert last.expires is not None  # inactive and not revoked means expired
         reason = f"expired on {last.expires.date().isoformat()}"

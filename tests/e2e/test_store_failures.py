@@ -75,6 +75,10 @@ def test_store_down_revokes_the_new_token_and_keeps_the_old(
     assert run.code == 1
     assert "store 'cmd'" in run.stderr and "vault is sealed" in run.stderr
     assert "was revoked" in run.stderr and "failed" in run.stderr
+    # Off a terminal each result is printed as it comes: the failure once, not again in a
+    # recap; the summary counts the new token it revoked apart from what the run superseded.
+    assert run.stderr.count("failed  rotate reader:") == 1
+    assert "0 revoked, 1 failed (1 new token this run made was revoked again)." in run.stderr
     created = [
         e["token_guid"]
         for e in emulator_control.request_log()

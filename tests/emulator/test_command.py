@@ -19,6 +19,7 @@ from reconciler.commands.emulator import run
 class UI:
     interactive = False
     color = False
+    progress_prints_lines = True
     def out(self, text): print(text, flush=True)
     def err(self, text): print(text, file=sys.stderr, flush=True)
     def confirm(self, question): return False

@@ -65,11 +65,19 @@ OTHER_NS_UNDECLARED = live_token(token_spec("ci"), "theirs-ci", namespace="other
 
 CASES = {
     "create": Case((T,), (), {}, ((ActionKind.CREATE, "ds-read", None, "new token"),)),
-    "recreate-revoked-out-of-band": Case(
+    # Not "out of band": the live state cannot tell a person's revoke from a run's rollback.
+    "recreate-revoked": Case(
         (T,),
         (replace(CURRENT, revoked=NOW - 2 * DAY),),
         OK_META,
-        ((ActionKind.RECREATE, "ds-read", None, "revoked out of band on 2026-02-27"),),
+        (
+            (
+                ActionKind.RECREATE,
+                "ds-read",
+                None,
+                f"its last token {CURRENT.guid[:8]} was revoked on 2026-02-27",
+            ),
+        ),
     ),
     "recreate-expired": Case(
         (T,),

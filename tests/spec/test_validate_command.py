@@ -21,6 +21,7 @@ EXAMPLE = REPO_ROOT / "examples" / "tokens.yaml"
 class RecordingUI:
     interactive = False
     color = False
+    progress_prints_lines = True
 
     def __init__(self) -> None:
         self.stdout: list[str] = []
