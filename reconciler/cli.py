@@ -488,9 +488,10 @@ def demo() -> int:
 
 
 def terminal_width() -> int | None:
-    """The width a table must fit: the terminal's (or $COLUMNS); None when output goes to a
-    pipe, where cutting cells would only lose data."""
-    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+    """The width a table must fit on a terminal: $COLUMNS when set, else the terminal's. None
+    when output goes to a pipe or a file, whatever $COLUMNS says (shells export it to every
+    child): cutting cells there would only lose data a script or a grep wants."""
+    if sys.stdout.isatty():
         return shutil.get_terminal_size().columns
     return None
 

@@ -18,6 +18,7 @@ from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken
 from tests.e2e.conftest import Cli, write_spec
 from tests.e2e.test_invariants import THREE_TOKENS
+from tests.e2e.test_terminal import run_on_terminal
 from tests.ops.seed import HOSTILE, HOSTILE_GUID, Seed, insert_with_guid, seed, utc_now
 
 FAKE_RSPM = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
@@ -122,14 +123,21 @@ def test_unknown_column_is_a_usage_error(cli: Cli) -> None:
 
 
 def test_table_fits_the_terminal_and_escapes(cli: Cli, tokens: dict[str, LiveToken]) -> None:
-    wide = cli("list", COLUMNS="200")
-    narrow = cli("list", COLUMNS="70")
-    for run in (wide, narrow):
-        assert run.code == 0, run.stderr
-        assert "\x1b" not in run.stdout and "\u202e" not in run.stdout and "\r" not in run.stdout
-        assert f"{len(tokens)} of {len(tokens)} tokens" in run.stderr
-    assert max(len(line) for line in narrow.stdout.splitlines()) <= 70
-    assert "…" in narrow.stdout
+    # Piped, the table is never cut, whatever $COLUMNS says (shells export it to children).
+    wide = cli("list", COLUMNS="70")
+    assert wide.code == 0, wide.stderr
+    assert "\x1b" not in wide.stdout and "\u202e" not in wide.stdout and "\r" not in wide.stdout
+    assert f"{len(tokens)} of {len(tokens)} tokens" in wide.stderr
+    assert "…" not in wide.stdout
+    assert max(len(line) for line in wide.stdout.splitlines()) > 70
+    # On a terminal it fits $COLUMNS, cutting cells.
+    code, screen = run_on_terminal(cli, ["list"], None, COLUMNS="70", NO_COLOR="1")
+    assert code == 0, screen
+    rows = screen.replace("\r\n", "\n").splitlines()
+    assert f"{len(tokens)} of {len(tokens)} tokens" in screen
+    assert max(len(line) for line in rows) <= 70
+    assert "…" in screen
+    assert "\x1b" not in screen and "\u202e" not in screen
     header = wide.stdout.splitlines()[0].split()
     assert header == ["NAME", "ID", "STATUS", "SCOPE", "CREATED", "EXPIRES", "USER", "MANAGED-BY"]
     assert tokens["alpha"].guid in wide.stdout
