@@ -177,8 +177,13 @@ def replace_token(
             grace_override=timedelta(0),
             live=live,
         )
-        if plan.errors:
-            raise UsageError(f"cannot replace {view.guid}: {plan.errors[0].message}")
+        # Another token's error of the date holds only that token: it does not stop this one.
+        errors = [e for e in plan.errors if not e.token_only or e.name == declared.name]
+        if errors:
+            raise UsageError(
+                f"cannot replace {view.guid}: {errors[0].message}; to cut access at once "
+                f"anyway, run `ppm-tokens revoke {view.guid}` without --replace"
+            )
         action = next((a for a in plan.changes if a.name == declared.name and a.kind.creates), None)
         if action is None or action.guid != view.guid or not action.revoke_replaced:
             raise UsageError(f"cannot replace {view.guid}: the plan does not replace it at once")
