@@ -71,6 +71,8 @@ def test_a_date_rule_time_broke_holds_its_token_and_the_rest_rotates(
         assert run.code == 0, (args, run.stderr)
     rotated = cli("rotate", "plain", "-f", str(spec), "--grace", "0", "--now", now)
     assert rotated.code == 0, rotated.stdout + rotated.stderr
+    replaced = cli("revoke", "plain", "-f", str(spec), "--replace", "--yes", "--now", now)
+    assert replaced.code == 0, replaced.stdout + replaced.stderr
     refused = cli("revoke", "dated", "-f", str(spec), "--replace", "--yes", "--now", now)
     assert refused.code == 1
     assert "cannot replace" in refused.stderr and "without --replace" in refused.stderr
