@@ -23,6 +23,10 @@ class Problem:
     path: str  # JSON-pointer-like location in the document, e.g. "/tokens/2/scope"
     message: str
     severity: Severity = Severity.ERROR
+    # The rule reads the date (a date expiry against today): time alone can make a spec that
+    # passed break it. `validate` refuses it like any other error; plan and apply report it and
+    # keep only the tokens it concerns as they are (spec.load_spec), so the rest still rotate.
+    clock: bool = False
 
     def render(self) -> str:
         """`FILE:LINE:COL: message`. A whole-file problem shows as 1:1: editors and CI

@@ -52,9 +52,10 @@ def apply_plan(
     `live_tokens` is the listing the plan was made from, when the caller has it: without it the
     tokens are listed once here. `halt` is asked before each action starts; a reason (the run
     lost its lock) stops every action not yet started, while those in flight finish."""
-    if plan.errors:
+    blocking = plan.blocking_errors  # the others only keep their token out of the plan
+    if blocking:
         raise UsageError(
-            f"the plan has {len(plan.errors)} error(s), e.g. {plan.errors[0].message}: "
+            f"the plan has {len(blocking)} error(s), e.g. {blocking[0].message}: "
             "fix them and plan again"
         )
     if plan.namespace != spec.namespace:

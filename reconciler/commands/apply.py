@@ -188,9 +188,14 @@ def refuse_undeclared(names: frozenset[str], declared: Iterable[str], who: str) 
 
 
 def restrict(plan: Plan, names: frozenset[str] | None) -> Plan:
+    """`rotate NAME`: the actions of NAME, and no error that holds only another token."""
     if names is None:
         return plan
-    return dataclasses.replace(plan, actions=tuple(a for a in plan.actions if a.name in names))
+    return dataclasses.replace(
+        plan,
+        actions=tuple(a for a in plan.actions if a.name in names),
+        errors=tuple(e for e in plan.errors if not e.token_only or e.name in names),
+    )
 
 
 def describe_result(result: ActionResult) -> str:
@@ -215,6 +220,18 @@ def summary_line(report: ApplyReport) -> str:
         f"{report.replaced} replaced, {report.repaired} repaired, {report.revoked} revoked, "
         f"{report.failed} failed{rolled_back}."
     )
+
+
+def tokens_kept(plan: Plan, ui: UI) -> int:
+    """1 when errors of single tokens (a rule of the date they now fail) kept those tokens as
+    they are while the rest was applied: the run fails so that someone fixes the spec."""
+    if not plan.errors:
+        return 0
+    ui.err(
+        f"{len(plan.errors)} error(s) in the plan above: the tokens they name were left as "
+        "they are; fix the spec (ppm-tokens validate) and apply again"
+    )
+    return 1
 
 
 def execute(
@@ -304,10 +321,10 @@ def run(
                 )
             plan = restrict(plan, options.only)
             ui.out(render_text(plan, color=ui.color))
-            if plan.errors:
+            if plan.blocking_errors:
                 return 1
             if not plan.has_changes:
-                return 0
+                return tokens_kept(plan, ui)
             refusal = mass_revoke_refusal(plan, live.tokens, spec, clock())
             if refusal and not options.allow_mass_revoke:
                 raise UsageError(refusal)
@@ -320,7 +337,7 @@ def run(
                 if not ui.confirm("Apply these changes?"):
                     ui.err("Apply cancelled; nothing was changed.")
                     return 1
-            return execute(
+            code = execute(
                 plan,
                 spec,
                 driver,
@@ -332,5 +349,6 @@ def run(
                 live=live,
                 halt=held.lost,
             )
+            return tokens_kept(plan, ui) or code
     finally:
         driver.close()

@@ -1,6 +1,11 @@
 """`ppm-tokens revoke GUID|NAME`: incident response. Revoke at once after a confirmation, or with
 `--replace` make the forced rotation with grace 0 first (create, prove, store, then revoke, by
-the apply engine), then check that the revoked value is refused and write the incident record."""
+the apply engine), then check that the revoked value is refused and write the incident record.
+
+With `--replace` every active generation of the name is revoked once the replacement is stored
+(an attacker may hold an older value as well as the current one). Whatever of the name still
+works afterwards (protected, a revoke that failed, or, without `--replace`, the generations
+besides the one named) is named in the output and the record with the command that revokes it."""
 
 from __future__ import annotations
 
@@ -34,10 +39,11 @@ from reconciler.ops.incident import (
     Replacement,
     RevocationCheck,
     render_incident,
+    survivors,
 )
 from reconciler.ops.lookup import find
 from reconciler.ops.payload import token_from_payload
-from reconciler.ops.view import Generation, TokenView
+from reconciler.ops.view import Generation, TokenView, generations_of
 from reconciler.plan.model import Plan
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
@@ -137,7 +143,18 @@ def read_value(view: TokenView, env: Environment) -> tuple[Secret | None, str | 
     return value, f"store '{declared.store}', secret '{declared.secret}'"
 
 
-def confirm(view: TokenView, options: RevokeOptions, ui: UI) -> bool:
+def also_active(view: TokenView, snapshot: Snapshot) -> tuple[TokenView, ...]:
+    """The other active tokens of the target's managed name, current first."""
+    if view.owner is None:
+        return ()
+    return tuple(
+        other
+        for other in generations_of(snapshot.views, view.owner)
+        if other.active and other.guid != view.guid
+    )
+
+
+def confirm(view: TokenView, others: Sequence[TokenView], options: RevokeOptions, ui: UI) -> bool:
     token = view.token
     # Incident response revokes whatever token a person names, whoever manages it; when no
     # spec given declares it, say whose it is, since that team's next apply recreates it.
@@ -146,10 +163,14 @@ def confirm(view: TokenView, options: RevokeOptions, ui: UI) -> bool:
         if view.owner is not None and view.spec is None
         else ""
     )
+    older = ""
+    if options.replace and others:
+        older = f", then its older generation(s) still active: {', '.join(o.guid for o in others)}"
     ui.err(
         f"Revoke {token.guid} ({for_terminal(view.name)}; user {for_terminal(token.user)}, "
         f"scope {for_terminal(token.scope)}{foreign})"
         + (", after creating, proving and storing its replacement" if options.replace else "")
+        + for_terminal(older)
         + ". Revocation is immediate and permanent."
     )
     if options.yes:
@@ -161,6 +182,13 @@ def confirm(view: TokenView, options: RevokeOptions, ui: UI) -> bool:
     return ui.confirm("Revoke it now?")
 
 
+@dataclass(frozen=True)
+class Replaced:
+    guid: str  # the replacement
+    retired: tuple[str, ...]  # older generations revoked once it was stored
+    failed: dict[str, str]  # older generations whose revoke failed: GUID -> why
+
+
 def replace_token(
     view: TokenView,
     snapshot: Snapshot,
@@ -169,9 +197,11 @@ def replace_token(
     *,
     clock: Clock,
     ui: UI,
-) -> str:
+) -> Replaced:
     """The forced rotation with grace 0, through the apply engine and under the apply lock (no
-    other run may write this name's store entry meanwhile); the new token's GUID."""
+    other run may write this name's store entry meanwhile). Grace 0 makes the plan retire every
+    older generation of the name too; the engine runs those after the replacement is stored,
+    and not at all if it fails."""
     spec, declared = view.spec, view.declared
     assert spec is not None and declared is not None
     context = lock_context(spec, snapshot.server, env)
@@ -192,12 +222,18 @@ def replace_token(
             grace_override=timedelta(0),
             live=live,
         )
-        if plan.errors:
-            raise UsageError(f"cannot replace {view.guid}: {plan.errors[0].message}")
-        action = next((a for a in plan.changes if a.name == declared.name and a.kind.creates), None)
+        # Another token's error of the date holds only that token: it does not stop this one.
+        errors = [e for e in plan.errors if not e.token_only or e.name == declared.name]
+        if errors:
+            raise UsageError(
+                f"cannot replace {view.guid}: {errors[0].message}; to cut access at once "
+                f"anyway, run `ppm-tokens revoke {view.guid}` without --replace"
+            )
+        changes = tuple(a for a in plan.changes if a.name == declared.name)
+        action = next((a for a in changes if a.kind.creates), None)
         if action is None or action.guid != view.guid or not action.revoke_replaced:
             raise UsageError(f"cannot replace {view.guid}: the plan does not replace it at once")
-        only: Plan = dataclasses.replace(plan, actions=(action,))
+        only: Plan = dataclasses.replace(plan, actions=changes)
         report = apply_plan(
             only,
             spec=spec,
@@ -208,13 +244,26 @@ def replace_token(
             live_tokens=live.tokens,
             halt=held.lost,
         )
-    result = report.results[0]
+    result = next(r for r in report.results if r.action.kind.creates)
     if not result.ok or result.new_guid is None:
         raise ReconcilerError(
             f"the replacement failed, so {view.guid} is NOT revoked: {result.error}. To cut "
             f"access at once anyway, run `ppm-tokens revoke {view.guid}` without --replace"
         )
-    return result.new_guid
+    others = [r for r in report.results if not r.action.kind.creates and r.action.guid]
+    return Replaced(
+        result.new_guid,
+        retired=tuple(str(r.action.guid) for r in others if r.ok),
+        failed={str(r.action.guid): r.error or "failed" for r in others if not r.ok},
+    )
+
+
+def still_working(others: Sequence[TokenView], driver: Driver, now: datetime) -> set[str]:
+    """Which of `others` the server lists as active now (one listing, only when there are any)."""
+    if not others:
+        return set()
+    wanted = {other.guid for other in others}
+    return {t.guid for t in driver.list_tokens() if t.guid in wanted and t.is_active(now)}
 
 
 def check_revoked(
@@ -287,24 +336,44 @@ def run(
             ui.out(f"{shown_guid} is already {view.status.value}; nothing to revoke.")
             return 0
         refuse(view, snapshot.specs, options.replace)
+        others = also_active(view, snapshot)
         value, source = read_value(view, env)
-        if not confirm(view, options, ui):
+        if not confirm(view, others, options, ui):
             ui.err("Cancelled; nothing was revoked.")
             return 1
-        replacement = None
+        replacement, replaced = None, None
         if options.replace:
-            new_guid = replace_token(view, snapshot, driver, env, clock=clock, ui=ui)
+            replaced = replace_token(view, snapshot, driver, env, clock=clock, ui=ui)
             assert view.declared is not None
-            replacement = Replacement(new_guid, view.declared.store, view.declared.secret)
-            ui.out(f"Created, proved and stored {for_terminal(new_guid)}; revoked {shown_guid}.")
+            replacement = Replacement(replaced.guid, view.declared.store, view.declared.secret)
+            ui.out(
+                f"Created, proved and stored {for_terminal(replaced.guid)}; revoked {shown_guid}."
+            )
+            if replaced.retired:
+                ui.out(
+                    "Also revoked the older generation(s) still active: "
+                    f"{for_terminal(', '.join(replaced.retired))}."
+                )
         else:
             driver.revoke_token(view.guid)
             ui.out(f"Revoked {shown_guid}.")
         check = check_revoked(
             view, driver, value=value, source=source, options=options, waiting=waiting
         )
+        left = survivors(
+            others,
+            still_working(others, driver, clock()),
+            snapshot.specs,
+            failed=replaced.failed if replaced is not None else {},
+        )
     verdict = "Checked" if check.confirmed else "NOT confirmed"
     ui.out(f"{verdict}: {check.describe()}.")
+    for survivor in left:
+        ui.out(
+            for_terminal(
+                f"Still active: {survivor.guid}, {survivor.why}; revoke it with: {survivor.command}"
+            )
+        )
     plan_note = next_apply(view, replacement is not None, specs_given=bool(snapshot.specs))
     ui.out(f"Next apply: {plan_note}.")
     if options.record is not None:
@@ -316,10 +385,14 @@ def run(
             replacement=replacement,
             next_apply=plan_note,
             spec_path=view.spec.path if view.spec else None,
+            also_revoked=replaced.retired if replaced is not None else (),
+            survivors=left,
         )
         try:
             write_output(options.record, render_incident(incident), "--record")
         except UsageError as exc:
             raise ReconcilerError(f"{view.guid} is revoked, but {exc}") from None
         ui.err(f"Wrote the incident record to {options.record}")
-    return 0 if check.confirmed else 1
+    # A generation --replace meant to revoke still works: the incident is not contained.
+    unfinished = replaced is not None and any(s.guid in replaced.failed for s in left)
+    return 0 if check.confirmed and not unfinished else 1

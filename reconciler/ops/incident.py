@@ -4,13 +4,16 @@ free of token values (it never receives one)."""
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from reconciler.ops.view import TokenView
+from reconciler.ops.view import Generation, TokenView
 from reconciler.plan.labels import format_time
 from reconciler.sanitize import for_code_span, for_markdown
+from reconciler.spec.model import Spec
 
 
 class CheckMethod(StrEnum):
@@ -43,6 +46,50 @@ class Replacement:
 
 
 @dataclass(frozen=True)
+class Survivor:
+    """A token of the revoked one's name that still works after the command: the record and
+    the output name it, and how to revoke it, so nobody takes the incident for closed."""
+
+    guid: str
+    why: str  # what it is, and why this command left it
+    command: str  # the command that revokes it
+
+
+def survivors(
+    others: Sequence[TokenView],
+    still_active: Collection[str],
+    specs: Sequence[Spec],
+    *,
+    failed: Mapping[str, str],
+) -> tuple[Survivor, ...]:
+    """Which of `others` (the name's other tokens, active before the command) are still
+    active, each with what it is, why it was left and the command that revokes it. `failed`:
+    the GUIDs whose revoke this command tried, and why it failed."""
+    found = []
+    for other in others:
+        if other.guid not in still_active:
+            continue
+        spec = f" -f {shlex.quote(other.spec.path)}" if other.spec is not None else ""
+        command = f"ppm-tokens revoke {other.guid}{spec} --yes"
+        guarding = next((s for s in specs if other.guid in s.policy.protect), None)
+        current = other.generation is Generation.CURRENT
+        what = f"{'the current token' if current else 'an older generation'} of {other.managed_by}"
+        if other.authenticating:
+            why = f"{what} and the token this command authenticates with: use another admin token"
+        elif guarding is not None:
+            why = f"{what}, listed in policy.protect of {guarding.path}: remove it from there first"
+        elif other.guid in failed:
+            why = f"{what}; its revoke failed: {failed[other.guid]}"
+        elif current:
+            why = f"{what}, which consumers read from the store"
+            command = f"ppm-tokens revoke {other.guid}{spec} --replace --yes"
+        else:
+            why = f"{what}, which this command was not asked to revoke"
+        found.append(Survivor(other.guid, why, command))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class Incident:
     revoked: TokenView
     at: datetime
@@ -51,6 +98,9 @@ class Incident:
     replacement: Replacement | None = None
     next_apply: str | None = None  # what the next apply will do about it
     spec_path: str | None = None
+    # --replace: the older generations of the name revoked once the replacement was stored.
+    also_revoked: tuple[str, ...] = ()
+    survivors: tuple[Survivor, ...] = ()
 
 
 def _code(text: str) -> str:
@@ -109,6 +159,17 @@ def render_incident(incident: Incident) -> str:
         )
     else:
         lines.append("- **Replacement:** none made by this command")
+    if incident.also_revoked:
+        guids = ", ".join(_code(guid) for guid in incident.also_revoked)
+        lines.append(
+            f"- **Also revoked:** {guids}, the older generations of the name still active, "
+            "once the replacement was stored"
+        )
+    for survivor in incident.survivors:
+        lines.append(
+            f"- **Still active:** {_code(survivor.guid)}, {for_markdown(survivor.why)}; "
+            f"revoke it with {_code(survivor.command)}"
+        )
     verdict = "confirmed" if incident.check.confirmed else "**not confirmed**"
     lines.append(f"- **Revocation check:** {verdict}: {for_markdown(incident.check.describe())}")
     if incident.next_apply:
@@ -121,6 +182,10 @@ def render_incident(incident: Incident) -> str:
         "",
         "## Follow-up",
         "",
+        *(
+            f"- [ ] Decide about {_code(survivor.guid)}, still active: {_code(survivor.command)}"
+            for survivor in incident.survivors
+        ),
         "- [ ] Look in PPM's logs for use of the revoked token before and after the revocation.",
         "- [ ] Confirm every consumer works with the replacement.",
         "- [ ] Write down how the value leaked and what prevents it next time.",

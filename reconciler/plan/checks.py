@@ -25,14 +25,6 @@ def check_spec_against_server(ctx: Context, draft: Draft) -> None:
             continue
         present.add(token.name)
         draft.errors.extend(_resource_errors(token, ctx.index))
-        if token.expires.on is not None and date_deadline(token.expires.on) <= ctx.now:
-            draft.errors.append(
-                PlanError(
-                    f"token {token.name} expires on {token.expires.on.isoformat()}, "
-                    "which has passed: choose a later date or a duration",
-                    token.name,
-                )
-            )
         if deprecated_scope(token.scope):
             draft.warn(
                 WarningCode.DEPRECATED_SCOPE,
@@ -46,6 +38,42 @@ def check_spec_against_server(ctx: Context, draft: Draft) -> None:
                 f"cannot rotate {name}: the spec declares no present token of that name", name
             )
         )
+
+
+def check_dates(ctx: Context, draft: Draft) -> frozenset[str]:
+    """The spec's errors that the date makes (Spec.time_problems), and date expiries the plan's
+    time has passed, as errors of their token alone; the names of the tokens to keep as they
+    are. Time passing must not stop every other token's scheduled rotation."""
+    held: set[str] = set()
+    for found in ctx.spec.time_problems:
+        problem = found.problem
+        where = f"{problem.file}:{max(problem.line, 1)}:{max(problem.col, 1)}"
+        if found.token is None:
+            outcome = "no token takes this value, so none is held; validate refuses it"
+        else:
+            held.add(found.token)
+            outcome = (
+                f"until it is fixed, token {found.token} is left as it is: nothing is created, "
+                "rotated or repaired for it"
+            )
+        message = f"{where}: {problem.message} ({outcome})"
+        draft.errors.append(PlanError(message, found.token, token_only=True))
+    for token in ctx.spec.tokens:
+        if token.state is not TokenState.PRESENT or token.name in held:
+            continue
+        if token.expires.on is not None and date_deadline(token.expires.on) <= ctx.now:
+            # A Spec not checked at the plan's time (built in code, or loaded at another).
+            held.add(token.name)
+            draft.errors.append(
+                PlanError(
+                    f"token {token.name} expires on {token.expires.on.isoformat()}, "
+                    "which has passed: choose a later date or a duration (until then it is "
+                    "left as it is: nothing is created, rotated or repaired for it)",
+                    token.name,
+                    token_only=True,
+                )
+            )
+    return frozenset(held)
 
 
 def _resource_errors(token: TokenSpec, index: ResourceIndex) -> list[PlanError]:

@@ -91,10 +91,14 @@ class PlanWarning:
 
 @dataclass(frozen=True)
 class PlanError:
-    """Something that makes the plan unusable (e.g. a resource the server does not have)."""
+    """Something that makes the plan unusable (e.g. a resource the server does not have), or,
+    `token_only`, unusable for token `name` alone: the planner keeps that token as it is
+    (nothing created, rotated or repaired for it) and the rest of the plan may be applied. A
+    token_only error without a name holds no token (a spec value no token takes)."""
 
     message: str
     name: str | None = None
+    token_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,11 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def blocking_errors(self) -> tuple[PlanError, ...]:
+        """The errors that forbid applying any of the plan."""
+        return tuple(e for e in self.errors if not e.token_only)
 
     def summary(self) -> dict[str, int]:
         """Counts per kind, every kind present (0 when absent), in ActionKind order."""

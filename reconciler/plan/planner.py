@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from reconciler.plan.checks import (
     check_adoptions,
+    check_dates,
     check_spec_against_server,
     warn_expiring,
     warn_never_expiring,
@@ -28,6 +29,7 @@ from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState, Unmanag
 from reconciler.stores.base import SecretMeta
 
 _DESCRIPTION_PREVIEW = 60
+_HELD = "kept as it is: its expiry or rotation fails a rule of the date (see the errors)"
 
 
 def plan(
@@ -59,10 +61,11 @@ def plan(
     )
     draft = Draft()
     check_spec_against_server(ctx, draft)
+    held = check_dates(ctx, draft)
     check_adoptions(ctx, draft, live)
     for token in spec.tokens:
         if token.state is TokenState.PRESENT:
-            _plan_present(ctx, draft, token)
+            _plan_present(ctx, draft, token, held=token.name in held)
         else:
             _plan_absent(ctx, draft, token)
     declared = {t.name for t in spec.tokens}
@@ -187,13 +190,20 @@ def _create_like(kind: ActionKind, token: TokenSpec, current: LiveToken, reason:
     return Action(kind, token.name, reason, token=token, guid=current.guid, revoke_replaced=True)
 
 
-def _plan_present(ctx: Context, draft: Draft, token: TokenSpec) -> None:
+def _plan_present(ctx: Context, draft: Draft, token: TokenSpec, *, held: bool) -> None:
+    """`held`: the spec's expiry or rotation for it fails a rule of the date (see the plan's
+    errors): nothing is made with them, and its current token stays. Older generations are
+    retired as on any run: their grace was promised when they were replaced."""
     generations = retire_orphans(ctx, draft, token, ctx.inventory.generations.get(token.name, ()))
     if not generations:
-        draft.creates.append(_first_token(ctx, token))
+        if not held:
+            draft.creates.append(_first_token(ctx, token))
         return
     current, older = generations[0], generations[1:]
-    action = _decide(ctx, draft, token, current)
+    if held:
+        action = Action(ActionKind.NOOP, token.name, _HELD, guid=current.guid)
+    else:
+        action = _decide(ctx, draft, token, current)
     successor = action if action.kind.creates else None
     kept = plan_older(ctx, draft, token, current, older, successor=successor)
     dated = [k.retire_after for k in kept if k.retire_after is not None]

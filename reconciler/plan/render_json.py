@@ -78,7 +78,9 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
             {"code": w.code.value, "message": w.message, "name": w.name, "guid": w.guid}
             for w in plan.warnings
         ],
-        "errors": [{"message": e.message, "name": e.name} for e in plan.errors],
+        "errors": [
+            {"message": e.message, "name": e.name, "token_only": e.token_only} for e in plan.errors
+        ],
         "still_active": [
             {
                 "name": g.name,
@@ -285,7 +287,11 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
             for w in root.objects("warnings", optional=True)
         ),
         errors=tuple(
-            PlanError(message=e.text("message"), name=e.text_or_none("name"))
+            PlanError(
+                message=e.text("message"),
+                name=e.text_or_none("name"),
+                token_only=e.flag("token_only"),
+            )
             for e in root.objects("errors", optional=True)
         ),
         still_active=tuple(

@@ -54,6 +54,13 @@ def check_saved(saved: Plan, derived: Plan) -> None:
             f"({for_terminal(saved.live_fingerprint[:19])} -> {derived.live_fingerprint[:19]}); "
             f"{_AGAIN}"
         )
+    if derived.errors and not saved.errors:
+        # Said as what it is (time made the spec fail a rule of the date, most likely), not
+        # as the first action it changed.
+        raise StalePlanError(
+            "planning again gives errors the saved plan does not have, the first: "
+            f"{for_terminal(derived.errors[0].message)}; fix them and {_AGAIN}"
+        )
     _check_actions(saved.actions, derived.actions)
     for part in ("still_active", "warnings", "errors"):
         if getattr(saved, part) != getattr(derived, part):

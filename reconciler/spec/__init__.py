@@ -6,11 +6,17 @@
 Order: the YAML loader (syntax, duplicate keys, size and alias bounds), then characters that
 could hide or forge text (spec/text_rules.py), then the JSON Schema (schemas/tokens.schema.json),
 then the semantic rules. No network; `now` is passed in.
+
+`check_file` (validate) refuses every error. `load_spec` (plan, apply and the day-2 commands)
+refuses every error but those of the rules that read the date (Problem.clock): time alone can
+make a spec that passed break one, and that must stop only the tokens it concerns, not every
+scheduled rotation. The Spec carries them in `time_problems` for the planner to report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -26,18 +32,29 @@ from reconciler.spec.loader import (
     pointer,
     too_large,
 )
-from reconciler.spec.model import Spec
-from reconciler.spec.rules import GitRootFinder, character_problems, find_git_root, rule_problems
+from reconciler.spec.model import Spec, TimeProblem
+from reconciler.spec.rules import (
+    Context,
+    GitRootFinder,
+    character_problems,
+    find_git_root,
+    rule_problems,
+)
 from reconciler.spec.schema import schema_problems
+from reconciler.spec.timing import held
 
 __all__ = ["check_bytes", "check_file", "load_spec"]
 
 
 def check_file(
-    path: Path, *, now: datetime, git_root_of: GitRootFinder = find_git_root
+    path: Path,
+    *,
+    now: datetime,
+    git_root_of: GitRootFinder = find_git_root,
+    date_errors_per_token: bool = False,
 ) -> tuple[Spec | None, list[Problem]]:
     """Every problem in the spec file (errors and warnings, by line and column); the Spec only
-    when there is no error."""
+    when there is no error (see check_bytes for `date_errors_per_token`)."""
     file = str(path)
     try:
         size = path.stat().st_size
@@ -48,7 +65,14 @@ def check_file(
         return None, [Problem(file, 0, 0, "", f"cannot read the file: {reason}")]
     if size > MAX_BYTES:
         return None, [too_large(file, size)]
-    return check_bytes(raw, file=file, base_dir=path.parent, now=now, git_root_of=git_root_of)
+    return check_bytes(
+        raw,
+        file=file,
+        base_dir=path.parent,
+        now=now,
+        git_root_of=git_root_of,
+        date_errors_per_token=date_errors_per_token,
+    )
 
 
 def check_bytes(
@@ -58,8 +82,11 @@ def check_bytes(
     base_dir: Path,
     now: datetime,
     git_root_of: GitRootFinder = find_git_root,
+    date_errors_per_token: bool = False,
 ) -> tuple[Spec | None, list[Problem]]:
-    """`check_file` for bytes already read; `base_dir` anchors relative store paths."""
+    """`check_file` for bytes already read; `base_dir` anchors relative store paths. With
+    `date_errors_per_token`, a spec whose only errors read the date (Problem.clock) is still
+    built, and carries each of them with the token it concerns (Spec.time_problems)."""
     with collector_paused():
         document, problems = parse(raw, file)
         if document is None:
@@ -73,16 +100,22 @@ def check_bytes(
                 rule_problems(document, now=now, base_dir=base_dir, git_root_of=git_root_of),
             )
         problems = sorted(set(problems))
-        if any(problem.severity is Severity.ERROR for problem in problems):
+        errors = [problem for problem in problems if problem.severity is Severity.ERROR]
+        if not errors:
+            return build_spec(document), problems
+        if not date_errors_per_token or not all(problem.clock for problem in errors):
             return None, problems
-        return build_spec(document), problems
+        ctx = Context(document, now, base_dir, git_root_of)
+        found = tuple(TimeProblem(problem, token) for token, problem in held(ctx, errors))
+        return replace(build_spec(document), time_problems=found), problems
 
 
 def load_spec(path: Path, *, now: datetime) -> Spec:
-    """The valid Spec in `path`; SpecError with every error otherwise (warnings are dropped)."""
-    spec, problems = check_file(path, now=now)
-    errors = [problem for problem in problems if problem.severity is Severity.ERROR]
-    if spec is None or errors:
+    """The Spec in `path`; SpecError with every error otherwise (warnings are dropped). Errors
+    of the rules that read the date do not stop it: the Spec carries them (time_problems)."""
+    spec, problems = check_file(path, now=now, date_errors_per_token=True)
+    if spec is None:
+        errors = [problem for problem in problems if problem.severity is Severity.ERROR]
         raise SpecError(errors or problems)
     return spec
 

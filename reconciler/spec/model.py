@@ -10,6 +10,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from reconciler.durations import Expiry
+from reconciler.problems import Problem
 
 ALL_RESOURCES = "*"
 
@@ -134,6 +135,16 @@ class TokenSpec:
 
 
 @dataclass(frozen=True)
+class TimeProblem:
+    """An error of a rule that reads the date (Problem.clock), as the spec stands on the day it
+    was loaded. `validate` refuses the spec; plan and apply report it and keep `token` as it is
+    (nothing created, rotated or repaired for it), so the passing of time stops no other token."""
+
+    problem: Problem
+    token: str | None  # the present token it concerns; None: no token takes the value
+
+
+@dataclass(frozen=True)
 class Spec:
     path: str
     sha256: str  # of the file's bytes: recorded in saved plans
@@ -144,6 +155,7 @@ class Spec:
     policy: Policy
     tokens: tuple[TokenSpec, ...]
     lock: LockConfig = field(default_factory=LockConfig)
+    time_problems: tuple[TimeProblem, ...] = ()
 
     def token(self, name: str) -> TokenSpec | None:
         return next((t for t in self.tokens if t.name == name), None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -76,6 +76,10 @@ class Context:
 
     def error(self, path: JsonPath, message: str, *, on_key: bool = False) -> Problem:
         return self.document.problem(path, message, on_key=on_key)
+
+    def clock_error(self, path: JsonPath, message: str) -> Problem:
+        """An error the date makes (Problem.clock): the same value was fine on an earlier day."""
+        return replace(self.error(path, message), clock=True)
 
     def warning(self, path: JsonPath, message: str) -> Problem:
         return self.document.problem(path, message, severity=Severity.WARNING)

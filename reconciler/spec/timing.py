@@ -7,11 +7,16 @@ Every expiry must be at least a day (PPM's own choices start at days; a shorter 
 before anyone uses it), and rotation must leave more than RUN_INTERVAL between a token's
 creation and its rotation: the scheduled rotation workflow runs daily, so a token whose
 rotation is due within a day of its creation would be replaced at every run.
+
+Against a date expiry these rules read the date: a token's time left shrinks every day, so a
+spec that passed can break them without anyone changing it. Those errors are marked
+(Problem.clock); `held` says which tokens each one concerns, so plan and apply can keep those
+tokens as they are and go on with the others. Against a duration nothing changes with time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -111,12 +116,16 @@ def expiry_problems(ctx: Context, expires: Sourced) -> Iterator[Problem]:
             yield ctx.error(path, f"{what}: never needs `policy.allow_never_expires: true`")
         return
     if expiry.on is not None and expiry.on < ctx.now.date():
-        yield ctx.error(path, f"{what} {expiry.on.isoformat()} is in the past")
+        yield ctx.clock_error(
+            path,
+            f"{what} {expiry.on.isoformat()} is in the past: choose a later date, or a duration "
+            "such as 90d",
+        )
         return
     lifetime = expiry.longest_from(ctx.now)
     if lifetime is not None and lifetime < MIN_EXPIRY:
         if expiry.on is not None:
-            yield ctx.error(
+            yield ctx.clock_error(
                 path,
                 f"{what}: {expiry} ends in less than a day (a token is valid through that day, "
                 "UTC): choose a later date",
@@ -131,10 +140,13 @@ def expiry_problems(ctx: Context, expires: Sourced) -> Iterator[Problem]:
         return
     limit = policy_max(ctx)
     if limit is not None and lifetime is not None and lifetime > limit:
-        yield ctx.error(
-            path,
-            f"{what} {expiry} is longer than policy.max_expires {format_duration(limit)}",
-        )
+        message = f"{what} {expiry} is longer than policy.max_expires {format_duration(limit)}"
+        if expiry.on is not None:  # a date comes within the limit as time passes
+            yield ctx.clock_error(
+                path, f"{message}: choose an earlier date, or raise policy.max_expires"
+            )
+        else:
+            yield ctx.error(path, f"{message}: shorten it, or raise policy.max_expires")
 
 
 def rotation_problems(
@@ -144,6 +156,7 @@ def rotation_problems(
     involve a value it sets itself; the `defaults:` check reports the rest once."""
     expiry = _parse_expiry(expires.value)
     lifetime = expiry.longest_from(ctx.now) if expiry is not None else None
+    dated = expiry is not None and expiry.on is not None  # its lifetime depends on the date
     after = effective.rotation_setting(ctx.data, index, "after")
     before = effective.rotation_setting(ctx.data, index, "before_expiry")
     grace = effective.rotation_setting(ctx.data, index, "grace")
@@ -151,12 +164,11 @@ def rotation_problems(
     head = "defaults" if index is None else ctx.name(("tokens", index))
 
     def where(*sources: Sourced) -> JsonPath | None:
-        for source in sources:
-            if source.path is None:
-                continue
-            if source.from_token or report_defaults:
-                return source.path
-        return None
+        """The token's own value first; a value from `defaults:` only with report_defaults."""
+        own = next((source.path for source in sources if source.from_token), None)
+        if own is not None or not report_defaults:
+            return own
+        return next((source.path for source in sources if source.path is not None), None)
 
     def shown(source: Sourced) -> str:
         return f"{source.value}{'' if source.from_token or index is None else ' (from defaults)'}"
@@ -169,8 +181,16 @@ def rotation_problems(
         if value is None or limit is None or value < limit:
             return
         path = where(source, than)
-        if path is not None:
-            message = f"{head}: rotation.{key} {shown(source)} is not shorter than {text}: {why}"
+        if path is None:
+            return
+        message = f"{head}: rotation.{key} {shown(source)} is not shorter than {text}: {why}"
+        if key != "grace" and dated:
+            # The time left before the date shrinks every day: say what ends it for good.
+            yield ctx.clock_error(
+                path,
+                f"{message}; shorten rotation.{key}, or give expires a later date or a duration",
+            )
+        else:
             yield ctx.error(path, message)
 
     if lifetime is not None and lifetime > timedelta(0):
@@ -202,3 +222,27 @@ def rotation_problems(
         text=f"rotation.after {shown(after)}",
         why="replaced tokens would pile up",
     )
+
+
+def held(ctx: Context, reported: Sequence[Problem]) -> Iterator[tuple[str | None, Problem]]:
+    """Each date error (Problem.clock) with the present token it concerns. Each token is
+    checked with what it inherits, so an error `validate` reports once at `defaults:` comes
+    once for every token that takes the value; one that concerns no token (a date in
+    `defaults.expires` that every token overrides) comes as in `reported`, with None."""
+    covered: set[str] = set()
+    for index, token in effective.entries(ctx.data):
+        name = token.get("name")
+        if token.get("state") == "absent" or not isinstance(name, str):
+            continue
+        expires = effective.setting(ctx.data, index, "expires")
+        found = (
+            *expiry_problems(ctx, expires),
+            *rotation_problems(ctx, index, expires, report_defaults=True),
+        )
+        for problem in found:
+            if problem.clock:
+                covered.add(problem.path)
+                yield name, problem
+    for problem in reported:
+        if problem.clock and problem.path not in covered:
+            yield None, problem

@@ -314,3 +314,47 @@ def test_after_a_replace_killed_mid_proof_revoke_by_name_takes_the_stored_token(
     assert [t.guid for t in managed(http_driver)["ds-read"]] == [
         stored_meta(cli, "ds-read")["token_guid"]
     ]
+
+
+def test_revoke_replace_leaves_no_generation_of_the_name_active(
+    cli: Cli, http_driver: HttpDriver
+) -> None:
+    """An older generation in its grace may leak with the current one: once the replacement
+    is stored, every active token of the name is revoked, and the output and record say so."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    older = managed(http_driver)["ds-read"][0].guid
+    assert cli("rotate", "ds-read", "-f", str(spec), "--grace", "3d").code == 0
+    (current,) = {t.guid for t in managed(http_driver)["ds-read"]} - {older}
+
+    run = cli("revoke", "ds-read", "--replace", "--yes", "--record", "incident.md")
+    assert run.code == 0, run.stdout + run.stderr
+    (new,) = managed(http_driver)["ds-read"]
+    assert new.guid not in (older, current)
+    assert stored_meta(cli, "ds-read")["token_guid"] == new.guid
+    assert f"revoked {current}." in run.stdout
+    assert f"Also revoked the older generation(s) still active: {older}." in run.stdout
+    assert "Still active" not in run.stdout
+    record = (cli.workdir / "incident.md").read_text()
+    assert f"**Also revoked:** <code>{older}</code>" in record
+
+
+def test_revoke_names_each_generation_it_leaves_with_the_command_to_revoke_it(
+    cli: Cli, http_driver: HttpDriver
+) -> None:
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    older = managed(http_driver)["ds-read"][0].guid
+    assert cli("rotate", "ds-read", "-f", str(spec), "--grace", "3d").code == 0
+
+    run = cli("revoke", "ds-read", "--yes", "--record", "incident.md")
+    assert run.code == 0, run.stdout + run.stderr
+    command = f"ppm-tokens revoke {older} -f tokens.yaml --yes"
+    assert (
+        f"Still active: {older}, an older generation of e2e/ds-read, which this command was not "
+        f"asked to revoke; revoke it with: {command}" in run.stdout
+    )
+    record = (cli.workdir / "incident.md").read_text()
+    assert f"**Still active:** <code>{older}</code>" in record and command in record
+    assert cli(*command.split()[1:]).code == 0
+    assert "ds-read" not in managed(http_driver)

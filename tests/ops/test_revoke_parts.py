@@ -13,17 +13,20 @@ from reconciler.ops.incident import (
     Incident,
     Replacement,
     RevocationCheck,
+    Survivor,
     render_incident,
+    survivors,
 )
 from reconciler.ops.payload import token_from_payload
 from reconciler.ops.view import build_views
+from reconciler.ownership import stored_description
 from reconciler.secret import Secret
 from reconciler.server.model import LiveToken
 from reconciler.spec.model import SecretFormat
 from reconciler.stores.base import SecretMeta
 from reconciler.stores.formats import render_payload
 from tests.jwt_shapes import jwt_shaped
-from tests.ops.helpers import NOW, live
+from tests.ops.helpers import NOW, live, spec_from
 from tests.ops.seed import HOSTILE
 
 VALUE = Secret(jwt_shaped("g"))
@@ -126,3 +129,82 @@ def test_incident_record_names_both_guids_and_escapes() -> None:
     assert "<script>" not in record and "\x1b" not in record and "\u202e" not in record
     assert "## What consumers must do" in record
     assert VALUE.reveal() not in record
+
+
+READER = """\
+- name: reader
+  user: someone@example.com
+  description: Reads
+  scope: repos:read
+  resources: [pypi]
+"""
+
+
+def reader(label: str, days: int) -> LiveToken:
+    return live(
+        GUIDS[label], stored_description("Reads", "team", "reader"), age=timedelta(days=days)
+    )
+
+
+GUIDS = {
+    label: f"00000000-0000-4000-8000-00000000000{n}"
+    for n, label in enumerate(("cur", "failed", "kept", "admin", "gone", "asked"))
+}
+
+
+def test_each_generation_left_active_is_named_with_why_and_the_command() -> None:
+    spec = spec_from(READER, header=f"policy: {{protect: [{GUIDS['kept']}]}}\n")
+    tokens = [reader("cur", 1), reader("failed", 2), reader("kept", 3), reader("admin", 4)]
+    tokens += [reader("gone", 5), reader("asked", 6)]
+    views = build_views(tokens, [spec], NOW, self_guid=GUIDS["admin"])
+    others = [v for v in views if v.guid != GUIDS["asked"]]
+    still = {GUIDS[label] for label in ("cur", "failed", "kept", "admin")}
+    left = survivors(others, still, [spec], failed={GUIDS["failed"]: "503 from the server"})
+    what = "an older generation of team/reader"
+    assert [(GUIDS_BY_VALUE[s.guid], s.why, s.command) for s in left] == [
+        (
+            "cur",
+            "the current token of team/reader, which consumers read from the store",
+            f"ppm-tokens revoke {GUIDS['cur']} -f tokens.yaml --replace --yes",
+        ),
+        (
+            "failed",
+            f"{what}; its revoke failed: 503 from the server",
+            f"ppm-tokens revoke {GUIDS['failed']} -f tokens.yaml --yes",
+        ),
+        (
+            "kept",
+            f"{what}, listed in policy.protect of tokens.yaml: remove it from there first",
+            f"ppm-tokens revoke {GUIDS['kept']} -f tokens.yaml --yes",
+        ),
+        (
+            "admin",
+            f"{what} and the token this command authenticates with: use another admin token",
+            f"ppm-tokens revoke {GUIDS['admin']} -f tokens.yaml --yes",
+        ),
+    ]
+
+
+GUIDS_BY_VALUE = {value: label for label, value in GUIDS.items()}
+
+
+def test_incident_record_names_what_else_it_revoked_and_what_is_left() -> None:
+    view = build_views([live("old-guid", age=timedelta(days=3))], [], NOW)[0]
+    left = Survivor("kept-guid", "listed in policy.protect", "ppm-tokens revoke kept-guid --yes")
+    record = render_incident(
+        Incident(
+            revoked=view,
+            at=NOW,
+            server="https://ppm.example.com",
+            check=RevocationCheck(CheckMethod.LISTING, True, 0.0),
+            replacement=Replacement("new-guid", "local", "x"),
+            also_revoked=("older-guid",),
+            survivors=(left,),
+        )
+    )
+    assert "- **Also revoked:** <code>older-guid</code>, the older generations" in record
+    assert (
+        "- **Still active:** <code>kept-guid</code>, listed in policy\\.protect; revoke it with "
+        "<code>ppm-tokens revoke kept-guid --yes</code>" in record
+    )
+    assert "- [ ] Decide about <code>kept-guid</code>, still active:" in record

@@ -422,8 +422,9 @@ def test_absent_with_nothing_live_plans_nothing() -> None:
         ),
         pytest.param(
             replace(T, expires=Expiry(on=date(2026, 2, 1))),
-            "token ds-read expires on 2026-02-01, which has passed: "
-            "choose a later date or a duration",
+            "token ds-read expires on 2026-02-01, which has passed: choose a later date or a "
+            "duration (until then it is left as it is: nothing is created, rotated or repaired "
+            "for it)",
             id="expiry-date-passed",
         ),
     ],

@@ -119,3 +119,14 @@ def test_a_plan_from_the_future_is_refused() -> None:
     check_moment(PLAN, NOW - CLOCK_SKEW)  # clocks a little apart
     with pytest.raises(StalePlanError, match="later than now"):
         check_moment(PLAN, NOW - CLOCK_SKEW - DAY)
+
+
+def test_errors_that_appeared_since_the_plan_was_saved_are_said_first() -> None:
+    """Time passed between plan and apply, and a date rule now holds a token: its action
+    changed too, but the error is what tells the user what to fix."""
+    error = PlanError(
+        "tokens.yaml:14:14: token 'ds-read' expires 2026-03-01 is in the past", "ds-read", True
+    )
+    derived = _edit_action(ActionKind.ROTATE, reason="kept")(replace(PLAN, errors=(error,)))
+    with pytest.raises(StalePlanError, match="errors the saved plan does not have, the first: "):
+        check_saved(PLAN, derived)

@@ -214,7 +214,10 @@ def test_now_decides_what_is_past() -> None:
     assert check(text)[0] is not None
     spec, problems = check(text, now=NOW + timedelta(days=70))
     assert spec is None
-    assert messages(problems) == ["token 'ds-read' expires 2027-01-31 is in the past"]
+    assert messages(problems) == [
+        "token 'ds-read' expires 2027-01-31 is in the past: choose a later date, or a duration "
+        "such as 90d"
+    ]
 
 
 def test_odd_file_store_paths_are_refused_not_a_crash(tmp_path: Path) -> None:
