@@ -199,6 +199,14 @@ class Database:
         with self._tx() as conn:
             self._set_meta(conn, "clock", json.dumps(state.to_json()))
 
+    def federation(self) -> str | None:
+        """The trusted issuers (JSON, see emulator.federation), kept with the database."""
+        return self._meta("federation")
+
+    def set_federation(self, text: str) -> None:
+        with self._tx() as conn:
+            self._set_meta(conn, "federation", text)
+
     # Resources ---------------------------------------------------------------------------------
 
     def resources(self, kind: str | None = None) -> list[ResourceRow]:
