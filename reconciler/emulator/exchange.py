@@ -105,6 +105,7 @@ async def exchange(db: Database, body: bytes, now: datetime) -> Answer:
         resources=resources,
         all_resources=all_resources,
         expires=now + entry.lifetime,
+        listed=entry.listed,
     )
     row, value = tokens.issue(db, new, now)
     return Answer(

@@ -15,9 +15,9 @@ The configuration is set with the test control `PUT /__emulator__/federation`:
 Without `jwks`, the issuer's keys are fetched as PPM would fetch them: its discovery document
 (`<issuer>/.well-known/openid-configuration`), then its `jwks_uri`. Each entry needs a subject or
 claims: an entry that trusted every identity of an issuer (all of GitHub) would grant its scope
-to anyone. Whether a real PPM lists the tokens it gives in exchange is not documented; the
-emulator lists them like any other token (`user` is the identity's subject), so a federated
-token can be seen and revoked.
+to anyone. Whether a real PPM lists the tokens it gives in exchange is not documented: the
+emulator keeps them out of the list unless an entry says `"listed": true` (then they show like
+any other token, `user` being the identity's subject), so both can be tried.
 
 Pure but for the caller's clock: the app fetches keys and mints the token.
 """
@@ -31,10 +31,9 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from reconciler.emulator.oidc import BadIdentityToken, IdentityJwt
+from reconciler.server.federation import GRANT_TYPE, ID_TOKEN_TYPE
 from reconciler.spec.model import ALL_RESOURCES, Scope
 
-GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 DEFAULT_LIFETIME = timedelta(minutes=15)
@@ -53,6 +52,7 @@ class TrustedIssuer:
     resources: tuple[str, ...] = ()  # names, or ("*",), for scopes that take them
     lifetime: timedelta = DEFAULT_LIFETIME
     jwks: Mapping[str, object] | None = None  # None: by discovery from the issuer
+    listed: bool = False  # whether the tokens it gives show in the token list
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -65,6 +65,7 @@ class TrustedIssuer:
             "resources": list(self.resources),
             "lifetime_seconds": int(self.lifetime.total_seconds()),
             "jwks": None if self.jwks is None else dict(self.jwks),
+            "listed": self.listed,
         }
 
 
@@ -88,6 +89,7 @@ _KEYS = frozenset(
         "resources",
         "lifetime_seconds",
         "jwks",
+        "listed",
     }
 )
 
@@ -123,6 +125,9 @@ def _issuer(entry: object) -> TrustedIssuer:
     lifetime = entry.get("lifetime_seconds", int(DEFAULT_LIFETIME.total_seconds()))
     if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 60 <= lifetime <= 86400:
         raise ValueError(f"issuer entry {name!r}: lifetime_seconds must be 60 to 86400")
+    listed = entry.get("listed", False)
+    if not isinstance(listed, bool):
+        raise ValueError(f"issuer entry {name!r}: listed must be true or false")
     jwks = entry.get("jwks")
     if jwks is not None and not isinstance(jwks, dict):
         raise ValueError(f"issuer entry {name!r}: jwks must be a JSON Web Key Set or null")
@@ -136,6 +141,7 @@ def _issuer(entry: object) -> TrustedIssuer:
         resources=(ALL_RESOURCES,) if ALL_RESOURCES in resources else tuple(resources),
         lifetime=timedelta(seconds=lifetime),
         jwks=None if jwks is None else MappingProxyType(dict(jwks)),
+        listed=listed,
     )
 
 

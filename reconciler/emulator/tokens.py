@@ -28,6 +28,7 @@ class NewToken:
     resources: tuple[ResourceRow, ...]  # empty with all_resources or for scopes without any
     all_resources: bool
     expires: datetime | None
+    listed: bool = True
 
 
 def _expiry(value: object, now: datetime) -> datetime | None:
@@ -132,6 +133,7 @@ def mint(new: NewToken, now: datetime, key: bytes) -> tuple[TokenRow, str]:
         resource_ids=ids,
         created=now,
         expires=new.expires,
+        listed=new.listed,
     )
     return row, jwt.encode(claims, key)
 

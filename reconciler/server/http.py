@@ -83,6 +83,7 @@ class HttpDriver:
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
         now: Callable[[], datetime] = _utc_now,
+        token_source: str = "PACKAGEMANAGER_TOKEN / --token-file",
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(
@@ -102,6 +103,7 @@ class HttpDriver:
         self._rng = rng or random.Random()
         self._log = logger or logging.getLogger(__name__)
         self._now = now
+        self._token_source = token_source  # where the admin token came from, for messages
         # Read once per driver (one run): proofs pick a repository or source from it.
         self._resources: list[Resource] | None = None
         # Proof paths the server was seen to refuse without a token; asked once per path, even
@@ -210,7 +212,7 @@ class HttpDriver:
         if status in (401, 403):
             raise AuthError(
                 f"the admin token was refused ({status}) on {method} {path}{detail}: "
-                "check PACKAGEMANAGER_TOKEN / --token-file"
+                f"check {self._token_source}"
             )
         if status == 404:
             hint = ""

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from reconciler.emulator.control import EmulatorControl
-from reconciler.emulator.federation import GRANT_TYPE, ID_TOKEN_TYPE
+from reconciler.emulator.db import Database
 from reconciler.emulator.server import RunningEmulator
 from reconciler.server import jwtinfo
+from reconciler.server.federation import GRANT_TYPE, ID_TOKEN_TYPE
 from tests.fakes.oidc_issuer import DISCOVERY, JWKS, OidcIssuer, SigningKey
 
 
@@ -37,7 +40,7 @@ def listed(emulator: RunningEmulator, value: str) -> httpx.Response:
 def test_a_trusted_identity_gets_a_token_of_the_configured_scope_and_lifetime(
     emulator: RunningEmulator, emulator_control: EmulatorControl, oidc_issuer: OidcIssuer
 ) -> None:
-    emulator_control.trust_issuers(oidc_issuer.trust(lifetime_seconds=600))
+    emulator_control.trust_issuers(oidc_issuer.trust(lifetime_seconds=600, listed=True))
     oidc_issuer.requests.clear()
     answer = exchange(emulator, oidc_issuer.identity_token())
     assert answer.status_code == 200, answer.text
@@ -51,7 +54,7 @@ def test_a_trusted_identity_gets_a_token_of_the_configured_scope_and_lifetime(
     assert answer.headers["cache-control"] == "no-store"
     # As PPM would: the keys came by discovery from the issuer named in the configuration.
     assert oidc_issuer.requests == [DISCOVERY, JWKS]
-    # A PPM-shaped token that works as an admin token, listed like any other.
+    # A PPM-shaped token that works as an admin token, listed like any other when told so.
     value = body["access_token"]
     tokens = listed(emulator, value).json()
     made = next(t for t in tokens if t["guid"] == jwtinfo.token_guid(value))
@@ -68,7 +71,11 @@ def test_the_exchanged_token_stops_working_after_its_lifetime(
 ) -> None:
     emulator_control.trust_issuers(oidc_issuer.trust(lifetime_seconds=60))
     value = exchange(emulator, oidc_issuer.identity_token()).json()["access_token"]
-    assert listed(emulator, value).status_code == 200
+    answer = listed(emulator, value)
+    assert answer.status_code == 200
+    # By default it is not listed: whether PPM lists such tokens is not documented.
+    assert jwtinfo.token_guid(value) not in {t["guid"] for t in answer.json()}
+    assert answer.headers["X-Total-Count"] == "1"
     emulator_control.advance(timedelta(seconds=61))
     assert listed(emulator, value).status_code == 401
 
@@ -190,3 +197,23 @@ def test_an_entry_that_would_trust_every_identity_of_an_issuer_is_refused(
     emulator_control.trust_issuers(oidc_issuer.trust(lifetime_seconds=120))
     (entry,) = emulator_control.trusted_issuers()
     assert (entry["issuer"], entry["lifetime_seconds"]) == (oidc_issuer.url, 120)
+
+
+def test_a_database_from_before_unlisted_tokens_keeps_listing_its_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE tokens (guid TEXT PRIMARY KEY, description TEXT NOT NULL, user TEXT "
+            "NOT NULL, email TEXT, scope TEXT NOT NULL, resources TEXT NOT NULL, resource_ids "
+            "TEXT NOT NULL, created TEXT NOT NULL, expires TEXT, revoked TEXT)"
+        )
+        old.execute(
+            "INSERT INTO tokens VALUES ('g1', 'd', 'u', NULL, 'repos:read', '[\"*\"]', '[]', "
+            "'2026-01-01T00:00:00Z', NULL, NULL)"
+        )
+    db = Database(path)
+    try:
+        assert [row.guid for row in db.tokens(10, 0)] == ["g1"]
+        assert db.token_count() == 1
+    finally:
+        db.close()
