@@ -259,8 +259,12 @@ def open_driver(
     spec: Spec | None,
     clock: Clock | None = None,
     credential: AdminToken | None = None,
+    *,
+    weaker_proofs: bool = True,
 ) -> Driver:
-    """`credential`: an admin token already resolved (doctor reports the exchange first)."""
+    """`credential`: an admin token already resolved (doctor reports the exchange first).
+    `weaker_proofs` False: every scope is proven by its request, whatever server.proof says
+    (doctor tries both)."""
     url = server_url(options, env, spec)
     credential = credential or admin_credential(options, env, spec)
     token = credential.value
@@ -269,7 +273,10 @@ def open_driver(
 
     verify = ssl_context(trust_source(options.ca_cert, env.variables))
     # The rspm driver lists repositories and proves tokens over HTTP with this same driver.
-    http = HttpDriver(url, token, verify=verify, token_source=credential.source)
+    listed = spec.server.listed_scopes() if spec is not None and weaker_proofs else frozenset()
+    http = HttpDriver(
+        url, token, verify=verify, token_source=credential.source, listed_scopes=listed
+    )
     if driver_kind(options, spec) is DriverKind.RSPM:
         from reconciler.server.rspm import RspmDriver
 
