@@ -104,7 +104,7 @@ class HttpDriver:
         self._rng = rng or random.Random()
         self._log = logger or logging.getLogger(__name__)
         self._now = now
-        self._token_source = token_source  # where the admin token came from, for messages
+        self.token_source = token_source  # where the admin token came from, for messages
         # Scopes the spec proves by the token list only (server.proof), the rspm driver too.
         self.listed_scopes = listed_scopes
         # Read once per driver (one run): proofs pick a repository or source from it.
@@ -215,7 +215,7 @@ class HttpDriver:
         if status in (401, 403):
             raise AuthError(
                 f"the admin token was refused ({status}) on {method} {path}{detail}: "
-                f"check {self._token_source}"
+                f"check {self.token_source}"
             )
         if status == 404:
             hint = ""

@@ -227,7 +227,7 @@ class RspmDriver:
         message = f"{what} failed (exit {result.returncode}): {said}"
         if _AUTH.search(said):
             return AuthError(
-                f"{message}: check PACKAGEMANAGER_TOKEN / --token-file (a global:admin token)"
+                f"{message}: check {self._http.token_source} (a global:admin token)"
             )
         if _VERSION.search(said):
             return RequestRejected(

@@ -17,6 +17,7 @@ from reconciler.commands.runtime import (
     GlobalOptions,
     admin_credential,
     check_admin_source,
+    open_driver,
 )
 from reconciler.commands.specs import resolve
 from reconciler.emulator.control import EmulatorControl
@@ -195,3 +196,21 @@ def test_several_specs_are_checked_without_an_exchange_and_one_identity_serves_o
     second = replace(second, server=replace(second.server, url="https://ppm-eu.example.com"))
     with pytest.raises(UsageError, match="would both authenticate with the identity token file"):
         resolve([first, second], GlobalOptions(), variables)
+
+
+def test_a_refused_exchanged_token_points_at_identity_federation(
+    emulator: RunningEmulator, http_driver: HttpDriver, trusted: OidcIssuer, tmp_path: Path
+) -> None:
+    (tmp_path / "identity.jwt").write_text(trusted.identity_token())
+    spec = federated_spec(tmp_path, "{file: identity.jwt}")
+    options = GlobalOptions(server=emulator.url)
+    credential = admin_credential(options, env(), spec)
+    assert credential.exchanged is not None and credential.exchanged.guid is not None
+    http_driver.revoke_token(credential.exchanged.guid)
+    driver = open_driver(options, env(), spec, credential=credential)
+    try:
+        with pytest.raises(AuthError) as refused:
+            driver.list_tokens()
+    finally:
+        driver.close()
+    assert "check identity federation (the identity token file identity.jwt)" in str(refused.value)
