@@ -1,6 +1,6 @@
-"""Injected faults: latency, 503s, 429s, dropped create responses and held responses, and
-paging the way some servers and proxies do it (a smaller page cap than asked for, no total, or
-`_page` ignored altogether).
+"""Injected faults: latency, 503s, 429s, dropped create responses and held responses, paging
+the way some servers and proxies do it (a smaller page cap than asked for, no total, or `_page`
+ignored altogether), and paths that answer anyone, as an unauthenticated public endpoint does.
 
 The configuration is plain data; `Faults` is the runtime state, touched only from the server's
 event loop, so it needs no lock.

@@ -226,9 +226,7 @@ class RspmDriver:
         said = self._quote(result, *also_secret)
         message = f"{what} failed (exit {result.returncode}): {said}"
         if _AUTH.search(said):
-            return AuthError(
-                f"{message}: check {self._http.token_source} (a global:admin token)"
-            )
+            return AuthError(f"{message}: check {self._http.token_source} (a global:admin token)")
         if _VERSION.search(said):
             return RequestRejected(
                 f"{message}: is the CLI's version the server's? Their major.minor must match; "

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from reconciler.commands.runtime import (
@@ -22,7 +23,9 @@ from reconciler.commands.runtime import (
 from reconciler.commands.specs import resolve
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator
-from reconciler.errors import AuthError, UsageError
+from reconciler.errors import AuthError, ServerError, UsageError
+from reconciler.secret import Secret
+from reconciler.server import federation
 from reconciler.server.http import HttpDriver
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec
@@ -214,3 +217,19 @@ def test_a_refused_exchanged_token_points_at_identity_federation(
     finally:
         driver.close()
     assert "check identity federation (the identity token file identity.jwt)" in str(refused.value)
+
+
+def test_an_exchange_the_server_keeps_failing_is_tried_three_times(
+    emulator: RunningEmulator, emulator_control: EmulatorControl, trusted: OidcIssuer
+) -> None:
+    emulator_control.set_faults(error_rate=1.0, paths="^/__api__/token$")
+    slept: list[float] = []
+    identity = Secret(trusted.identity_token())
+    with httpx.Client(timeout=10) as client, pytest.raises(ServerError) as failed:
+        federation.exchange(
+            client, emulator.url, identity, now=datetime.now(UTC), sleep=slept.append
+        )
+    assert "the server answered 503: service unavailable (injected)" in str(failed.value)
+    assert len(slept) == 2
+    tried = [e["status"] for e in emulator_control.request_log() if e["path"] == "/__api__/token"]
+    assert tried == [503, 503, 503]
