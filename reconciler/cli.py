@@ -428,7 +428,8 @@ def force_unlock(**kwargs: Any) -> int:
     "--file",
     "spec_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Take server.url, server.driver and server.rspm from this spec.",
+    help="Take the server settings (url, driver, rspm, auth) from this spec, and try the proof "
+    "of every scope it uses.",
 )
 @click.option("--repo", metavar="NAME", help="The repository to prove the probe against.")
 @click.option(
@@ -441,8 +442,8 @@ def force_unlock(**kwargs: Any) -> int:
 )
 @global_options
 def doctor(**kwargs: Any) -> int:
-    """Check a real server: list, create a probe, prove, revoke, refused. Exit 1 on the first
-    assumption that does not hold."""
+    """Check a real server: list, create a probe, prove, revoke, refused; with -f, every
+    scope's proof too. Exit 1 when an assumption does not hold."""
     from reconciler.commands import doctor as command
 
     options = make_global(kwargs, spec_programs=True)

@@ -11,6 +11,7 @@ from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
+from tests.fakes.oidc_issuer import OidcIssuer, start_oidc_issuer
 
 
 @pytest.fixture
@@ -46,3 +47,14 @@ def http_driver(emulator: RunningEmulator, admin_token: Secret) -> Iterator[Http
         yield driver
     finally:
         driver.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_issuer() -> Iterator[OidcIssuer]:
+    """A local OpenID Connect issuer (discovery document, JWKS, an RS256 key made for the
+    session) whose identity tokens an emulator can be told to trust."""
+    issuer = start_oidc_issuer()
+    try:
+        yield issuer
+    finally:
+        issuer.stop()

@@ -4,7 +4,9 @@ It lists tokens, creates one probe (a one-day `repos:read` token marked
 `[ppm-tokens:doctor/probe]`), proves it against a repository, revokes it and checks that the
 revoked value is refused, retrying while revocation propagates. Each step says what it assumed.
 It stops at the first assumption that does not hold (exit 1) and revokes the probe on the way
-out. Nothing else on the server is touched.
+out. With a spec whose server.auth is identity federation, it first exchanges the identity
+token and says what the server gave; with a spec at all, it then tries the proof of every scope
+the spec uses (doctor_proofs), one probe each. Nothing else on the server is touched.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
 
+from reconciler.commands import doctor_proofs
+from reconciler.commands.doctor_exchange import exchange_step
+from reconciler.commands.doctor_steps import Outcome, Step
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, open_driver
 from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
 from reconciler.ownership import parse_owner, stored_description
@@ -29,7 +33,7 @@ from reconciler.server.model import LiveToken, Resource, TokenRequest
 from reconciler.server.rspm import RspmDriver
 from reconciler.server.rspm_parse import describe_report
 from reconciler.spec import load_spec
-from reconciler.spec.model import Scope
+from reconciler.spec.model import AuthType, Scope
 from reconciler.ui import UI
 
 PROBE_NAMESPACE = "doctor"
@@ -39,24 +43,6 @@ PROBE_USER = "ppm-tokens-doctor"
 PROBE_LIFETIME = timedelta(days=1)
 NOT_A_TOKEN = Secret("ppm-tokens-doctor-not-a-token")
 POLL_INTERVAL = 2.0
-
-
-class Outcome(StrEnum):
-    OK = "ok"
-    FAIL = "FAIL"
-    NOTE = "note"
-
-
-@dataclass(frozen=True)
-class Step:
-    title: str
-    outcome: Outcome
-    detail: str
-    assumes: str = ""
-
-    def render(self) -> str:
-        line = f"{self.outcome.value:<5} {self.title}: {self.detail}"
-        return line + (f"\n      assumes: {self.assumes}" if self.assumes else "")
 
 
 @dataclass(frozen=True)
@@ -94,6 +80,7 @@ class Doctor:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     state: Probe = field(default_factory=Probe)
+    federated: bool = False  # the admin token was given in exchange for an identity token
 
     def step(self, title: str, assumes: str, check: Callable[[], str]) -> None:
         try:
@@ -193,7 +180,7 @@ class Doctor:
         now = self.clock()
         active = [t for t in tokens if t.is_active(now)]
         detail = f"{len(tokens)} token(s), {len(active)} active"
-        probes = [t for t in active if parse_owner(t.description) == PROBE_OWNER]
+        probes = [t for t in active if _doctors(t)]
         if probes:
             detail += f"; {len(probes)} earlier probe(s) still active (they expire within a day)"
         if isinstance(self.driver, RspmDriver) and self.driver.last_report is not None:
@@ -206,6 +193,11 @@ class Doctor:
         if guid is None:
             raise self.fail(title, "the admin token is not a JWT with a jti")
         admin = next((t for t in self.state.tokens if t.guid == guid), None)
+        if admin is None and self.federated:
+            return (
+                f"{guid} is not listed: the server keeps the tokens it gives in exchange out "
+                "of its list, so no run can see or revoke them"
+            )
         if admin is None:
             raise self.fail(
                 title,
@@ -216,6 +208,12 @@ class Doctor:
             raise self.fail(
                 title,
                 f"the admin token {guid} has scope {for_terminal(admin.scope)}, not global:admin",
+            )
+        if self.federated:
+            return (
+                f"{guid} (global:admin), given in exchange and listed: apply never revokes "
+                "it, but other runs' exchanged tokens are listed too, as unmanaged tokens "
+                "(policy.unmanaged: revoke would revoke them mid-run)"
             )
         return f"{guid} (global:admin)"
 
@@ -374,20 +372,60 @@ class Doctor:
 PROBE_OWNER = parse_owner(stored_description("", PROBE_NAMESPACE, PROBE_NAME))
 
 
+def _doctors(token: LiveToken) -> bool:
+    return parse_owner(token.description) == PROBE_OWNER
+
+
 def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
     clock = make_clock(global_options)
     spec = load_spec(options.spec_path, now=clock()) if options.spec_path else None
-    driver = open_driver(global_options, env, spec, clock)
+
+    def report(step: Step) -> None:
+        ui.out(step.render())
+
+    federated = (
+        spec is not None
+        and global_options.token_file is None
+        and spec.server.auth.type is AuthType.IDENTITY_FEDERATION
+    )
+    credential = None
+    if federated and spec is not None:
+        credential = exchange_step(global_options, env, spec, report)
+        if credential is None:
+            return _verdict(ui, False)
+    # Every scope's own request is tried, whatever server.proof says (the weaker proof is
+    # checked beside it), so the report says whether a declaration is still needed.
+    driver = open_driver(global_options, env, spec, clock, credential, weaker_proofs=False)
     kind = "rspm" if isinstance(driver, RspmDriver) else "http"
-    ui.out(f"Checking the server with the {kind} driver; nothing but one probe token is changed.")
+    changed = "its probe tokens are" if spec is not None else "one probe token is"
+    ui.out(f"Checking the server with the {kind} driver; nothing but {changed} changed.")
     if isinstance(driver, RspmDriver):
         ui.out(f"      rspm command: {' '.join(for_terminal(w) for w in driver.command)}")
     try:
-        ok = Doctor(driver, clock, lambda step: ui.out(step.render())).run(
-            options.repo, options.revoke_wait
-        )
+        doctor = Doctor(driver, clock, report, federated=federated)
+        ok = doctor.run(options.repo, options.revoke_wait)
+        if ok and spec is not None:
+            checks = doctor_proofs.ProofChecks(
+                driver,
+                clock,
+                report,
+                not_a_token=NOT_A_TOKEN,
+                description=stored_description(PROBE_DESCRIPTION, PROBE_NAMESPACE, PROBE_NAME),
+                user=PROBE_USER,
+                lifetime=PROBE_LIFETIME,
+            )
+            ok = checks.run(spec)
+            if checks.failed:
+                ui.out(
+                    f"The proof of {', '.join(checks.failed)} does not hold on this server: "
+                    "every such create would fail (see FAIL above for what to do)."
+                )
     finally:
         driver.close()
+    return _verdict(ui, ok)
+
+
+def _verdict(ui: UI, ok: bool) -> int:
     if ok:
         ui.out("Every assumption holds: this server can be trusted to ppm-tokens.")
         return 0

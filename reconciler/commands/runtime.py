@@ -14,11 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
+
 from reconciler.durations import DurationError, parse_when
-from reconciler.errors import UsageError
+from reconciler.errors import AuthError, UsageError
 from reconciler.secret import Secret
+from reconciler.server import federation
 from reconciler.server.driver import Driver
-from reconciler.spec.model import DEFAULT_RSPM, Spec
+from reconciler.server.federation import Exchanged
+from reconciler.spec.model import (
+    DEFAULT_RSPM,
+    IDENTITY_TOKEN_FILE_VARIABLE,
+    AuthType,
+    Scope,
+    Spec,
+)
 from reconciler.spec.model import Driver as DriverKind
 from reconciler.stores.registry import StoreContext
 
@@ -89,15 +99,40 @@ def server_url(options: GlobalOptions, env: Environment, spec: Spec | None) -> s
     return url.rstrip("/")
 
 
+@dataclass(frozen=True)
+class AdminToken:
+    value: Secret
+    source: str  # where it came from, as people name it (never the value)
+    exchanged: Exchanged | None = None  # what identity federation gave, with its scope
+
+
 def admin_token(options: GlobalOptions, env: Environment, spec: Spec | None = None) -> Secret:
-    """From --token-file, else the variable the spec's server.token_env names, else
-    PACKAGEMANAGER_TOKEN. Never from a flag value: flags end up in shell history and process
-    listings."""
+    return admin_credential(options, env, spec).value
+
+
+def admin_credential(
+    options: GlobalOptions,
+    env: Environment,
+    spec: Spec | None = None,
+    *,
+    require_admin: bool = True,
+) -> AdminToken:
+    """The one place that decides where the admin token comes from, first match wins:
+
+    1. --token-file PATH: given on the command line for this run (a break-glass token too);
+    2. server.auth identity-federation: the identity token exchanged at the server, once per
+       call; refused unless it carries global:admin (`require_admin`);
+    3. the variable the spec's server.token_env names (never falling back to the next: that
+       may be another server's admin token);
+    4. PACKAGEMANAGER_TOKEN.
+
+    Never from a flag value: flags end up in shell history and process listings."""
     if options.token_file is not None:
-        return read_token_file(options.token_file)
+        return AdminToken(read_token_file(options.token_file), f"--token-file {options.token_file}")
+    if spec is not None and spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
+        return _federated(options, env, spec, require_admin=require_admin)
     variable = spec.server.token_env if spec is not None else None
     if variable:
-        # No fallback to PACKAGEMANAGER_TOKEN: that may be another server's admin token.
         named = env.variables.get(variable, "").strip()
         if not named:
             raise UsageError(
@@ -105,14 +140,64 @@ def admin_token(options: GlobalOptions, env: Environment, spec: Spec | None = No
                 f"names {variable}, which is not set; set it to a global:admin token of that "
                 "server, or pass --token-file PATH"
             )
-        return Secret(named)
+        return AdminToken(Secret(named), variable)
     value = env.variables.get("PACKAGEMANAGER_TOKEN", "").strip()
     if not value:
+        hint = ""
+        if env.variables.get(IDENTITY_TOKEN_FILE_VARIABLE):
+            hint = (
+                f"; {IDENTITY_TOKEN_FILE_VARIABLE} is set: to exchange that identity token, "
+                "set server.auth: {type: identity-federation} in the spec"
+            )
         raise UsageError(
             "no admin token: set PACKAGEMANAGER_TOKEN or pass --token-file PATH "
-            "(a global:admin token)"
+            f"(a global:admin token){hint}"
         )
-    return Secret(value)
+    return AdminToken(Secret(value), "PACKAGEMANAGER_TOKEN")
+
+
+def check_admin_source(options: GlobalOptions, env: Environment, spec: Spec) -> None:
+    """Raises as admin_credential would when no admin token can be had, without sending
+    anything (an identity token is exchanged only when a driver opens)."""
+    if options.token_file is None and spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
+        federation.check_available(spec.server.auth.identity_token, env.variables)
+        return
+    admin_credential(options, env, spec)
+
+
+def _federated(
+    options: GlobalOptions, env: Environment, spec: Spec, *, require_admin: bool
+) -> AdminToken:
+    source = spec.server.auth.identity_token
+    if env.variables.get("PACKAGEMANAGER_TOKEN", "").strip():
+        _log.warning(
+            "PACKAGEMANAGER_TOKEN is set, but %s takes its admin token by identity federation "
+            "(server.auth): the variable is not used; remove it from this job, or pass "
+            "--token-file to use a stored token instead",
+            spec.path,
+        )
+    identity = federation.identity_token(source, env.variables, Path(spec.path).resolve().parent)
+    url = server_url(options, env, spec)
+    from reconciler.server.tls import ssl_context, trust_source
+
+    verify = ssl_context(trust_source(options.ca_cert, env.variables))
+    with httpx.Client(timeout=federation.TIMEOUT, verify=verify) as client:
+        exchanged = federation.exchange(client, url, identity, now=datetime.now(UTC))
+    described = f"identity federation ({federation.describe(source)})"
+    if require_admin and exchanged.scope != Scope.GLOBAL_ADMIN.value:
+        raise AuthError(not_admin(exchanged, url))
+    return AdminToken(exchanged.value, described, exchanged)
+
+
+def not_admin(exchanged: Exchanged, url: str) -> str:
+    carries = f"carries {exchanged.scope}" if exchanged.scope else "does not say its scope"
+    return (
+        f"{url} exchanged the identity token, but the PPM token it gave {carries}, not "
+        "global:admin, which listing and creating tokens need; give this identity global:admin "
+        "in the server's [IdentityFederation] entry (whether PPM grants global:admin to a "
+        "federated identity is not documented), or use a stored admin token (server.auth: "
+        "{type: token})"
+    )
 
 
 def read_token_file(path: Path) -> Secret:
@@ -169,16 +254,29 @@ def rspm_command(options: GlobalOptions, spec: Spec | None) -> tuple[str, ...]:
 
 
 def open_driver(
-    options: GlobalOptions, env: Environment, spec: Spec | None, clock: Clock | None = None
+    options: GlobalOptions,
+    env: Environment,
+    spec: Spec | None,
+    clock: Clock | None = None,
+    credential: AdminToken | None = None,
+    *,
+    weaker_proofs: bool = True,
 ) -> Driver:
+    """`credential`: an admin token already resolved (doctor reports the exchange first).
+    `weaker_proofs` False: every scope is proven by its request, whatever server.proof says
+    (doctor tries both)."""
     url = server_url(options, env, spec)
-    token = admin_token(options, env, spec)
+    credential = credential or admin_credential(options, env, spec)
+    token = credential.value
     from reconciler.server.http import HttpDriver
     from reconciler.server.tls import ssl_context, trust_source
 
     verify = ssl_context(trust_source(options.ca_cert, env.variables))
     # The rspm driver lists repositories and proves tokens over HTTP with this same driver.
-    http = HttpDriver(url, token, verify=verify)
+    listed = spec.server.listed_scopes() if spec is not None and weaker_proofs else frozenset()
+    http = HttpDriver(
+        url, token, verify=verify, token_source=credential.source, listed_scopes=listed
+    )
     if driver_kind(options, spec) is DriverKind.RSPM:
         from reconciler.server.rspm import RspmDriver
 

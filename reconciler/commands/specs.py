@@ -13,16 +13,22 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from reconciler.commands.runtime import Environment, GlobalOptions, admin_token, server_url
+from reconciler.commands.runtime import (
+    Environment,
+    GlobalOptions,
+    check_admin_source,
+    server_url,
+)
 from reconciler.errors import SpecError, UsageError
 from reconciler.problems import Problem
+from reconciler.server.federation import describe
 from reconciler.spec import load_spec
-from reconciler.spec.model import Spec
+from reconciler.spec.model import AuthType, IdentitySource, Spec
 from reconciler.spec.rules import resolve_store_path
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -112,7 +118,7 @@ def resolve(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> 
         raise SpecError(problems)
     check_token_sources(targets, options)
     for target in targets:
-        admin_token(options, env, target.spec)  # raises when the spec's variable is not set
+        check_admin_source(options, env, target.spec)  # raises when none can be had
     return targets
 
 
@@ -215,6 +221,14 @@ def token_source(spec: Spec, options: GlobalOptions) -> str:
     """Where a spec's admin token comes from, as people name it."""
     if options.token_file is not None:
         return f"--token-file {options.token_file}"
+    if spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
+        # One identity token sent to two servers hands it to whoever runs the other one.
+        identity = spec.server.auth.identity_token
+        if identity.source is IdentitySource.FILE:
+            path = Path(str(identity.value)).expanduser()
+            path = path if path.is_absolute() else Path(spec.path).resolve().parent / path
+            identity = replace(identity, value=str(path))
+        return describe(identity)
     return spec.server.token_env or DEFAULT_TOKEN_VARIABLE
 
 
@@ -229,11 +243,15 @@ def check_token_sources(targets: Sequence[Target], options: GlobalOptions) -> No
         if len(reached) < 2:
             continue
         first, second = list(reached.values())[:2]
-        fix = (
-            "leave out --token-file and name each server's token with server.token_env"
-            if options.token_file is not None
-            else "give the specs of each server their own variable with server.token_env"
-        )
+        if options.token_file is not None:
+            fix = "leave out --token-file and name each server's token with server.token_env"
+        elif first.spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
+            fix = (
+                "give the specs of each server their own identity token "
+                "(server.auth.identity_token: another file, or another audience)"
+            )
+        else:
+            fix = "give the specs of each server their own variable with server.token_env"
         raise UsageError(
             f"{first.spec.path} (on {first.server}) and {second.spec.path} (on "
             f"{second.server}) would both authenticate with {source}: one server's admin "

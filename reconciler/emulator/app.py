@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from reconciler.emulator import packages, rpackages, tokens
+from reconciler.emulator import exchange, packages, rpackages, tokens
 from reconciler.emulator.clock import ClockState, iso, parse_iso, wall_clock
 from reconciler.emulator.db import Database, ResourceRow, TokenRow
 from reconciler.emulator.faults import FaultConfig, Faults
+from reconciler.emulator.federation import parse_config as parse_federation
 from reconciler.emulator.middleware import NOTE_KEY, EmulatorMiddleware, Note
 from reconciler.server import endpoints
 from reconciler.spec.model import Scope
@@ -76,6 +77,7 @@ class EmulatorApp:
             Route(endpoints.TOKENS, self.list_tokens, methods=["GET"]),
             Route(endpoints.TOKENS, self.create_token, methods=["POST"]),
             Route(endpoints.TOKENS + "/{guid}/revoke", self.revoke_token, methods=["POST"]),
+            Route(endpoints.TOKEN_EXCHANGE, self.exchange_token, methods=["POST"]),
             Route(endpoints.REPOS, self.list_repos),
             Route(endpoints.SOURCES, self.list_sources),
             *self._scoped_routes(),
@@ -83,6 +85,7 @@ class EmulatorApp:
             Route(endpoints.EMULATOR_FAULTS, self.fault_config, methods=["GET", "PUT", "DELETE"]),
             Route(endpoints.EMULATOR_LOG, self.request_log, methods=["GET", "DELETE"]),
             Route(endpoints.EMULATOR_ISSUED, self.issued),
+            Route(endpoints.EMULATOR_FEDERATION, self.federation, methods=["GET", "PUT", "DELETE"]),
             Route("/__emulator__/repos/{name}/recreate", self.recreate, methods=["POST"]),
             Route("/{repo}/latest/simple/", self.simple_root),
             Route("/{repo}/latest/simple/{project}/", self.simple_project),
@@ -200,6 +203,13 @@ class EmulatorApp:
         _note(request).token_guid = row.guid
         return JSONResponse(row.to_json())
 
+    async def exchange_token(self, request: Request) -> Response:
+        answer = await exchange.exchange(self.db, await request.body(), self.now())
+        _note(request).token_guid = answer.guid
+        # RFC 6749 5.1: an answer holding a token is never cached.
+        headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+        return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
     def _resources(self, request: Request, kind: str) -> Response:
         value = _bearer(request)
         if value is not None:
@@ -293,6 +303,22 @@ class EmulatorApp:
         if isinstance(admin, Response):
             return admin
         return JSONResponse(self.db.issued_values())
+
+    async def federation(self, request: Request) -> Response:
+        admin = self._admin(request)
+        if isinstance(admin, Response):
+            return admin
+        if request.method == "PUT":
+            try:
+                issuers = parse_federation(await _json_body(request))
+                for entry in issuers:
+                    tokens.resolve_resources(entry.scope, list(entry.resources) or None, self.db)
+            except (ValueError, tokens.Rejected) as exc:
+                return _error(400, str(exc))
+            self.db.set_federation(json.dumps({"issuers": [i.to_json() for i in issuers]}))
+        elif request.method == "DELETE":
+            self.db.set_federation(json.dumps({"issuers": []}))
+        return JSONResponse({"issuers": [i.to_json() for i in exchange.configured(self.db)]})
 
     async def recreate(self, request: Request) -> Response:
         admin = self._admin(request)

@@ -68,6 +68,16 @@ class EmulatorControl:
     def issued_values(self) -> list[str]:
         return [str(v) for v in self._call("GET", endpoints.EMULATOR_ISSUED)]
 
+    def trust_issuers(self, *issuers: dict[str, object]) -> list[dict[str, Any]]:
+        """Replace the trusted identity issuers (see emulator.federation for an entry's keys)."""
+        answer = self._call("PUT", endpoints.EMULATOR_FEDERATION, {"issuers": list(issuers)})
+        return cast(list[dict[str, Any]], answer["issuers"])
+
+    def trusted_issuers(self) -> list[dict[str, Any]]:
+        return cast(
+            list[dict[str, Any]], self._call("GET", endpoints.EMULATOR_FEDERATION)["issuers"]
+        )
+
     def close(self) -> None:
         """Nothing to release: an injected client belongs to whoever passed it in."""
 

@@ -27,7 +27,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS resources_current_name ON resources (name) WHE
 CREATE TABLE IF NOT EXISTS tokens (
     guid TEXT PRIMARY KEY, description TEXT NOT NULL, user TEXT NOT NULL, email TEXT,
     scope TEXT NOT NULL, resources TEXT NOT NULL, resource_ids TEXT NOT NULL,
-    created TEXT NOT NULL, expires TEXT, revoked TEXT
+    created TEXT NOT NULL, expires TEXT, revoked TEXT, listed INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS tokens_created ON tokens (created, guid);
 CREATE TABLE IF NOT EXISTS issued (guid TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +48,8 @@ SEED_SOURCES = (
     ("cran-src", "cran", "CRAN mirror source"),
     ("git-builder", "git", "Packages built from Git"),
 )
+
+_LISTED_PAGE = "SELECT * FROM tokens WHERE listed = 1 ORDER BY created, guid LIMIT ? OFFSET ?"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class TokenRow:
     created: datetime
     expires: datetime | None
     revoked: datetime | None = None
+    # False for a token given in exchange for an identity token when the emulator is told to
+    # keep those out of the list (whether PPM lists them is not documented).
+    listed: bool = True
 
     def active(self, now: datetime) -> bool:
         return self.revoked is None and (self.expires is None or self.expires > now)
@@ -118,6 +123,7 @@ def _token(row: sqlite3.Row) -> TokenRow:
         created=parse_iso(row["created"]),
         expires=parse_iso(row["expires"]) if row["expires"] else None,
         revoked=parse_iso(row["revoked"]) if row["revoked"] else None,
+        listed=bool(row["listed"]),
     )
 
 
@@ -149,6 +155,9 @@ class Database:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        columns = {r["name"] for r in self._conn.execute("PRAGMA table_info(tokens)")}
+        if "listed" not in columns:  # a database made before tokens could be unlisted
+            self._conn.execute("ALTER TABLE tokens ADD COLUMN listed INTEGER NOT NULL DEFAULT 1")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -198,6 +207,14 @@ class Database:
     def set_clock(self, state: ClockState) -> None:
         with self._tx() as conn:
             self._set_meta(conn, "clock", json.dumps(state.to_json()))
+
+    def federation(self) -> str | None:
+        """The trusted issuers (JSON, see emulator.federation), kept with the database."""
+        return self._meta("federation")
+
+    def set_federation(self, text: str) -> None:
+        with self._tx() as conn:
+            self._set_meta(conn, "federation", text)
 
     # Resources ---------------------------------------------------------------------------------
 
@@ -250,7 +267,8 @@ class Database:
         with self._tx() as conn:
             conn.executemany(
                 "INSERT INTO tokens (guid, description, user, email, scope, resources,"
-                " resource_ids, created, expires, revoked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " resource_ids, created, expires, revoked, listed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         t.guid,
@@ -263,6 +281,7 @@ class Database:
                         iso(t.created),
                         iso(t.expires) if t.expires else None,
                         iso(t.revoked) if t.revoked else None,
+                        int(t.listed),
                     )
                     for t, _ in rows
                 ],
@@ -279,22 +298,19 @@ class Database:
 
     def tokens(self, limit: int, offset: int) -> list[TokenRow]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM tokens ORDER BY created, guid LIMIT ? OFFSET ?", (limit, offset)
-            ).fetchall()
+            rows = self._conn.execute(_LISTED_PAGE, (limit, offset)).fetchall()
         return [_token(r) for r in rows]
 
     def token_count(self) -> int:
         with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM tokens").fetchone()[0])
+            count = self._conn.execute("SELECT COUNT(*) FROM tokens WHERE listed = 1")
+            return int(count.fetchone()[0])
 
     def token_page_json(self, limit: int, offset: int) -> list[dict[str, object]]:
         """One page as API objects, straight from the stored text: times are stored in the
         API's own format, so the hot listing path skips parsing and re-formatting them."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM tokens ORDER BY created, guid LIMIT ? OFFSET ?", (limit, offset)
-            ).fetchall()
+            rows = self._conn.execute(_LISTED_PAGE, (limit, offset)).fetchall()
         return [
             {
                 "guid": r["guid"],

@@ -1,6 +1,6 @@
-"""Injected faults: latency, 503s, 429s, dropped create responses and held responses, and
-paging the way some servers and proxies do it (a smaller page cap than asked for, no total, or
-`_page` ignored altogether).
+"""Injected faults: latency, 503s, 429s, dropped create responses and held responses, paging
+the way some servers and proxies do it (a smaller page cap than asked for, no total, or `_page`
+ignored altogether), and paths that answer anyone, as an unauthenticated public endpoint does.
 
 The configuration is plain data; `Faults` is the runtime state, touched only from the server's
 event loop, so it needs no lock.
@@ -55,6 +55,9 @@ class FaultConfig:
     page_cap: int = 0  # the largest token page served, whatever _limit asks (0: the default cap)
     ignore_page: bool = False  # serve the first page whatever _page asks
     total_header: bool = True  # send X-Total-Count with token pages
+    # Paths (a regular expression; empty: none) answered 200 to anyone, token or not, as an
+    # unauthenticated public endpoint would: a proof request there cannot tell tokens apart.
+    public_paths: str = ""
 
     @classmethod
     def from_json(cls, body: object) -> FaultConfig:
@@ -82,9 +85,10 @@ class FaultConfig:
             if flag in body and not isinstance(body[flag], bool):
                 raise ValueError(f"{flag} must be true or false")
         paths = body.get("paths", cls.paths)
-        if not isinstance(paths, str):
-            raise ValueError("paths must be a regular expression")
-        for pattern in (paths, rule.path_regex if rule else ""):
+        public_paths = body.get("public_paths", cls.public_paths)
+        if not isinstance(paths, str) or not isinstance(public_paths, str):
+            raise ValueError("paths and public_paths must be regular expressions")
+        for pattern in (paths, public_paths, rule.path_regex if rule else ""):
             try:
                 re.compile(pattern)
             except re.error as exc:
@@ -104,6 +108,7 @@ class FaultConfig:
             page_cap=int(_number(body, "page_cap", 0, 0, 1e6)),
             ignore_page=body.get("ignore_page", False) is True,
             total_header=body.get("total_header", True) is True,
+            public_paths=public_paths,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -128,6 +133,7 @@ class FaultConfig:
             "page_cap": self.page_cap,
             "ignore_page": self.ignore_page,
             "total_header": self.total_header,
+            "public_paths": self.public_paths,
         }
 
 
@@ -167,6 +173,10 @@ class Faults:
         if roll < config.error_rate + config.rate_limit_rate:
             return 429
         return None
+
+    def public(self, path: str) -> bool:
+        pattern = self.config.public_paths
+        return bool(pattern) and re.search(pattern, path) is not None
 
     def latency_for(self, path: str) -> float:
         config = self.config

@@ -80,6 +80,9 @@ class EmulatorMiddleware:
             if injected is not None:
                 await self._refuse(scope, send, injected, note)
                 return
+            if faults.public(path):
+                await self._public(scope, send, note)
+                return
         create = not control and method == "POST" and path == endpoints.TOKENS
         if create and faults.refusals_left > 0:
             faults.refusals_left -= 1
@@ -122,6 +125,14 @@ class EmulatorMiddleware:
             return
         for message in buffered:
             await send(message)
+
+    async def _public(self, scope: Scope, send: Send, note: Note) -> None:
+        """200 whoever asks, as an unauthenticated public endpoint answers."""
+        body = b"{}"
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self._log(scope, 200, note, "public")
 
     async def _refuse(self, scope: Scope, send: Send, status: int, note: Note) -> None:
         headers = [(b"content-type", b"application/json")]

@@ -28,6 +28,7 @@ class NewToken:
     resources: tuple[ResourceRow, ...]  # empty with all_resources or for scopes without any
     all_resources: bool
     expires: datetime | None
+    listed: bool = True
 
 
 def _expiry(value: object, now: datetime) -> datetime | None:
@@ -47,7 +48,9 @@ def _expiry(value: object, now: datetime) -> datetime | None:
     return deadline
 
 
-def _resources(scope: Scope, value: object, db: Database) -> tuple[tuple[ResourceRow, ...], bool]:
+def resolve_resources(
+    scope: Scope, value: object, db: Database
+) -> tuple[tuple[ResourceRow, ...], bool]:
     names = [] if value is None else value
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise Rejected("resources must be a list of names")
@@ -90,7 +93,7 @@ def parse_create(body: object, db: Database, now: datetime) -> NewToken:
         scope = Scope(str(body.get("scope")))
     except ValueError:
         raise Rejected(f"unknown scope {body.get('scope')!r}") from None
-    resources, all_resources = _resources(scope, body.get("resources"), db)
+    resources, all_resources = resolve_resources(scope, body.get("resources"), db)
     return NewToken(
         description=description,
         user=user,
@@ -130,6 +133,7 @@ def mint(new: NewToken, now: datetime, key: bytes) -> tuple[TokenRow, str]:
         resource_ids=ids,
         created=now,
         expires=new.expires,
+        listed=new.listed,
     )
     return row, jwt.encode(claims, key)
 

@@ -15,7 +15,7 @@ from reconciler.ops.view import Generation, TokenView
 from reconciler.plan.compare import deprecated_scope, immutable_changes, index_resources
 from reconciler.plan.labels import format_time, short_guid
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import ALL_RESOURCES, Scope, Spec, TokenState
+from reconciler.spec.model import ALL_RESOURCES, ProofMethod, Scope, Spec, TokenState
 from reconciler.stores.base import SecretMeta
 
 
@@ -188,6 +188,19 @@ def _declared_rules(out: _Collector, spec: Spec) -> None:
     for declared in spec.tokens:
         if declared.state is not TokenState.PRESENT:
             continue
+        if spec.server.proof_method(declared.scope) is ProofMethod.LISTED:
+            out.findings.append(
+                Finding(
+                    R.WEAKER_PROOF,
+                    R.WEAKER_PROOF.severity,
+                    f"{spec.namespace}/{declared.name}: a new {declared.scope.value} token is "
+                    "proven by the token list only (server.proof), never by its value",
+                    name=declared.name,
+                    namespace=spec.namespace,
+                    file=spec.path,
+                    line=declared.line,
+                )
+            )
         view = current.get(declared.name)
         if view is None:
             history = [

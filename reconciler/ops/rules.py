@@ -146,6 +146,17 @@ UNDECLARED = Rule(
     "absent): the next apply revokes it. Make sure no consumer still uses it.",
 )
 
+WEAKER_PROOF = Rule(
+    "PPMT016",
+    "weaker-proof",
+    Severity.WARNING,
+    "New tokens of this scope are proven by the token list only",
+    "The spec declares `server.proof: {SCOPE: listed}`: apply checks that the server lists the "
+    "new token with its scope and resources, active, but never that its value authenticates. "
+    "Keep it only where `ppm-tokens doctor -f SPEC` shows that no request can prove the scope "
+    "on this server.",
+)
+
 RULES: tuple[Rule, ...] = (
     NEVER_EXPIRES,
     TOO_OLD,
@@ -162,4 +173,5 @@ RULES: tuple[Rule, ...] = (
     STORE_UNCHECKED,
     DEPRECATED_SCOPE,
     UNDECLARED,
+    WEAKER_PROOF,
 )

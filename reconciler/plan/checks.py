@@ -13,7 +13,7 @@ from reconciler.plan.context import Context, Draft
 from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.model import PlanError, WarningCode
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import ALL_RESOURCES, TokenSpec, TokenState
+from reconciler.spec.model import ALL_RESOURCES, ProofMethod, TokenSpec, TokenState
 
 EXPIRING_SOON = timedelta(days=30)
 
@@ -30,6 +30,13 @@ def check_spec_against_server(ctx: Context, draft: Draft) -> None:
                 WarningCode.DEPRECATED_SCOPE,
                 f"token {token.name} uses {token.scope.value}, which PPM deprecates: "
                 "use repos:read",
+                token.name,
+            )
+        if ctx.spec.server.proof_method(token.scope) is ProofMethod.LISTED:
+            draft.warn(
+                WarningCode.WEAKER_PROOF,
+                f"token {token.name}: a new {token.scope.value} token is proven by the token "
+                "list only (server.proof), not by a request its value makes",
                 token.name,
             )
     for name in sorted(ctx.force_rotate - present):

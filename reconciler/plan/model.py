@@ -79,6 +79,7 @@ class WarningCode(StrEnum):
     DEPRECATED_SCOPE = "deprecated_scope"
     ADOPTED_UNVERIFIED = "adopted_unverified"
     ADOPT_IGNORED = "adopt_ignored"  # the adopt GUID is missing, inactive or owned
+    WEAKER_PROOF = "weaker_proof"  # server.proof: new tokens of this scope proven by listing
 
 
 @dataclass(frozen=True)

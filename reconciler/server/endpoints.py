@@ -14,6 +14,10 @@ TOKENS = "/__api__/tokens"
 REPOS = "/__api__/repos"
 SOURCES = "/__api__/sources"
 
+# Identity federation: an OpenID Connect identity token exchanged for a short-lived PPM token
+# (RFC 8693; what PPM's CLI does with PACKAGEMANAGER_IDENTITY_TOKEN_FILE).
+TOKEN_EXCHANGE = "/__api__/token"
+
 LIMIT_PARAM = "_limit"
 PAGE_PARAM = "_page"
 # How many tokens there are in all, when a server says so: paging stops without an extra request.
@@ -42,6 +46,7 @@ EMULATOR_CLOCK = "/__emulator__/clock"
 EMULATOR_FAULTS = "/__emulator__/faults"
 EMULATOR_LOG = "/__emulator__/log"
 EMULATOR_ISSUED = "/__emulator__/issued"
+EMULATOR_FEDERATION = "/__emulator__/federation"
 
 
 def _segment(text: str) -> str:

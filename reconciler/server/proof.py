@@ -14,14 +14,20 @@ path, since a request that also works anonymously proves nothing.
     blocklist:admin  /__api__/blocklist/settings                    Bearer
     metadata:read    /__api__/metadata                              Bearer
     metadata:admin   /__api__/metadata/settings                     Bearer
+
+Where no request can prove a scope on a server, the spec may declare the weaker proof for it
+(`server.proof: {SCOPE: listed}`, audited): `listed_proof` then judges from the token list
+alone, and the value itself is never tried.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from reconciler.server import endpoints
+from reconciler.secret import Secret
+from reconciler.server import endpoints, jwtinfo
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec.model import ALL_RESOURCES, Scope
 
@@ -77,3 +83,23 @@ def proof_request(token: LiveToken, resources: Sequence[Resource]) -> ProofReque
     if scope in _FIXED:
         return ProofRequest(_FIXED[scope], basic=False)
     raise NoProof(f"scope {scope!r} has no proof request in this version")
+
+
+def listed_proof(
+    listed: Sequence[LiveToken], value: Secret, token: LiveToken, now: datetime
+) -> str | None:
+    """Why the weaker proof fails for `token`, or None when it holds: the value is a JWT whose
+    jti is the token's GUID, and the list shows that GUID with the token's scope and resources,
+    active. It shows the server made that token; not that the value authenticates."""
+    if jwtinfo.token_guid(value.reveal()) != token.guid:
+        return f"the value's jti is not the GUID {token.guid}"
+    found = next((t for t in listed if t.guid == token.guid), None)
+    if found is None:
+        return f"the token list does not show {token.guid}"
+    if found.scope != token.scope:
+        return f"the token list shows {token.guid} with scope {found.scope}, not {token.scope}"
+    if sorted(found.resources) != sorted(token.resources):
+        return f"the token list shows {token.guid} with other resources"
+    if not found.is_active(now):
+        return f"the token list shows {token.guid} as {found.status(now).value}"
+    return None

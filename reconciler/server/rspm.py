@@ -226,9 +226,7 @@ class RspmDriver:
         said = self._quote(result, *also_secret)
         message = f"{what} failed (exit {result.returncode}): {said}"
         if _AUTH.search(said):
-            return AuthError(
-                f"{message}: check PACKAGEMANAGER_TOKEN / --token-file (a global:admin token)"
-            )
+            return AuthError(f"{message}: check {self._http.token_source} (a global:admin token)")
         if _VERSION.search(said):
             return RequestRejected(
                 f"{message}: is the CLI's version the server's? Their major.minor must match; "
@@ -338,6 +336,9 @@ class RspmDriver:
             raise
 
     def check_token(self, value: Secret, token: LiveToken) -> bool:
+        if token.scope in self._http.listed_scopes:
+            # The weaker proof reads the list this driver serves: the CLI's.
+            return self._http.check_listed(self.list_tokens(), value, token)
         return self._http.check_token(value, token)
 
     def self_guid(self) -> str | None:

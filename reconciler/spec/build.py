@@ -15,10 +15,15 @@ from reconciler.spec.effective import mapping
 from reconciler.spec.loader import Document
 from reconciler.spec.model import (
     ALL_RESOURCES,
+    AuthConfig,
+    AuthType,
     Driver,
+    IdentitySource,
+    IdentityToken,
     LockConfig,
     OnDelete,
     Policy,
+    ProofMethod,
     Rotation,
     Scope,
     SecretFormat,
@@ -60,7 +65,26 @@ def _server(server: Mapping[str, object]) -> ServerConfig:
         driver=Driver(str(server.get("driver", Driver.HTTP))),
         rspm=_argv(server.get("rspm")),
         token_env=str(token_env) if token_env is not None else None,
+        auth=_auth(mapping(server.get("auth"))),
+        proof=MappingProxyType(
+            {Scope(k): ProofMethod(str(v)) for k, v in mapping(server.get("proof")).items()}
+        ),
     )
+
+
+def _auth(auth: Mapping[str, object]) -> AuthConfig:
+    if not auth:
+        return AuthConfig()
+    identity = mapping(auth.get("identity_token"))
+    source, value = next(iter(identity.items()), (None, None))
+    if source is None:
+        token = IdentityToken()
+    elif source == IdentitySource.GITHUB_ACTIONS:
+        audience = mapping(value).get("audience")
+        token = IdentityToken(IdentitySource.GITHUB_ACTIONS, str(audience) if audience else None)
+    else:
+        token = IdentityToken(IdentitySource(str(source)), str(value))
+    return AuthConfig(type=AuthType(str(auth.get("type"))), identity_token=token)
 
 
 def _store(name: str, entry: Mapping[str, object]) -> StoreConfig:

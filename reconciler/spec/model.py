@@ -102,6 +102,42 @@ class LockConfig:
 
 
 DEFAULT_RSPM = ("rspm",)
+# What PPM's own CLI reads: the path of a file holding an OpenID Connect identity token.
+IDENTITY_TOKEN_FILE_VARIABLE = "PACKAGEMANAGER_IDENTITY_TOKEN_FILE"
+
+
+class AuthType(StrEnum):
+    TOKEN = "token"  # a stored global:admin token (--token-file, token_env, PACKAGEMANAGER_TOKEN)
+    IDENTITY_FEDERATION = "identity-federation"  # exchange an identity token (RFC 8693)
+
+
+class IdentitySource(StrEnum):
+    FILE = "file"  # a path
+    ENV = "env"  # a variable holding the path of the file
+    GITHUB_ACTIONS = "github_actions"  # the job's OIDC token, requested for an audience
+
+
+@dataclass(frozen=True)
+class IdentityToken:
+    """Where the identity token to exchange comes from; `value` is the path (file), the
+    variable's name (env) or the audience (github_actions, None: GitHub's default)."""
+
+    source: IdentitySource = IdentitySource.ENV
+    value: str | None = IDENTITY_TOKEN_FILE_VARIABLE
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    type: AuthType = AuthType.TOKEN
+    identity_token: IdentityToken = field(default_factory=IdentityToken)
+
+
+class ProofMethod(StrEnum):
+    REQUEST = "request"  # a request only the scope may make, refused without a token
+    # The weaker proof, declared per scope for servers where no request can prove it: the
+    # listing shows the new GUID with its scope and resources, active, and the value's jti is
+    # that GUID. The value itself is never tried; audit reports it.
+    LISTED = "listed"
 
 
 @dataclass(frozen=True)
@@ -114,6 +150,17 @@ class ServerConfig:
     # The environment variable holding this server's admin token, for repositories whose specs
     # reach several servers (else PACKAGEMANAGER_TOKEN). A name, never the token.
     token_env: str | None = None
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    # Scopes declared with a proof other than the default request (server.proof).
+    proof: Mapping[Scope, ProofMethod] = field(default_factory=lambda: MappingProxyType({}))
+
+    def proof_method(self, scope: str) -> ProofMethod:
+        known = next((s for s in Scope if s.value == scope), None)
+        return self.proof.get(known, ProofMethod.REQUEST) if known else ProofMethod.REQUEST
+
+    def listed_scopes(self) -> frozenset[str]:
+        """The scopes whose new tokens are proven by the listing only."""
+        return frozenset(s.value for s, m in self.proof.items() if m is ProofMethod.LISTED)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from reconciler.spec import effective
 from reconciler.spec.effective import Sourced, mapping
 from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.model import ALL_RESOURCES, Scope
+from reconciler.spec.server_rules import auth_problems
 from reconciler.spec.store_rules import KEY_RULES
 from reconciler.spec.text_rules import unsafe_text, user_problems
 from reconciler.spec.timing import (
@@ -110,6 +111,7 @@ def rule_problems(
         _unique_secrets,
         _lock,
         _token_env,
+        auth_problems,
     )
     for rule in whole_file:
         problems.extend(rule(ctx))
