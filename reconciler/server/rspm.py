@@ -35,6 +35,7 @@ from reconciler.logs import redact
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import jwtinfo
+from reconciler.server.credential import AdminCredential
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.server.retry import backoff_delay
@@ -161,7 +162,7 @@ class RspmDriver:
         self,
         command: Sequence[str],
         base_url: str,
-        token: Secret,
+        token: Secret | AdminCredential,
         *,
         env: Mapping[str, str],
         http: HttpDriver | None = None,
@@ -176,9 +177,11 @@ class RspmDriver:
         if not command or not all(command):
             raise ValueError("the rspm command needs at least a program")
         self._command = tuple(command)
-        self._token = token
-        self._env = {**env, ADDRESS_VARIABLE: base_url, TOKEN_VARIABLE: token.reveal()}
+        # One holder with the HTTP driver, read at every run of the CLI: a switch to the
+        # successor of the admin token reaches both (see server/credential.py).
         self._http = http or HttpDriver(base_url, token, now=now)
+        self._credential = self._http.credential
+        self._env = {**env, ADDRESS_VARIABLE: base_url}
         self._runner = runner
         self._timeout = timeout
         self._attempts = max(1, attempts)
@@ -193,6 +196,10 @@ class RspmDriver:
     def command(self) -> tuple[str, ...]:
         return self._command
 
+    @property
+    def credential(self) -> AdminCredential:
+        return self._credential
+
     # Running the CLI ---------------------------------------------------------------------------
 
     def _run(self, args: Sequence[str]) -> Completed:
@@ -201,7 +208,8 @@ class RspmDriver:
             self._log.debug("running %s", " ".join(for_terminal(a) for a in argv))
         else:
             self._log.debug("running %s create token (%s)", self._command[-1], args[2])
-        result = self._runner(argv, self._env, self._timeout)
+        env = {**self._env, TOKEN_VARIABLE: self._credential.value.reveal()}
+        result = self._runner(argv, env, self._timeout)
         self._log.debug("%s -> exit %d", _label(argv), result.returncode)
         if result.returncode == _NOT_FOUND_EXIT and not result.stdout.strip():
             raise RspmNotRunnable(f"{_not_found(argv)} ({self._quote(result)})")
@@ -211,7 +219,7 @@ class RspmDriver:
         """What the CLI said on stderr, fit to show: the admin token and any value removed,
         informational `<<` lines dropped, control characters escaped."""
         text = result.stderr
-        for secret in (self._token.reveal(), *also_secret):
+        for secret in (*(held.reveal() for held in self._credential.held), *also_secret):
             if secret:
                 text = text.replace(secret, "(sensitive value)")
         lines = [
@@ -342,7 +350,7 @@ class RspmDriver:
         return self._http.check_token(value, token)
 
     def self_guid(self) -> str | None:
-        return jwtinfo.token_guid(self._token.reveal())
+        return self._credential.guid()
 
     def close(self) -> None:
         self._http.close()
