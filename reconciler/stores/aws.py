@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import StoreError
+from reconciler.secret import Secret
 from reconciler.stores import options
 from reconciler.stores.aws_rules import name_problem, recovery_window_problem, tags_problem
 from reconciler.stores.aws_session import (
@@ -222,6 +223,11 @@ class AwsStore:
             kwargs["NextToken"] = token
 
     def read_value_hash(self, key: str) -> str | None:
+        payload = self.read_payload(key)
+        return payload.sha256() if payload is not None else None
+
+    def read_payload(self, key: str) -> Secret | None:
+        """The AWSCURRENT version's string (see stores.base.PayloadReader)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         name = self._secret_name(key)
@@ -236,7 +242,7 @@ class AwsStore:
         except BotoCoreError as exc:
             raise self._fail("read", name, exc) from None
         value = found.get("SecretString")
-        return hashlib.sha256(value.encode()).hexdigest() if isinstance(value, str) else None
+        return Secret(value) if isinstance(value, str) else None
 
     # -- writes -------------------------------------------------------------------------------
 
