@@ -25,6 +25,7 @@ from reconciler.commands.runtime import (
     Clock,
     Environment,
     GlobalOptions,
+    check_admin_source,
     make_clock,
     open_driver,
     server_url,
@@ -291,7 +292,8 @@ def run(
     lock = open_lock(spec.lock, context)
     operation = "rotate" if options.only is not None else "apply"
     info = new_info(context.key, operation, wall_clock(), spec.lock.lease)
-    driver = open_driver(global_options, env, spec)
+    check_admin_source(global_options, env, spec)  # before waiting for the lock
+    driver: Driver | None = None
     try:
         with hold(
             lock,
@@ -300,6 +302,8 @@ def run(
             lease=spec.lock.lease,
             now=wall_clock,
         ) as held:
+            # Under the lock: the run that held it may have rotated the admin token in its store.
+            driver = open_driver(global_options, env, spec)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
             sweep_stores(stores, ui)
             live = read_live(driver, spec)
@@ -351,4 +355,5 @@ def run(
             )
             return tokens_kept(plan, ui) or code
     finally:
-        driver.close()
+        if driver is not None:
+            driver.close()

@@ -116,7 +116,7 @@ def resolve(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> 
     problems = namespace_clashes([(t.spec, t.server) for t in targets]) + secret_clashes(specs)
     if problems:
         raise SpecError(problems)
-    check_token_sources(targets, options)
+    check_token_sources(targets, options, env)
     for target in targets:
         check_admin_source(options, env, target.spec)  # raises when none can be had
     return targets
@@ -217,10 +217,18 @@ def namespace_line(path: Path) -> int:
     return next((n for n, line in enumerate(lines, 1) if _NAMESPACE_KEY.match(line)), 0)
 
 
-def token_source(spec: Spec, options: GlobalOptions) -> str:
+def token_source(spec: Spec, options: GlobalOptions, env: Environment | None = None) -> str:
     """Where a spec's admin token comes from, as people name it."""
     if options.token_file is not None:
         return f"--token-file {options.token_file}"
+    variable = spec.server.token_env or DEFAULT_TOKEN_VARIABLE
+    kept = spec.admin_store()
+    if kept is not None and env is not None and not env.variables.get(variable, "").strip():
+        # Two specs reading one stored admin token: the same token, whatever each calls the
+        # store.
+        place = store_identity(spec, kept.store)
+        settings = ", ".join("=".join(map(str, s)) for s in place[1:] if isinstance(s, tuple))
+        return f"the admin token under {kept.secret!r} in a {place[0]} store ({settings})"
     if spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
         # One identity token sent to two servers hands it to whoever runs the other one.
         identity = spec.server.auth.identity_token
@@ -232,12 +240,14 @@ def token_source(spec: Spec, options: GlobalOptions) -> str:
     return spec.server.token_env or DEFAULT_TOKEN_VARIABLE
 
 
-def check_token_sources(targets: Sequence[Target], options: GlobalOptions) -> None:
+def check_token_sources(
+    targets: Sequence[Target], options: GlobalOptions, env: Environment | None = None
+) -> None:
     """One admin token is for one server: the same token sent to a second server would hand
     it to whoever runs that server, and it could not authenticate there anyway."""
     servers: dict[str, dict[str, Target]] = {}
     for target in targets:
-        source = token_source(target.spec, options)
+        source = token_source(target.spec, options, env)
         servers.setdefault(source, {}).setdefault(server_key(target.server), target)
     for source, reached in servers.items():
         if len(reached) < 2:
