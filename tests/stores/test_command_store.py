@@ -452,3 +452,24 @@ def test_the_readme_names_every_variable_a_put_sets_and_every_metadata_key(
     assert keys is not None
     named = set(re.findall(r"`([a-z_0-9]+)`", keys[1] + keys[2])) - {"never"}  # a value
     assert named == set(written.meta.to_strings())
+
+
+def test_read_value_command_prints_the_stored_value(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    harness.env["SCRIPT_MODE"] = "print-file"
+    value_file = harness.tmp_path / "value-ppm-admin"
+    read_value = harness.argv("value", str(harness.tmp_path / "value-{secret}"))
+    store = harness.open(read_value_command=read_value)
+
+    assert store.read_payload("ppm-admin") is None  # empty output: nothing stored
+    value_file.write_text(payload.payload.reveal() + "\n")
+    assert store.read_payload("ppm-admin") == payload.payload
+    entry = harness.entries()[-1]
+    assert entry["env"] == {"PPM_TOKENS_ACTION": "read-value", "PPM_TOKENS_SECRET": "ppm-admin"}
+    assert entry["admin_token_visible"] is False
+
+    with pytest.raises(StoreError, match="this command runs none"):
+        harness.open(read_value_command=read_value, run_read_commands=False).read_payload("x")
+    with pytest.raises(StoreError, match="has no read_value_command"):
+        harness.open().read_payload("ppm-admin")
