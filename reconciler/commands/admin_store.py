@@ -8,15 +8,19 @@ payload format and wrapped in a Secret at once; the token it is, is its JWT `jti
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from reconciler.errors import StoreError, UsageError
+from reconciler.errors import ReconcilerError, StoreError, UsageError
 from reconciler.ops.payload import token_from_payload
+from reconciler.ownership import Owner, parse_owner
 from reconciler.secret import Secret
 from reconciler.server import jwtinfo
+from reconciler.server.model import LiveToken
 from reconciler.spec.model import Spec, StoredAdminToken
-from reconciler.stores.base import PayloadReader, SecretStore
-from reconciler.stores.registry import StoreContext, open_store
+from reconciler.stores.base import PayloadReader, SecretMeta, SecretStore
+from reconciler.stores.registry import StoreContext, close_stores, open_store
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,50 @@ def read_held(store: SecretStore, key: str) -> HeldToken | None:
     if value is None:
         return None
     return HeldToken(value, jwtinfo.token_guid(value.reveal()))
+
+
+def as_held(
+    spec: Spec,
+    stores: Mapping[str, SecretStore],
+    stored: Mapping[str, SecretMeta | None],
+    live: Sequence[LiveToken],
+    now: datetime,
+) -> dict[str, SecretMeta | None]:
+    """`stored` (what plan reads: each name's metadata), with the spec's own admin token taken
+    from what its store hands out, where its value can be read and the metadata says otherwise.
+
+    A run cut between the value and its metadata (kill -9, the store unreachable) leaves the
+    store handing out a token its metadata does not name, or no metadata at all; the next run
+    authenticates with that value. Planned from the metadata alone, that token would be an
+    orphan or a repair, and the one before it would lose its grace. Its value says which token
+    it is: an active generation of the admin token's own name is taken as the one stored (no
+    grace recorded: the spec's grace from its creation); its next rotation writes metadata
+    again."""
+    declared = spec.self_token
+    store = stores.get(declared.store) if declared is not None else None
+    if declared is None or store is None or not isinstance(store, PayloadReader):
+        return dict(stored)
+    try:
+        held = read_held(store, declared.secret)
+    except ReconcilerError:
+        return dict(stored)  # plan reads what it can; apply's own read of it said more
+    meta = stored.get(declared.name)
+    if held is None or held.guid is None or (meta is not None and meta.token_guid == held.guid):
+        return dict(stored)
+    token = next((t for t in live if t.guid == held.guid and t.is_active(now)), None)
+    owner = parse_owner(token.description) if token is not None else None
+    if token is None or owner != Owner(spec.namespace, declared.name):
+        return dict(stored)
+    recorded = SecretMeta(
+        token_guid=token.guid,
+        name=declared.name,
+        namespace=spec.namespace,
+        created=token.created,
+        expires=token.expires,
+        scope=token.scope,
+        format=declared.format.value,
+    )
+    return {**stored, declared.name: recorded}
 
 
 def describe(spec: Spec, where: StoredAdminToken) -> str:
@@ -73,7 +121,11 @@ def refusal(spec: Spec, where: StoredAdminToken, *, may_run_programs: bool) -> s
 
 def read_admin_token(spec: Spec, where: StoredAdminToken, context: StoreContext) -> Secret:
     """The admin token the store holds, or UsageError saying how to get one there."""
-    held = read_held(open_store(spec.stores[where.store], context), where.secret)
+    store = open_store(spec.stores[where.store], context)
+    try:
+        held = read_held(store, where.secret)
+    finally:
+        close_stores({where.store: store})
     if held is None:
         raise UsageError(
             f"{spec.path}: store '{where.store}' holds no admin token under '{where.secret}': "

@@ -40,7 +40,7 @@ from reconciler.server.driver import Driver
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 
@@ -294,6 +294,7 @@ def run(
     info = new_info(context.key, operation, wall_clock(), spec.lock.lease)
     check_admin_source(global_options, env, spec)  # before waiting for the lock
     driver: Driver | None = None
+    stores: dict[str, SecretStore] = {}
     try:
         with hold(
             lock,
@@ -355,5 +356,6 @@ def run(
             )
             return tokens_kept(plan, ui) or code
     finally:
+        close_stores(stores)
         if driver is not None:
             driver.close()

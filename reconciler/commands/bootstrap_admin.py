@@ -54,7 +54,7 @@ from reconciler.server.model import LiveToken
 from reconciler.spec import load_spec
 from reconciler.spec.model import Scope, Spec, TokenSpec
 from reconciler.stores.base import SecretStore
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 
@@ -107,6 +107,7 @@ def run(
     context = lock_context(spec, server, env)
     info = new_info(context.key, "bootstrap-admin", wall_clock(), spec.lock.lease)
     driver = open_driver(global_options, env, spec, credential=given)
+    stores: dict[str, SecretStore] = {}
     try:
         with hold(
             open_lock(spec.lock, context),
@@ -169,6 +170,7 @@ def run(
                 given_token, given.value, spec, driver, ui, options=options, waiting=waiting
             )
     finally:
+        close_stores(stores)
         driver.close()
 
 
