@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from reconciler.commands import admin_store
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import (
     Environment,
@@ -124,7 +125,7 @@ def compute_plan(
     """Plans from `live` (read here when not given) and the declared tokens' store metadata;
     nothing else is read. `fingerprint` False: for a plan only shown as text (planner.plan)."""
     state = live if live is not None else read_live(driver, spec)
-    stored = read_stored_meta(spec, stores)
+    stored = admin_store.as_held(spec, stores, read_stored_meta(spec, stores), state.tokens, now)
     return make_plan(
         spec,
         state.tokens,
