@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.commands import apply as apply_command
 from reconciler.commands import audit as audit_command
 from reconciler.commands.audit import AuditOptions
 from reconciler.emulator.server import RunningEmulator, start_emulator
@@ -284,3 +285,29 @@ def test_a_kill_at_every_step_of_an_admin_rotation_converges(story: Story) -> No
     assert story.apply()[0] == 0
     assert [t.guid for t in story.admin_generations()] == [story.held_guid()]
     assert not story.harness.check_token(hand_made, story.admin_generations()[0])
+
+
+def test_a_leaked_admin_token_is_revoked_by_a_forced_rotation_and_the_next_run(
+    story: Story,
+) -> None:
+    assert story.bootstrap(story.hand_made())[0] == 0
+    leaked = story.held_guid()
+    options = apply_command.ApplyCommandOptions(
+        target=story.spec,
+        auto_approve=True,
+        rotate=frozenset({ADMIN}),
+        grace=timedelta(0),
+        only=frozenset({ADMIN}),
+    )
+    ui = RecordingUI()
+    code = apply_command.run(options, story.global_options(), story.environment(), ui)
+    story.runs.append(ui)
+    # The run authenticated with the leaked token: it stores the successor, goes on with it,
+    # and leaves the leaked one to the next run.
+    assert code == 0, story_lines(ui)
+    assert "it is the token this run authenticates with" in story_lines(ui)
+    assert [t.guid for t in story.admin_generations()][1] == leaked
+
+    assert story.apply()[0] == 0
+    assert leaked not in [t.guid for t in story.admin_generations()]
+    story.check("after the leak")
