@@ -497,9 +497,17 @@ def expand_spec_dirs(
     """A directory given to -f stands for every spec under it, as for plan and apply."""
     from reconciler.commands.specs import expand
 
-    del ctx
     try:
         return expand(values).paths
+    except SpecError as exc:
+        # A spec refused before it is read (a link leading out of its directory): exit 3 with
+        # its problems, as every command that reads specs says it.
+        error = exc
+
+        def refuse() -> int:
+            raise error
+
+        ctx.exit(finish(refuse))
     except ReconcilerError as exc:
         raise click.BadParameter(str(exc), param=param) from None
 
