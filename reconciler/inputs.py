@@ -1,8 +1,9 @@
 """Reading a file whose name or content someone else chose: a spec from a pull request, a saved
 plan from an artifact, an admin token file.
 
-    read_bounded(path, limit)   its bytes, or Unreadable before a byte is read when it is not a
-                                regular file (a FIFO, /dev/zero, a directory) or is over `limit`
+    read_bounded(path, limit)   its bytes; Unreadable before a byte is read when it is not a
+                                regular file (a FIFO, /dev/zero, a directory) or is over `limit`;
+                                OSError when it cannot be opened or read (missing, no access)
     leaves(path, boundary)      why `path`, links followed, is not a file below `boundary`
 
 The file is opened once, without blocking (a FIFO with no writer would hang the run), and what
@@ -44,18 +45,16 @@ class Unreadable(Exception):
 
 def read_bounded(path: Path, limit: int, *, follow_links: bool = True) -> bytes:
     """The bytes of the regular file `path`, at most `limit` of them. `follow_links` False
-    refuses a final component that is a symbolic link (ELOOP) instead of following it."""
+    refuses a final component that is a symbolic link (OSError, ELOOP) instead of following
+    it."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     if not follow_links:
         flags |= os.O_NOFOLLOW
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise Unreadable(_reason(exc)) from None
+    fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "something else")
             raise Unreadable(f"it is {kind}, not a regular file")
         if info.st_size > limit:
             raise Unreadable(too_large(info.st_size, limit), size=info.st_size)
@@ -67,8 +66,6 @@ def read_bounded(path: Path, limit: int, *, follow_links: bool = True) -> bytes:
                 break
             chunks.append(chunk)
             left -= len(chunk)
-    except OSError as exc:
-        raise Unreadable(_reason(exc)) from None
     finally:
         os.close(fd)
     if left <= 0:
@@ -89,12 +86,6 @@ def _size(n: int) -> str:
     if n >= 1024:
         return f"{n / 1024:.1f} KiB".replace(".0 KiB", " KiB")
     return f"{n} bytes"
-
-
-def _reason(exc: OSError) -> str:
-    if exc.errno == getattr(os, "ELOOP", None):
-        return "it is a symbolic link, which is not followed here"
-    return exc.strerror or type(exc).__name__
 
 
 def leaves(path: Path, boundary: Path) -> str | None:

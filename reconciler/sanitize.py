@@ -41,6 +41,8 @@ EXCERPT = 40
 # The most characters of a sentence a library or a tool wrote about the input (PyYAML's,
 # jsonschema's) that a message passes on: theirs quote the input too, whole.
 WORDING = 80
+# The most characters of a file name a document records (a saved plan's spec_path).
+PATH_EXCERPT = 160
 
 
 def unsafe_character(char: str) -> bool:

@@ -49,6 +49,11 @@ def check_file(
         if exc.size is not None:
             return None, [too_large(file, exc.size)]
         return None, [Problem(file, 0, 0, "", f"cannot read the file: {exc.reason}")]
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return None, [Problem(file, 0, 0, "", f"cannot read the file: {reason}")]
+    except ValueError:  # a NUL in a name a saved plan recorded: no file has it
+        return None, [Problem(file, 0, 0, "", "cannot read the file: not a file name")]
     return check_bytes(raw, file=file, base_dir=path.parent, now=now, git_root_of=git_root_of)
 
 
