@@ -45,7 +45,7 @@ from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
 
-# A saved plan is at most this large: a plan of 10,000 tokens is about 8 MiB.
+# A saved plan is at most this large: one of 10,000 tokens takes 3 to 10 MiB.
 MAX_PLAN_BYTES = 64 * 1024 * 1024
 
 
