@@ -11,6 +11,7 @@ from pathlib import Path
 from reconciler.commands.specs import find, namespace_clashes, secret_clashes
 from reconciler.errors import UsageError
 from reconciler.problems import Problem, Severity
+from reconciler.sanitize import for_terminal
 from reconciler.spec import check_file
 from reconciler.ui import UI
 
@@ -82,7 +83,7 @@ def summary(results: Sequence[FileResult]) -> str:
         files = _count(len(results), "file")
         return f"{files} valid" + (f" ({_count(warnings, 'warning')})" if warnings else "")
     return "; ".join(
-        f"{result.file}: {_count(result.errors, 'error')}"
+        f"{for_terminal(result.file)}: {_count(result.errors, 'error')}"
         + (f", {_count(result.warnings, 'warning')}" if result.warnings else "")
         for result in invalid
     )

@@ -16,6 +16,7 @@ import pytest
 from reconciler.inputs import Unreadable, read_bounded
 from reconciler.spec import check_file
 from reconciler.spec.loader import MAX_BYTES
+from tests.hostile import unsafe_left
 
 from .helpers import NOW, check, spec_with
 
@@ -192,3 +193,30 @@ def test_validate_refuses_links_out_of_a_directory_with_exit_3(runner: Path) -> 
     assert refused == ["linked", "specs/creds.yaml", "specs/eu/up.yaml"]
     assert "a symbolic link leads outside specs" in run.stdout
     assert "specs: 2 spec files: specs/eu/within.yaml, specs/good.yaml" in run.stderr
+
+
+def test_a_file_name_cannot_forge_or_hide_a_line(tmp_path: Path) -> None:
+    """A pull request names its files: a line break or an escape in a name under -f DIR is
+    shown escaped in every line that names it (problems, the file list, the verdict)."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    forged = "x\n3 files valid\n\x1b[8m.yaml"
+    (specs / forged).write_text("version: 1\ntokens: [\n")
+    (specs / "ok.yaml").write_text(VALID)
+    run = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", "-f", str(specs)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 3
+    lines = (run.stdout + run.stderr).splitlines()
+    assert "3 files valid" not in lines and ".yaml" not in lines
+    assert unsafe_left(run.stdout + run.stderr) == []
+    shown = "x\\n3 files valid\\n\\x1b[8m.yaml"
+    assert run.stdout.startswith(f"{specs}/{shown}:3:1: YAML syntax")
+    assert run.stderr.splitlines() == [
+        f"{specs}: 2 spec files: {specs}/ok.yaml, {specs}/{shown}",
+        f"{specs}/{shown}: 1 error",
+    ]
