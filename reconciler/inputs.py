@@ -12,11 +12,11 @@ that is then read. At most `limit` + 1 bytes are read whatever the size said: a 
 while it is read is refused too, never read to the end.
 
 A pull request can replace a spec with a symbolic link to any file on the runner (a netrc, the
-checkout's credentials in `.git/config`, an SSH key); a spec is therefore read only where its
-name leads without leaving the directory it was found in (`leaves`), and opened with O_NOFOLLOW
-once resolved, so the file checked is the file read. A race with another process changing the
-tree between the check and the open is not defended: whoever can do that can read the file
-themselves.
+checkout's credentials in `.git/config`, an SSH key); a spec is therefore read only if its name,
+every link followed as the system follows them (`a/../b` through a linked `a` included), stays
+below a boundary (`leaves`), and the file is opened by that resolved name with O_NOFOLLOW, so
+the file checked is the file read. A race with another process changing the tree between the
+check and the open is not defended: whoever can do that can read the file themselves.
 """
 
 from __future__ import annotations
@@ -88,15 +88,21 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+def resolved(path: Path) -> Path:
+    """`path` with every link followed, as opening it would: `..` after a link to a directory
+    is that directory's parent, not the link's (a lexical `normpath` would say otherwise)."""
+    return Path(os.path.realpath(path))
+
+
 def leaves(path: Path, boundary: Path) -> str | None:
-    """None when `path`, every link on the way followed, is `boundary` or below it and enters
-    no hidden directory or file (`.git`, `.env`) that its name does not spell out; else how it
+    """None when `resolved(path)` is `boundary` (resolved) or below it and enters no hidden
+    directory or file (`.git`, `.env`) that the name itself does not spell out; else how it
     leaves, as "a symbolic link leads ...". A link within the boundary (`tokens.yaml ->
     deploy/tokens.yaml`) is fine."""
-    named = Path(os.path.normpath(os.path.abspath(path)))
-    base = Path(os.path.normpath(os.path.abspath(boundary)))
-    real = Path(os.path.realpath(named))
-    real_base = Path(os.path.realpath(base))
+    named = Path(os.path.abspath(path))  # lexical: only for the names it spells
+    base = Path(os.path.abspath(boundary))
+    real = resolved(path)
+    real_base = resolved(boundary)
     where = "the current directory" if base == Path.cwd() else str(boundary)
     if real != real_base and real_base not in real.parents:
         return f"a symbolic link leads outside {where}"

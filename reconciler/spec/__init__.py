@@ -10,13 +10,12 @@ then the semantic rules. No network; `now` is passed in.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 from reconciler.errors import SpecError
-from reconciler.inputs import Unreadable, boundary_of, leaves, read_bounded
+from reconciler.inputs import Unreadable, boundary_of, leaves, read_bounded, resolved
 from reconciler.problems import Problem, Severity
 from reconciler.spec.build import build_spec
 from reconciler.spec.loader import (
@@ -65,7 +64,7 @@ def read_spec_bytes(path: Path, *, within: Path | None = None) -> bytes:
     if why is not None:
         # A pull request can make its spec a link to any file on the runner: never read it.
         raise Unreadable(f"{why}, and a spec is read only there: name the file itself")
-    return read_bounded(Path(os.path.realpath(path)), MAX_BYTES, follow_links=False)
+    return read_bounded(resolved(path), MAX_BYTES, follow_links=False)
 
 
 def check_bytes(

@@ -68,6 +68,14 @@ def test_a_spec_linked_out_of_the_checkout_is_refused_unread(
     assert time.perf_counter() - started < 1.0
 
 
+def test_dot_dot_after_a_link_is_where_the_system_takes_it(runner: Path) -> None:
+    """`home/../tokens.yaml` through a link `home` to a directory outside reads as inside the
+    checkout, but opens the file beside that directory: that is the file checked."""
+    (runner.parent / "tokens.yaml").write_text(CREDENTIAL + "\n")
+    (runner / "home").symlink_to(runner.parent / "home")
+    assert "leads outside the current directory" in _only_problem(Path("home/../tokens.yaml"))
+
+
 def test_a_link_within_the_checkout_is_followed(runner: Path) -> None:
     (runner / "tokens.yaml").symlink_to("examples/tokens.yaml")
     (runner / "deploy").mkdir()
