@@ -18,6 +18,7 @@ import httpx
 
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import AuthError, UsageError
+from reconciler.inputs import Unreadable, read_bounded
 from reconciler.secret import Secret
 from reconciler.server import federation
 from reconciler.server.driver import Driver
@@ -200,13 +201,19 @@ def not_admin(exchanged: Exchanged, url: str) -> str:
     )
 
 
+TOKEN_FILE_BYTES = 64 * 1024
+
+
 def read_token_file(path: Path) -> Secret:
     """The token in `path`: surrounding whitespace, a final newline or CRLF (an editor's, or
     Windows') and a UTF-8 byte order mark are not part of it. A file others can read is used,
     with a warning: it holds a global:admin token."""
     try:
-        text = path.read_text(encoding="utf-8-sig").strip()
+        # Bounded: a token is a few hundred bytes, and the path may be a FIFO or /dev/zero.
+        text = read_bounded(path, TOKEN_FILE_BYTES).decode("utf-8-sig").strip()
         mode = path.stat().st_mode
+    except Unreadable as exc:
+        raise UsageError(f"cannot read --token-file {path}: {exc.reason}") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise UsageError(f"cannot read --token-file {path}: {reason}") from None

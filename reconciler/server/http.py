@@ -287,7 +287,7 @@ class HttpDriver:
             if not isinstance(value, str) or not value:
                 raise ValueError("no token value")
             token = token_from_json(data)
-        except (ValueError, AttributeError, KeyError, ServerError):
+        except (ValueError, RecursionError, AttributeError, KeyError, ServerError):
             raise CreateOutcomeUnknown(
                 f"POST {endpoints.TOKENS}: the server's answer could not be read; "
                 "the token may exist",
@@ -376,7 +376,7 @@ class HttpDriver:
 def _json_of(response: httpx.Response, method: str, path: str) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser
         raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
 
 
@@ -393,7 +393,7 @@ def _description(body: object) -> str:
 def _server_message(response: httpx.Response) -> str:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text.strip()
     if isinstance(data, dict):
         for key in ("error", "message", "detail"):

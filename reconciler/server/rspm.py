@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from reconciler.bounded_run import OutputTooLarge, as_text, run_bounded
 from reconciler.errors import (
     AuthError,
     CreateOutcomeUnknown,
@@ -41,6 +42,11 @@ from reconciler.server.retry import backoff_delay
 from reconciler.server.rspm_parse import ListReport, parse_token_list
 from reconciler.spec.model import Scope
 
+# What the CLI may print: its token list (about 400 bytes a token, so some 600,000 tokens), and
+# messages. Past either it is stopped: a CLI, wrapper or server answering without end would
+# otherwise fill memory.
+MAX_STDOUT = 256 * 1024 * 1024
+MAX_STDERR = 1024 * 1024
 ADDRESS_VARIABLE = "PACKAGEMANAGER_ADDRESS"
 TOKEN_VARIABLE = "PACKAGEMANAGER_TOKEN"
 _NOT_FOUND_EXIT = 127  # a shell's "command not found", also what `env` and most wrappers use
@@ -68,18 +74,11 @@ class RspmTimeout(ServerError):
 
 
 def run_subprocess(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Completed:
-    """The real runner: no shell, no stdin, output captured, killed after `timeout`."""
+    """The real runner: no shell, no stdin, output captured up to MAX_STDOUT / MAX_STDERR
+    bytes, killed after `timeout` or past a bound."""
     try:
-        result = subprocess.run(
-            list(argv),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
+        code, stdout, stderr = run_bounded(
+            argv, env=env, timeout=timeout, stdout_limit=MAX_STDOUT, stderr_limit=MAX_STDERR
         )
     except FileNotFoundError:
         raise RspmNotRunnable(_not_found(argv)) from None
@@ -87,7 +86,12 @@ def run_subprocess(argv: Sequence[str], env: Mapping[str, str], timeout: float) 
         raise RspmNotRunnable(f"{for_terminal(argv[0])} is not executable") from None
     except subprocess.TimeoutExpired:
         raise RspmTimeout(f"{_label(argv)} did not finish within {timeout:g}s") from None
-    return Completed(result.returncode, result.stdout, result.stderr)
+    except OutputTooLarge as exc:
+        raise ServerError(
+            f"{_label(argv)} {exc}, the most ppm-tokens reads; it was stopped and nothing was "
+            "changed"
+        ) from None
+    return Completed(code, as_text(stdout), as_text(stderr))
 
 
 def _not_found(argv: Sequence[str]) -> str:

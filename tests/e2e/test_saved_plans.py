@@ -182,6 +182,10 @@ TAMPERING: dict[str, tuple[Edit, str]] = {
     "guid-not-a-string": (lambda p, _: _action(p, "revoke").update(guid=5), "malformed plan"),
     "actions-removed": (lambda p, _: p.pop("actions"), "malformed plan file"),
     "another-format-version": (lambda p, _: p.update(format_version=2), "format_version 2"),
+    "key-never-written": (
+        lambda p, _: _action(p, "revoke").update(delete_secret_too=True),
+        "has the key 'delete_secret_too', which this version never writes",
+    ),
 }
 
 

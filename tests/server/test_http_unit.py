@@ -384,3 +384,15 @@ def test_a_404_on_a_listing_points_at_the_server_address() -> None:
     message = str(raised.value)
     assert "PACKAGEMANAGER_ADDRESS" in message and "--server" in message
     assert "Posit Package Manager" in message
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_an_answer_nested_past_the_parser_is_an_error_not_a_crash(status: int) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=deep, headers={"Content-Type": "application/json"})
+
+    with pytest.raises(ServerError) as raised:
+        driver_for(handler).list_tokens()
+    assert len(str(raised.value)) < 500  # the body quoted is cut, as any server text is
