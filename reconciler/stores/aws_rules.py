@@ -19,6 +19,14 @@ _TAG_PUNCTUATION = frozenset("_.:/=+-@ ")
 MIN_RECOVERY_DAYS = 7
 MAX_RECOVERY_DAYS = 30
 
+# How AWS names regions in every partition: a geography (us, eu, ap, cn, il, me, sa, ca, af, mx,
+# eusc), words (a partition such as gov or isob, a sovereign area, a direction) and a number:
+# eu-west-1, us-gov-west-1, us-isob-east-1, cn-northwest-1, eusc-de-east-1.
+_REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+){1,3}-[0-9]{1,2}$")
+# With an explicit endpoint (moto, LocalStack, a VPC endpoint) the region only signs requests:
+# what botocore itself accepts, a host name label.
+_ANY_REGION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
 
 def key_problem(key: str) -> str | None:
     """Why `key` cannot be (the end of) a secret name; None when it can."""
@@ -68,3 +76,21 @@ def recovery_window_problem(days: int) -> str | None:
             f"{MAX_RECOVERY_DAYS}"
         )
     return None
+
+
+def region_problem(region: str, *, endpoint: bool) -> str | None:
+    """Why `region` cannot be the region of an AWS client; None when it can. With `endpoint`
+    (an explicit endpoint_url) any name botocore takes will do."""
+    if endpoint:
+        if _ANY_REGION.match(region):
+            return None
+        return (
+            f"region {region!r} is not a region name: letters, digits and '-', like us-east-1 "
+            "(with endpoint_url, whatever name the emulator expects)"
+        )
+    if _REGION.match(region):
+        return None
+    return (
+        f"region {region!r} is not an AWS region name: write its code, like eu-west-1 or "
+        "us-gov-west-1 (aws ec2 describe-regions lists them)"
+    )

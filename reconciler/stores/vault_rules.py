@@ -13,6 +13,13 @@ from collections.abc import Mapping
 # control characters make paths that nobody can type into a policy: keep to a safe alphabet.
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.@=,-]+$")
 
+# Vault's own paths: never a secrets engine's mount (Vault refuses to mount there), so a store
+# whose mount starts with one would send its requests to Vault itself.
+_PROTECTED_MOUNTS = frozenset({"sys", "auth", "audit", "cubbyhole", "identity"})
+# Names Vault refuses for a namespace (its own paths; `root` names the root namespace itself).
+_RESERVED_NAMESPACES = frozenset({"sys", "audit", "auth", "cubbyhole", "identity"})
+_NAMESPACE_SEGMENT = re.compile(r"^[!-~]+$")  # printable ASCII without spaces: an HTTP header
+
 # KV v2 custom_metadata limits (Vault's and OpenBao's documented bounds).
 MAX_METADATA_KEYS = 64
 MAX_METADATA_KEY_LENGTH = 128
@@ -40,6 +47,60 @@ def leaves_mount(path: str) -> bool:
     """'.' and '..' segments survive quoting and the HTTP client resolves them: a path that
     has them would reach outside the mount, anywhere the token may write."""
     return any(segment in (".", "..") for segment in path.split("/"))
+
+
+def path_problem(path: str) -> str | None:
+    """Why `path` (a mount's path, without the slashes around it) cannot name a mount; None
+    when it can."""
+    body = path.strip("/")
+    if not body:
+        return "is empty"
+    if leaves_mount(body):
+        return "has a '.' or '..' segment"
+    for segment in body.split("/"):
+        if not segment:
+            return "has an empty segment ('//')"
+        if not _SEGMENT.match(segment):
+            return (
+                f"segment {segment!r} has characters a mount path cannot safely hold: use "
+                "A-Z a-z 0-9 _ . @ = , - and '/' between segments"
+            )
+    return None
+
+
+def mount_problem(mount: str) -> str | None:
+    """Why `mount` cannot be the KV v2 mount of a store; None when it can."""
+    problem = path_problem(mount)
+    if problem is not None:
+        return problem
+    first = mount.strip("/").split("/")[0]
+    if first in _PROTECTED_MOUNTS:
+        return (
+            f"starts with {first}/, a path of Vault's own where no KV mount can be: name the "
+            "KV v2 mount, e.g. secret"
+        )
+    return None
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why `namespace` cannot be a Vault Enterprise or OpenBao namespace path; None when it
+    can. Leading and trailing slashes are fine (Vault drops them)."""
+    body = namespace.strip("/")
+    if not body:
+        return "is empty: leave namespace out for the root namespace"
+    for segment in body.split("/"):
+        if not segment:
+            return "has an empty segment ('//')"
+        if segment in (".", ".."):
+            return "has a '.' or '..' segment"
+        if not _NAMESPACE_SEGMENT.match(segment):
+            return (
+                f"segment {segment!r} has spaces or characters other than printable ASCII, "
+                "which namespace names (sent in the X-Vault-Namespace header) cannot hold"
+            )
+        if segment in _RESERVED_NAMESPACES:
+            return f"has the segment {segment!r}, which Vault reserves: no namespace has it"
+    return None
 
 
 def prefix_problem(prefix: str) -> str | None:

@@ -1,0 +1,71 @@
+"""What `validate` can say offline about each store's settings, beyond the schema's shapes:
+the places a store would write (a vault mount or namespace), the AWS region a client would
+sign for.
+
+Each check is a pure rule of the store type's module (reconciler.stores.*_rules); this module
+only finds the values in the document and reports where they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from reconciler.problems import Problem
+from reconciler.spec.effective import mapping
+from reconciler.stores import aws_rules, vault_rules
+
+if TYPE_CHECKING:
+    from reconciler.spec.rules import Context
+
+
+def store_settings(ctx: Context) -> Iterator[Problem]:
+    for name, store in mapping(ctx.data.get("stores")).items():
+        entry = mapping(store)
+        check = _BY_TYPE.get(str(entry.get("type")))
+        if check is not None:
+            yield from check(ctx, name, entry)
+    lock = mapping(ctx.data.get("lock"))
+    region = lock.get("region")
+    if lock.get("type") == "dynamodb" and isinstance(region, str):
+        endpoint = isinstance(lock.get("endpoint_url"), str)
+        if problem := aws_rules.region_problem(region, endpoint=endpoint):
+            yield ctx.error(("lock", "region"), f"lock {problem}")
+
+
+def _vault(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
+    """Where a vault store (and a vault lock beside it) would read and write: never outside
+    its mount, which `..` segments would reach once the HTTP client resolves them, nor in
+    Vault's own paths."""
+    mount, prefix = entry.get("mount"), entry.get("prefix")
+    if isinstance(mount, str) and (problem := vault_rules.mount_problem(mount)):
+        fix = "" if "name the KV v2 mount" in problem else ": name the KV v2 mount, e.g. secret"
+        yield ctx.error(("stores", name, "mount"), f"store {name!r} mount {mount!r} {problem}{fix}")
+    if isinstance(prefix, str) and (problem := vault_rules.prefix_problem(prefix)):
+        yield ctx.error(("stores", name, "prefix"), f"store {name!r} {problem}")
+    namespace = entry.get("namespace")
+    if isinstance(namespace, str) and (problem := vault_rules.namespace_problem(namespace)):
+        yield ctx.error(
+            ("stores", name, "namespace"),
+            f"store {name!r} namespace {namespace!r} {problem}: write the namespace path, e.g. "
+            "admin/data-platform",
+        )
+    auth_mount = entry.get("auth_mount")
+    if isinstance(auth_mount, str) and (problem := vault_rules.path_problem(auth_mount)):
+        yield ctx.error(
+            ("stores", name, "auth_mount"),
+            f"store {name!r} auth_mount {auth_mount!r} {problem}: write the path the auth "
+            "method is mounted at, below auth/, e.g. jwt",
+        )
+
+
+def _aws(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
+    region = entry.get("region")
+    if not isinstance(region, str) or not region:
+        return  # the schema reports it
+    endpoint = isinstance(entry.get("endpoint_url"), str)
+    if problem := aws_rules.region_problem(region, endpoint=endpoint):
+        yield ctx.error(("stores", name, "region"), f"store {name!r} {problem}")
+
+
+_BY_TYPE = {"vault": _vault, "aws": _aws}
