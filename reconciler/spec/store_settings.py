@@ -1,6 +1,6 @@
 """What `validate` can say offline about each store's settings, beyond the schema's shapes:
 the places a store would write (a vault mount or namespace), the AWS region a client would
-sign for.
+sign for, the variables a command store's programs would get.
 
 Each check is a pure rule of the store type's module (reconciler.stores.*_rules); this module
 only finds the values in the document and reports where they are.
@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING
 from reconciler.problems import Problem
 from reconciler.spec.effective import mapping
 from reconciler.stores import aws_rules, vault_rules
+from reconciler.stores.command_rules import (
+    ADMIN_TOKEN_VARIABLE,
+    env_name_problem,
+    is_variable_name,
+)
 
 if TYPE_CHECKING:
     from reconciler.spec.rules import Context
@@ -31,6 +36,20 @@ def store_settings(ctx: Context) -> Iterator[Problem]:
         endpoint = isinstance(lock.get("endpoint_url"), str)
         if problem := aws_rules.region_problem(region, endpoint=endpoint):
             yield ctx.error(("lock", "region"), f"lock {problem}")
+
+
+def _command(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
+    names = entry.get("env")
+    if not isinstance(names, list):
+        return
+    token_env = mapping(ctx.data.get("server")).get("token_env")
+    withheld = {ADMIN_TOKEN_VARIABLE, *([token_env] if isinstance(token_env, str) else [])}
+    for index, variable in enumerate(names):
+        if not (isinstance(variable, str) and is_variable_name(variable)):
+            continue  # the schema reports it
+        if problem := env_name_problem(variable, withheld):
+            path = ("stores", name, "env", index)
+            yield ctx.error(path, f"store {name!r} env: {variable} {problem}")
 
 
 def _vault(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
@@ -68,4 +87,4 @@ def _aws(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Probl
         yield ctx.error(("stores", name, "region"), f"store {name!r} {problem}")
 
 
-_BY_TYPE = {"vault": _vault, "aws": _aws}
+_BY_TYPE = {"command": _command, "vault": _vault, "aws": _aws}

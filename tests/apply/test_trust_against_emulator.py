@@ -170,7 +170,12 @@ def test_a_write_only_store_that_cannot_confirm_keeps_the_new_token_alive(
     vault = tmp_path / "vault"
     vault.mkdir()
     argv = [sys.executable, str(script), "{secret}"]
-    options = {"command": argv, "read_command": argv, "state_dir": str(tmp_path / "state")}
+    options = {
+        "command": argv,
+        "read_command": argv,
+        "state_dir": str(tmp_path / "state"),
+        "env": ["VAULT_DIR"],
+    }
     context = StoreContext(
         spec_dir=tmp_path,
         env={"PATH": os.environ.get("PATH", ""), "VAULT_DIR": str(vault)},

@@ -1,6 +1,6 @@
 """Store settings `validate` checks offline: the AWS region a store signs for, the Vault mount
-and namespace it reaches, the GitHub target it names. One table per setting: accepted values
-and refused ones."""
+and namespace it reaches, the GitHub target it names, and the variables a command store's
+programs get. One table per setting: accepted values and refused ones."""
 
 from __future__ import annotations
 
@@ -185,3 +185,20 @@ def test_github_organization(organization: str, fragment: str | None) -> None:
 def test_github_environment(environment: str, fragment: str | None) -> None:
     store = f"{{type: github, repository: acme/pipelines, environment: '{environment}'}}"
     assert_verdict(store, "/stores/s/environment", fragment)
+
+
+@pytest.mark.parametrize(
+    ("variable", "fragment"),
+    [
+        ("OP_SERVICE_ACCOUNT_TOKEN", None),
+        ("VAULT_TOKEN", None),  # a program may write to Vault itself: its own credential
+        ("PACKAGEMANAGER_TOKEN", "holds a PPM global:admin token for this run"),
+        ("PPM_EU_TOKEN", "holds a PPM global:admin token for this run"),
+        ("PPM_TOKENS_SECRET", "starts with PPM_TOKENS_, which the store sets itself"),
+        ("not-a-name", "the name of an environment variable"),
+    ],
+)
+def test_command_env_never_names_an_admin_token(variable: str, fragment: str | None) -> None:
+    store = f"{{type: command, command: [op], env: [HOME, '{variable}']}}"
+    top = "server: {token_env: PPM_EU_TOKEN}\n"
+    assert_verdict(store, "/stores/s/env/1", fragment, top=top)
