@@ -218,7 +218,7 @@ def apply_saved_set(
             driver = open_driver(global_options, env, spec)
             stack.callback(driver.close)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-            single.sweep_stores(stores, ui)
+            single.sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
             derived = single.rederive_saved_plan(
                 plan, spec, driver, stores, live=live, server=target.server, now=clock()

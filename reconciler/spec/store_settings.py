@@ -1,6 +1,6 @@
 """What `validate` can say offline about each store's settings, beyond the schema's shapes:
-the places a store would write (a vault mount or namespace), the AWS region a client would
-sign for, the variables a command store's programs would get.
+the places a store would write (a file store's directory, a vault mount or namespace), the AWS
+region a client would sign for, the variables a command store's programs would get.
 
 Each check is a pure rule of the store type's module (reconciler.stores.*_rules); this module
 only finds the values in the document and reports where they are.
@@ -9,6 +9,7 @@ only finds the values in the document and reports where they are.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from reconciler.problems import Problem
@@ -19,6 +20,7 @@ from reconciler.stores.command_rules import (
     env_name_problem,
     is_variable_name,
 )
+from reconciler.stores.file_rules import SUGGESTION, written_path_problem
 
 if TYPE_CHECKING:
     from reconciler.spec.rules import Context
@@ -38,7 +40,27 @@ def store_settings(ctx: Context) -> Iterator[Problem]:
             yield ctx.error(("lock", "region"), f"lock {problem}")
 
 
+def _directory(ctx: Context, name: str, entry: Mapping[str, object], key: str) -> Iterator[Problem]:
+    """A directory the store owns (writes, replaces and deletes files in) must be its own."""
+    written = entry.get(key)
+    if not isinstance(written, str):
+        return
+    base = PurePosixPath(ctx.base_dir) if ctx.base_dir.is_absolute() else None
+    reason = written_path_problem(written.strip(), base)
+    if reason is not None:
+        yield ctx.error(
+            ("stores", name, key),
+            f"store {name!r} {key}: {written} {reason}: {SUGGESTION}"
+            + (" (or leave state_dir out for its default)" if key == "state_dir" else ""),
+        )
+
+
+def _file(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
+    yield from _directory(ctx, name, entry, "path")
+
+
 def _command(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
+    yield from _directory(ctx, name, entry, "state_dir")
     names = entry.get("env")
     if not isinstance(names, list):
         return
@@ -87,4 +109,4 @@ def _aws(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Probl
         yield ctx.error(("stores", name, "region"), f"store {name!r} {problem}")
 
 
-_BY_TYPE = {"command": _command, "vault": _vault, "aws": _aws}
+_BY_TYPE = {"file": _file, "command": _command, "vault": _vault, "aws": _aws}

@@ -53,7 +53,14 @@ from reconciler.stores.command_rules import (
     program_environment,
 )
 from reconciler.stores.file import expand_path
-from reconciler.stores.private_files import MetadataFiles, key_parts, oserror_text, sweep_temporary
+from reconciler.stores.private_files import (
+    META_SUFFIX,
+    MetadataFiles,
+    key_parts,
+    oserror_text,
+    sweep_leftovers,
+)
+from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -141,6 +148,9 @@ class CommandStore:
             if problem := env_name_problem(variable, withheld):
                 raise StoreError(f"store '{name}': env {variable!r} {problem}")
         self._env = program_environment(env or {}, passed, withheld)
+        problem = directory_problem(name, state_dir, env or {})
+        if problem is not None:
+            raise StoreError(f"{problem} (state_dir)")
         self.state_dir = state_dir
         self._state = MetadataFiles(name, state_dir)
         self._run_read_commands = run_read_commands
@@ -157,6 +167,12 @@ class CommandStore:
         # repairs (a new token stored before the one the program may hold is revoked). Metadata
         # of the old token kept beside a new value would make the next run retire the new
         # token as an orphan while the program hands its value out.
+        try:
+            claim(self.state_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.name}': could not create {self.state_dir}: {oserror_text(exc)}"
+            ) from None
         previous = self._state.read(key)
         self._state.delete(key)
         try:
@@ -250,9 +266,11 @@ class CommandStore:
     def commit(self, key: str, guid: str) -> None:
         return None
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         try:
-            removed = sweep_temporary(self.state_dir)
+            removed = sweep_leftovers(
+                self.name, self.state_dir, keys, own_files=lambda name: (name + META_SUFFIX,)
+            )
         except OSError as exc:
             raise StoreError(
                 f"store '{self.name}': could not clean up {self.state_dir}: {oserror_text(exc)}"

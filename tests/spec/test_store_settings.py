@@ -1,6 +1,6 @@
-"""Store settings `validate` checks offline: the AWS region a store signs for, the Vault mount
-and namespace it reaches, the GitHub target it names, and the variables a command store's
-programs get. One table per setting: accepted values and refused ones."""
+"""Store settings `validate` checks offline: where a store writes, the AWS region it signs for,
+the Vault mount and namespace it reaches, the GitHub target it names, and the variables a
+command store's programs get. One table per setting: accepted values and refused ones."""
 
 from __future__ import annotations
 
@@ -185,6 +185,38 @@ def test_github_organization(organization: str, fragment: str | None) -> None:
 def test_github_environment(environment: str, fragment: str | None) -> None:
     store = f"{{type: github, repository: acme/pipelines, environment: '{environment}'}}"
     assert_verdict(store, "/stores/s/environment", fragment)
+
+
+OWN = "so it needs one of its own"
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("~/.local/share/ppm-tokens", None),
+        ("/var/lib/ppm-tokens", None),
+        ("ppm-tokens", None),  # beside the spec, in /nonexistent
+        (
+            "~",
+            f"~ is the home directory: the store writes and deletes files in its directory, {OWN}",
+        ),
+        ("~/", "is the home directory"),
+        ("~/.config", "is ~/.config, where other programs keep files"),
+        ("/", "is the filesystem root"),
+        ("/tmp", "is a temporary directory every program shares"),
+        ("/var/tmp/", "is a temporary directory every program shares"),
+        ("/home/alice", "is a home directory"),
+        ("/opt", "is a directory right below the filesystem root"),
+        ("..", "is the filesystem root"),  # from /nonexistent
+    ],
+)
+def test_a_file_stores_directory_must_be_its_own(path: str, fragment: str | None) -> None:
+    assert_verdict(f"{{type: file, path: '{path}'}}", "/stores/s/path", fragment)
+
+
+def test_a_command_stores_state_dir_must_be_its_own() -> None:
+    store = "{type: command, command: [op], state_dir: '~'}"
+    assert_verdict(store, "/stores/s/state_dir", "(or leave state_dir out for its default)")
 
 
 @pytest.mark.parametrize(
