@@ -78,12 +78,13 @@ def lock_context(spec: Spec, server: str, env: Environment) -> LockContext:
     )
 
 
-def sweep_stores(stores: Mapping[str, SecretStore], ui: UI) -> None:
-    """What killed runs left in the stores (temporary files that may hold a value, copies kept
-    for a restore), removed before any write of this run."""
-    for store in stores.values():
+def sweep_stores(spec: Spec, stores: Mapping[str, SecretStore], ui: UI) -> None:
+    """What killed runs left in the stores for the secrets `spec` declares (temporary files that
+    may hold a value, copies kept for a restore), removed before any write of this run."""
+    for name, store in stores.items():
+        keys = [token.secret for token in spec.tokens if token.store == name]
         try:
-            removed = store.sweep()
+            removed = store.sweep(keys)
         except ReconcilerError as exc:
             ui.err(f"Warning: cleaning up store '{store.name}' failed: {exc}")
             continue
@@ -329,7 +330,7 @@ def run(
             now=wall_clock,
         ) as held:
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-            sweep_stores(stores, ui)
+            sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
             if saved:
                 plan = rederive_saved_plan(

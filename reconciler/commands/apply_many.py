@@ -33,6 +33,7 @@ from reconciler.commands.runtime import (
     make_clock,
     open_driver,
     store_context,
+    with_admin_variables,
 )
 from reconciler.commands.specs import Target, expand, load_all, resolve
 from reconciler.errors import ReconcilerError, SpecError, StalePlanError, UsageError
@@ -156,6 +157,7 @@ def apply_specs(
     clock = make_clock(global_options)
     specs = load_all(paths, now=clock())
     targets = resolve(specs, global_options, env)
+    env = with_admin_variables(env, specs)
     check_rotate(specs, options.rotate)
     if not options.auto_approve and not ui.interactive:
         # Said once, before any request, rather than once per spec after each plan.
@@ -208,6 +210,7 @@ def apply_saved_set(
     clock = make_clock(global_options)
     saved = _load_parts(path, data, clock)
     targets = resolve([spec for _, spec in saved], global_options, env)
+    env = with_admin_variables(env, [spec for _, spec in saved])
     with ExitStack() as stack:
         held = _take_locks(stack, targets, options, env)
         parts = []
@@ -215,7 +218,7 @@ def apply_saved_set(
             driver = open_driver(global_options, env, spec)
             stack.callback(driver.close)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-            single.sweep_stores(stores, ui)
+            single.sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
             derived = single.rederive_saved_plan(
                 plan, spec, driver, stores, live=live, server=target.server, now=clock()

@@ -209,7 +209,7 @@ def replace_token(
     info = new_info(context.key, "revoke", wall_clock(), spec.lock.lease)
     with hold(lock, info, timeout=0, lease=spec.lock.lease, now=wall_clock) as held:
         stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-        sweep_stores(stores, ui)
+        sweep_stores(spec, stores, ui)
         # Listed again under the lock: the snapshot may predate another run's changes.
         live = read_live(driver)
         plan = compute_plan(

@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from reconciler.spec.model import (
     Spec,
 )
 from reconciler.spec.model import Driver as DriverKind
+from reconciler.stores.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.stores.registry import StoreContext
 
 Clock = Callable[[], datetime]
@@ -58,10 +59,24 @@ class Environment:
 
     variables: Mapping[str, str]
     cwd: Path
+    # Variables the other specs of a several-spec run take their admin tokens from: no program
+    # this spec runs (a store's, its server's rspm) is given another server's admin token.
+    admin_variables: frozenset[str] = frozenset()
 
     @classmethod
     def current(cls) -> Environment:
         return cls(dict(os.environ), Path.cwd())
+
+
+def admin_token_variables(specs: Iterable[Spec]) -> frozenset[str]:
+    """Every variable these specs take a global:admin token from."""
+    named = (spec.server.token_env for spec in specs)
+    return frozenset({ADMIN_TOKEN_VARIABLE, *(name for name in named if name)})
+
+
+def with_admin_variables(env: Environment, specs: Iterable[Spec]) -> Environment:
+    """`env` for a run over several specs: each withholds the admin tokens of all of them."""
+    return replace(env, admin_variables=env.admin_variables | admin_token_variables(specs))
 
 
 def make_clock(options: GlobalOptions) -> Clock:
@@ -289,7 +304,12 @@ def open_driver(
 
         command = rspm_command(options, spec)
         now = clock or make_clock(options)
-        return RspmDriver(command, url, token, env=env.variables, http=http, now=now)
+        # The CLI (or its wrapper: kubectl, ssh) gets the caller's environment, which may hold
+        # what the wrapper needs to reach the server, but never an admin token other than the
+        # one for this server, which the driver sets itself.
+        withheld = admin_token_variables([spec] if spec else []) | env.admin_variables
+        variables = {k: v for k, v in env.variables.items() if k not in withheld}
+        return RspmDriver(command, url, token, env=variables, http=http, now=now)
     return http
 
 
@@ -299,4 +319,5 @@ def store_context(spec: Spec, env: Environment, *, run_read_commands: bool = Fal
         spec_dir=Path(spec.path).resolve().parent,
         env=env.variables,
         run_read_commands=run_read_commands,
+        withheld=admin_token_variables([spec]) | env.admin_variables,
     )

@@ -22,6 +22,7 @@ from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.model import ALL_RESOURCES, Scope
 from reconciler.spec.server_rules import auth_problems
 from reconciler.spec.store_rules import KEY_RULES
+from reconciler.spec.store_settings import store_settings
 from reconciler.spec.text_rules import unsafe_text, user_problems
 from reconciler.spec.timing import (
     duration_bounds,
@@ -112,6 +113,7 @@ def rule_problems(
         _lock,
         _token_env,
         auth_problems,
+        store_settings,
     )
     for rule in whole_file:
         problems.extend(rule(ctx))
@@ -231,8 +233,6 @@ def _defaults(ctx: Context) -> Iterator[Problem]:
 def _stores(ctx: Context) -> Iterator[Problem]:
     for name, store in mapping(ctx.data.get("stores")).items():
         entry = mapping(store)
-        if entry.get("type") == "vault":
-            yield from _vault_store(ctx, name, entry)
         if entry.get("type") != "file" or not isinstance(entry.get("path"), str):
             continue
         written = str(entry["path"])
@@ -249,20 +249,6 @@ def _stores(ctx: Context) -> Iterator[Problem]:
                 f"{root}: token values must stay out of repositories; use a directory outside it, "
                 "such as ~/.local/share/ppm-tokens",
             )
-
-
-def _vault_store(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
-    """Where a vault store (and a vault lock beside it) would read and write: never outside
-    its mount, which `..` segments would reach once the HTTP client resolves them."""
-    mount, prefix = entry.get("mount"), entry.get("prefix")
-    if isinstance(mount, str) and vault_rules.leaves_mount(mount):
-        yield ctx.error(
-            ("stores", name, "mount"),
-            f"store {quoted(name)} mount {quoted(mount)} has a '.' or '..' segment: "
-            "name the KV v2 mount",
-        )
-    if isinstance(prefix, str) and (problem := vault_rules.prefix_problem(prefix)):
-        yield ctx.error(("stores", name, "prefix"), f"store {quoted(name)} {problem}")
 
 
 def _unique_secrets(ctx: Context) -> Iterator[Problem]:

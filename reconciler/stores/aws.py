@@ -350,7 +350,7 @@ class AwsStore:
             RecoveryWindowInDays=self.recovery_window_days,
         )
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         # Nothing is kept outside Secrets Manager: earlier versions are its own.
         return ()
 

@@ -11,14 +11,16 @@ Spec options:
     state_dir:      where the metadata of what this store wrote is kept (default
                     $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
     timeout:        seconds before a command counts as failed (default 60)
+    env:            optional names of variables to pass to every program besides the allow-list
+                    (reconciler.stores.command_rules); never one holding the run's admin token
 
 In every argv, `{secret}` becomes the secret's key. `{name}` becomes the token's name in `command`;
 read and delete know only the key, so their argv may use `{secret}` alone. Each run gets the
-caller's environment (minus PACKAGEMANAGER_TOKEN, which a secrets command has no business with)
-plus PPM_TOKENS_ACTION (put | read-meta | delete), PPM_TOKENS_SECRET and, for put,
-PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE and _SHA256 (of the payload), and
-when known _FORMAT and _RETIRE_PREVIOUS_AFTER, so a single script can serve all three roles by
-looking at PPM_TOKENS_ACTION.
+caller's values of the allow-listed variables and of the `env` names, nothing else (never an
+admin token: see command_rules), plus PPM_TOKENS_ACTION (put | read-meta | delete),
+PPM_TOKENS_SECRET and, for put, PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE
+and _SHA256 (of the payload), and when known _FORMAT and _RETIRE_PREVIOUS_AFTER, so a single
+script can serve all three roles by looking at PPM_TOKENS_ACTION.
 
 Why a state directory: the planner compares stored metadata with the live tokens. A store that
 cannot report metadata would look empty on every run and be repaired forever, so the store keeps
@@ -43,9 +45,22 @@ from typing import TYPE_CHECKING
 from reconciler.errors import StoreError
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
+from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
+from reconciler.stores.command_rules import (
+    ADMIN_TOKEN_VARIABLE,
+    env_name_problem,
+    program_environment,
+)
 from reconciler.stores.file import expand_path
-from reconciler.stores.private_files import MetadataFiles, key_parts, oserror_text, sweep_temporary
+from reconciler.stores.private_files import (
+    META_SUFFIX,
+    MetadataFiles,
+    key_parts,
+    oserror_text,
+    sweep_leftovers,
+)
+from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -56,7 +71,6 @@ Runner = Callable[..., subprocess.CompletedProcess[bytes]]
 DEFAULT_TIMEOUT = 60.0
 STDERR_LIMIT = 500
 REDACTED = "(sensitive value)"
-_HIDDEN_FROM_COMMANDS = frozenset({"PACKAGEMANAGER_TOKEN"})
 # A payload is split on these to find the token inside a JSON document or a netrc line.
 _PAYLOAD_SEPARATORS = re.compile(r'[\s"{}\[\],:]+')
 _PLACEHOLDER = re.compile(r"\{(secret|name)\}")
@@ -107,6 +121,8 @@ class CommandStore:
         *,
         run: Runner = subprocess.run,
         env: Mapping[str, str] | None = None,
+        passed: Sequence[str] = (),
+        withheld: frozenset[str] = frozenset({ADMIN_TOKEN_VARIABLE}),
         read_command: Sequence[str] | None = None,
         delete_command: Sequence[str] | None = None,
         state_dir: Path,
@@ -128,7 +144,13 @@ class CommandStore:
         self.delete_command = tuple(delete_command) if delete_command is not None else None
         self.timeout = timeout
         self._run_process = run
-        self._env = {k: v for k, v in (env or {}).items() if k not in _HIDDEN_FROM_COMMANDS}
+        for variable in passed:
+            if problem := env_name_problem(variable, withheld):
+                raise StoreError(f"store '{name}': env {variable!r} {problem}")
+        self._env = program_environment(env or {}, passed, withheld)
+        problem = directory_problem(name, state_dir, env or {})
+        if problem is not None:
+            raise StoreError(f"{problem} (state_dir)")
         self.state_dir = state_dir
         self._state = MetadataFiles(name, state_dir)
         self._run_read_commands = run_read_commands
@@ -145,6 +167,12 @@ class CommandStore:
         # repairs (a new token stored before the one the program may hold is revoked). Metadata
         # of the old token kept beside a new value would make the next run retire the new
         # token as an orphan while the program hands its value out.
+        try:
+            claim(self.state_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.name}': could not create {self.state_dir}: {oserror_text(exc)}"
+            ) from None
         previous = self._state.read(key)
         self._state.delete(key)
         try:
@@ -238,9 +266,11 @@ class CommandStore:
     def commit(self, key: str, guid: str) -> None:
         return None
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         try:
-            removed = sweep_temporary(self.state_dir)
+            removed = sweep_leftovers(
+                self.name, self.state_dir, keys, own_files=lambda name: (name + META_SUFFIX,)
+            )
         except OSError as exc:
             raise StoreError(
                 f"store '{self.name}': could not clean up {self.state_dir}: {oserror_text(exc)}"
@@ -335,6 +365,7 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         if isinstance(raw_state, str)
         else default_state_dir(config.name, context.env)
     )
+    passed = options.strings(config, "env")
     raw_timeout = config.options.get("timeout", DEFAULT_TIMEOUT)
     if (
         isinstance(raw_timeout, bool)
@@ -347,6 +378,8 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         argv,
         run=context.run,
         env=context.env,
+        passed=passed,
+        withheld=context.withheld,
         read_command=read_command,
         delete_command=delete_command,
         state_dir=state_dir,

@@ -251,7 +251,7 @@ class GitHubStore:
             if response.status_code not in (204, 404):
                 raise self.api.failure(response, what, self.target)
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         return ()
 
     def close(self) -> None:

@@ -225,7 +225,7 @@ class VaultStore:
     def delete(self, key: str) -> None:
         self.kv.destroy_all(self._path(key))
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         # Nothing is kept outside Vault: earlier versions are Vault's own history.
         return ()
 

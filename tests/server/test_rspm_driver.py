@@ -410,6 +410,43 @@ def test_a_program_the_spec_names_runs_only_where_the_command_trusts_the_spec(
     assert rspm_command(GlobalOptions(rspm="/opt/rspm"), wrapped) == ("/opt/rspm",)
 
 
+def test_the_cli_gets_this_servers_admin_token_and_no_other(tmp_path: Path) -> None:
+    """The wrapper may need the caller's environment (KUBECONFIG, its own cloud login), but
+    of the run's admin tokens only this server's, under PACKAGEMANAGER_TOKEN: never the
+    variable of another spec's server in a several-spec run."""
+    dump = tmp_path / "environment.json"
+    script = tmp_path / "rspm"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os\n"
+        "open(os.environ['DUMP_FILE'], 'w').write(json.dumps(dict(os.environ)))\n"
+        "print('[]')\n"
+    )
+    script.chmod(0o755)
+    spec = _spec(tmp_path, "{url: 'http://127.0.0.1:9', driver: rspm, token_env: PPM_EU_TOKEN}")
+    variables = {
+        "PATH": os.environ.get("PATH", ""),
+        "DUMP_FILE": str(dump),
+        "KUBECONFIG": "/home/ci/.kube/config",
+        "PPM_EU_TOKEN": ADMIN.reveal(),
+        "PPM_US_TOKEN": "the-admin-token-of-another-server",
+        "PACKAGEMANAGER_TOKEN": "the-admin-token-of-a-third-server",
+    }
+    env = Environment(variables, tmp_path, admin_variables=frozenset({"PPM_US_TOKEN"}))
+
+    driver = open_driver(GlobalOptions(rspm=str(script)), env, spec)
+    try:
+        assert driver.list_tokens() == []
+    finally:
+        driver.close()
+
+    seen = json.loads(dump.read_text())
+    assert seen["PACKAGEMANAGER_TOKEN"] == ADMIN.reveal()
+    assert seen["PACKAGEMANAGER_ADDRESS"] == "http://127.0.0.1:9"
+    assert seen["KUBECONFIG"] == "/home/ci/.kube/config"
+    assert "PPM_US_TOKEN" not in seen and "PPM_EU_TOKEN" not in seen
+
+
 # The test double behaves like a CLI ------------------------------------------------------------
 
 
