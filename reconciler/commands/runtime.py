@@ -173,18 +173,30 @@ def open_driver(
 ) -> Driver:
     url = server_url(options, env, spec)
     token = admin_token(options, env, spec)
+    from reconciler.deadline import SERVER_HTTP_SECONDS, SERVER_RSPM_SECONDS
     from reconciler.server.http import HttpDriver
-    from reconciler.server.tls import ssl_context, trust_source
+    from reconciler.server.tls import ssl_context, trust_source, trusting_environment
 
-    verify = ssl_context(trust_source(options.ca_cert, env.variables))
+    trust = trust_source(options.ca_cert, env.variables)
+    timeout = spec.server.timeout if spec is not None else None
     # The rspm driver lists repositories and proves tokens over HTTP with this same driver.
-    http = HttpDriver(url, token, verify=verify)
+    http = HttpDriver(
+        url, token, verify=ssl_context(trust), deadline=timeout or SERVER_HTTP_SECONDS
+    )
     if driver_kind(options, spec) is DriverKind.RSPM:
         from reconciler.server.rspm import RspmDriver
 
         command = rspm_command(options, spec)
         now = clock or make_clock(options)
-        return RspmDriver(command, url, token, env=env.variables, http=http, now=now)
+        return RspmDriver(
+            command,
+            url,
+            token,
+            env=trusting_environment(trust, env.variables),
+            http=http,
+            now=now,
+            timeout=timeout or SERVER_RSPM_SECONDS,
+        )
     return http
 
 

@@ -55,11 +55,13 @@ def build_spec(document: Document) -> Spec:
 def _server(server: Mapping[str, object]) -> ServerConfig:
     url = server.get("url")
     token_env = server.get("token_env")
+    timeout = server.get("timeout")
     return ServerConfig(
         url=str(url).rstrip("/") if url is not None else None,
         driver=Driver(str(server.get("driver", Driver.HTTP))),
         rspm=_argv(server.get("rspm")),
         token_env=str(token_env) if token_env is not None else None,
+        timeout=float(timeout) if isinstance(timeout, int | float) else None,
     )
 
 
