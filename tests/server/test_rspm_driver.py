@@ -30,10 +30,9 @@ from reconciler.server.rspm import (
     RspmDriver,
     RspmNotRunnable,
     RspmTimeout,
-    create_argv,
-    expires_flag,
     run_subprocess,
 )
+from reconciler.server.rspm_args import create_argv, expires_flag
 from reconciler.spec import load_spec
 from reconciler.spec.model import Driver as DriverKind
 from reconciler.spec.model import Spec

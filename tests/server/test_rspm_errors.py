@@ -17,7 +17,8 @@ from reconciler.durations import date_deadline
 from reconciler.emulator.server import RunningEmulator
 from reconciler.errors import CreateOutcomeUnknown, RequestRejected, ServerError, TimedOut
 from reconciler.secret import Secret
-from reconciler.server.rspm import Completed, RspmDriver, create_argv
+from reconciler.server.rspm import Completed, RspmDriver
+from reconciler.server.rspm_args import create_argv
 
 from .test_deadlines import Clock
 from .test_rspm_driver import FAKE_RSPM, NOW, READER, clean_env, request, scripted
