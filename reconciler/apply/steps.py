@@ -74,6 +74,7 @@ def _create_like(action: Action, ctx: Context) -> ActionResult:
         scope=token.scope.value,
         resources=token.resources,
         expires=token.expires.deadline(ctx.now()),
+        lifetime=token.expires.lifetime,
     )
     outcome = create_token(token.name, request, ctx)
     if outcome.created is None:

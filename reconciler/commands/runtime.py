@@ -290,14 +290,21 @@ def open_driver(
     url = server_url(options, env, spec)
     credential = credential or admin_credential(options, env, spec)
     token = credential.value
+    from reconciler.deadline import SERVER_HTTP_SECONDS, SERVER_RSPM_SECONDS
     from reconciler.server.http import HttpDriver
-    from reconciler.server.tls import ssl_context, trust_source
+    from reconciler.server.tls import ssl_context, trust_source, trusting_environment
 
-    verify = ssl_context(trust_source(options.ca_cert, env.variables))
+    trust = trust_source(options.ca_cert, env.variables)
+    timeout = spec.server.timeout if spec is not None else None
     # The rspm driver lists repositories and proves tokens over HTTP with this same driver.
     listed = spec.server.listed_scopes() if spec is not None and weaker_proofs else frozenset()
     http = HttpDriver(
-        url, token, verify=verify, token_source=credential.source, listed_scopes=listed
+        url,
+        token,
+        verify=ssl_context(trust),
+        token_source=credential.source,
+        listed_scopes=listed,
+        deadline=timeout or SERVER_HTTP_SECONDS,
     )
     if driver_kind(options, spec) is DriverKind.RSPM:
         from reconciler.server.rspm import RspmDriver
@@ -306,10 +313,18 @@ def open_driver(
         now = clock or make_clock(options)
         # The CLI (or its wrapper: kubectl, ssh) gets the caller's environment, which may hold
         # what the wrapper needs to reach the server, but never an admin token other than the
-        # one for this server, which the driver sets itself.
+        # one for this server, which the driver sets itself; and the TLS trust this run uses.
         withheld = admin_token_variables([spec] if spec else []) | env.admin_variables
         variables = {k: v for k, v in env.variables.items() if k not in withheld}
-        return RspmDriver(command, url, token, env=variables, http=http, now=now)
+        return RspmDriver(
+            command,
+            url,
+            token,
+            env=trusting_environment(trust, variables),
+            http=http,
+            now=now,
+            timeout=timeout or SERVER_RSPM_SECONDS,
+        )
     return http
 
 

@@ -363,6 +363,8 @@ def open_aws_store(config: StoreConfig, context: StoreContext) -> AwsStore:
         region=options.text(config, "region"),
         endpoint_url=options.text(config, "endpoint_url"),
         env=context.env,
+        timeout=options.timeout(config),
+        timeout_setting=options.timeout_setting(config),
     )
     return AwsStore(
         config.name,

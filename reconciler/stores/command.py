@@ -42,7 +42,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import StoreError
+from reconciler.errors import StoreError, StoreTimeout
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.stores import options
@@ -107,6 +107,10 @@ def _argv_option(config: StoreConfig, option: str, *, required: bool) -> tuple[s
 
 class _MaybeWritten(StoreError):
     """The program did not finish: it may or may not hold the value."""
+
+
+class _RanOutOfTime(_MaybeWritten, StoreTimeout):
+    """Killed at its deadline (`timeout`): not run again for the same call."""
 
 
 class CommandStore:
@@ -324,7 +328,10 @@ class CommandStore:
             )
         except subprocess.TimeoutExpired:
             # Killed at the deadline, perhaps after it stored the value: nobody can tell.
-            raise _MaybeWritten(f"{where} did not finish within {self.timeout:g} s") from None
+            raise _RanOutOfTime(
+                f"{where} did not finish within {self.timeout:g} s "
+                f"(deadline: stores.{self.name}.timeout)"
+            ) from None
         except FileNotFoundError:
             raise StoreError(f"{where} was not found: check the command and PATH") from None
         except OSError as exc:

@@ -30,10 +30,9 @@ from reconciler.server.rspm import (
     RspmDriver,
     RspmNotRunnable,
     RspmTimeout,
-    create_argv,
-    expires_flag,
     run_subprocess,
 )
+from reconciler.server.rspm_args import create_argv, expires_flag
 from reconciler.spec import load_spec
 from reconciler.spec.model import Driver as DriverKind
 from reconciler.spec.model import Spec
@@ -88,7 +87,7 @@ def driver(
 
 
 READER = "reader [ppm-tokens:t/reader]"
-request = partial(token_request, READER)
+request = partial(token_request, READER, lifetime=timedelta(days=30))
 
 
 def test_create_prove_list_revoke_through_the_cli(
@@ -254,7 +253,7 @@ def test_transient_list_failures_are_retried_then_reported() -> None:
 
 
 def test_an_old_cli_gets_a_version_hint() -> None:
-    driver, _ = scripted(Completed(1, "", "Error: unknown flag: --user"))
+    driver, _ = scripted(Completed(1, "", "Error: unknown flag: --user"), Completed(1, "", ""))
     with pytest.raises(RequestRejected, match=r"major\.minor must match"):
         driver.create_token(request(expires=NOW + timedelta(days=1)))
 
@@ -319,17 +318,23 @@ def test_a_cli_that_cannot_start_through_a_wrapper() -> None:
 
 
 @pytest.mark.parametrize(
-    ("deadline", "flag"),
+    ("deadline", "lifetime", "flag"),
     [
-        (None, "never"),
-        (NOW + timedelta(days=90), "90d"),
-        (NOW + timedelta(days=90, seconds=-3), "90d"),
-        (NOW + timedelta(hours=36), "36h"),
-        (NOW + timedelta(days=2, minutes=7, seconds=20), "2887m"),
+        (None, None, "never"),
+        (NOW + timedelta(days=90), timedelta(days=90), "90d"),
+        # The declared lifetime, whatever the moment it was turned into a deadline.
+        (NOW + timedelta(days=90, seconds=-3), timedelta(days=90), "90d"),
+        (NOW + timedelta(hours=36), timedelta(hours=36), "36h"),
+        (NOW + timedelta(weeks=2), timedelta(weeks=2), "14d"),
+        # An absolute expiry: seconds, less the margin for the command to reach the server.
+        (NOW + timedelta(days=2, minutes=7, seconds=20), None, f"{2 * 86400 + 440 - 120}s"),
+        (NOW + timedelta(seconds=100), None, "50s"),  # the margin never takes more than half
     ],
 )
-def test_expires_is_a_lifetime_from_now(deadline: datetime | None, flag: str) -> None:
-    assert expires_flag(deadline, NOW) == flag
+def test_expires_is_a_lifetime_from_now(
+    deadline: datetime | None, lifetime: timedelta | None, flag: str
+) -> None:
+    assert expires_flag(deadline, NOW, lifetime=lifetime) == flag
 
 
 def test_an_expiry_in_the_past_is_refused() -> None:
