@@ -5,10 +5,10 @@ saved `token` object is for reviewers, never for apply."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
-from reconciler.durations import as_utc
+from reconciler.durations import DurationError, as_utc, format_duration, parse_duration
 from reconciler.errors import MalformedPlanError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.many import PlanSet
@@ -24,7 +24,9 @@ from reconciler.plan.model import (
 )
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 
-FORMAT_VERSION = 1
+# 2: a create-like action carries the grace it promises (`grace`, a duration counted from when
+# apply stores the new value), no longer a time computed when the plan was made.
+FORMAT_VERSION = 2
 _Kind = TypeVar("_Kind", ActionKind, WarningCode)
 
 
@@ -32,6 +34,10 @@ def _time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def _duration(delta: timedelta | None) -> str | None:
+    return None if delta is None else format_duration(delta)
 
 
 def _token(token: TokenSpec) -> dict[str, object]:
@@ -55,7 +61,7 @@ def _action(action: Action) -> dict[str, object]:
         "reason": action.reason,
         "guid": action.guid,
         "revoke_replaced": action.revoke_replaced,
-        "retire_after": _time(action.retire_after),
+        "grace": _duration(action.grace),
         "delete_secret": None if ref is None else {"store": ref.store, "key": ref.key},
         "token": None if action.token is None else _token(action.token),
     }
@@ -86,6 +92,7 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
                 "current": g.current,
                 "retire_after": _time(g.retire_after),
                 "note": g.note,
+                "grace": _duration(g.grace),
             }
             for g in plan.still_active
         ],
@@ -151,6 +158,15 @@ class _Reader:
     def time_or_none(self, key: str) -> datetime | None:
         return None if self._get(key, optional=True) is None else self.time(key)
 
+    def duration_or_none(self, key: str) -> timedelta | None:
+        if self._get(key, optional=True) is None:
+            return None
+        value = self.text(key)
+        try:
+            return parse_duration(value)
+        except DurationError:
+            raise _malformed(self._at(key), f"is not a duration like 3d or 0s: {value!r}") from None
+
     def choice(self, key: str, enum: type[_Kind]) -> _Kind:
         value = self.text(key)
         try:
@@ -206,7 +222,7 @@ def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> A
         token=token,
         guid=reader.text_or_none("guid"),
         revoke_replaced=reader.flag("revoke_replaced"),
-        retire_after=reader.time_or_none("retire_after"),
+        grace=reader.duration_or_none("grace"),
         delete_secret=delete,
     )
 
@@ -295,6 +311,7 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
                 current=g.text("current"),
                 retire_after=g.time_or_none("retire_after"),
                 note=g.text("note"),
+                grace=g.duration_or_none("grace"),
             )
             for g in root.objects("still_active", optional=True)
         ),

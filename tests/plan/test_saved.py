@@ -67,8 +67,8 @@ TAMPERING: dict[str, tuple[Callable[[Plan], Plan], str]] = {
     "action-dropped": (_dropped, "differ"),
     "reason-edited": (_edit_action(ActionKind.ROTATE, reason="routine"), "its reason differs;"),
     "grace-extended": (
-        _edit_action(ActionKind.ROTATE, retire_after=NOW + 300 * DAY),
-        "its retire_after differs;",
+        _edit_action(ActionKind.ROTATE, grace=300 * DAY),
+        "its grace differs;",
     ),
     "revoke-at-once": (
         _edit_action(ActionKind.ROTATE, revoke_replaced=True),
