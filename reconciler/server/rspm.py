@@ -271,7 +271,9 @@ class RspmDriver:
         return self._http.list_resources()
 
     def create_token(self, request: TokenRequest) -> CreatedToken:
-        started = self._now()
+        # `--expires` is a lifetime from the server's now: measured on the clock the deadline
+        # was computed on (apply's, the server's), so a 90d deadline is sent as 90d.
+        started = self.server_now() or self._now()
         args = create_argv(request, started)
         try:
             result = self._run(args)
@@ -339,6 +341,11 @@ class RspmDriver:
 
     def check_token(self, value: Secret, token: LiveToken) -> bool:
         return self._http.check_token(value, token)
+
+    def server_now(self) -> datetime | None:
+        """From the answers to the requests made over HTTP (repositories, proofs): the CLI
+        does not show the server's Date."""
+        return self._http.server_now()
 
     def self_guid(self) -> str | None:
         return jwtinfo.token_guid(self._token.reveal())
