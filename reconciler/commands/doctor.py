@@ -16,8 +16,9 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from reconciler.commands.clocks import server_clock
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, open_driver
-from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
+from reconciler.errors import CreateOutcomeUnknown, ReconcilerError, UsageError
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.compare import TOLERANCE
 from reconciler.sanitize import for_terminal
@@ -375,6 +376,13 @@ PROBE_OWNER = parse_owner(stored_description("", PROBE_NAMESPACE, PROBE_NAME))
 
 
 def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    if global_options.now is not None:
+        # The probe is a real token on a real server: its expiry may come from no clock but
+        # the server's, and the checks are of the server as it is now.
+        raise UsageError(
+            "doctor checks the server as it is now and creates a real probe token: it takes "
+            "no --now"
+        )
     clock = make_clock(global_options)
     spec = load_spec(options.spec_path, now=clock()) if options.spec_path else None
     driver = open_driver(global_options, env, spec, clock)
@@ -383,7 +391,7 @@ def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment,
     if isinstance(driver, RspmDriver):
         ui.out(f"      rspm command: {' '.join(for_terminal(w) for w in driver.command)}")
     try:
-        ok = Doctor(driver, clock, lambda step: ui.out(step.render())).run(
+        ok = Doctor(driver, server_clock(driver), lambda step: ui.out(step.render())).run(
             options.repo, options.revoke_wait
         )
     finally:
