@@ -119,3 +119,19 @@ def test_a_plan_from_the_future_is_refused() -> None:
     check_moment(PLAN, NOW - CLOCK_SKEW)  # clocks a little apart
     with pytest.raises(StalePlanError, match="later than now"):
         check_moment(PLAN, NOW - CLOCK_SKEW - DAY)
+
+
+def test_a_rotation_saved_and_applied_days_later_promises_its_whole_grace() -> None:
+    """The plan promises a duration: applied 5 days after it was made (longer than the 3-day
+    grace), it is neither refused nor carries a retire time already in the past."""
+    data = json.loads(json.dumps(plan_to_json(PLAN)))
+    (rotate,) = [a for a in data["actions"] if a["kind"] == "rotate"]
+    assert rotate["grace"] == "3d" and "retire_after" not in rotate
+
+    saved = plan_from_json(data, SPEC)
+    check_moment(saved, NOW + 5 * DAY)
+    check_saved(saved, PLAN)  # what apply plans again at the saved moment
+    (action,) = [a for a in saved.actions if a.kind is ActionKind.ROTATE]
+    assert (action.revoke_replaced, action.grace) == (False, 3 * DAY)
+    # Nothing in the plan is a time from which that grace would count.
+    assert all(a.grace == 0 * DAY for a in saved.actions if a.kind.creates and a is not action)
