@@ -64,5 +64,6 @@ class ServerClock(Protocol):
 
     def server_now(self) -> datetime | None:
         """The server's time: the `Date` of its latest answer, advanced by the time elapsed
-        here since. None before any answer that carried one."""
+        here since, at the latest it can be (a Date is whole seconds). None before any answer
+        that carried one."""
         ...

@@ -64,6 +64,7 @@ def _utc_now() -> datetime:
 
 
 _LISTINGS = frozenset({endpoints.TOKENS, endpoints.REPOS, endpoints.SOURCES})
+_DATE_RESOLUTION = timedelta(seconds=1)
 
 
 class HttpDriver:
@@ -197,7 +198,9 @@ class HttpDriver:
         if noted is None:
             return None
         date, seen = noted
-        return date + timedelta(seconds=time.monotonic() - seen)
+        # A Date is in whole seconds, rounded down: the server's time is up to a second later.
+        # Taking the later end, a grace counted from it is never shorter than promised.
+        return date + _DATE_RESOLUTION + timedelta(seconds=time.monotonic() - seen)
 
     def _refuse_redirect(
         self, where: str, response: httpx.Response, create: bool, body: object
