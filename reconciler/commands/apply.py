@@ -21,6 +21,7 @@ from reconciler.apply.guards import mass_revoke_refusal
 from reconciler.apply.lock import LockContext, open_lock
 from reconciler.apply.locks.held import hold
 from reconciler.apply.locks.record import new_info
+from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
     Clock,
@@ -269,7 +270,6 @@ def execute(
     driver: Driver,
     stores: Mapping[str, SecretStore],
     *,
-    clock: Clock,
     concurrency: int,
     server: str,
     ui: UI,
@@ -283,7 +283,7 @@ def execute(
             spec=spec,
             driver=driver,
             stores=stores,
-            now=clock,
+            now=server_clock(driver),  # what the steps promise counts from when they run
             options=ApplyOptions(concurrency=concurrency),
             on_progress=lambda result: advance(describe_result(result)),
             server_url=server,
@@ -332,6 +332,7 @@ def run(
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
             sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
+            refuse_other_now(global_options, clock, driver, operation)
             if saved:
                 plan = rederive_saved_plan(
                     plan, spec, driver, stores, live=live, server=server, now=clock()
@@ -371,7 +372,6 @@ def run(
                 spec,
                 driver,
                 stores,
-                clock=clock,
                 concurrency=options.concurrency,
                 server=server,
                 ui=ui,

@@ -19,10 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from reconciler.commands import doctor_proofs
+from reconciler.commands.clocks import server_clock
 from reconciler.commands.doctor_exchange import exchange_step
 from reconciler.commands.doctor_steps import Outcome, Step
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, open_driver
-from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
+from reconciler.errors import CreateOutcomeUnknown, ReconcilerError, UsageError
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.compare import TOLERANCE
 from reconciler.sanitize import for_terminal
@@ -411,6 +412,13 @@ def _doctors(token: LiveToken) -> bool:
 
 
 def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    if global_options.now is not None:
+        # The probe is a real token on a real server: its expiry may come from no clock but
+        # the server's, and the checks are of the server as it is now.
+        raise UsageError(
+            "doctor checks the server as it is now and creates a real probe token: it takes "
+            "no --now"
+        )
     clock = make_clock(global_options)
     spec = load_spec(options.spec_path, now=clock()) if options.spec_path else None
 
@@ -436,12 +444,14 @@ def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment,
     if isinstance(driver, RspmDriver):
         ui.out(f"      rspm command: {' '.join(for_terminal(w) for w in driver.command)}")
     try:
-        doctor = Doctor(driver, clock, report, federated=federated)
+        # The probes are real tokens: their expiries count on the server's clock.
+        server_time = server_clock(driver)
+        doctor = Doctor(driver, server_time, report, federated=federated)
         ok = doctor.run(options.repo, options.revoke_wait)
         if ok and spec is not None:
             checks = doctor_proofs.ProofChecks(
                 driver,
-                clock,
+                server_time,
                 report,
                 not_a_token=NOT_A_TOKEN,
                 description=stored_description(PROBE_DESCRIPTION, PROBE_NAMESPACE, PROBE_NAME),

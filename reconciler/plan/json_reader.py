@@ -4,9 +4,10 @@ the file is malformed, and no key that this version never writes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
+from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import MalformedPlanError
 from reconciler.plan.model import ActionKind, WarningCode
 from reconciler.sanitize import quoted
@@ -79,6 +80,17 @@ class Reader:
 
     def time_or_none(self, key: str) -> datetime | None:
         return None if self._get(key, optional=True) is None else self.time(key)
+
+    def duration_or_none(self, key: str) -> timedelta | None:
+        if self._get(key, optional=True) is None:
+            return None
+        value = self.text(key)
+        try:
+            return parse_duration(value)
+        except DurationError:
+            raise malformed(
+                self._at(key), f"is not a duration like 3d or 0s: {quoted(value)}"
+            ) from None
 
     def choice(self, key: str, enum: type[_Kind]) -> _Kind:
         value = self.text(key)

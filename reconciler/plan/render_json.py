@@ -5,9 +5,9 @@ saved `token` object is for reviewers, never for apply."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from reconciler.durations import as_utc
+from reconciler.durations import as_utc, format_duration
 from reconciler.errors import MalformedPlanError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.json_reader import Reader, malformed
@@ -25,7 +25,9 @@ from reconciler.plan.model import (
 from reconciler.sanitize import quoted
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 
-FORMAT_VERSION = 1
+# 2: a create-like action carries the grace it promises (`grace`, a duration counted from when
+# apply stores the new value), no longer a time computed when the plan was made.
+FORMAT_VERSION = 2
 # The keys this version writes, object by object; a saved plan with any other key was not
 # written by it (README: a file that is not a plan this version wrote is refused, exit 4).
 PLAN_KEYS = frozenset(
@@ -51,7 +53,7 @@ ACTION_KEYS = frozenset(
         "reason",
         "guid",
         "revoke_replaced",
-        "retire_after",
+        "grace",
         "delete_secret",
         "token",
     }
@@ -59,7 +61,7 @@ ACTION_KEYS = frozenset(
 SECRET_REF_KEYS = frozenset({"store", "key"})
 WARNING_KEYS = frozenset({"code", "message", "name", "guid"})
 ERROR_KEYS = frozenset({"message", "name", "token_only"})
-GENERATION_KEYS = frozenset({"name", "guid", "current", "retire_after", "note"})
+GENERATION_KEYS = frozenset({"name", "guid", "current", "retire_after", "note", "grace"})
 PLAN_SET_KEYS = frozenset({"format_version", "plans", "failures", "summary"})
 
 
@@ -67,6 +69,10 @@ def _time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def _duration(delta: timedelta | None) -> str | None:
+    return None if delta is None else format_duration(delta)
 
 
 def _token(token: TokenSpec) -> dict[str, object]:
@@ -90,7 +96,7 @@ def _action(action: Action) -> dict[str, object]:
         "reason": action.reason,
         "guid": action.guid,
         "revoke_replaced": action.revoke_replaced,
-        "retire_after": _time(action.retire_after),
+        "grace": _duration(action.grace),
         "delete_secret": None if ref is None else {"store": ref.store, "key": ref.key},
         "token": None if action.token is None else _token(action.token),
     }
@@ -123,6 +129,7 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
                 "current": g.current,
                 "retire_after": _time(g.retire_after),
                 "note": g.note,
+                "grace": _duration(g.grace),
             }
             for g in plan.still_active
         ],
@@ -154,7 +161,7 @@ def _read_action(reader: Reader, declared_tokens: Mapping[str, TokenSpec]) -> Ac
         token=token,
         guid=reader.text_or_none("guid"),
         revoke_replaced=reader.flag("revoke_replaced"),
-        retire_after=reader.time_or_none("retire_after"),
+        grace=reader.duration_or_none("grace"),
         delete_secret=delete,
     )
 
@@ -250,6 +257,7 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
                 current=g.text("current"),
                 retire_after=g.time_or_none("retire_after"),
                 note=g.text("note"),
+                grace=g.duration_or_none("grace"),
             )
             for g in root.objects("still_active", GENERATION_KEYS, optional=True)
         ),

@@ -8,7 +8,9 @@ reason counts too: it is what a reviewer read and approved, and at the same mome
 computed exactly, so an edited reason is a tampered plan like any other.
 
 A saved plan may not claim a moment ahead of now (rotations and retirements would fall due early);
-a moment in the past can only make less due.
+a moment in the past can only make less due. What a plan promises is relative to when it runs (a
+rotation's grace counts from when apply stores the new value; a new token's expiry from its
+creation), so a plan applied days after it was made is neither refused for that nor gives less.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ never a loop.
 from __future__ import annotations
 
 import base64
+import email.utils
 import logging
 import random
 import ssl
@@ -27,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -69,6 +70,7 @@ def _utc_now() -> datetime:
 
 
 _LISTINGS = frozenset({endpoints.TOKENS, endpoints.REPOS, endpoints.SOURCES})
+_DATE_RESOLUTION = timedelta(seconds=1)
 
 
 class HttpDriver:
@@ -126,6 +128,8 @@ class HttpDriver:
         self._refused_anonymously: set[str] = set()
         self._refusal_lock = threading.Lock()
         self._path_locks: dict[str, threading.Lock] = {}
+        # The server's Date of its latest answer, and time.monotonic() when it arrived.
+        self._server_date: tuple[datetime, float] | None = None
 
     # Transport ---------------------------------------------------------------------------------
 
@@ -192,6 +196,7 @@ class HttpDriver:
                 if timed_out:
                     raise ServerTimeout(deadline.message(where)) from None
             else:
+                self._note_date(response)
                 status = response.status_code
                 self._log.debug("%s %s -> %s (attempt %d)", method, path, status, attempt)
                 if 300 <= status < 400:
@@ -213,6 +218,20 @@ class HttpDriver:
             if not deadline.allows(pause):
                 raise ServerTimeout(deadline.gave_up(f"{where}: {failure}", attempt))
             self._sleep(pause)
+
+    def _note_date(self, response: httpx.Response) -> None:
+        date = _http_date(response.headers.get("date"))
+        if date is not None:
+            self._server_date = (date, time.monotonic())  # one assignment: thread-safe
+
+    def server_now(self) -> datetime | None:
+        noted = self._server_date
+        if noted is None:
+            return None
+        date, seen = noted
+        # A Date is in whole seconds, rounded down: the server's time is up to a second later.
+        # Taking the later end, a grace counted from it is never shorter than promised.
+        return date + _DATE_RESOLUTION + timedelta(seconds=time.monotonic() - seen)
 
     def _refuse_redirect(
         self, where: str, response: httpx.Response, create: bool, body: object
@@ -411,6 +430,17 @@ class HttpDriver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _http_date(text: str | None) -> datetime | None:
+    """An HTTP `Date` header (RFC 9110), as an aware time; None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _json_of(response: httpx.Response, method: str, path: str) -> Any:

@@ -291,8 +291,10 @@ class RspmDriver:
         return self._http.list_resources()
 
     def create_token(self, request: TokenRequest) -> CreatedToken:
-        started = self._now()
-        # An absolute expiry is moved earlier by what the command may take to reach the server.
+        # `--expires` is a lifetime from the server's now: measured on the clock the deadline
+        # was computed on (apply's, the server's). An absolute expiry is moved earlier by what
+        # the command may take to reach the server.
+        started = self.server_now() or self._now()
         margin = min(EXPIRY_MARGIN, timedelta(seconds=self._timeout))
         args = create_argv(request, started, margin)
         try:
@@ -364,6 +366,11 @@ class RspmDriver:
             # The weaker proof reads the list this driver serves: the CLI's.
             return self._http.check_listed(self.list_tokens(), value, token)
         return self._http.check_token(value, token)
+
+    def server_now(self) -> datetime | None:
+        """From the answers to the requests made over HTTP (repositories, proofs): the CLI
+        does not show the server's Date."""
+        return self._http.server_now()
 
     def self_guid(self) -> str | None:
         return jwtinfo.token_guid(self._token.reveal())

@@ -130,6 +130,15 @@ def test_doctor_with_a_bad_repository_fails_early_and_changes_nothing(
     assert api_changes(emulator_control) == []
 
 
+def test_doctor_takes_no_now(cli: Cli, emulator_control: EmulatorControl) -> None:
+    """Its probe is a real token: its expiry comes from the server's clock, never a fake one."""
+    emulator_control.clear_log()
+    run = cli("doctor", "--now", "+400d")
+    assert run.code == 1
+    assert "takes no --now" in run.stderr
+    assert emulator_control.request_log() == []
+
+
 def test_doctor_with_a_refused_admin_token(cli: Cli, emulator_control: EmulatorControl) -> None:
     emulator_control.clear_log()
     run = cli("doctor", PACKAGEMANAGER_TOKEN="not-a-token")

@@ -61,7 +61,7 @@ def test_round_trip(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
 
 def test_document_fields(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
     _, plan, data = saved
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     assert data["generated_at"] == "2026-03-01T12:00:00Z"
     assert data["live_fingerprint"] == plan.live_fingerprint
     assert data["summary"] == plan.summary()
@@ -165,15 +165,16 @@ def _broken(data: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]
 @pytest.mark.parametrize(
     "path, value, message",
     [
-        (["format_version"], 2, "format_version 2 is not supported"),
-        (["format_version"], "1", "format_version must be an integer"),
+        (["format_version"], 1, "format_version 1 is not supported"),
+        (["format_version"], "2", "format_version must be an integer"),
         (["namespace"], KeyError, "namespace is missing"),
         (["actions"], {}, "actions must be an array"),
         (["actions", 0], "create", r"actions\[0\] must be an object"),
         (["actions", 0, "kind"], "explode", r"actions\[0\].kind is 'explode'; expected one of"),
         (["actions", 1, "guid"], 7, r"actions\[1\].guid must be a string or null"),
-        (["actions", 2, "retire_after"], "soon", r"actions\[2\].retire_after is not an ISO"),
-        (["actions", 2, "retire_after"], "2026-03-04T12:00:00", "has no time zone"),
+        (["actions", 2, "grace"], "soon", r"actions\[2\].grace is not a duration"),
+        (["actions", 2, "grace"], 3, r"actions\[2\].grace must be a string"),
+        (["still_active", 0, "retire_after"], "2026-03-04T12:00:00", "has no time zone"),
         (["actions", 3, "revoke_replaced"], "yes", "must be true or false"),
         (["warnings", 0, "code"], "meh", r"warnings\[0\].code is 'meh'"),
         (["generated_at"], None, "generated_at must be a string"),
