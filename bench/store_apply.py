@@ -50,7 +50,7 @@ def command_backend(workdir: Path) -> Iterator[Backend]:
     (workdir / "values").mkdir()
     entry = (
         f'{{type: command, command: ["{sys.executable}", "{script}", "{{secret}}"], '
-        f"state_dir: {workdir / 'state'}}}"
+        f"state_dir: {workdir / 'state'}, env: [BENCH_DIR]}}"
     )
     yield entry, {"BENCH_DIR": str(workdir / "values"), "PATH": os.environ.get("PATH", "")}
 

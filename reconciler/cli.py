@@ -161,11 +161,11 @@ def configure_logging(verbose: bool) -> None:
 
 def shown(text: str) -> str:
     """Our messages may quote text from a server, a store or a file name. Where that text was
-    not escaped at the source, the line holding it is escaped whole here: nothing on stderr
-    can move the cursor, retitle the terminal or start a line of its own."""
-    return "\n".join(
-        for_terminal(line) if has_unsafe_characters(line) else line for line in text.split("\n")
-    )
+    not escaped at the source, the message is escaped whole here: nothing on stderr can move
+    the cursor or retitle the terminal, and a message is one line (what goes to stderr is a
+    line: a line break in it came from what it quotes, such as a file name, and would start a
+    line of its own, "3 files valid" under a failing run)."""
+    return for_terminal(text) if has_unsafe_characters(text) else text
 
 
 def finish(run: Callable[[], int]) -> int:
@@ -526,9 +526,17 @@ def expand_spec_dirs(
     """A directory given to -f stands for every spec under it, as for plan and apply."""
     from reconciler.commands.specs import expand
 
-    del ctx
     try:
         return expand(values).paths
+    except SpecError as exc:
+        # A spec refused before it is read (a link leading out of its directory): exit 3 with
+        # its problems, as every command that reads specs says it.
+        error = exc
+
+        def refuse() -> int:
+            raise error
+
+        ctx.exit(finish(refuse))
     except ReconcilerError as exc:
         raise click.BadParameter(str(exc), param=param) from None
 

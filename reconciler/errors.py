@@ -2,13 +2,17 @@
 
     ReconcilerError                 anything this project raises on purpose (exit 1 unless below)
     ├── SpecError                   the spec is invalid; carries every Problem found (exit 3)
+    ├── TimedOut                    a call to an external system ran out of its overall deadline
     ├── ServerError                 the PPM server failed or refused a request
     │   ├── AuthError               401/403: the admin token is missing, revoked or lacks a scope
     │   ├── NotFoundError           404: a token, repository or source that is not there
     │   ├── RequestRejected         4xx with a message: the server refused the input
     │   ├── CreateOutcomeUnknown    a create whose response was lost: it may or may not exist
-    │   └── ProofInconclusive       no request can prove a new token (e.g. it answers anyone)
+    │   │   └── CreateTimedOut      (also a TimedOut) ... because it ran out of its deadline
+    │   ├── ProofInconclusive       no request can prove a new token (e.g. it answers anyone)
+    │   └── ServerTimeout           (also a TimedOut) a request or rspm command ran out of time
     ├── StoreError                  a secret store failed (write, read back, delete)
+    │   └── StoreTimeout            (also a TimedOut) a store call ran out of time
     ├── LockError                   the apply lock could not be taken, kept or released
     │   └── LockHeld                another run holds it (names the holder and since when)
     ├── StalePlanError              a saved plan no longer matches the live state or spec (exit 4)
@@ -46,6 +50,13 @@ class SpecError(ReconcilerError):
         super().__init__(first + more)
 
 
+class TimedOut(ReconcilerError):
+    """A call to an external system (the server, the rspm CLI, a store) did not finish within
+    its overall deadline, retries included. The deadline was the whole budget of the call:
+    whoever catches it must not try the same call again, and the message names the call and
+    the setting that sets the deadline."""
+
+
 class ServerError(ReconcilerError):
     """The PPM server failed or refused a request."""
 
@@ -75,13 +86,26 @@ class CreateOutcomeUnknown(ServerError):
         self.retry_after = retry_after  # seconds the server asked to wait (429/503), if any
 
 
+class CreateTimedOut(CreateOutcomeUnknown, TimedOut):
+    """A create that ran out of its deadline: it may have made a token, and is not sent again
+    (a server that let one create run out of time is not asked for another)."""
+
+
 class ProofInconclusive(ServerError):
     """The request that would prove a new token cannot tell: the server answers it without a
     token, or does not have it. Retrying does not help; the token stays unproven."""
 
 
+class ServerTimeout(ServerError, TimedOut):
+    """A request to the server (with its retries) or an rspm command ran out of its deadline."""
+
+
 class StoreError(ReconcilerError):
     """A secret store failed."""
+
+
+class StoreTimeout(StoreError, TimedOut):
+    """A store request (with its retries) or a store's program ran out of its deadline."""
 
 
 class LockError(ReconcilerError):

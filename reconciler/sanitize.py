@@ -15,6 +15,11 @@ override can make `revoke` read as something else; Markdown can break out of a t
                          HTML block (`<details>`), where Markdown is not read
 
 All three are pure and total: any str in, a printable one-line str out.
+
+A message that quotes input (a spec value, a saved plan's field, a key a tool printed) quotes
+at most an excerpt of it, `quoted(value)`: the first EXCERPT characters, escaped, and how long
+the whole was. Whatever a file holds, an error about it cannot print it: a spec that is a link
+to a credentials file, or a plan file holding one, is not echoed back into a CI log.
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ _INVISIBLE = frozenset(
     "\u3164\uffa0\ufeff"
 )
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The most characters of one input value a message quotes.
+EXCERPT = 40
+# The most characters of a sentence a library or a tool wrote about the input (PyYAML's,
+# jsonschema's) that a message passes on: theirs quote the input too, whole.
+WORDING = 80
+# The most characters of a file name a document records (a saved plan's spec_path).
+PATH_EXCERPT = 160
 
 
 def unsafe_character(char: str) -> bool:
@@ -107,3 +119,28 @@ def for_code_span(text: str) -> str:
     block such as `<details>` (not a backtick span, which cannot hold every string). Escaped for
     the terminal, then as HTML text."""
     return _html_text(for_terminal(text))
+
+
+def excerpt(text: str, limit: int = EXCERPT) -> str:
+    """At most `limit` characters of `text`, escaped for the terminal, then "..." and the whole
+    length when it was cut: `abc... (1,234 characters)`."""
+    if len(text) <= limit:
+        return for_terminal(text)
+    return f"{for_terminal(text[:limit])}... ({len(text):,} characters)"
+
+
+def cut(text: str, limit: int = WORDING) -> str:
+    """A sentence someone else wrote about the input, cut to `limit` characters: its quotes of
+    the input are `repr`-escaped already, or escaped where the message is shown."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def quoted(value: object, limit: int = EXCERPT) -> str:
+    """`value` as `repr` quotes it (`'ds-read'`, control characters escaped), cut to an excerpt
+    when long: the way a message names a value it was given. What `repr` leaves as itself but a
+    terminal would not show (a bidi control, a Hangul filler) is escaped too; `repr` has already
+    doubled every backslash, so no escape can be forged."""
+    text = value if isinstance(value, str) else repr(value)
+    cut = value if len(text) <= limit else text[:limit]
+    shown = "".join(_escape(char) if unsafe_character(char) else char for char in repr(cut))
+    return shown if cut is value else f"{shown}... ({len(text):,} characters)"

@@ -234,8 +234,13 @@ def test_emulator_port_out_of_range_is_a_usage_error(tmp_path: Path, port: str) 
 
 @pytest.mark.parametrize(
     "content",
-    [b'{"format_version": 1, "namespace": "e2e", "act', b"[]", b"\xff\xfe"],
-    ids=["cut-short", "not-an-object", "not-utf8"],
+    [
+        b'{"format_version": 1, "namespace": "e2e", "act',
+        b"[]",
+        b"\xff\xfe",
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+    ids=["cut-short", "not-an-object", "not-utf8", "nested-deeply"],
 )
 def test_a_saved_plan_that_is_not_whole_is_refused_as_edited(
     tmp_path: Path, content: bytes
@@ -252,6 +257,7 @@ def test_a_saved_plan_that_is_not_whole_is_refused_as_edited(
     assert run.returncode == 4, run.stderr
     assert "malformed plan file" in run.stderr
     assert "Traceback" not in run.stderr
+    assert len(run.stderr.splitlines()) == 1, run.stderr
 
 
 def test_a_saved_plan_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.plan.render_json import FORMAT_VERSION
 from tests.jwt_shapes import jwt_shaped
 from tests.test_cli import ppm_tokens
 
 DEAD = "http://127.0.0.1:9"
+EMPTY_PLAN_SET = json.dumps({"format_version": FORMAT_VERSION, "plans": []})
 
 
 def spec(path: Path, namespace: str, extra: str = "") -> Path:
@@ -111,7 +113,7 @@ def test_mixed_up_arguments_are_usage_errors(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     repository(tmp_path)
-    (tmp_path / "plan.json").write_text('{"format_version": 1, "plans": []}')
+    (tmp_path / "plan.json").write_text(EMPTY_PLAN_SET)
     code, output = run(tmp_path, *args)
     assert code == 1
     assert message in output
@@ -120,7 +122,7 @@ def test_mixed_up_arguments_are_usage_errors(
 
 def test_a_saved_plan_of_several_specs_takes_no_spec_override(tmp_path: Path) -> None:
     repository(tmp_path)
-    (tmp_path / "plan.json").write_text('{"format_version": 1, "plans": []}')
+    (tmp_path / "plan.json").write_text(EMPTY_PLAN_SET)
     code, output = run(tmp_path, "apply", "plan.json", "-f", "tokens/a.yaml")
     assert code == 1
     assert "plan of several specs and records each spec's path" in output

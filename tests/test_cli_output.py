@@ -21,8 +21,15 @@ def test_an_error_quoting_raw_server_text_is_escaped(capsys: pytest.CaptureFixtu
 
 def test_text_escaped_at_its_source_is_not_escaped_twice() -> None:
     assert shown("store said: \\x1b[8m") == "store said: \\x1b[8m"
-    assert shown("line one\nline two") == "line one\nline two"
-    assert shown(f"ok\n{HIDE}") == "ok\n\\x1b[8mhidden"
+
+
+def test_a_message_is_one_line() -> None:
+    """A line break in a message came from what it quotes (a file name, a server's text):
+    shown, it would start a line of its own, such as "3 files valid" under a failing run."""
+    assert shown("tokens/x\n3 files valid\n.yaml: 1 error") == (
+        "tokens/x\\n3 files valid\\n.yaml: 1 error"
+    )
+    assert shown(f"ok\n{HIDE}") == "ok\\n\\x1b[8mhidden"
 
 
 def test_a_file_name_in_a_problem_is_escaped() -> None:

@@ -7,10 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.sanitize import (
+    EXCERPT,
+    cut,
+    excerpt,
     for_code_span,
     for_markdown,
     for_terminal,
     has_unsafe_characters,
+    quoted,
     unsafe_character,
 )
 from tests.hostile import render_as_github
@@ -77,3 +81,34 @@ def test_code_span_escapes_html_only() -> None:
 def test_unsafe_character_classes() -> None:
     assert all(unsafe_character(c) for c in "\x00\x07\x1b\x7f\x85\x9b\u061c\u200e\u202e\u2068")
     assert not any(unsafe_character(c) for c in "a Z0-_.@ \u00e9\u00a0\u65e5")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("ds-read", "'ds-read'"),
+        ("it's", '"it\'s"'),
+        ("a\nb\x1b[8m", "'a\\nb\\x1b[8m'"),
+        ("\u202eevil\u3164", "'\\u202eevil\\u3164'"),
+        (7, "7"),
+        ("x" * EXCERPT, repr("x" * EXCERPT)),
+        ("x" * 5000, repr("x" * EXCERPT) + "... (5,000 characters)"),
+        (["s" * 30] * 3, repr(repr(["s" * 30] * 3)[:EXCERPT]) + "... (102 characters)"),
+    ],
+)
+def test_quoted_is_repr_cut_to_an_excerpt(value: object, shown: str) -> None:
+    assert quoted(value) == shown
+
+
+@given(st.text())
+def test_an_excerpt_is_short_and_safe(text: str) -> None:
+    for shown in (quoted(text), excerpt(text)):
+        assert not has_unsafe_characters(shown)
+        # At most EXCERPT characters of the text, each escaped in at most 10, and the length.
+        assert len(shown) <= EXCERPT * 10 + 40
+    assert len(cut(text)) <= 83
+
+
+def test_excerpt_escapes_and_cuts() -> None:
+    assert excerpt("a\nb") == "a\\nb"
+    assert excerpt("y" * 41) == "y" * 40 + "... (41 characters)"

@@ -4,6 +4,7 @@ users can read the file."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,26 @@ def test_a_file_that_is_not_one_token_is_refused(
     with pytest.raises(UsageError, match=fragment) as raised:
         read_token_file(path)
     assert TOKEN not in str(raised.value)
+
+
+def test_what_is_not_a_small_regular_file_is_refused_unread(tmp_path: Path) -> None:
+    """/dev/zero (read whole, it would fill memory), a FIFO (it would wait for a writer), a
+    file far larger than any token: refused at once, by what the descriptor says."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    with (tmp_path / "huge").open("wb") as handle:
+        handle.truncate(1024**3)  # sparse
+    for name, fragment in (
+        ("fifo", "a named pipe"),
+        ("zero", "a character device"),
+        ("huge", "it is 1024 MiB; the limit is 64 KiB"),
+    ):
+        with pytest.raises(UsageError, match=fragment):
+            read_token_file(tmp_path / name)
+
+
+def test_a_link_to_a_token_file_is_followed(tmp_path: Path) -> None:
+    # Kubernetes mounts a secret as links (token -> ..data/token).
+    (tmp_path / "real").write_text(TOKEN + "\n")
+    (tmp_path / "token").symlink_to("real")
+    assert read_token_file(tmp_path / "token").reveal() == TOKEN

@@ -3,7 +3,9 @@
 A create answered with a 5xx or a 429, or whose answer never arrived, may or may not have made a
 token. Never create blindly again: list the tokens and look for this create's description (the
 ownership marker) among tokens that did not exist before; revoke what it made (its value is
-lost), then create again with the same backoff as reads, up to the attempts limit.
+lost), then create again with the same backoff as reads, up to the attempts limit. A create
+that ran out of its deadline is not sent again: the server (or the CLI) that let it is looked at
+once more, for what it may have made, and the action fails.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from reconciler.apply.context import Context
-from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
+from reconciler.errors import CreateOutcomeUnknown, ReconcilerError, TimedOut
 from reconciler.server.model import CreatedToken, TokenRequest
 from reconciler.server.retry import MAX_RETRY_AFTER, backoff_delay
 
@@ -32,7 +34,7 @@ def create_token(name: str, request: TokenRequest, ctx: Context) -> CreateOutcom
         try:
             return CreateOutcome(ctx.driver.create_token(request), tuple(revoked))
         except CreateOutcomeUnknown as exc:
-            lost, wait = str(exc), exc.retry_after
+            lost, wait, timed_out = str(exc), exc.retry_after, isinstance(exc, TimedOut)
         try:
             orphans = _made_by_this_create(request.description, ctx)
         except ReconcilerError as exc:
@@ -54,6 +56,8 @@ def create_token(name: str, request: TokenRequest, ctx: Context) -> CreateOutcom
                     f"it failed ({exc}): revoke it by hand or run apply again",
                 )
             revoked.append(guid)
+        if timed_out:
+            break
         if attempt < attempts:
             delay = wait if wait is not None else _backoff(rng, attempt, ctx)
             ctx.sleep(min(delay, MAX_RETRY_AFTER))
@@ -62,10 +66,11 @@ def create_token(name: str, request: TokenRequest, ctx: Context) -> CreateOutcom
         if revoked
         else "; no token was made"
     )
+    tries = f"{attempt} attempt{'s' if attempt != 1 else ''}"
     return CreateOutcome(
         None,
         tuple(revoked),
-        f"creating {name} got no usable answer in {attempts} attempts (last: {lost}){made}; "
+        f"creating {name} got no usable answer in {tries} (last: {lost}){made}; "
         "nothing else changed: run apply again",
     )
 

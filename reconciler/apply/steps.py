@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import timedelta
 
 from reconciler.apply.context import Context, StepFailed, failed, label, unexpected
 from reconciler.apply.create import create_token
@@ -74,7 +74,10 @@ def _create_like(action: Action, ctx: Context) -> ActionResult:
         user=token.user,
         scope=token.scope.value,
         resources=token.resources,
+        # From the moment of the create, on the clock the server judges tokens by (ctx.now),
+        # never from the plan's time: a `90d` token lives 90 days however late the plan runs.
         expires=token.expires.deadline(ctx.now()),
+        lifetime=token.expires.lifetime,
     )
     outcome = create_token(token.name, request, ctx)
     if outcome.created is None:
@@ -105,7 +108,7 @@ def _handle_created(
     except Exception as exc:
         return _revoke_new(action, created, _reason(exc), ctx)
     try:
-        payload = _put(token, store, created, ctx, action.retire_after)
+        payload = _put(token, store, created, ctx, action.grace or timedelta(0))
         _confirm(token, store, created, payload, ctx)
     except Exception as exc:
         return _undo_write(action, token, ctx, store=store, created=created, reason=_reason(exc))
@@ -168,7 +171,7 @@ def _put(
     store: SecretStore,
     created: CreatedToken,
     ctx: Context,
-    retire_previous_after: datetime | None,
+    grace: timedelta,
 ) -> Secret:
     live = created.token
     meta = SecretMeta(
@@ -179,13 +182,12 @@ def _put(
         expires=live.expires,
         scope=live.scope,
         format=token.format.value,
-        retire_previous_after=retire_previous_after,
     )
     payload = render_payload(created.value, token.format, server_url=ctx.server_url, meta=meta)
     written = SecretPayload(payload, replace(meta, value_sha256=payload.sha256()))
     try:
         with_retries(
-            lambda: store.put(token.secret, written),
+            lambda: store.put(token.secret, _promising(written, grace, ctx)),
             attempts=ctx.options.store_attempts,
             backoff=ctx.options.store_backoff,
             sleep=ctx.sleep,
@@ -193,6 +195,17 @@ def _put(
     except ReconcilerError as exc:
         raise StepFailed(f"store '{store.name}' failed for {token.name}: {exc}") from None
     return payload
+
+
+def _promising(written: SecretPayload, grace: timedelta, ctx: Context) -> SecretPayload:
+    """`written` with the time from which the generations the new token supersedes may be
+    retired. A grace is for consumers, who can read the new value once this write is done: it
+    counts from the write (each attempt's own start, on the clock of ctx.now, the server's),
+    not from the plan, which may have been reviewed for days. No grace: from the new token's
+    creation."""
+    meta = written.meta
+    after = ctx.now() + grace if grace else meta.created
+    return replace(written, meta=replace(meta, retire_previous_after=after))
 
 
 def _confirm(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from reconciler.apply.guards import mass_revoke_refusal
 from reconciler.apply.lock import LockContext, open_lock
 from reconciler.apply.locks.held import hold
 from reconciler.apply.locks.record import new_info
+from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
     Clock,
@@ -32,16 +34,21 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
+from reconciler.inputs import Unreadable, read_bounded
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text
 from reconciler.plan.saved import check_moment, check_saved
+from reconciler.sanitize import PATH_EXCERPT, cut, excerpt
 from reconciler.server.driver import Driver
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
+
+# A saved plan is at most this large: one of 10,000 tokens takes 3 to 10 MiB.
+MAX_PLAN_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,12 +80,13 @@ def lock_context(spec: Spec, server: str, env: Environment) -> LockContext:
     )
 
 
-def sweep_stores(stores: Mapping[str, SecretStore], ui: UI) -> None:
-    """What killed runs left in the stores (temporary files that may hold a value, copies kept
-    for a restore), removed before any write of this run."""
-    for store in stores.values():
+def sweep_stores(spec: Spec, stores: Mapping[str, SecretStore], ui: UI) -> None:
+    """What killed runs left in the stores for the secrets `spec` declares (temporary files that
+    may hold a value, copies kept for a restore), removed before any write of this run."""
+    for name, store in stores.items():
+        keys = [token.secret for token in spec.tokens if token.store == name]
         try:
-            removed = store.sweep()
+            removed = store.sweep(keys)
         except ReconcilerError as exc:
             ui.err(f"Warning: cleaning up store '{store.name}' failed: {exc}")
             continue
@@ -90,10 +98,16 @@ def is_saved_plan(path: Path) -> bool:
     if path.suffix == ".json":
         return True
     try:
-        with path.open("rb") as handle:
-            return handle.read(64).lstrip().startswith(b"{")
+        # Without blocking: a FIFO with no writer reads as empty, and is then refused as a spec.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    try:
+        return os.read(fd, 64).lstrip().startswith(b"{")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tuple[Plan, Spec]:
@@ -102,16 +116,24 @@ def load_saved_plan(path: Path, spec_override: Path | None, clock: Clock) -> tup
 
 def read_saved_plan(path: Path) -> dict[str, object]:
     try:
-        text = path.read_bytes()
+        text = read_bounded(path, MAX_PLAN_BYTES)
     except OSError as exc:
         raise UsageError(f"cannot read saved plan {path}: {exc.strerror}") from None
+    except Unreadable as exc:
+        # Not a file `plan --out` wrote: /dev/zero, a FIFO, something of no plan's size.
+        raise MalformedPlanError(
+            f"malformed plan file: {path} was not read: {exc.reason}; nothing was applied: "
+            "run plan again and apply the file it writes"
+        ) from None
     try:
         data = json.loads(text.decode("utf-8"))
-    except ValueError as exc:
-        # Cut short (a kill during `plan --out`, a partial upload) or edited: refused as any
-        # other saved plan that is not what plan wrote.
+    except (ValueError, RecursionError) as exc:
+        # Cut short (a kill during `plan --out`, a partial upload), edited, or nested deeper
+        # than any plan (the parser gives up): refused as any other saved plan that is not
+        # what plan wrote. The parser's words quote no more than a position.
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else cut(str(exc))
         raise MalformedPlanError(
-            f"malformed plan file: {path} is not whole JSON ({exc}); nothing was applied: "
+            f"malformed plan file: {path} is not whole JSON ({reason}); nothing was applied: "
             "run plan again and apply the file it writes, unedited"
         ) from None
     if not isinstance(data, dict):
@@ -129,11 +151,12 @@ def saved_plan_part(
     if not isinstance(data.get("spec_path"), str):
         raise UsageError(f"{path} is not a saved plan (made by `ppm-tokens plan --out`)")
     spec_path = spec_override or Path(str(data["spec_path"]))
-    if spec_override is None and not spec_path.exists():
+    if spec_override is None and not _exists(spec_path):
         # The plan records the spec path as `plan` was given it: relative to where it ran.
         raise UsageError(
-            f"the plan {path} was made from the spec {spec_path}, which is not at "
-            f"{spec_path.absolute()}: run apply from the directory where plan ran, "
+            f"the plan {path} was made from the spec {excerpt(str(spec_path), PATH_EXCERPT)}, "
+            f"which is not at {excerpt(str(spec_path.absolute()), PATH_EXCERPT)}: run apply "
+            "from the directory where plan ran, "
             "or pass -f PATH to that spec"
         )
     spec = load_spec(spec_path, now=clock())
@@ -148,6 +171,13 @@ def saved_plan_part(
             "run plan again and review it"
         )
     return plan, spec
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long, or with a NUL: no such file
+        return False
 
 
 def rederive_saved_plan(
@@ -241,7 +271,6 @@ def execute(
     driver: Driver,
     stores: Mapping[str, SecretStore],
     *,
-    clock: Clock,
     concurrency: int,
     server: str,
     ui: UI,
@@ -255,7 +284,7 @@ def execute(
             spec=spec,
             driver=driver,
             stores=stores,
-            now=clock,
+            now=server_clock(driver),  # what the steps promise counts from when they run
             options=ApplyOptions(concurrency=concurrency),
             on_progress=lambda result: advance(describe_result(result)),
             server_url=server,
@@ -306,8 +335,9 @@ def run(
             # Under the lock: the run that held it may have rotated the admin token in its store.
             driver = open_driver(global_options, env, spec)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-            sweep_stores(stores, ui)
+            sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
+            refuse_other_now(global_options, clock, driver, operation)
             if saved:
                 plan = rederive_saved_plan(
                     plan, spec, driver, stores, live=live, server=server, now=clock()
@@ -347,7 +377,6 @@ def run(
                 spec,
                 driver,
                 stores,
-                clock=clock,
                 concurrency=options.concurrency,
                 server=server,
                 ui=ui,

@@ -25,6 +25,7 @@ from reconciler.apply.lock import open_lock
 from reconciler.apply.locks.held import HeldLock, hold
 from reconciler.apply.locks.record import new_info
 from reconciler.commands import apply as single
+from reconciler.commands.clocks import refuse_other_now
 from reconciler.commands.plan import LiveState, read_live
 from reconciler.commands.runtime import (
     Clock,
@@ -33,6 +34,7 @@ from reconciler.commands.runtime import (
     make_clock,
     open_driver,
     store_context,
+    with_admin_variables,
 )
 from reconciler.commands.specs import Target, expand, load_all, resolve
 from reconciler.errors import ReconcilerError, SpecError, StalePlanError, UsageError
@@ -156,6 +158,7 @@ def apply_specs(
     clock = make_clock(global_options)
     specs = load_all(paths, now=clock())
     targets = resolve(specs, global_options, env)
+    env = with_admin_variables(env, specs)
     check_rotate(specs, options.rotate)
     if not options.auto_approve and not ui.interactive:
         # Said once, before any request, rather than once per spec after each plan.
@@ -208,6 +211,7 @@ def apply_saved_set(
     clock = make_clock(global_options)
     saved = _load_parts(path, data, clock)
     targets = resolve([spec for _, spec in saved], global_options, env)
+    env = with_admin_variables(env, [spec for _, spec in saved])
     with ExitStack() as stack:
         held = _take_locks(stack, targets, options, env)
         parts = []
@@ -215,8 +219,9 @@ def apply_saved_set(
             driver = open_driver(global_options, env, spec)
             stack.callback(driver.close)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-            single.sweep_stores(stores, ui)
+            single.sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
+            refuse_other_now(global_options, clock, driver, "apply")
             derived = single.rederive_saved_plan(
                 plan, spec, driver, stores, live=live, server=target.server, now=clock()
             )
@@ -233,7 +238,7 @@ def apply_saved_set(
         for index, part in enumerate(parts, 1):
             ui.out(_header(index, len(parts), part.target))
             ui.out(render_text(part.plan, color=ui.color))
-            code = _attempt(functools.partial(_execute, part, options, clock, ui), ui)
+            code = _attempt(functools.partial(_execute, part, options, ui), ui)
             outcomes.append(Outcome(part.target, code))
         return report(outcomes, ui)
 
@@ -285,7 +290,7 @@ def _take_locks(
     return held
 
 
-def _execute(part: _Part, options: single.ApplyCommandOptions, clock: Clock, ui: UI) -> int:
+def _execute(part: _Part, options: single.ApplyCommandOptions, ui: UI) -> int:
     if part.plan.errors:
         return 1
     if not part.plan.has_changes:
@@ -295,7 +300,6 @@ def _execute(part: _Part, options: single.ApplyCommandOptions, clock: Clock, ui:
         part.target.spec,
         part.driver,
         part.stores,
-        clock=clock,
         concurrency=options.concurrency,
         server=part.target.server,
         ui=ui,

@@ -117,7 +117,7 @@ def run(
             now=wall_clock,
         ) as held:
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-            sweep_stores(stores, ui)
+            sweep_stores(spec, stores, ui)
             live = _first_listing(driver, declared)
             given_token = _given(live, driver, given)
             current = _held_live(spec, declared, stores, live, clock)

@@ -112,7 +112,6 @@ class Demo:
                 spec,
                 driver,
                 stores,
-                clock=self.clock,
                 concurrency=4,
                 server=self.running.url,
                 ui=self.ui,

@@ -1,6 +1,7 @@
 """`ppm-tokens doctor`: check, on a real server, every assumption apply relies on.
 
-It lists tokens, creates one probe (a one-day `repos:read` token marked
+With the rspm driver it first compares the CLI's version with the server's (their major.minor
+must match). It lists tokens, creates one probe (a one-day `repos:read` token marked
 `[ppm-tokens:doctor/probe]`), proves it against a repository, revokes it and checks that the
 revoked value is refused, retrying while revocation propagates. Each step says what it assumed.
 It stops at the first assumption that does not hold (exit 1) and revokes the probe on the way
@@ -18,10 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from reconciler.commands import doctor_proofs
+from reconciler.commands.clocks import server_clock
 from reconciler.commands.doctor_exchange import exchange_step
 from reconciler.commands.doctor_steps import Outcome, Step
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, open_driver
-from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
+from reconciler.errors import CreateOutcomeUnknown, ReconcilerError, UsageError
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.compare import TOLERANCE
 from reconciler.sanitize import for_terminal
@@ -31,6 +33,7 @@ from reconciler.server.driver import Driver
 from reconciler.server.endpoints import PYTHON_REPO_TYPES, R_REPO_TYPES
 from reconciler.server.model import LiveToken, Resource, TokenRequest
 from reconciler.server.rspm import RspmDriver
+from reconciler.server.rspm_output import versions_match
 from reconciler.server.rspm_parse import describe_report
 from reconciler.spec import load_spec
 from reconciler.spec.model import AuthType, Scope
@@ -97,6 +100,8 @@ class Doctor:
     def run(self, repo: str | None, revoke_wait: timedelta) -> bool:
         """True when every assumption held."""
         try:
+            if isinstance(self.driver, RspmDriver):
+                self.check_versions(self.driver)
             self.step(
                 "list tokens",
                 "the admin token may list every token (global:admin), revoked and expired "
@@ -174,6 +179,35 @@ class Doctor:
             raise RuntimeError("no probe yet")
         return self.state.token
 
+    def check_versions(self, driver: RspmDriver) -> None:
+        title = "compare the CLI's version with the server's"
+        assumes = "PPM's CLI works with a server of the same major.minor version only"
+        cli, server = driver.versions()
+        if cli is None or server is None:
+            missing = " and ".join(
+                what
+                for what, version in (
+                    ("`rspm --version`", cli),
+                    ("the server (GET /__api__/status)", server),
+                )
+                if version is None
+            )
+            detail = f"not compared: {missing} reported no version; check them by hand"
+            self.report(Step(title, Outcome.NOTE, detail, assumes))
+            return
+        shown = f"rspm {for_terminal(cli)}, server {for_terminal(server)}"
+        if not versions_match(cli, server):
+            step = Step(
+                title,
+                Outcome.FAIL,
+                f"{shown}: their major.minor differ; download the CLI from the server at "
+                "/__api__/download",
+                assumes,
+            )
+            self.report(step)
+            raise Failed(step)
+        self.report(Step(title, Outcome.OK, f"{shown}: same major.minor", assumes))
+
     def list_tokens(self) -> str:
         tokens = self.driver.list_tokens()
         self.state.tokens = tokens
@@ -245,6 +279,7 @@ class Doctor:
             scope=Scope.REPOS_READ.value,
             resources=(repo.name,),
             expires=self.clock() + PROBE_LIFETIME,
+            lifetime=PROBE_LIFETIME,
         )
         try:
             created = self.driver.create_token(request)
@@ -377,6 +412,13 @@ def _doctors(token: LiveToken) -> bool:
 
 
 def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
+    if global_options.now is not None:
+        # The probe is a real token on a real server: its expiry may come from no clock but
+        # the server's, and the checks are of the server as it is now.
+        raise UsageError(
+            "doctor checks the server as it is now and creates a real probe token: it takes "
+            "no --now"
+        )
     clock = make_clock(global_options)
     spec = load_spec(options.spec_path, now=clock()) if options.spec_path else None
 
@@ -402,12 +444,14 @@ def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment,
     if isinstance(driver, RspmDriver):
         ui.out(f"      rspm command: {' '.join(for_terminal(w) for w in driver.command)}")
     try:
-        doctor = Doctor(driver, clock, report, federated=federated)
+        # The probes are real tokens: their expiries count on the server's clock.
+        server_time = server_clock(driver)
+        doctor = Doctor(driver, server_time, report, federated=federated)
         ok = doctor.run(options.repo, options.revoke_wait)
         if ok and spec is not None:
             checks = doctor_proofs.ProofChecks(
                 driver,
-                clock,
+                server_time,
                 report,
                 not_a_token=NOT_A_TOKEN,
                 description=stored_description(PROBE_DESCRIPTION, PROBE_NAMESPACE, PROBE_NAME),

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from reconciler.commands import plan as single
 from reconciler.commands.outputs import write_output
-from reconciler.commands.runtime import Environment, GlobalOptions, open_driver, store_context
+from reconciler.commands.runtime import (
+    Environment,
+    GlobalOptions,
+    open_driver,
+    store_context,
+    with_admin_variables,
+)
 from reconciler.commands.specs import Target, expand, load_all, resolve
 from reconciler.errors import ReconcilerError
 from reconciler.logs import redact
@@ -45,7 +51,9 @@ def run(
         return single.run(only, global_options, env, ui)
     single.check_options(options)
     now = single.plan_time(options, global_options)
-    targets = resolve(load_all(found.paths, now=now), global_options, env)
+    specs = load_all(found.paths, now=now)
+    targets = resolve(specs, global_options, env)
+    env = with_admin_variables(env, specs)
     fingerprint = single.needs_fingerprint(options)
     plans = PlanSet(
         tuple(

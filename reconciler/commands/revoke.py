@@ -21,6 +21,7 @@ from reconciler.apply.lock import open_lock
 from reconciler.apply.locks.held import hold
 from reconciler.apply.locks.record import new_info
 from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
+from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
@@ -201,7 +202,7 @@ def replace_token(
     info = new_info(context.key, "revoke", wall_clock(), spec.lock.lease)
     with hold(lock, info, timeout=0, lease=spec.lock.lease, now=wall_clock) as held:
         stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
-        sweep_stores(stores, ui)
+        sweep_stores(spec, stores, ui)
         # Listed again under the lock: the snapshot may predate another run's changes.
         live = read_live(driver)
         plan = compute_plan(
@@ -231,7 +232,7 @@ def replace_token(
             spec=spec,
             driver=driver,
             stores=stores,
-            now=clock,
+            now=server_clock(driver),
             server_url=snapshot.server,
             live_tokens=live.tokens,
             halt=held.lost,
@@ -322,6 +323,7 @@ def run(
     # write, the current generation (the one consumers hold) is not the newest.
     reading = StoreReading.SAFE
     with connected(specs, global_options, env, now=now, reading=reading) as (snapshot, driver):
+        refuse_other_now(global_options, clock, driver, "revoke")
         view = choose(snapshot, options.target)
         shown_guid = for_terminal(view.guid)  # stdout is not escaped for us; the server chose it
         if not view.active:

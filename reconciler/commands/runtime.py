@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +19,7 @@ import httpx
 from reconciler.commands import admin_store
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import AuthError, UsageError
+from reconciler.inputs import Unreadable, read_bounded
 from reconciler.secret import Secret
 from reconciler.server import federation
 from reconciler.server.credential import AdminCredential
@@ -32,6 +33,7 @@ from reconciler.spec.model import (
     Spec,
 )
 from reconciler.spec.model import Driver as DriverKind
+from reconciler.stores.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.stores.registry import StoreContext
 
 Clock = Callable[[], datetime]
@@ -59,10 +61,24 @@ class Environment:
 
     variables: Mapping[str, str]
     cwd: Path
+    # Variables the other specs of a several-spec run take their admin tokens from: no program
+    # this spec runs (a store's, its server's rspm) is given another server's admin token.
+    admin_variables: frozenset[str] = frozenset()
 
     @classmethod
     def current(cls) -> Environment:
         return cls(dict(os.environ), Path.cwd())
+
+
+def admin_token_variables(specs: Iterable[Spec]) -> frozenset[str]:
+    """Every variable these specs take a global:admin token from."""
+    named = (spec.server.token_env for spec in specs)
+    return frozenset({ADMIN_TOKEN_VARIABLE, *(name for name in named if name)})
+
+
+def with_admin_variables(env: Environment, specs: Iterable[Spec]) -> Environment:
+    """`env` for a run over several specs: each withholds the admin tokens of all of them."""
+    return replace(env, admin_variables=env.admin_variables | admin_token_variables(specs))
 
 
 def make_clock(options: GlobalOptions) -> Clock:
@@ -223,13 +239,19 @@ def not_admin(exchanged: Exchanged, url: str) -> str:
     )
 
 
+TOKEN_FILE_BYTES = 64 * 1024
+
+
 def read_token_file(path: Path) -> Secret:
     """The token in `path`: surrounding whitespace, a final newline or CRLF (an editor's, or
     Windows') and a UTF-8 byte order mark are not part of it. A file others can read is used,
     with a warning: it holds a global:admin token."""
     try:
-        text = path.read_text(encoding="utf-8-sig").strip()
+        # Bounded: a token is a few hundred bytes, and the path may be a FIFO or /dev/zero.
+        text = read_bounded(path, TOKEN_FILE_BYTES).decode("utf-8-sig").strip()
         mode = path.stat().st_mode
+    except Unreadable as exc:
+        raise UsageError(f"cannot read --token-file {path}: {exc.reason}") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise UsageError(f"cannot read --token-file {path}: {reason}") from None
@@ -292,19 +314,40 @@ def open_driver(
     credential = credential or admin_credential(options, env, spec)
     # One holder for both drivers: a run that rotates its own admin token switches it there.
     token = AdminCredential(credential.value, credential.source)
+    from reconciler.deadline import SERVER_HTTP_SECONDS, SERVER_RSPM_SECONDS
     from reconciler.server.http import HttpDriver
-    from reconciler.server.tls import ssl_context, trust_source
+    from reconciler.server.tls import ssl_context, trust_source, trusting_environment
 
-    verify = ssl_context(trust_source(options.ca_cert, env.variables))
+    trust = trust_source(options.ca_cert, env.variables)
+    timeout = spec.server.timeout if spec is not None else None
     # The rspm driver lists repositories and proves tokens over HTTP with this same driver.
     listed = spec.server.listed_scopes() if spec is not None and weaker_proofs else frozenset()
-    http = HttpDriver(url, token, verify=verify, listed_scopes=listed)
+    http = HttpDriver(
+        url,
+        token,
+        verify=ssl_context(trust),
+        listed_scopes=listed,
+        deadline=timeout or SERVER_HTTP_SECONDS,
+    )
     if driver_kind(options, spec) is DriverKind.RSPM:
         from reconciler.server.rspm import RspmDriver
 
         command = rspm_command(options, spec)
         now = clock or make_clock(options)
-        return RspmDriver(command, url, token, env=env.variables, http=http, now=now)
+        # The CLI (or its wrapper: kubectl, ssh) gets the caller's environment, which may hold
+        # what the wrapper needs to reach the server, but never an admin token other than the
+        # one for this server, which the driver sets itself; and the TLS trust this run uses.
+        withheld = admin_token_variables([spec] if spec else []) | env.admin_variables
+        variables = {k: v for k, v in env.variables.items() if k not in withheld}
+        return RspmDriver(
+            command,
+            url,
+            token,
+            env=trusting_environment(trust, variables),
+            http=http,
+            now=now,
+            timeout=timeout or SERVER_RSPM_SECONDS,
+        )
     return http
 
 
@@ -314,4 +357,5 @@ def store_context(spec: Spec, env: Environment, *, run_read_commands: bool = Fal
         spec_dir=Path(spec.path).resolve().parent,
         env=env.variables,
         run_read_commands=run_read_commands,
+        withheld=admin_token_variables([spec]) | env.admin_variables,
     )

@@ -25,7 +25,9 @@ from reconciler.commands.runtime import (
     server_url,
 )
 from reconciler.errors import SpecError, UsageError
+from reconciler.inputs import boundary_of, leaves
 from reconciler.problems import Problem
+from reconciler.sanitize import for_terminal
 from reconciler.server.federation import describe
 from reconciler.spec import load_spec
 from reconciler.spec.model import AuthType, IdentitySource, Spec
@@ -39,6 +41,7 @@ DEFAULT_TOKEN_VARIABLE = "PACKAGEMANAGER_TOKEN"
 class SpecFiles:
     paths: tuple[Path, ...]  # in the order given, each directory's specs sorted, no repeats
     notes: tuple[str, ...]  # what each directory held, for people
+    refused: tuple[Problem, ...] = ()  # directories and entries not read (links leading out)
 
 
 @dataclass(frozen=True)
@@ -53,26 +56,50 @@ def expand(given: Sequence[Path]) -> SpecFiles:
     """Files as given; a directory stands for every *.yaml and *.yml under it (recursively,
     sorted, hidden files and directories skipped). A directory with none is a usage error: a
     run that quietly checks nothing would pass in CI. A missing file is left for the spec
-    check to report, with the other problems."""
+    check to report, with the other problems. A directory, or an entry found under one, that
+    a symbolic link leads out of its place is refused (SpecError, exit 3) before anything is
+    read; `find` returns such refusals instead, for `validate` to show with every other
+    problem."""
+    found = find(given)
+    if found.refused:
+        raise SpecError(found.refused)
+    return found
+
+
+def find(given: Sequence[Path]) -> SpecFiles:
+    """`expand`, refusals returned in `refused` rather than raised."""
     paths: list[Path] = []
     notes: list[str] = []
+    refused: list[Problem] = []
     for path in given:
         if not path.is_dir():
             paths.append(path)
             continue
-        found = specs_under(path)
-        if not found:
+        why = leaves(path, boundary_of(path))
+        if why is not None:
+            refused.append(_refusal(path, why, "a directory of specs"))
+            continue
+        found, links_out = specs_under(path)
+        refused += [_refusal(entry, why, "a spec") for entry, why in links_out]
+        if not found and not links_out:
             raise UsageError(
-                f"{path} holds no spec (no *.yaml or *.yml file under it): "
+                f"{for_terminal(str(path))} holds no spec (no *.yaml or *.yml file under it): "
                 "pass -f with a spec file, or a directory that holds specs"
             )
         listed = ", ".join(str(p) for p in found)
-        notes.append(f"{path}: {_count(len(found), 'spec file')}: {listed}")
+        notes.append(for_terminal(f"{path}: {_count(len(found), 'spec file')}: {listed}"))
         paths.extend(found)
-    return SpecFiles(tuple(_unique(paths)), tuple(notes))
+    return SpecFiles(tuple(_unique(paths)), tuple(notes), tuple(refused))
 
 
-def specs_under(directory: Path) -> list[Path]:
+def _refusal(path: Path, why: str, what: str) -> Problem:
+    # A pull request can turn any entry into a link to a file on the runner: never read it.
+    return Problem(str(path), 0, 0, "", f"not read: {why}, and {what} is read only there")
+
+
+def specs_under(directory: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The specs under `directory`, sorted by path, and the entries named like one that a
+    symbolic link leads out of it (or into a hidden file), each with how, left unread."""
     found: list[Path] = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -81,7 +108,16 @@ def specs_under(directory: Path) -> list[Path]:
             for name in files
             if name.endswith(SPEC_SUFFIXES) and not name.startswith(".")
         ]
-    return sorted(found, key=lambda p: p.relative_to(directory).parts)
+    found.sort(key=lambda p: p.relative_to(directory).parts)
+    inside: list[Path] = []
+    links_out: list[tuple[Path, str]] = []
+    for entry in found:
+        why = leaves(entry, directory)
+        if why is None:
+            inside.append(entry)
+        else:
+            links_out.append((entry, why))
+    return inside, links_out
 
 
 def _unique(paths: Sequence[Path]) -> Iterator[Path]:

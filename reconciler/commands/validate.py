@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.commands.specs import expand, namespace_clashes, secret_clashes
+from reconciler.commands.specs import find, namespace_clashes, secret_clashes
 from reconciler.errors import UsageError
 from reconciler.problems import Problem, Severity
+from reconciler.sanitize import for_terminal
 from reconciler.spec import check_file
 from reconciler.ui import UI
 
@@ -59,10 +60,11 @@ def run(paths: Sequence[Path], *, now: datetime, output_format: str, ui: UI) -> 
         raise UsageError(f"unknown format {output_format!r}: use {' or '.join(FORMATS)}")
     if not paths:
         raise UsageError("no spec file given: pass -f tokens.yaml")
-    found = expand(paths)
+    found = find(paths)
     for note in found.notes:
         ui.err(note)
-    results = check(found.paths, now=now)
+    refused = [FileResult(problem.file, (problem,)) for problem in found.refused]
+    results = refused + check(found.paths, now=now)
     if output_format == "json":
         ui.out(json.dumps(as_json(results), indent=2))
     else:
@@ -81,7 +83,7 @@ def summary(results: Sequence[FileResult]) -> str:
         files = _count(len(results), "file")
         return f"{files} valid" + (f" ({_count(warnings, 'warning')})" if warnings else "")
     return "; ".join(
-        f"{result.file}: {_count(result.errors, 'error')}"
+        f"{for_terminal(result.file)}: {_count(result.errors, 'error')}"
         + (f", {_count(result.warnings, 'warning')}" if result.warnings else "")
         for result in invalid
     )

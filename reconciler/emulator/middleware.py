@@ -1,13 +1,15 @@
 """The ASGI layer around the emulator's routes: request log, injected faults, dropped and held
-responses. Faults never apply to the test controls under /__emulator__/, and the log leaves
-them out."""
+responses, and the `Date` header. Faults never apply to the test controls under /__emulator__/,
+and the log leaves them out."""
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from reconciler.emulator.clock import iso
@@ -67,6 +69,9 @@ class EmulatorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Every answer is dated by the emulator's own clock, as a real server's is by its own:
+        # a client that reads the server's time (apply) sees where the tests moved it.
+        send = self._dated(send)
         note = Note()
         scope[NOTE_KEY] = note
         method, path = scope["method"], scope["path"]
@@ -133,6 +138,16 @@ class EmulatorMiddleware:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         self._log(scope, 200, note, "public")
+
+    def _dated(self, send: Send) -> Send:
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                date = email.utils.format_datetime(self.now().astimezone(UTC), usegmt=True)
+                message = {**message, "headers": [*headers, (b"date", date.encode())]}
+            await send(message)
+
+        return dated
 
     async def _refuse(self, scope: Scope, send: Send, status: int, note: Note) -> None:
         headers = [(b"content-type", b"application/json")]

@@ -119,6 +119,7 @@ def make_server(app: EmulatorApp, tls: TlsFiles | None = None) -> uvicorn.Server
         log_config=None,
         log_level="warning",
         access_log=False,
+        date_header=False,  # the app dates its answers by the emulator's clock (middleware)
         lifespan="off",
         http="h11",
         ws="none",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from reconciler.durations import DurationError, parse_expiry, parse_when
+from reconciler.durations import MAX_DURATION, DurationError, parse_expiry, parse_when
 from reconciler.emulator import jwt
 from reconciler.emulator.db import Database, ResourceRow, TokenRow, new_guid
 from reconciler.ownership import DESCRIPTION_LIMIT
@@ -13,6 +14,11 @@ from reconciler.spec.model import ALL_RESOURCES, Scope
 
 AUDIENCE = "packagemanager"
 ISSUER = "ppm-emulator"
+
+
+# PPM's `--expires`: a whole number of any length and s, m, h or d (`7776000s` for 90 days).
+_LIFETIME = re.compile(r"^([0-9]{1,12})([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class Rejected(ValueError):
@@ -36,6 +42,21 @@ def _expiry(value: object, now: datetime) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise Rejected("expires must be an ISO 8601 time, a duration like 90d, or null")
+    lifetime = _LIFETIME.match(value.strip())
+    if lifetime is not None:
+        seconds = int(lifetime[1]) * _UNIT_SECONDS[lifetime[2]]
+        if seconds > MAX_DURATION.total_seconds():
+            raise Rejected("expires is more than 100 years away: use null for never")
+        deadline: datetime | None = now + timedelta(seconds=seconds)
+    else:
+        deadline = _expiry_text(value, now)
+    if deadline is not None and deadline <= now:
+        raise Rejected("expires is in the past")
+    return deadline
+
+
+def _expiry_text(value: str, now: datetime) -> datetime | None:
+    """`2w`, a date, or an ISO 8601 time."""
     try:
         deadline = parse_expiry(value).deadline(now)
     except DurationError:
@@ -43,8 +64,6 @@ def _expiry(value: object, now: datetime) -> datetime | None:
             deadline = parse_when(value, now)
         except DurationError as exc:
             raise Rejected(str(exc)) from None
-    if deadline is not None and deadline <= now:
-        raise Rejected("expires is in the past")
     return deadline
 
 

@@ -9,18 +9,18 @@ those.
   store's token as the current one (a rotation or replace it was in the middle of is simply due
   again).
 - Older generations: a create-like action records, beside the new token's value, from when the
-  generations it supersedes may be retired (`SecretMeta.retire_previous_after`): the plan time
-  plus the grace for a rotation, the plan time itself for a replace, a repair or a rotation
-  without grace. An older generation is kept only while that promise runs and while it still
-  matches the spec (a token with the old, wider scope keeps no grace); anything else is retired
-  by the next run, so a replace killed before it revoked what it replaced is finished, not
-  forgotten. A store that records no promise (metadata written by other tools) falls back to the
-  spec's grace from the current token's creation.
+  generations it supersedes may be retired (`SecretMeta.retire_previous_after`): the time apply
+  stored the new value plus the grace for a rotation, the new token's creation for a replace, a
+  repair or a rotation without grace. An older generation is kept only while that promise runs
+  and while it still matches the spec (a token with the old, wider scope keeps no grace);
+  anything else is retired by the next run, so a replace killed before it revoked what it
+  replaced is finished, not forgotten. A store that records no promise (metadata written by
+  other tools) falls back to the spec's grace from the current token's creation.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from reconciler.durations import format_duration
 from reconciler.plan.compare import immutable_changes
@@ -72,12 +72,15 @@ def plan_older(
     return the ones kept. `successor` is the create-like action this plan takes for the name:
     once it runs, its own promise is the one that counts."""
     retire_at, why = _promise(ctx, token, current)
-    if successor is not None and successor.retire_after is not None:
-        if successor.retire_after <= ctx.now:
+    follows: timedelta | None = None
+    if successor is not None and successor.grace is not None:
+        if not successor.grace:
             retire_at, why = ctx.now, f"this run's {successor.kind} gives no grace"
         elif retire_at > ctx.now:
-            # Its metadata, promise included, replaces what the store holds now.
-            retire_at = successor.retire_after
+            # Its metadata, promise included, replaces what the store holds now: the grace then
+            # counts from when apply stores the new value, shown as if that were now.
+            follows = successor.grace
+            retire_at = ctx.now + follows
     superseded = f"superseded by {short_guid(current.guid)} on {current.created.date().isoformat()}"
     kept = []
     for old in older:
@@ -88,7 +91,9 @@ def plan_older(
         elif changes:
             reason = f"{superseded}; {'; '.join(changes)}: a token unlike the spec keeps no grace"
         else:
-            kept.append(_keep(ctx, draft, token, old, current=current, retire_at=retire_at))
+            kept.append(
+                _keep(ctx, draft, token, old, current=current, retire_at=retire_at, grace=follows)
+            )
             continue
         if not add_revoke(ctx, draft, Action(ActionKind.RETIRE, token.name, reason, guid=old.guid)):
             kept.append(_keep(ctx, draft, token, old, current=current, retire_at=None))
@@ -122,11 +127,17 @@ def _keep(
     *,
     current: LiveToken,
     retire_at: datetime | None,
+    grace: timedelta | None = None,
 ) -> ActiveGeneration:
     if retire_at is None:
         note = f"not retired: {ctx.protected_because(old.guid)}"
+    elif grace is not None:
+        note = (
+            f"in its grace period, until {format_duration(grace)} after the new value is "
+            f"stored ({format_time(retire_at)} if applied now)"
+        )
     else:
         note = f"in its grace period, until {format_time(retire_at)}"
-    generation = ActiveGeneration(token.name, old.guid, current.guid, retire_at, note)
+    generation = ActiveGeneration(token.name, old.guid, current.guid, retire_at, note, grace)
     draft.still_active.append(generation)
     return generation

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from reconciler.durations import as_utc
+from reconciler.durations import as_utc, format_duration
 from reconciler.plan.model import Action, ActionKind, Plan
 
 SYMBOLS: dict[ActionKind, str] = {
@@ -70,8 +70,11 @@ def consequence(action: Action) -> str | None:
     if action.kind.creates and action.guid is not None:
         if action.revoke_replaced:
             return f"revokes {action.guid} once the new token is stored and verified"
-        if action.retire_after is not None:
-            return f"{action.guid} keeps working until {format_time(action.retire_after)}"
+        if action.grace:
+            return (
+                f"{action.guid} keeps working for {format_duration(action.grace)} once the new "
+                "token is stored"
+            )
         return f"{action.guid} stays active"
     if action.delete_secret is not None:
         ref = action.delete_secret

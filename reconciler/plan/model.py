@@ -1,15 +1,15 @@
 """The plan: plain data. Computing it (planner) and showing it (renderers) are separate.
 
-`apply` acts on `kind`, `guid`, `revoke_replaced`, `retire_after` (written beside the new
-token's value as the grace its predecessors were promised) and `delete_secret`; `reason` exists
-for people and is never branched on.
+`apply` acts on `kind`, `guid`, `revoke_replaced`, `grace` (turned into the time written beside
+the new token's value, from which its predecessors may be retired) and `delete_secret`; `reason`
+exists for people and is never branched on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from reconciler.spec.model import TokenSpec
@@ -61,12 +61,14 @@ class Action:
     # create-like only: revoke `guid` as soon as the successor is stored and verified
     # (replace, repair). False for rotate: the old token retires after grace in a later run.
     revoke_replaced: bool = False
-    # create-like: from when the older generations of this name may be retired. Apply records it
-    # beside the new token's value (SecretMeta.retire_previous_after), and later plans keep to
-    # it, so a run killed before it revoked what it replaced leaves its intent behind: the plan
-    # time when nothing is owed a grace (create, replace, repair, a rotation without grace),
-    # the plan time plus the grace for a rotation. None for retire/revoke/noop.
-    retire_after: datetime | None = None
+    # create-like: how long the older generations of this name are kept once the new value is
+    # stored: the grace for a rotation, 0 when nothing is owed one (create, replace, repair, a
+    # rotation without grace). A duration, not a time: a plan may be reviewed for days before
+    # it runs, and the grace is for consumers that read the new value, which they can only do
+    # once apply has stored it. Apply records the time it ends beside the new value
+    # (SecretMeta.retire_previous_after) and later plans keep to it, so a run killed before it
+    # revoked what it replaced leaves its intent behind. None for retire/revoke/noop.
+    grace: timedelta | None = None
     # revoke of a token declared `state: absent` with on_delete: delete.
     delete_secret: SecretRef | None = None
 
@@ -112,6 +114,10 @@ class ActiveGeneration:
     current: str  # the GUID of the name's current token
     retire_after: datetime | None  # None: kept with no date (protected)
     note: str  # why it is still active; for people
+    # Set when it is kept for the grace of this plan's own create-like action for the name: the
+    # grace then counts from when apply stores the new value, and `retire_after` is when it
+    # would end were the plan applied at its `generated_at`.
+    grace: timedelta | None = None
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def plan(
 
 def _successor(ctx: Context, draft: Draft, action: Action) -> Action:
     """A create-like action, with its revoke of the replaced token dropped when protected and
-    the replaced token's retirement time when it is not revoked at once."""
+    the grace the replaced token keeps once the new value is stored."""
     assert action.guid is not None and action.token is not None
     revoke = action.revoke_replaced
     why = ctx.protected_because(action.guid)
@@ -112,14 +112,14 @@ def _successor(ctx: Context, draft: Draft, action: Action) -> Action:
     # anything else promises no grace, and says so in the store, in case this run is killed
     # before it revokes what it replaces.
     keeps = action.kind is ActionKind.ROTATE or not action.revoke_replaced
-    retire_after = ctx.now + ctx.grace(action.token) if keeps and not revoke else ctx.now
-    return replace(action, revoke_replaced=revoke, retire_after=retire_after)
+    grace = ctx.grace(action.token) if keeps and not revoke else timedelta(0)
+    return replace(action, revoke_replaced=revoke, grace=grace)
 
 
 def _first_token(ctx: Context, token: TokenSpec) -> Action:
     history = ctx.inventory.history.get(token.name, ())
     if not history:
-        return Action(ActionKind.CREATE, token.name, "new token", token=token, retire_after=ctx.now)
+        return Action(ActionKind.CREATE, token.name, "new token", token=token, grace=timedelta(0))
     last = history[0]
     if last.revoked is not None:
         # Not "out of band": the run that made it may have revoked it itself (a proof or a
@@ -130,7 +130,7 @@ def _first_token(ctx: Context, token: TokenSpec) -> Action:
         assert last.expires is not None  # inactive and not revoked means expired
         reason = f"expired on {last.expires.date().isoformat()}"
     return Action(
-        ActionKind.RECREATE, token.name, reason, token=token, guid=None, retire_after=ctx.now
+        ActionKind.RECREATE, token.name, reason, token=token, guid=None, grace=timedelta(0)
     )
 
 

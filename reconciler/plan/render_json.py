@@ -5,12 +5,12 @@ saved `token` object is for reviewers, never for apply."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import TypeVar
+from datetime import datetime, timedelta
 
-from reconciler.durations import as_utc
+from reconciler.durations import as_utc, format_duration
 from reconciler.errors import MalformedPlanError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
+from reconciler.plan.json_reader import Reader, malformed
 from reconciler.plan.many import PlanSet
 from reconciler.plan.model import (
     Action,
@@ -22,16 +22,57 @@ from reconciler.plan.model import (
     SecretRef,
     WarningCode,
 )
+from reconciler.sanitize import quoted
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 
-FORMAT_VERSION = 1
-_Kind = TypeVar("_Kind", ActionKind, WarningCode)
+# 2: a create-like action carries the grace it promises (`grace`, a duration counted from when
+# apply stores the new value), no longer a time computed when the plan was made.
+FORMAT_VERSION = 2
+# The keys this version writes, object by object; a saved plan with any other key was not
+# written by it (README: a file that is not a plan this version wrote is refused, exit 4).
+PLAN_KEYS = frozenset(
+    {
+        "format_version",
+        "generated_at",
+        "server",
+        "namespace",
+        "spec_path",
+        "spec_sha256",
+        "live_fingerprint",
+        "actions",
+        "warnings",
+        "errors",
+        "still_active",
+        "summary",
+    }
+)
+ACTION_KEYS = frozenset(
+    {
+        "kind",
+        "name",
+        "reason",
+        "guid",
+        "revoke_replaced",
+        "grace",
+        "delete_secret",
+        "token",
+    }
+)
+SECRET_REF_KEYS = frozenset({"store", "key"})
+WARNING_KEYS = frozenset({"code", "message", "name", "guid"})
+ERROR_KEYS = frozenset({"message", "name", "token_only"})
+GENERATION_KEYS = frozenset({"name", "guid", "current", "retire_after", "note", "grace"})
+PLAN_SET_KEYS = frozenset({"format_version", "plans", "failures", "summary"})
 
 
 def _time(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def _duration(delta: timedelta | None) -> str | None:
+    return None if delta is None else format_duration(delta)
 
 
 def _token(token: TokenSpec) -> dict[str, object]:
@@ -55,7 +96,7 @@ def _action(action: Action) -> dict[str, object]:
         "reason": action.reason,
         "guid": action.guid,
         "revoke_replaced": action.revoke_replaced,
-        "retire_after": _time(action.retire_after),
+        "grace": _duration(action.grace),
         "delete_secret": None if ref is None else {"store": ref.store, "key": ref.key},
         "token": None if action.token is None else _token(action.token),
     }
@@ -88,6 +129,7 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
                 "current": g.current,
                 "retire_after": _time(g.retire_after),
                 "note": g.note,
+                "grace": _duration(g.grace),
             }
             for g in plan.still_active
         ],
@@ -95,96 +137,7 @@ def plan_to_json(plan: Plan) -> dict[str, object]:
     }
 
 
-class _Reader:
-    """Typed access to one JSON object, with errors that say where the plan is malformed."""
-
-    def __init__(self, data: object, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise _malformed(where, "must be an object")
-        self._data = data
-        self._where = where
-
-    def _at(self, key: str) -> str:
-        return f"{self._where}.{key}" if self._where else key
-
-    def _get(self, key: str, *, optional: bool) -> object:
-        if key not in self._data:
-            if optional:
-                return None
-            raise _malformed(self._at(key), "is missing")
-        return self._data[key]
-
-    def text(self, key: str) -> str:
-        value = self._get(key, optional=False)
-        if not isinstance(value, str):
-            raise _malformed(self._at(key), "must be a string")
-        return value
-
-    def text_or_none(self, key: str) -> str | None:
-        value = self._get(key, optional=True)
-        if value is not None and not isinstance(value, str):
-            raise _malformed(self._at(key), "must be a string or null")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value = self._get(key, optional=True)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise _malformed(self._at(key), "must be true or false")
-        return value
-
-    def integer(self, key: str) -> int:
-        value = self._get(key, optional=False)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _malformed(self._at(key), "must be an integer")
-        return value
-
-    def time(self, key: str) -> datetime:
-        value = self.text(key)
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise _malformed(self._at(key), f"is not an ISO 8601 time: {value!r}") from None
-        if parsed.tzinfo is None:
-            raise _malformed(self._at(key), f"has no time zone: {value!r}")
-        return parsed
-
-    def time_or_none(self, key: str) -> datetime | None:
-        return None if self._get(key, optional=True) is None else self.time(key)
-
-    def choice(self, key: str, enum: type[_Kind]) -> _Kind:
-        value = self.text(key)
-        try:
-            return enum(value)
-        except ValueError:
-            allowed = ", ".join(member.value for member in enum)
-            raise _malformed(self._at(key), f"is {value!r}; expected one of {allowed}") from None
-
-    def objects(self, key: str, *, optional: bool = False) -> list[_Reader]:
-        value = self._get(key, optional=optional)
-        if value is None and optional:
-            return []
-        if not isinstance(value, list):
-            raise _malformed(self._at(key), "must be an array")
-        return [_Reader(item, f"{self._at(key)}[{i}]") for i, item in enumerate(value)]
-
-    def raw(self) -> Mapping[object, object]:
-        return self._data
-
-    def object_or_none(self, key: str) -> _Reader | None:
-        value = self._get(key, optional=True)
-        return None if value is None else _Reader(value, self._at(key))
-
-
-def _malformed(where: str, problem: str) -> MalformedPlanError:
-    return MalformedPlanError(
-        f"malformed plan file: {where or 'the document'} {problem}; nothing was applied: "
-        "run plan again and apply the file it writes, unedited"
-    )
-
-
-def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> Action:
+def _read_action(reader: Reader, declared_tokens: Mapping[str, TokenSpec]) -> Action:
     kind = reader.choice("kind", ActionKind)
     name = reader.text_or_none("name")
     token = None
@@ -192,12 +145,12 @@ def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> A
         declared = declared_tokens.get(name) if name is not None else None
         if declared is None or declared.state is not TokenState.PRESENT:
             raise StalePlanError(
-                f"the saved plan would {kind.value} token {name!r}, which the spec does not "
-                "declare: run `ppm-tokens plan` again"
+                f"the saved plan would {kind.value} token {quoted(name)}, which the spec does "
+                "not declare: run `ppm-tokens plan` again"
             )
         _check_binding(reader, kind, declared)
         token = declared
-    ref = reader.object_or_none("delete_secret")
+    ref = reader.object_or_none("delete_secret", SECRET_REF_KEYS)
     delete = None if ref is None else SecretRef(ref.text("store"), ref.text("key"))
     if delete is not None:
         _check_deletion(name, delete, declared_tokens)
@@ -208,12 +161,12 @@ def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> A
         token=token,
         guid=reader.text_or_none("guid"),
         revoke_replaced=reader.flag("revoke_replaced"),
-        retire_after=reader.time_or_none("retire_after"),
+        grace=reader.duration_or_none("grace"),
         delete_secret=delete,
     )
 
 
-def _check_binding(reader: _Reader, kind: ActionKind, declared: TokenSpec) -> None:
+def _check_binding(reader: Reader, kind: ActionKind, declared: TokenSpec) -> None:
     """The saved token must be the spec's: callers compare the spec's hash, but a plan applied
     with another spec would otherwise write where nobody reviewed, with fields nobody saw."""
     saved = reader.object_or_none("token")
@@ -227,14 +180,15 @@ def _check_binding(reader: _Reader, kind: ActionKind, declared: TokenSpec) -> No
     expected = _token(declared)
     raw = saved.raw()
     changed = sorted(
-        str(key)
+        key if key in expected else quoted(str(key))  # a key of its own: quoted, cut
         for key in {*expected, *raw}
         if key not in expected or raw.get(key) != expected[key]
     )
     if changed:
+        listed = ", ".join(changed[:10]) + (", ..." if len(changed) > 10 else "")
         raise StalePlanError(
             f"the saved plan would {kind.value} token {declared.name!r} with "
-            f"{', '.join(changed)} other than the spec now declares: run `ppm-tokens plan` again"
+            f"{listed} other than the spec now declares: run `ppm-tokens plan` again"
         )
 
 
@@ -250,12 +204,13 @@ def _check_deletion(
         or (declared.store, declared.secret) != (ref.store, ref.key)
     ):
         raise StalePlanError(
-            f"the saved plan would delete secret {ref.key!r} from store '{ref.store}' for token "
-            f"{name!r}, but the spec now declares that token otherwise: run `ppm-tokens plan` again"
+            f"the saved plan would delete secret {quoted(ref.key)} from store {quoted(ref.store)} "
+            f"for token {quoted(name)}, but the spec now declares that token otherwise: run "
+            "`ppm-tokens plan` again"
         )
 
 
-def _check_version(root: _Reader) -> None:
+def _check_version(root: Reader) -> None:
     version = root.integer("format_version")
     if version != FORMAT_VERSION:
         raise MalformedPlanError(
@@ -266,8 +221,9 @@ def _check_version(root: _Reader) -> None:
 
 def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
     """Read a saved plan. The caller has checked that `spec` has the plan's spec_sha256."""
-    root = _Reader(data, "")
+    root = Reader(data, "")
     _check_version(root)
+    root = Reader(data, "", PLAN_KEYS)  # after the version: another one's keys say which
     declared = {t.name: t for t in spec.tokens}
     return Plan(
         namespace=root.text("namespace"),
@@ -276,7 +232,7 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
         spec_path=root.text("spec_path"),
         spec_sha256=root.text("spec_sha256"),
         live_fingerprint=root.text("live_fingerprint"),
-        actions=tuple(_read_action(a, declared) for a in root.objects("actions")),
+        actions=tuple(_read_action(a, declared) for a in root.objects("actions", ACTION_KEYS)),
         warnings=tuple(
             PlanWarning(
                 code=w.choice("code", WarningCode),
@@ -284,7 +240,7 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
                 name=w.text_or_none("name"),
                 guid=w.text_or_none("guid"),
             )
-            for w in root.objects("warnings", optional=True)
+            for w in root.objects("warnings", WARNING_KEYS, optional=True)
         ),
         errors=tuple(
             PlanError(
@@ -292,7 +248,7 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
                 name=e.text_or_none("name"),
                 token_only=e.flag("token_only"),
             )
-            for e in root.objects("errors", optional=True)
+            for e in root.objects("errors", ERROR_KEYS, optional=True)
         ),
         still_active=tuple(
             ActiveGeneration(
@@ -301,8 +257,9 @@ def plan_from_json(data: Mapping[str, object], spec: Spec) -> Plan:
                 current=g.text("current"),
                 retire_after=g.time_or_none("retire_after"),
                 note=g.text("note"),
+                grace=g.duration_or_none("grace"),
             )
-            for g in root.objects("still_active", optional=True)
+            for g in root.objects("still_active", GENERATION_KEYS, optional=True)
         ),
     )
 
@@ -337,24 +294,25 @@ def plan_set_parts(data: Mapping[str, object]) -> list[Mapping[str, object]]:
     """The saved plan of each spec in a document of several, each to be read and checked like
     a single saved plan. A document that lists specs it could not plan, or whose summary does
     not add up, is not applied."""
-    root = _Reader(data, "")
+    root = Reader(data, "")
     _check_version(root)
-    parts = [reader.raw() for reader in root.objects("plans")]
+    root = Reader(data, "", PLAN_SET_KEYS)
+    parts = [reader.raw() for reader in root.objects("plans", None)]
     if not parts:
-        raise _malformed("plans", "is empty")
-    if root.objects("failures", optional=True):
+        raise malformed("plans", "is empty")
+    if root.objects("failures", None, optional=True):
         raise StalePlanError(
             "the saved plan lists specs that could not be planned: it is not the whole "
             "repository's plan; fix them and run `ppm-tokens plan --out` again"
         )
     counts: dict[str, int] = {kind.value: 0 for kind in ActionKind}
-    for index, part in enumerate(root.objects("plans")):
+    for index, part in enumerate(root.objects("plans", None)):
         summary = part.object_or_none("summary")
         raw = summary.raw() if summary is not None else {}
         for kind in counts:
             value = raw.get(kind)
             if not isinstance(value, int) or isinstance(value, bool):
-                raise _malformed(f"plans[{index}].summary.{kind}", "must be an integer")
+                raise malformed(f"plans[{index}].summary.{kind}", "must be an integer")
             counts[kind] += value
     if data.get("summary") != counts:
         raise StalePlanError(

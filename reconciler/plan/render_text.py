@@ -7,6 +7,7 @@ such text can neither forge a line nor hide, recolour or retitle anything."""
 
 from __future__ import annotations
 
+from reconciler.durations import format_duration
 from reconciler.plan.labels import (
     SYMBOLS,
     consequence,
@@ -144,6 +145,11 @@ def _still_active(plan: Plan, action: Action) -> list[str]:
 def _fate(generation: ActiveGeneration) -> str:
     if generation.retire_after is None:
         return for_terminal(generation.note)
+    if generation.grace is not None:
+        return (
+            f"retires {format_duration(generation.grace)} after the new value is stored: "
+            f"after {format_time(generation.retire_after)} if applied now"
+        )
     return f"retires after {format_time(generation.retire_after)}"
 
 

@@ -8,7 +8,9 @@ reason counts too: it is what a reviewer read and approved, and at the same mome
 computed exactly, so an edited reason is a tampered plan like any other.
 
 A saved plan may not claim a moment ahead of now (rotations and retirements would fall due early);
-a moment in the past can only make less due.
+a moment in the past can only make less due. What a plan promises is relative to when it runs (a
+rotation's grace counts from when apply stores the new value; a new token's expiry from its
+creation), so a plan applied days after it was made is neither refused for that nor gives less.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta
 from reconciler.errors import StalePlanError
 from reconciler.plan.labels import format_time
 from reconciler.plan.model import Action, Plan
-from reconciler.sanitize import for_terminal
+from reconciler.sanitize import PATH_EXCERPT, excerpt, for_terminal, quoted
 
 # The machine that planned and the one that applies may disagree on the time by this much.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -40,12 +42,12 @@ def check_saved(saved: Plan, derived: Plan) -> None:
     plan made again at the saved plan's moment) says."""
     if saved.server != derived.server:
         raise StalePlanError(
-            f"the saved plan is for server {for_terminal(saved.server)}, but this run talks to "
-            f"{for_terminal(derived.server)}; {_AGAIN} against that server"
+            f"the saved plan is for server {excerpt(saved.server, PATH_EXCERPT)}, but this run "
+            f"talks to {for_terminal(derived.server)}; {_AGAIN} against that server"
         )
     if saved.namespace != derived.namespace:
         raise StalePlanError(
-            f"the saved plan is for namespace {for_terminal(saved.namespace)}, the spec for "
+            f"the saved plan is for namespace {quoted(saved.namespace)}, the spec for "
             f"{derived.namespace}; {_AGAIN}"
         )
     if saved.live_fingerprint != derived.live_fingerprint:
@@ -98,7 +100,8 @@ def _check_actions(saved: tuple[Action, ...], derived: tuple[Action, ...]) -> No
 
 
 def _describe(action: Action) -> str:
-    parts = [action.kind.value, action.name or "(unmanaged)"]
+    # A saved action's name and GUID are whatever the file holds: excerpts of them.
+    parts = [action.kind.value, excerpt(action.name) if action.name else "(unmanaged)"]
     if action.guid:
-        parts.append(action.guid)
-    return for_terminal(" ".join(parts))
+        parts.append(excerpt(action.guid))
+    return " ".join(parts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from reconciler.secret import Secret
@@ -54,4 +55,15 @@ class SelectiveListing(Protocol):
         """While open, `list_tokens` leaves out the tokens `keep` refuses; those are never read
         past their GUID and description. For one caller at a time: a listing made meanwhile
         by another thread is filtered too."""
+        ...
+
+
+@runtime_checkable
+class ServerClock(Protocol):
+    """A driver that can tell the server's time, the clock the server judges tokens by."""
+
+    def server_now(self) -> datetime | None:
+        """The server's time: the `Date` of its latest answer, advanced by the time elapsed
+        here since, at the latest it can be (a Date is whole seconds). None before any answer
+        that carried one."""
         ...

@@ -6,6 +6,9 @@ the server cannot have acted on it (a refused connection); once it may have reac
 lost answer, a 5xx, even a 429 from a proxy that may have passed it on), it raises
 CreateOutcomeUnknown so the caller lists, looks for the marker, and only then creates again.
 A certificate that does not verify is never retried: the message says how to trust it (tls.py).
+Each request, retries included, has one overall deadline (server.timeout, reconciler.deadline):
+every attempt waits at most what is left of it and no retry starts after it, so a server that
+accepts connections and never answers fails the request when the deadline passes.
 
 The token list is read at the largest page size PPM serves, until a page comes back empty or
 the server's total is reached, several pages at a time once the total tells how many there are
@@ -17,6 +20,7 @@ never a loop.
 from __future__ import annotations
 
 import base64
+import email.utils
 import logging
 import random
 import ssl
@@ -24,18 +28,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
+from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
 from reconciler.errors import (
     AuthError,
     CreateOutcomeUnknown,
+    CreateTimedOut,
     NotFoundError,
     ProofInconclusive,
     RequestRejected,
     ServerError,
+    ServerTimeout,
 )
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
@@ -64,6 +71,7 @@ def _utc_now() -> datetime:
 
 
 _LISTINGS = frozenset({endpoints.TOKENS, endpoints.REPOS, endpoints.SOURCES})
+_DATE_RESOLUTION = timedelta(seconds=1)
 
 
 class HttpDriver:
@@ -74,6 +82,8 @@ class HttpDriver:
         *,
         client: httpx.Client | None = None,
         timeout: float = 10.0,
+        deadline: float = SERVER_HTTP_SECONDS,
+        deadline_setting: str = "server.timeout",
         verify: ssl.SSLContext | bool = True,
         max_attempts: int = 6,
         backoff_base: float = 0.2,
@@ -86,6 +96,7 @@ class HttpDriver:
         now: Callable[[], datetime] = _utc_now,
         token_source: str = "PACKAGEMANAGER_TOKEN / --token-file",
         listed_scopes: frozenset[str] = frozenset(),
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(
@@ -99,6 +110,9 @@ class HttpDriver:
         )
         self._own_client = client is None
         self._client = client or httpx.Client(timeout=timeout, verify=verify)
+        self._deadline = deadline
+        self._deadline_setting = deadline_setting
+        self._monotonic = monotonic
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -118,6 +132,8 @@ class HttpDriver:
         self._refused_anonymously: set[str] = set()
         self._refusal_lock = threading.Lock()
         self._path_locks: dict[str, threading.Lock] = {}
+        # The server's Date of its latest answer, and time.monotonic() when it arrived.
+        self._server_date: tuple[datetime, float] | None = None
 
     @property
     def credential(self) -> AdminCredential:
@@ -152,11 +168,13 @@ class HttpDriver:
         params: dict[str, int] | None = None,
         body: object = None,
         create: bool = False,
+        attempts: int | None = None,
     ) -> httpx.Response:
         """One logical request with retries. Never puts request headers in a message."""
         where = f"{method} {self._base}{path}"
         if headers is None:
             headers = self._bearer(self._credential.value)
+        deadline = Deadline.start(self._deadline, self._deadline_setting, self._monotonic)
         attempt = 0
         while True:
             attempt += 1
@@ -168,16 +186,23 @@ class HttpDriver:
                     headers=headers,
                     params=params,
                     json=body,
+                    timeout=deadline.httpx_timeout(self._client.timeout),
                 )
             except httpx.HTTPError as exc:
                 tls = tls_failure(exc)
                 if tls is not None:
                     # A certificate that does not verify will not verify on the next attempt.
                     raise ServerError(f"{where}: {tls}") from None
+                timed_out = isinstance(exc, httpx.TimeoutException) and deadline.passed()
                 if isinstance(exc, NOT_SENT):
                     failure = f"could not connect ({type(exc).__name__})"
                 elif isinstance(exc, MAYBE_SENT):
                     failure = f"the connection failed ({type(exc).__name__})"
+                    if create and timed_out:
+                        raise CreateTimedOut(
+                            f"{deadline.message(where)}; the token may exist",
+                            description=_description(body),
+                        ) from None
                     if create:
                         raise CreateOutcomeUnknown(
                             f"{where}: {failure} after the request was sent; the token may exist",
@@ -185,7 +210,10 @@ class HttpDriver:
                         ) from None
                 else:
                     raise ServerError(f"{where}: {type(exc).__name__}") from None
+                if timed_out:
+                    raise ServerTimeout(deadline.message(where)) from None
             else:
+                self._note_date(response)
                 status = response.status_code
                 self._log.debug("%s %s -> %s (attempt %d)", method, path, status, attempt)
                 if 300 <= status < 400:
@@ -201,9 +229,26 @@ class HttpDriver:
                     )
                 failure = f"the server answered {status}"
             self._log.debug("%s %s: %s (attempt %d)", method, path, failure, attempt)
-            if attempt >= self._max_attempts:
+            if attempt >= (attempts or self._max_attempts):
                 raise ServerError(f"{where}: {failure}; gave up after {attempt} attempts")
-            self._sleep(min(wait, MAX_RETRY_AFTER) if wait is not None else self._backoff(attempt))
+            pause = min(wait, MAX_RETRY_AFTER) if wait is not None else self._backoff(attempt)
+            if not deadline.allows(pause):
+                raise ServerTimeout(deadline.gave_up(f"{where}: {failure}", attempt))
+            self._sleep(pause)
+
+    def _note_date(self, response: httpx.Response) -> None:
+        date = _http_date(response.headers.get("date"))
+        if date is not None:
+            self._server_date = (date, time.monotonic())  # one assignment: thread-safe
+
+    def server_now(self) -> datetime | None:
+        noted = self._server_date
+        if noted is None:
+            return None
+        date, seen = noted
+        # A Date is in whole seconds, rounded down: the server's time is up to a second later.
+        # Taking the later end, a grace counted from it is never shorter than promised.
+        return date + _DATE_RESOLUTION + timedelta(seconds=time.monotonic() - seen)
 
     def _refuse_redirect(
         self, where: str, response: httpx.Response, create: bool, body: object
@@ -304,7 +349,7 @@ class HttpDriver:
             if not isinstance(value, str) or not value:
                 raise ValueError("no token value")
             token = token_from_json(data)
-        except (ValueError, AttributeError, KeyError, ServerError):
+        except (ValueError, RecursionError, AttributeError, KeyError, ServerError):
             raise CreateOutcomeUnknown(
                 f"POST {endpoints.TOKENS}: the server's answer could not be read; "
                 "the token may exist",
@@ -379,6 +424,20 @@ class HttpDriver:
     def self_guid(self) -> str | None:
         return self._credential.guid()
 
+    def server_version(self) -> str | None:
+        """The version the server reports at GET /__api__/status; None when it does not say.
+        Only ever shown or compared (the rspm CLI's major.minor must be the server's)."""
+        try:
+            response = self._send("GET", endpoints.STATUS, attempts=1)
+        except ServerError as exc:
+            self._log.debug("GET %s: %s", endpoints.STATUS, exc)
+            return None
+        try:
+            version = response.json().get("version") if response.status_code == 200 else None
+        except (ValueError, AttributeError):
+            return None
+        return version[:100] if isinstance(version, str) and version.strip() else None
+
     def close(self) -> None:
         if self._own_client:
             self._client.close()
@@ -390,10 +449,21 @@ class HttpDriver:
         self.close()
 
 
+def _http_date(text: str | None) -> datetime | None:
+    """An HTTP `Date` header (RFC 9110), as an aware time; None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def _json_of(response: httpx.Response, method: str, path: str) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser
         raise ServerError(f"{method} {path}: the server's answer is not JSON") from None
 
 
@@ -410,7 +480,7 @@ def _description(body: object) -> str:
 def _server_message(response: httpx.Response) -> str:
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return response.text.strip()
     if isinstance(data, dict):
         for key in ("error", "message", "detail"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from reconciler.secret import Secret
@@ -56,6 +56,9 @@ class TokenRequest:
     scope: str
     resources: tuple[str, ...]
     expires: datetime | None  # absolute; None = never
+    # The declared lifetime when the expiry counts from creation (`expires: 90d`), for a driver
+    # that sends a lifetime (rspm's --expires): exact, whenever the server makes the token.
+    lifetime: timedelta | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ says how far to go, and reading ahead would ask for pages past the end.
 
 Each token is first read only as far as its GUID and description; a `keep` filter can drop it
 there, before it is read in full (a server shared by many teams lists mostly others' tokens).
+
+A listing stops with an error past MAX_LISTED entries (repeats counted): a server or a proxy
+that serves full pages of new GUIDs for ever, with no total, would otherwise be paged until
+memory runs out. Every page adds a token not seen before or is an error, so pages are bounded
+by the same number.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from reconciler.server.model import LiveToken
 from reconciler.server.parse import token_from_json, token_identity
 
 IN_FLIGHT = 8
+# The most entries a token listing may hold, repeats included (README: Large specs and shared
+# servers). Far above any real server; keeping them all (`list`) takes about 1 GiB.
+MAX_LISTED = 1_000_000
 # Fewer pages than this after the first are read one after another: threads would save little.
 CONCURRENT_FROM = 4
 
@@ -36,8 +44,10 @@ PageFetch = Callable[[int], Page]  # page number (from 1) -> that page
 
 
 class _Listing:
-    def __init__(self, keep: TokenFilter | None) -> None:
+    def __init__(self, keep: TokenFilter | None, limit: int) -> None:
         self._keep = keep
+        self._limit = limit
+        self._listed = 0
         self.seen: set[str] = set()
         self.tokens: dict[str, LiveToken] = {}
 
@@ -45,6 +55,13 @@ class _Listing:
         """Take one page; False when it is empty (the end of the list)."""
         if not items:
             return False
+        self._listed += len(items)
+        if self._listed > self._limit:
+            raise ServerError(
+                f"GET {endpoints.TOKENS}: the token list goes on past {self._limit:,} entries "
+                f"(page {page}, {len(self.seen):,} tokens seen), the most ppm-tokens reads: "
+                "the server (or a proxy in front of it) keeps serving pages; nothing was changed"
+            )
         before = len(self.seen)
         for item in items:
             if not isinstance(item, dict):
@@ -69,10 +86,15 @@ class _Listing:
 
 
 def read_all(
-    fetch: PageFetch, keep: TokenFilter | None = None, *, in_flight: int = IN_FLIGHT
+    fetch: PageFetch,
+    keep: TokenFilter | None = None,
+    *,
+    in_flight: int = IN_FLIGHT,
+    limit: int = MAX_LISTED,
 ) -> list[LiveToken]:
-    """Every token of the list `fetch` serves, less those `keep` refuses, in listed order."""
-    listing = _Listing(keep)
+    """Every token of the list `fetch` serves, less those `keep` refuses, in listed order;
+    ServerError past `limit` entries."""
+    listing = _Listing(keep, limit)
     page = 1
     items, total = fetch(page)
     while listing.add(page, items) and not listing.complete(total):

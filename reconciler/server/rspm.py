@@ -10,6 +10,11 @@ and wrapped in a Secret at once; it is never logged.
 Repositories and sources are listed, and new tokens proven, over HTTP exactly as the `http` driver
 does (`GET /__api__/repos`, a repository index with Basic `__token__`): those are the requests
 consumers make, and reusing that driver keeps one proof for both.
+
+Each command has one overall deadline, its retries included (server.timeout, default 120 s): every
+run is killed when it passes, and nothing runs after it. A command the CLI cannot parse (a flag
+it does not have: its version is not the server's) fails at once, with the CLI's `Error:` line
+and the two versions when they can be read (rspm_output.py).
 """
 
 from __future__ import annotations
@@ -18,30 +23,39 @@ import logging
 import random
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from reconciler.bounded_run import OutputTooLarge, as_text, run_bounded
+from reconciler.deadline import SERVER_RSPM_SECONDS, Deadline
 from reconciler.errors import (
     AuthError,
     CreateOutcomeUnknown,
+    CreateTimedOut,
     NotFoundError,
     RequestRejected,
     ServerError,
+    ServerTimeout,
 )
-from reconciler.logs import redact
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.server import jwtinfo
+from reconciler.server import jwtinfo, rspm_output
 from reconciler.server.credential import AdminCredential
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.server.retry import backoff_delay
+from reconciler.server.rspm_args import EXPIRY_MARGIN, create_argv
 from reconciler.server.rspm_parse import ListReport, parse_token_list
-from reconciler.spec.model import Scope
 
+# What the CLI may print: its token list (about 400 bytes a token, so some 600,000 tokens), and
+# messages. Past either it is stopped: a CLI, wrapper or server answering without end would
+# otherwise fill memory.
+MAX_STDOUT = 256 * 1024 * 1024
+MAX_STDERR = 1024 * 1024
 ADDRESS_VARIABLE = "PACKAGEMANAGER_ADDRESS"
 TOKEN_VARIABLE = "PACKAGEMANAGER_TOKEN"
 _NOT_FOUND_EXIT = 127  # a shell's "command not found", also what `env` and most wrappers use
@@ -64,23 +78,21 @@ class RspmNotRunnable(ServerError):
     """The CLI could not be started at all."""
 
 
-class RspmTimeout(ServerError):
+class RspmTimeout(ServerTimeout):
     """The CLI did not finish in time; it was killed."""
 
 
+class RspmUsageError(RequestRejected):
+    """The CLI could not parse the command line ppm-tokens gave it (an unknown flag or command,
+    a required flag missing): it is older or newer than the server. It did nothing."""
+
+
 def run_subprocess(argv: Sequence[str], env: Mapping[str, str], timeout: float) -> Completed:
-    """The real runner: no shell, no stdin, output captured, killed after `timeout`."""
+    """The real runner: no shell, no stdin, output captured up to MAX_STDOUT / MAX_STDERR
+    bytes, killed after `timeout` or past a bound."""
     try:
-        result = subprocess.run(
-            list(argv),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
+        code, stdout, stderr = run_bounded(
+            argv, env=env, timeout=timeout, stdout_limit=MAX_STDOUT, stderr_limit=MAX_STDERR
         )
     except FileNotFoundError:
         raise RspmNotRunnable(_not_found(argv)) from None
@@ -88,7 +100,12 @@ def run_subprocess(argv: Sequence[str], env: Mapping[str, str], timeout: float) 
         raise RspmNotRunnable(f"{for_terminal(argv[0])} is not executable") from None
     except subprocess.TimeoutExpired:
         raise RspmTimeout(f"{_label(argv)} did not finish within {timeout:g}s") from None
-    return Completed(result.returncode, result.stdout, result.stderr)
+    except OutputTooLarge as exc:
+        raise ServerError(
+            f"{_label(argv)} {exc}, the most ppm-tokens reads; it was stopped and nothing was "
+            "changed"
+        ) from None
+    return Completed(code, as_text(stdout), as_text(stderr))
 
 
 def _not_found(argv: Sequence[str]) -> str:
@@ -103,50 +120,12 @@ def _label(argv: Sequence[str]) -> str:
     return "rspm " + " ".join(words[-2:]) if len(words) >= 2 else "rspm"
 
 
-def expires_flag(deadline: datetime | None, now: datetime) -> str:
-    """`--expires` takes a lifetime from the server's now (`30d`, `5h`, `90m`, `never`).
-    Rounded to the coarsest unit within a minute: servers round times anyway, and a plan
-    compares expiries with minutes of tolerance."""
-    if deadline is None:
-        return "never"
-    seconds = (deadline - now).total_seconds()
-    if seconds < 60:
-        raise RequestRejected(
-            f"cannot create a token expiring at {deadline.isoformat()}: that is not in the future"
-        )
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        count = round(seconds / size)
-        if count >= 1 and abs(count * size - seconds) <= 60:
-            return f"{count}{unit}"
-    return f"{round(seconds / 60)}m"  # pragma: no cover - minutes always match above
-
-
-def create_argv(request: TokenRequest, now: datetime) -> list[str]:
-    """The arguments after the CLI for one `rspm create token`."""
-    try:
-        kind = Scope(request.scope).resource_kind
-    except ValueError:
-        raise RequestRejected(f"unknown scope {request.scope!r}") from None
-    argv = ["create", "token", f"--scope={request.scope}"]
-    if kind is not None:
-        flag = "--repos" if kind == "repo" else "--sources"
-        argv.append(f"{flag}={','.join(request.resources)}")
-    argv += [
-        f"--description={request.description}",
-        f"--expires={expires_flag(request.expires, now)}",
-        f"--user={request.user}",
-        "--quiet",
-    ]
-    return argv
-
-
 _AUTH = re.compile(
     r"\b(401|403)\b|unauthori[sz]ed|forbidden|permission denied|not authenticated|"
     r"invalid token|token (is )?(expired|revoked)",
     re.IGNORECASE,
 )
 _NOT_FOUND = re.compile(r"\b404\b|not found|no such|does not exist", re.IGNORECASE)
-_VERSION = re.compile(r"unknown (flag|command|shorthand)", re.IGNORECASE)
 _REJECTED = re.compile(
     r"\b(400|422)\b|invalid|unknown|required|must |not allowed|bad request|too long",
     re.IGNORECASE,
@@ -167,11 +146,13 @@ class RspmDriver:
         env: Mapping[str, str],
         http: HttpDriver | None = None,
         runner: Runner = run_subprocess,
-        timeout: float = 120.0,
+        timeout: float = SERVER_RSPM_SECONDS,  # each command, retries included
+        timeout_setting: str = "server.timeout",
         attempts: int = 3,
         backoff_base: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
         logger: logging.Logger | None = None,
     ) -> None:
         if not command or not all(command):
@@ -184,6 +165,8 @@ class RspmDriver:
         self._env = {**env, ADDRESS_VARIABLE: base_url}
         self._runner = runner
         self._timeout = timeout
+        self._timeout_setting = timeout_setting
+        self._monotonic = monotonic
         self._attempts = max(1, attempts)
         self._backoff_base = backoff_base
         self._sleep = sleep
@@ -191,6 +174,8 @@ class RspmDriver:
         self._now = now
         self._log = logger or logging.getLogger(__name__)
         self.last_report: ListReport | None = None
+        self._versions: tuple[str | None, str | None] | None = None
+        self._versions_lock = threading.Lock()  # actions fail concurrently; ask once
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -202,44 +187,39 @@ class RspmDriver:
 
     # Running the CLI ---------------------------------------------------------------------------
 
-    def _run(self, args: Sequence[str]) -> Completed:
+    def _deadline(self) -> Deadline:
+        return Deadline.start(self._timeout, self._timeout_setting, self._monotonic)
+
+    def _run(self, args: Sequence[str], deadline: Deadline) -> Completed:
         argv = [*self._command, *args]
         if args[:2] != ["create", "token"]:
             self._log.debug("running %s", " ".join(for_terminal(a) for a in argv))
         else:
             self._log.debug("running %s create token (%s)", self._command[-1], args[2])
         env = {**self._env, TOKEN_VARIABLE: self._credential.value.reveal()}
-        result = self._runner(argv, env, self._timeout)
+        try:
+            result = self._runner(argv, env, max(deadline.remaining(), 0.001))
+        except RspmTimeout:
+            # The runner was given what was left: the deadline is what ran out.
+            raise RspmTimeout(deadline.message(_label(argv), "finish")) from None
         self._log.debug("%s -> exit %d", _label(argv), result.returncode)
         if result.returncode == _NOT_FOUND_EXIT and not result.stdout.strip():
             raise RspmNotRunnable(f"{_not_found(argv)} ({self._quote(result)})")
         return result
 
     def _quote(self, result: Completed, *also_secret: str) -> str:
-        """What the CLI said on stderr, fit to show: the admin token and any value removed,
-        informational `<<` lines dropped, control characters escaped."""
-        text = result.stderr
-        for secret in (*(held.reveal() for held in self._credential.held), *also_secret):
-            if secret:
-                text = text.replace(secret, "(sensitive value)")
-        lines = [
-            line.strip()
-            for line in redact(text).splitlines()
-            if line.strip() and not line.lstrip().startswith("<<")
-        ]
-        quoted = " | ".join(for_terminal(line) for line in lines[-5:])
-        return (quoted[:500] + "...") if len(quoted) > 500 else quoted or "no message"
+        """What the CLI said on stderr, fit to show: its `Error:` line first, the admin token and
+        any value removed, informational `<<` lines and the usage text dropped, escaped."""
+        held = tuple(value.reveal() for value in self._credential.held)
+        return rspm_output.quote(result.stderr, (*held, *also_secret))
 
     def _failure(self, what: str, result: Completed, *also_secret: str) -> ServerError:
         said = self._quote(result, *also_secret)
         message = f"{what} failed (exit {result.returncode}): {said}"
+        if rspm_output.is_usage_error(result.returncode, result.stderr):
+            return RspmUsageError(f"{message}: {self._usage_hint()}")
         if _AUTH.search(said):
             return AuthError(f"{message}: check {self._http.token_source} (a global:admin token)")
-        if _VERSION.search(said):
-            return RequestRejected(
-                f"{message}: is the CLI's version the server's? Their major.minor must match; "
-                "download a matching one from the server at /__api__/download"
-            )
         if _NOT_FOUND.search(said):
             return NotFoundError(message)
         if _REJECTED.search(said):
@@ -247,23 +227,66 @@ class RspmDriver:
         return ServerError(message)
 
     def _retrying(self, what: str, args: Sequence[str]) -> Completed:
-        """Runs an idempotent command, again after a transient failure."""
+        """Runs an idempotent command, again after a transient failure, within one deadline.
+        A run that outlives what is left of it is killed and not run again."""
+        deadline = self._deadline()
         attempt = 0
         while True:
             attempt += 1
-            try:
-                result = self._run(args)
-                if result.returncode == 0:
-                    return result
-                error: ServerError = self._failure(what, result)
-            except RspmTimeout as exc:
-                error = exc
+            result = self._run(args, deadline)
+            if result.returncode == 0:
+                return result
+            error = self._failure(what, result)
             if isinstance(error, AuthError | NotFoundError | RequestRejected):
                 raise error  # refused: trying again cannot help
             if attempt >= self._attempts:
                 raise error
+            pause = backoff_delay(self._rng, attempt, self._backoff_base, 10.0)
+            if not deadline.allows(pause):
+                raise ServerTimeout(deadline.gave_up(str(error), attempt))
             self._log.debug("%s: %s (attempt %d)", what, error, attempt)
-            self._sleep(backoff_delay(self._rng, attempt, self._backoff_base, 10.0))
+            self._sleep(pause)
+
+    # Versions ----------------------------------------------------------------------------------
+
+    def versions(self) -> tuple[str | None, str | None]:
+        """The CLI's version (`rspm --version`) and the server's (`GET /__api__/status`), each
+        None when it cannot be read. Asked once per driver."""
+        with self._versions_lock:
+            if self._versions is None:
+                self._versions = (self._cli_version(), self._http.server_version())
+            return self._versions
+
+    def _cli_version(self) -> str | None:
+        try:
+            result = self._run(["--version"], self._deadline())
+        except ServerError as exc:
+            self._log.debug("rspm --version: %s", exc)
+            return None
+        if result.returncode != 0:
+            return None
+        return rspm_output.version_of(f"{result.stdout}\n{result.stderr}")
+
+    def _usage_hint(self) -> str:
+        """Why a CLI would not parse what ppm-tokens gives it, with the versions when known."""
+        cli, server = self.versions()
+        download = "download the CLI from the server at /__api__/download"
+        if cli is not None and server is not None:
+            if rspm_output.versions_match(cli, server):
+                return (
+                    f"rspm {for_terminal(cli)} has the server's major.minor "
+                    f"({for_terminal(server)}) yet does not take this command line: check that "
+                    "server.rspm / --rspm runs PPM's CLI"
+                )
+            return (
+                f"rspm is {for_terminal(cli)} but the server is {for_terminal(server)}: their "
+                f"major.minor must match; {download}"
+            )
+        known = f"rspm {for_terminal(cli)}" if cli else "rspm reports no version"
+        return (
+            f"this CLI does not take a command or flag ppm-tokens uses: is its version the "
+            f"server's ({known})? Their major.minor must match; {download}"
+        )
 
     # Driver ------------------------------------------------------------------------------------
 
@@ -277,12 +300,16 @@ class RspmDriver:
         return self._http.list_resources()
 
     def create_token(self, request: TokenRequest) -> CreatedToken:
-        started = self._now()
-        args = create_argv(request, started)
+        # `--expires` is a lifetime from the server's now: measured on the clock the deadline
+        # was computed on (apply's, the server's). An absolute expiry is moved earlier by what
+        # the command may take to reach the server.
+        started = self.server_now() or self._now()
+        margin = min(EXPIRY_MARGIN, timedelta(seconds=self._timeout))
+        args = create_argv(request, started, margin)
         try:
-            result = self._run(args)
+            result = self._run(args, self._deadline())
         except RspmTimeout as exc:
-            raise CreateOutcomeUnknown(
+            raise CreateTimedOut(
                 f"{exc}; the token may exist", description=request.description
             ) from None
         if result.returncode != 0:
@@ -335,7 +362,7 @@ class RspmDriver:
         try:
             self._retrying("rspm revoke token", ["revoke", "token", f"--guid={guid}"])
         except ServerError as exc:
-            if isinstance(exc, AuthError):
+            if isinstance(exc, AuthError | RspmUsageError | ServerTimeout):
                 raise
             # Revoking twice is not an error in the Driver contract, whatever the CLI says.
             listed = next((t for t in self.list_tokens() if t.guid == guid), None)
@@ -348,6 +375,11 @@ class RspmDriver:
             # The weaker proof reads the list this driver serves: the CLI's.
             return self._http.check_listed(self.list_tokens(), value, token)
         return self._http.check_token(value, token)
+
+    def server_now(self) -> datetime | None:
+        """From the answers to the requests made over HTTP (repositories, proofs): the CLI
+        does not show the server's Date."""
+        return self._http.server_now()
 
     def self_guid(self) -> str | None:
         return self._credential.guid()

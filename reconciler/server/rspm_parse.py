@@ -13,13 +13,13 @@ Accepted shapes: a JSON list of token objects; an object holding that list under
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from reconciler.errors import ServerError
-from reconciler.sanitize import for_terminal
+from reconciler.sanitize import excerpt
 from reconciler.server.model import LiveToken
 from reconciler.spec.model import ALL_RESOURCES
 
@@ -109,8 +109,15 @@ class _Item:
         return self.lookup(field)[1]
 
 
+def _names_sent(keys: Iterable[object]) -> str:
+    """The keys the CLI sent, for a message: each an excerpt, at most a dozen of them."""
+    names = sorted(excerpt(str(key)) for key in keys)
+    more = f", and {len(names) - 12} more" if len(names) > 12 else ""
+    return ", ".join(names[:12]) + more if names else "none"
+
+
 def _missing(field: Field, index: int, item: Mapping[str, object]) -> RspmOutputError:
-    sent = ", ".join(sorted(for_terminal(str(k)) for k in item)) or "none"
+    sent = _names_sent(item)
     return RspmOutputError(
         f"{SOURCE}: token #{index + 1} has no {field.value} field (looked for "
         f"{', '.join(FIELDS[field])}; it has: {sent}). The CLI's JSON may have changed: "
@@ -219,9 +226,13 @@ def _items(text: str) -> list[object]:
         return []
     try:
         data = json.loads(stripped)
+    except RecursionError:
+        raise RspmOutputError(f"{SOURCE}: the output is JSON nested too deeply") from None
     except ValueError:
         try:
             return [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        except RecursionError:
+            raise RspmOutputError(f"{SOURCE}: the output is JSON nested too deeply") from None
         except ValueError:
             raise RspmOutputError(
                 f"{SOURCE}: the output is not JSON; is the CLI too old for --output-format?"
@@ -234,9 +245,8 @@ def _items(text: str) -> list[object]:
             return list(lists[0])
         if _Item(data).key(Field.GUID, with_value=True) is not None:
             return [data]  # a single token
-        keys = ", ".join(sorted(for_terminal(str(k)) for k in data))
         raise RspmOutputError(
-            f"{SOURCE}: expected a list of tokens, got an object with keys: {keys or 'none'}"
+            f"{SOURCE}: expected a list of tokens, got an object with keys: {_names_sent(data)}"
         )
     if isinstance(data, list):
         return data
@@ -257,7 +267,7 @@ def parse_token_list(text: str) -> tuple[list[LiveToken], ListReport]:
         for field in Field:
             if found[field] is None:
                 found[field] = folded.key(field)
-        unknown.update(for_terminal(str(k)) for k in item if fold(str(k)) not in _KNOWN)
+        unknown.update(str(k) for k in item if fold(str(k)) not in _KNOWN)
     if tokens and found[Field.DESCRIPTION] is None:
         # Without descriptions every managed token would look unmanaged: refuse, do not guess.
         raise RspmOutputError(
@@ -271,7 +281,7 @@ def parse_token_list(text: str) -> tuple[list[LiveToken], ListReport]:
 def describe_report(report: ListReport) -> str:
     """One line for people: `guid (as id), created (as createdAt), ...; not read: lastUsed`."""
     parts = [
-        field.value if key == field.value else f"{field.value} (as {key})"
+        field.value if key == field.value else f"{field.value} (as {excerpt(key)})"
         for field, key in report.found.items()
         if key is not None
     ]
@@ -280,5 +290,5 @@ def describe_report(report: ListReport) -> str:
     if missing and report.count:
         text += f"; never present: {', '.join(missing)}"
     if report.unknown:
-        text += f"; not read: {', '.join(report.unknown)}"
+        text += f"; not read: {_names_sent(report.unknown)}"
     return text

@@ -5,6 +5,8 @@ The CA bundle comes from, in order: `--ca-cert FILE`, `SSL_CERT_FILE`, `REQUESTS
 (what Python's `requests`, and so many CI images, already set), `SSL_CERT_DIR`, else the
 certifi bundle httpx ships with. A certificate that does not verify is a configuration
 problem, not a transient one: the request is not retried and the message says what to pass.
+Programs run against the same server (PPM's CLI) are told to trust the same CAs through their
+environment.
 """
 
 from __future__ import annotations
@@ -41,6 +43,20 @@ def trust_source(ca_cert: Path | None, env: Mapping[str, str]) -> TrustSource:
     if env.get(CA_DIR_VARIABLE):
         return TrustSource(Path(env[CA_DIR_VARIABLE]), CA_DIR_VARIABLE, directory=True)
     return TrustSource(None, "the certifi bundle")
+
+
+def trusting_environment(source: TrustSource, env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for another program (PPM's CLI, a Go program; or anything built on OpenSSL) that
+    makes it trust what `source` trusts: a file as SSL_CERT_FILE, a directory as SSL_CERT_DIR,
+    which both read, and not the other one, which would add CAs this process does not trust.
+    With nothing given (the certifi bundle), `env` as it is: the program keeps its default,
+    the system's CAs."""
+    if source.path is None:
+        return dict(env)
+    out = {k: v for k, v in env.items() if k not in ("SSL_CERT_FILE", CA_DIR_VARIABLE)}
+    # Absolute: the program (or a wrapper script in front of it) may run elsewhere.
+    out[CA_DIR_VARIABLE if source.directory else "SSL_CERT_FILE"] = str(source.path.absolute())
+    return out
 
 
 def ssl_context(source: TrustSource) -> ssl.SSLContext:

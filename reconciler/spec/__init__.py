@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.errors import SpecError
+from reconciler.inputs import Unreadable, boundary_of, leaves, read_bounded, resolved
 from reconciler.problems import Problem, Severity
 from reconciler.spec.build import build_spec
 from reconciler.spec.loader import (
@@ -54,17 +55,22 @@ def check_file(
     date_errors_per_token: bool = False,
 ) -> tuple[Spec | None, list[Problem]]:
     """Every problem in the spec file (errors and warnings, by line and column); the Spec only
-    when there is no error (see check_bytes for `date_errors_per_token`)."""
+    when there is no error (see check_bytes for `date_errors_per_token`). The file is read only
+    if it is a regular file of at most MAX_BYTES that its name reaches without leaving the
+    current directory (or, named outside it, the directory holding it): see
+    `reconciler.inputs`."""
     file = str(path)
     try:
-        size = path.stat().st_size
-        # Refuse a huge file before reading it, not after.
-        raw = b"" if size > MAX_BYTES else path.read_bytes()
+        raw = read_spec_bytes(path)
+    except Unreadable as exc:
+        if exc.size is not None:
+            return None, [too_large(file, exc.size)]
+        return None, [Problem(file, 0, 0, "", f"cannot read the file: {exc.reason}")]
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return None, [Problem(file, 0, 0, "", f"cannot read the file: {reason}")]
-    if size > MAX_BYTES:
-        return None, [too_large(file, size)]
+    except ValueError:  # a NUL in a name a saved plan recorded: no file has it
+        return None, [Problem(file, 0, 0, "", "cannot read the file: not a file name")]
     return check_bytes(
         raw,
         file=file,
@@ -73,6 +79,17 @@ def check_file(
         git_root_of=git_root_of,
         date_errors_per_token=date_errors_per_token,
     )
+
+
+def read_spec_bytes(path: Path, *, within: Path | None = None) -> bytes:
+    """The bytes of a spec file, or Unreadable before any is read: a name that leads (through a
+    link) outside `within` (by default `boundary_of(path)`) or into a hidden directory, a file
+    that is not regular, or one over MAX_BYTES."""
+    why = leaves(path, within if within is not None else boundary_of(path))
+    if why is not None:
+        # A pull request can make its spec a link to any file on the runner: never read it.
+        raise Unreadable(f"{why}, and a spec is read only there: name the file itself")
+    return read_bounded(resolved(path), MAX_BYTES, follow_links=False)
 
 
 def check_bytes(

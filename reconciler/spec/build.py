@@ -61,6 +61,7 @@ def build_spec(document: Document) -> Spec:
 def _server(server: Mapping[str, object]) -> ServerConfig:
     url = server.get("url")
     token_env = server.get("token_env")
+    timeout = server.get("timeout")
     return ServerConfig(
         url=str(url).rstrip("/") if url is not None else None,
         driver=Driver(str(server.get("driver", Driver.HTTP))),
@@ -70,6 +71,7 @@ def _server(server: Mapping[str, object]) -> ServerConfig:
         proof=MappingProxyType(
             {Scope(k): ProofMethod(str(v)) for k, v in mapping(server.get("proof")).items()}
         ),
+        timeout=float(timeout) if isinstance(timeout, int | float) else None,
     )
 
 

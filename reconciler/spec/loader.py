@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.problems import Problem, Severity
+from reconciler.sanitize import cut, quoted
 from reconciler.spec.compose import MAX_DEPTH, TooDeep, compose
 from reconciler.spec.where import describe
 
@@ -194,7 +195,9 @@ def _kind(value: object) -> str:
         return "a mapping"
     if value is None:
         return "empty"
-    return f"a single value ({value!r})"
+    # Never quoted: a document that is one value is the whole file, which may be anything a
+    # link led to (a credentials file reads as one YAML string).
+    return "a single value"
 
 
 _TAB_INDENT = re.compile(r"^[ ]*\t")
@@ -226,8 +229,10 @@ def _syntax_problems(exc: yaml.YAMLError, text: str, file: str) -> list[Problem]
             for n in sorted(tabbed)
         ]
     where = _mark(exc.problem_mark or exc.context_mark)
-    problem = exc.problem or "not valid YAML"
-    prefix = f"{context}: " if context else ""
+    # PyYAML's own wording, which may quote the input (an anchor's name: cut); never its
+    # snippet of the line (str(exc)), which would quote whole lines of whatever the file is.
+    problem = cut(exc.problem or "not valid YAML")
+    prefix = f"{cut(context)}: " if context else ""
     return [Problem(file, where.line, where.col, "", f"YAML syntax: {prefix}{problem}")]
 
 
@@ -249,7 +254,7 @@ class _Builder:
         if id(node) in self._seen:
             if self._built - len(self._seen) > MAX_ALIAS_EXPANSION:
                 # Deep inside the expansion now: point at the top-level entry that started it.
-                where = f" under {path[0]!r}" if path else ""
+                where = f" under {quoted(path[0])}" if path else ""
                 raise _StopLoading(
                     Mark(*(self.keys.get(path[:1]) or _place(node.start_mark))),
                     f"aliases{where} expand to more than {MAX_ALIAS_EXPANSION:,} extra values: "
@@ -280,13 +285,14 @@ class _Builder:
             return node.value  # what SafeConstructor makes of it, without the call
         constructor = self._scalars.yaml_constructors.get(node.tag)
         if constructor is None:
-            self.errors.append((path, _mark(node.start_mark), f"unknown YAML tag {node.tag!r}"))
+            message = f"unknown YAML tag {quoted(node.tag)}"
+            self.errors.append((path, _mark(node.start_mark), message))
             return node.value
         try:
             return constructor(self._scalars, node)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            reason = getattr(exc, "problem", None) or str(exc)
-            message = f"{node.value!r} cannot be read as {_tag_name(node)}: {reason}"
+            reason = cut(getattr(exc, "problem", None) or str(exc))
+            message = f"{quoted(node.value)} cannot be read as {_tag_name(node)}: {reason}"
             self.errors.append((path, _mark(node.start_mark), message))
             return node.value
 
@@ -306,7 +312,7 @@ class _Builder:
                 continue
             key = str(key_node.value)
             if key in first_seen:
-                message = f"duplicate key {key!r} (first at line {first_seen[key]})"
+                message = f"duplicate key {quoted(key)} (first at line {first_seen[key]})"
                 self.errors.append(((*path, key), Mark(*key_place), message))
                 continue
             first_seen[key] = key_place[0]
@@ -320,7 +326,7 @@ class _Builder:
                 if key in in_source:
                     # A merged mapping written inline is never built on its own, so its
                     # duplicate keys are found here or nowhere.
-                    message = f"duplicate key {key!r} in a merged mapping"
+                    message = f"duplicate key {quoted(key)} in a merged mapping"
                     self.errors.append(((*path, key), _mark(key_node.start_mark), message))
                     continue
                 in_source.add(key)

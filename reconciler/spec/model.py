@@ -164,6 +164,9 @@ class ServerConfig:
     # The environment variable holding this server's admin token, for repositories whose specs
     # reach several servers (else PACKAGEMANAGER_TOKEN). A name, never the token.
     token_env: str | None = None
+    # Seconds each request to the server, or each rspm command, may take, retries included.
+    # None: the defaults in reconciler.deadline (60 s for a request, 120 s for a command).
+    timeout: float | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)
     # Scopes declared with a proof other than the default request (server.proof).
     proof: Mapping[Scope, ProofMethod] = field(default_factory=lambda: MappingProxyType({}))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
 from reconciler.problems import Problem, Severity
-from reconciler.sanitize import has_unsafe_characters
+from reconciler.sanitize import EXCERPT, cut, has_unsafe_characters, quoted
 from reconciler.spec import effective
 from reconciler.spec.admin_rules import admin_token_problems
 from reconciler.spec.effective import Sourced, mapping
@@ -23,6 +23,7 @@ from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.model import ALL_RESOURCES, Scope
 from reconciler.spec.server_rules import auth_problems
 from reconciler.spec.store_rules import KEY_RULES
+from reconciler.spec.store_settings import store_settings
 from reconciler.spec.text_rules import unsafe_text, user_problems
 from reconciler.spec.timing import (
     duration_bounds,
@@ -113,6 +114,7 @@ def rule_problems(
         _lock,
         _token_env,
         auth_problems,
+        store_settings,
         admin_token_problems,
     )
     for rule in whole_file:
@@ -149,7 +151,7 @@ def _lock(ctx: Context) -> Iterator[Problem]:
         yield ctx.error(("lock",), "lock type dynamodb needs `table`: the DynamoDB table to use")
     path = lock.get("path")
     if kind == "vault" and isinstance(path, str) and (problem := vault_rules.key_problem(path)):
-        yield ctx.error(("lock", "path"), f"lock.path {path!r} {problem}")
+        yield ctx.error(("lock", "path"), f"lock.path {quoted(path)} {problem}")
     wanted = _LOCK_STORE_TYPES.get(kind)
     store = lock.get("store")
     if wanted is None:
@@ -169,12 +171,12 @@ def _lock(ctx: Context) -> Iterator[Problem]:
             f"lock type {kind} needs `store`: the {wanted} store whose location it uses ({hint})",
         )
     elif isinstance(store, str) and store not in stores:
-        yield ctx.error(("lock", "store"), f"lock.store {store!r} is not declared ({hint})")
+        yield ctx.error(("lock", "store"), f"lock.store {quoted(store)} is not declared ({hint})")
     elif isinstance(store, str) and mapping(stores[store]).get("type") != wanted:
         actual = mapping(stores[store]).get("type")
         yield ctx.error(
             ("lock", "store"),
-            f"lock type {kind} needs a store of type {wanted}, but {store!r} is of type "
+            f"lock type {kind} needs a store of type {wanted}, but {quoted(store)} is of type "
             f"{actual} ({hint})",
         )
 
@@ -205,7 +207,8 @@ def _unique_names(ctx: Context) -> Iterator[Problem]:
             line = ctx.document.at(("tokens", first[name])).line
             path = ("tokens", index, "name")
             yield ctx.error(
-                path, f"{ctx.name(path)}: duplicate token name {name!r} (first at line {line})"
+                path,
+                f"{ctx.name(path)}: duplicate token name {quoted(name)} (first at line {line})",
             )
         else:
             first[name] = index
@@ -232,8 +235,6 @@ def _defaults(ctx: Context) -> Iterator[Problem]:
 def _stores(ctx: Context) -> Iterator[Problem]:
     for name, store in mapping(ctx.data.get("stores")).items():
         entry = mapping(store)
-        if entry.get("type") == "vault":
-            yield from _vault_store(ctx, name, entry)
         if entry.get("type") != "file" or not isinstance(entry.get("path"), str):
             continue
         written = str(entry["path"])
@@ -245,23 +246,11 @@ def _stores(ctx: Context) -> Iterator[Problem]:
         if root is not None:
             yield ctx.error(
                 ("stores", name, "path"),
-                f"store {name!r} path: {written} ({_shown(path)}) is inside the git work tree "
+                f"store {quoted(name)} path: {cut(written)} ({_shown(path)}) is inside the git "
+                "work tree "
                 f"{root}: token values must stay out of repositories; use a directory outside it, "
                 "such as ~/.local/share/ppm-tokens",
             )
-
-
-def _vault_store(ctx: Context, name: str, entry: Mapping[str, object]) -> Iterator[Problem]:
-    """Where a vault store (and a vault lock beside it) would read and write: never outside
-    its mount, which `..` segments would reach once the HTTP client resolves them."""
-    mount, prefix = entry.get("mount"), entry.get("prefix")
-    if isinstance(mount, str) and vault_rules.leaves_mount(mount):
-        yield ctx.error(
-            ("stores", name, "mount"),
-            f"store {name!r} mount {mount!r} has a '.' or '..' segment: name the KV v2 mount",
-        )
-    if isinstance(prefix, str) and (problem := vault_rules.prefix_problem(prefix)):
-        yield ctx.error(("stores", name, "prefix"), f"store {name!r} {problem}")
 
 
 def _unique_secrets(ctx: Context) -> Iterator[Problem]:
@@ -282,8 +271,9 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
             where = secret.path or ("tokens", index)
             yield ctx.error(
                 where,
-                f"{ctx.name(where)}: secret {secret.value!r} in store {store!r} is already used by "
-                f"token {other!r} (line {line}): each token needs its own secret",
+                f"{ctx.name(where)}: secret {quoted(secret.value)} in store {quoted(store)} is "
+                f"already used by token {quoted(other)} (line {line}): each token needs its own "
+                "secret",
             )
         else:
             first[key] = (name, ctx.document.at(("tokens", index)).line)
@@ -300,13 +290,14 @@ def _description(ctx: Context, index: int) -> Iterator[Problem]:
     namespace = effective.namespace(ctx.data)
     over = len(stored_description(description, namespace, name)) - DESCRIPTION_LIMIT
     if over > 0:
-        tag = marker(namespace, name)
+        tag = " " + marker(namespace, name)
+        shown = f" {quoted(tag)}" if len(tag) <= EXCERPT else ""  # a long one is the name's
         path = ("tokens", index, "description")
         yield ctx.error(
             path,
             f"{ctx.name(path)} is {over} character{'s' if over != 1 else ''} too long: PPM "
-            f"stores at most {DESCRIPTION_LIMIT}, counting the ownership marker ' {tag}' "
-            f"({len(tag) + 1} characters)",
+            f"stores at most {DESCRIPTION_LIMIT}, counting the ownership marker{shown} "
+            f"({len(tag)} characters)",
         )
 
 
@@ -365,7 +356,7 @@ def _store_reference(ctx: Context, index: int) -> Iterator[Problem]:
         name = mapping(ctx.data["tokens"][index]).get("name")  # type: ignore[index]
         yield ctx.error(
             ("tokens", index),
-            f"token {name!r} has no store: set `store:` on it or `defaults.store`",
+            f"token {quoted(name)} has no store: set `store:` on it or `defaults.store`",
         )
         return
     if not isinstance(store.value, str):
@@ -388,12 +379,13 @@ def _unknown_store(ctx: Context, store: Sourced) -> Iterator[Problem]:
         return
     if not stores:
         yield ctx.error(
-            store.path, f"{ctx.name(store.path)}: unknown store {name!r}: no `stores:` are declared"
+            store.path,
+            f"{ctx.name(store.path)}: unknown store {quoted(name)}: no `stores:` are declared",
         )
         return
     close = difflib.get_close_matches(name, stores, n=1, cutoff=0.6)
     hint = f"did you mean {close[0]!r}?" if close else f"declared: {', '.join(stores)}"
-    yield ctx.error(store.path, f"{ctx.name(store.path)}: unknown store {name!r}: {hint}")
+    yield ctx.error(store.path, f"{ctx.name(store.path)}: unknown store {quoted(name)}: {hint}")
 
 
 def _secret_key(
@@ -406,7 +398,10 @@ def _secret_key(
     reason = rule(value)
     if reason is None:
         return
-    message = f"{ctx.name(secret.path)}: {value!r} cannot be a secret in store {store!r}: {reason}"
+    message = (
+        f"{ctx.name(secret.path)}: {quoted(value)} cannot be a secret in store "
+        f"{quoted(store)}: {reason}"
+    )
     if secret.path[-1] == "name":
         message += " (the secret name defaults to the token name: set `secret:`)"
     yield ctx.error(secret.path, message)

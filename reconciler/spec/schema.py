@@ -20,6 +20,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.problems import Problem
+from reconciler.sanitize import EXCERPT, cut, quoted
 from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.schema_fast import Check, Unsure, compile_schema
 from reconciler.spec.where import describe
@@ -136,7 +137,7 @@ def _problems(
         return
     if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
         # jsonschema reports a bad key at its object; point at the key itself.
-        message = f"{name}: key {error.instance!r} is not valid: {custom or 'not allowed'}"
+        message = f"{name}: key {quoted(error.instance)} is not valid: {custom or 'not allowed'}"
         yield document.problem((*path, error.instance), message, on_key=True)
         return
     if custom:
@@ -169,9 +170,9 @@ def _missing(
 
 def _with_value(name: str, instance: object, message: str) -> str:
     """A schema's own message for a value; `{list}` in it becomes the value as a list."""
-    message = message.replace("{list}", json.dumps([instance]))
+    message = message.replace("{list}", cut(json.dumps([instance]), EXCERPT))
     if isinstance(instance, str | int | float) and not isinstance(instance, bool):
-        return f"{name}: {instance!r} is not valid: {message}"
+        return f"{name}: {quoted(instance)} is not valid: {message}"
     return f"{name}: {message}"
 
 
@@ -183,7 +184,7 @@ def _unknown_keys(
         if key in known:
             continue
         where = f" in {describe(document.data, path)}" if path else ""
-        message = f"unknown key {key!r}{where}"
+        message = f"unknown key {quoted(key)}{where}"
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         if close:
             message += f": did you mean {close[0]!r}?"
@@ -239,13 +240,14 @@ def _message(
         message = f"{name} must be {wanted}, not {_type_of(value)}"
         written = document.source.get(path)
         if written is not None and not isinstance(value, str):
-            message += f" (YAML reads `{written}` as {_type_of(value)}"
+            shown = cut(written, EXCERPT)
+            message += f" (YAML reads `{shown}` as {_type_of(value)}"
             if "string" in (expected if isinstance(expected, list) else [expected]):
-                message += f': quote it: "{written}")'
+                message += f': quote it: "{shown}")'
             else:
                 message += ")"
         elif expected == "array" and isinstance(value, str):
-            message += f": write it as a list: {json.dumps([value])}"
+            message += f": write it as a list: {cut(json.dumps([value]), EXCERPT)}"
         return message
     if keyword in ("enum", "const"):
         options = error.validator_value if keyword == "enum" else [error.validator_value]
@@ -257,7 +259,7 @@ def _message(
                 message += f": did you mean {close[0]!r}?"
         written = document.source.get(path)
         if written is not None and isinstance(value, bool):
-            message += f" (YAML reads `{written}` as a boolean)"
+            message += f" (YAML reads `{cut(written, EXCERPT)}` as a boolean)"
         return message
     if keyword == "minItems":
         return f"{name} must not be empty"
@@ -269,10 +271,11 @@ def _message(
         return f"{name} is longer than {error.validator_value} characters"
     if keyword == "pattern":
         return f"{name}: {_show(value)} does not match {error.validator_value}"
-    return f"{name}: {error.message}"
+    # jsonschema's sentence starts with the value, whole (a mapping, a list): cut.
+    return f"{name}: {cut(error.message)}"
 
 
 def _show(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value) if isinstance(value, str) else str(value)
+    return quoted(value) if isinstance(value, str) else cut(str(value), EXCERPT)

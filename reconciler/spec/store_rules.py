@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from reconciler.sanitize import quoted
 from reconciler.stores import aws_rules, github_rules, vault_rules
 
 KeyRule = Callable[[str], str | None]
@@ -35,7 +36,7 @@ def file_key(key: str) -> str | None:
         return "'.' and '..' components could leave the store's directory: use plain names"
     hidden = next((part for part in parts if part.startswith(".")), None)
     if hidden is not None:
-        return f"names starting with '.' ({hidden!r}) are the store's temporary files"
+        return f"names starting with '.' ({quoted(hidden)}) are the store's temporary files"
     for suffix, use in ((META_SUFFIX, "metadata"), (PREVIOUS_SUFFIX, "previous value")):
         if parts[-1].endswith(suffix):
             return f"names ending with {suffix} hold the store's {use}"

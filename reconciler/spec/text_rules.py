@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from reconciler.problems import Problem
-from reconciler.sanitize import for_terminal, has_unsafe_characters, unsafe_character
+from reconciler.sanitize import for_terminal, has_unsafe_characters, quoted, unsafe_character
 from reconciler.spec.effective import mapping
 from reconciler.spec.loader import JsonPath
 from reconciler.spec.where import describe
@@ -142,7 +142,7 @@ def user_problems(ctx: Context, index: int) -> Iterator[Problem]:
                 f"the @, not {len(local)}",
             )
         elif not _EMAIL.match(user):
-            yield ctx.error(path, f"{where}: {user!r} is not a valid email address")
+            yield ctx.error(path, f"{where}: {quoted(user)} is not a valid email address")
     elif len(user) > MAX_LABEL:
         yield ctx.error(
             path,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reconciler.sanitize import EXCERPT, cut, quoted
+
 if TYPE_CHECKING:
     from reconciler.spec.loader import JsonPath
 
@@ -15,11 +17,11 @@ def describe(data: object, path: JsonPath) -> str:
         tokens = data.get("tokens") if isinstance(data, dict) else None
         entry = tokens[path[1]] if isinstance(tokens, list) and len(tokens) > path[1] else None
         name = entry.get("name") if isinstance(entry, dict) else None
-        head = f"token {name!r}" if isinstance(name, str) else f"tokens[{path[1]}]"
-        rest = ".".join(str(part) for part in path[2:])
+        head = f"token {quoted(name)}" if isinstance(name, str) else f"tokens[{path[1]}]"
+        rest = ".".join(cut(str(part), EXCERPT) for part in path[2:])
         return f"{head} {rest}" if rest else head
     if len(path) >= 2 and path[0] == "stores":
-        head = f"store {path[1]!r}"
-        rest = ".".join(str(part) for part in path[2:])
+        head = f"store {quoted(path[1])}"
+        rest = ".".join(cut(str(part), EXCERPT) for part in path[2:])
         return f"{head} {rest}" if rest else head
-    return ".".join(str(part) for part in path)
+    return ".".join(cut(str(part), EXCERPT) for part in path)

@@ -356,7 +356,7 @@ class AwsStore:
             RecoveryWindowInDays=self.recovery_window_days,
         )
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         # Nothing is kept outside Secrets Manager: earlier versions are its own.
         return ()
 
@@ -369,6 +369,8 @@ def open_aws_store(config: StoreConfig, context: StoreContext) -> AwsStore:
         region=options.text(config, "region"),
         endpoint_url=options.text(config, "endpoint_url"),
         env=context.env,
+        timeout=options.timeout(config),
+        timeout_setting=options.timeout_setting(config),
     )
     return AwsStore(
         config.name,

@@ -5,7 +5,10 @@ Region: the spec's `region`, else AWS_REGION, else AWS_DEFAULT_REGION. Endpoint:
 `endpoint_url`, else AWS_ENDPOINT_URL_<SERVICE>, else AWS_ENDPOINT_URL. Credentials: the access
 keys in the environment when given, else boto3's own chain (AWS_PROFILE, web identity via
 AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE for CI without long-lived keys, SSO, instance
-roles). botocore retries throttling and 5xx itself (standard mode).
+roles). botocore retries throttling and 5xx itself (standard mode), within one overall deadline
+per call (the store's `timeout`): no attempt waits longer than the deadline for an answer, and
+none starts after it has passed (botocore has no overall timeout of its own: its events are
+where a call's attempts can be stopped).
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.errors import StoreError
+from reconciler.deadline import STORE_SECONDS, Deadline
+from reconciler.errors import StoreError, StoreTimeout
 from reconciler.sanitize import for_terminal
 
 ATTEMPTS = 5
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+_DEADLINE_KEY = "ppm_tokens_deadline"  # in botocore's per-call context
 
 
 def aws_client(
@@ -26,8 +33,11 @@ def aws_client(
     region: str | None,
     endpoint_url: str | None,
     env: Mapping[str, str],
+    timeout: float = STORE_SECONDS,
+    timeout_setting: str = "the store's timeout",
 ) -> Any:
-    """A boto3 client for `service`; `owner` names the store or lock in messages."""
+    """A boto3 client for `service`; `owner` names the store or lock in messages. Each call,
+    its retries included, has `timeout` seconds."""
     try:
         import boto3
         from botocore.config import Config
@@ -51,17 +61,55 @@ def aws_client(
     profile = env.get("AWS_PROFILE") if not keys else None
     config = Config(
         retries={"max_attempts": ATTEMPTS, "mode": "standard"},
-        connect_timeout=10,
-        read_timeout=30,
+        connect_timeout=min(CONNECT_TIMEOUT, timeout),
+        read_timeout=min(READ_TIMEOUT, timeout),
         user_agent_extra="ppm-tokens",
     )
     try:
         session = boto3.session.Session(region_name=region, profile_name=profile, **keys)
-        return session.client(service, endpoint_url=endpoint_url, config=config)
+        client = session.client(service, endpoint_url=endpoint_url, config=config)
     except BotoCoreError as exc:
         raise StoreError(
             f"{owner}: cannot set up the AWS client: {for_terminal(str(exc))}"
         ) from None
+    _bound_calls(client, owner, timeout, timeout_setting)
+    return client
+
+
+def _bound_calls(client: Any, owner: str, seconds: float, setting: str) -> None:
+    """One deadline per API call: set when the call starts, checked before every attempt and
+    when botocore decides whether to retry a failed one."""
+
+    def start(context: dict[str, Any], **_: Any) -> None:
+        context[_DEADLINE_KEY] = Deadline.start(seconds, setting)
+
+    def timed_out(deadline: Deadline, operation: str) -> StoreTimeout:
+        return StoreTimeout(deadline.message(f"{owner}: {operation}", "finish"))
+
+    def before_attempt(request: Any, operation_name: str, **_: Any) -> None:
+        deadline = request.context.get(_DEADLINE_KEY)
+        if isinstance(deadline, Deadline) and deadline.passed():
+            raise timed_out(deadline, operation_name)
+
+    def before_retry(
+        request_dict: dict[str, Any],
+        operation: Any,
+        response: Any = None,
+        caught_exception: BaseException | None = None,
+        **_: Any,
+    ) -> None:
+        # Past the deadline, a failed attempt ends the call here rather than after a backoff.
+        deadline = request_dict.get("context", {}).get(_DEADLINE_KEY)
+        if not isinstance(deadline, Deadline) or not deadline.passed():
+            return
+        status = getattr(response[0], "status_code", 0) if response else 0
+        if caught_exception is not None or status >= 500 or status == 429:
+            raise timed_out(deadline, operation.name)
+
+    events = client.meta.events
+    events.register("before-call", start)
+    events.register("request-created", before_attempt)
+    events.register_first("needs-retry", before_retry)
 
 
 def error_code(exc: BaseException) -> str:

@@ -145,10 +145,12 @@ class SecretStore(Protocol):
         """Delete value and metadata. Deleting what is not there is not an error."""
         ...
 
-    def sweep(self) -> tuple[str, ...]:
-        """Remove what interrupted writes left behind (temporary files that may hold a value,
-        copies kept for a restore that no run will do). Called once per apply, under the lock,
-        before any put. Returns what it removed, as value-free descriptions."""
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
+        """Remove what interrupted writes of `keys` (every secret the spec declares in this
+        store) left behind: temporary files that may hold a value, copies kept for a restore
+        that no run will do. Nothing else: what a store cannot prove it wrote for one of these
+        keys is not its to remove. Called once per apply, under the lock, before any put.
+        Returns what it removed, as value-free descriptions."""
         ...
 
 

@@ -14,14 +14,16 @@ Spec options:
     state_dir:      where the metadata of what this store wrote is kept (default
                     $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
     timeout:        seconds before a command counts as failed (default 60)
+    env:            optional names of variables to pass to every program besides the allow-list
+                    (reconciler.stores.command_rules); never one holding the run's admin token
 
 In every argv, `{secret}` becomes the secret's key. `{name}` becomes the token's name in `command`;
 read and delete know only the key, so their argv may use `{secret}` alone. Each run gets the
-caller's environment (minus PACKAGEMANAGER_TOKEN, which a secrets command has no business with)
-plus PPM_TOKENS_ACTION (put | read-meta | read-value | delete), PPM_TOKENS_SECRET and, for put,
-PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE and _SHA256 (of the payload), and
-when known _FORMAT and _RETIRE_PREVIOUS_AFTER, so a single script can serve all three roles by
-looking at PPM_TOKENS_ACTION.
+caller's values of the allow-listed variables and of the `env` names, nothing else (never an
+admin token: see command_rules), plus PPM_TOKENS_ACTION (put | read-meta | read-value |
+delete), PPM_TOKENS_SECRET and, for put, PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES,
+_SCOPE and _SHA256 (of the payload), and when known _FORMAT and _RETIRE_PREVIOUS_AFTER, so a
+single script can serve all roles by looking at PPM_TOKENS_ACTION.
 
 Why a state directory: the planner compares stored metadata with the live tokens. A store that
 cannot report metadata would look empty on every run and be repaired forever, so the store keeps
@@ -43,12 +45,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.errors import StoreError
+from reconciler.errors import StoreError, StoreTimeout
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
+from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
+from reconciler.stores.command_rules import (
+    ADMIN_TOKEN_VARIABLE,
+    env_name_problem,
+    program_environment,
+)
 from reconciler.stores.file import expand_path
-from reconciler.stores.private_files import MetadataFiles, key_parts, oserror_text, sweep_temporary
+from reconciler.stores.private_files import (
+    META_SUFFIX,
+    MetadataFiles,
+    key_parts,
+    oserror_text,
+    sweep_leftovers,
+)
+from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -59,7 +74,6 @@ Runner = Callable[..., subprocess.CompletedProcess[bytes]]
 DEFAULT_TIMEOUT = 60.0
 STDERR_LIMIT = 500
 REDACTED = "(sensitive value)"
-_HIDDEN_FROM_COMMANDS = frozenset({"PACKAGEMANAGER_TOKEN"})
 # A payload is split on these to find the token inside a JSON document or a netrc line.
 _PAYLOAD_SEPARATORS = re.compile(r'[\s"{}\[\],:]+')
 _PLACEHOLDER = re.compile(r"\{(secret|name)\}")
@@ -98,6 +112,10 @@ class _MaybeWritten(StoreError):
     """The program did not finish: it may or may not hold the value."""
 
 
+class _RanOutOfTime(_MaybeWritten, StoreTimeout):
+    """Killed at its deadline (`timeout`): not run again for the same call."""
+
+
 class CommandStore:
     """See the module docstring."""
 
@@ -110,6 +128,8 @@ class CommandStore:
         *,
         run: Runner = subprocess.run,
         env: Mapping[str, str] | None = None,
+        passed: Sequence[str] = (),
+        withheld: frozenset[str] = frozenset({ADMIN_TOKEN_VARIABLE}),
         read_command: Sequence[str] | None = None,
         delete_command: Sequence[str] | None = None,
         read_value_command: Sequence[str] | None = None,
@@ -139,7 +159,13 @@ class CommandStore:
         )
         self.timeout = timeout
         self._run_process = run
-        self._env = {k: v for k, v in (env or {}).items() if k not in _HIDDEN_FROM_COMMANDS}
+        for variable in passed:
+            if problem := env_name_problem(variable, withheld):
+                raise StoreError(f"store '{name}': env {variable!r} {problem}")
+        self._env = program_environment(env or {}, passed, withheld)
+        problem = directory_problem(name, state_dir, env or {})
+        if problem is not None:
+            raise StoreError(f"{problem} (state_dir)")
         self.state_dir = state_dir
         self._state = MetadataFiles(name, state_dir)
         self._run_read_commands = run_read_commands
@@ -156,6 +182,12 @@ class CommandStore:
         # repairs (a new token stored before the one the program may hold is revoked). Metadata
         # of the old token kept beside a new value would make the next run retire the new
         # token as an orphan while the program hands its value out.
+        try:
+            claim(self.state_dir)
+        except OSError as exc:
+            raise StoreError(
+                f"store '{self.name}': could not create {self.state_dir}: {oserror_text(exc)}"
+            ) from None
         previous = self._state.read(key)
         self._state.delete(key)
         try:
@@ -264,9 +296,11 @@ class CommandStore:
     def commit(self, key: str, guid: str) -> None:
         return None
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         try:
-            removed = sweep_temporary(self.state_dir)
+            removed = sweep_leftovers(
+                self.name, self.state_dir, keys, own_files=lambda name: (name + META_SUFFIX,)
+            )
         except OSError as exc:
             raise StoreError(
                 f"store '{self.name}': could not clean up {self.state_dir}: {oserror_text(exc)}"
@@ -320,7 +354,10 @@ class CommandStore:
             )
         except subprocess.TimeoutExpired:
             # Killed at the deadline, perhaps after it stored the value: nobody can tell.
-            raise _MaybeWritten(f"{where} did not finish within {self.timeout:g} s") from None
+            raise _RanOutOfTime(
+                f"{where} did not finish within {self.timeout:g} s "
+                f"(deadline: stores.{self.name}.timeout)"
+            ) from None
         except FileNotFoundError:
             raise StoreError(f"{where} was not found: check the command and PATH") from None
         except OSError as exc:
@@ -362,6 +399,7 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         if isinstance(raw_state, str)
         else default_state_dir(config.name, context.env)
     )
+    passed = options.strings(config, "env")
     raw_timeout = config.options.get("timeout", DEFAULT_TIMEOUT)
     if (
         isinstance(raw_timeout, bool)
@@ -374,6 +412,8 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         argv,
         run=context.run,
         env=context.env,
+        passed=passed,
+        withheld=context.withheld,
         read_command=read_command,
         delete_command=delete_command,
         read_value_command=read_value_command,

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.apply.lock import LockContext, LockInfo
-from reconciler.errors import LockError, StoreError
+from reconciler.deadline import STORE_SECONDS, seconds_setting
+from reconciler.errors import LockError, StoreError, StoreTimeout
 from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
 from reconciler.stores.aws_session import aws_client, describe_error, error_code
@@ -62,6 +63,8 @@ class DynamoDbLock:
             raise LockError(f"lock ({self._where}): {describe_error(exc)}") from None
         except BotoCoreError as exc:
             raise LockError(f"lock ({self._where}): {describe_error(exc)}") from None
+        except StoreTimeout as exc:  # the call's deadline (aws_session)
+            raise LockError(str(exc)) from None
 
     def _by_id(self, lock_id: str) -> dict[str, Any]:
         return {
@@ -142,12 +145,18 @@ def open_dynamodb_lock(config: LockConfig, context: LockContext) -> DynamoDbLock
     region = config.options.get("region")
     endpoint = config.options.get("endpoint_url")
     try:
+        timeout = seconds_setting(config.options.get("timeout"), "lock.timeout", STORE_SECONDS)
+    except ValueError as exc:
+        raise LockError(f"lock (dynamodb table {table}): {exc}") from None
+    try:
         client = aws_client(
             "dynamodb",
             owner=f"lock (dynamodb table {table})",
             region=region if isinstance(region, str) else None,
             endpoint_url=endpoint if isinstance(endpoint, str) else None,
             env=context.env,
+            timeout=timeout,
+            timeout_setting="lock.timeout",
         )
     except StoreError as exc:
         raise LockError(str(exc)) from None

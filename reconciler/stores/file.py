@@ -15,7 +15,11 @@ Until apply confirms a put (`commit`), what the key held before stays beside it 
 `<key>.previous` (the value) and `<key>.previous.meta.json` (a record: which token's put
 displaced it, whether there was a value, and its metadata), so `restore_previous` can put it
 back. A run killed in between leaves that copy; the next run's `sweep` removes it along with any
-temporary file of an interrupted write.
+temporary file of an interrupted write of that key (`.<file>.<random>.tmp`, for the key's four
+files): only names derived from the declared keys, since only those are provably its own.
+
+The directory must be the store's own (reconciler.stores.store_dirs): one that other programs
+use is refused when the store opens, and the first write marks it with `.ppm-tokens-store`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
@@ -45,9 +50,10 @@ from reconciler.stores.private_files import (
     parse_meta,
     read_private,
     refuse_links,
-    sweep_temporary,
+    sweep_leftovers,
     write_private_file,
 )
+from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -108,8 +114,13 @@ class _Previous:
             return None
 
 
-def _is_previous(name: str) -> bool:
-    return name.endswith((PREVIOUS_SUFFIX, _PREVIOUS_RECORD))
+def _kept_copies(name: str) -> tuple[str, str]:
+    return name + PREVIOUS_SUFFIX, name + _PREVIOUS_RECORD
+
+
+def _own_files(name: str) -> tuple[str, ...]:
+    """Every file a put of key `name` writes (each through a temporary file)."""
+    return name, name + META_SUFFIX, *_kept_copies(name)
 
 
 class FileStore:
@@ -117,7 +128,14 @@ class FileStore:
 
     capabilities = StoreCapabilities(readable_values=True, restorable=True, remote=False)
 
-    def __init__(self, name: str, root: Path, *, replace: Replace = os.replace) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        *,
+        replace: Replace = os.replace,
+        env: Mapping[str, str] = MappingProxyType({}),
+    ) -> None:
         work_tree = find_git_work_tree(root)
         if work_tree is not None:
             raise StoreError(
@@ -125,6 +143,9 @@ class FileStore:
                 "must never be written where they could be committed: choose a path outside it, "
                 "such as ~/.local/share/ppm-tokens"
             )
+        problem = directory_problem(name, root, env)
+        if problem is not None:
+            raise StoreError(problem)
         self.name = name
         self.root = root
         self._replace = replace
@@ -165,6 +186,7 @@ class FileStore:
     def put(self, key: str, secret: SecretPayload) -> None:
         parts = self._parts(key)
         try:
+            claim(self.root)
             make_private_dirs(self.root, parts[:-1])
             self._keep_previous(key, secret.meta.token_guid)
             self._meta.delete(key)
@@ -303,9 +325,11 @@ class FileStore:
         except OSError as exc:
             raise self._failed("drop the copy kept for", key, exc) from None
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         try:
-            removed = sweep_temporary(self.root, also=_is_previous)
+            removed = sweep_leftovers(
+                self.name, self.root, keys, own_files=_own_files, stale=_kept_copies
+            )
         except OSError as exc:
             raise StoreError(
                 f"store '{self.name}': could not clean up {self.root}: {oserror_text(exc)}"
@@ -360,4 +384,4 @@ def open_file_store(config: StoreConfig, context: StoreContext) -> FileStore:
     if not isinstance(raw, str) or not raw.strip():
         raise StoreError(f"store '{config.name}' (type file) needs a 'path' option")
     root = expand_path(raw.strip(), base=context.spec_dir, env=context.env)
-    return FileStore(config.name, root)
+    return FileStore(config.name, root, env=context.env)

@@ -17,6 +17,7 @@ import base64
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
 from reconciler.stores.github_api import (
     DEFAULT_API_URL,
+    DEFAULT_RETRY,
     GitHubApi,
     Target,
     organization_target,
@@ -251,7 +253,7 @@ class GitHubStore:
             if response.status_code not in (204, 404):
                 raise self.api.failure(response, what, self.target)
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         return ()
 
     def close(self) -> None:
@@ -303,6 +305,11 @@ def open_github_store(config: StoreConfig, context: StoreContext) -> GitHubStore
         transport=context.http_transport,
         sleep=context.sleep,
         now=context.now,
+        policy=replace(
+            DEFAULT_RETRY,
+            deadline=options.timeout(config),
+            deadline_setting=options.timeout_setting(config),
+        ),
     )
     return GitHubStore(
         config.name, api, target, visibility=visibility, selected_repositories=selected

@@ -1,5 +1,7 @@
 """What the HTTP stores (vault, github) share: one request with retries that honour Retry-After
-and rate-limit headers, with the sleep and clock passed in.
+and rate-limit headers, with the sleep and clock passed in, within one overall deadline (the
+store's `timeout`): every attempt waits at most what is left of it, and no retry or wait starts
+that would end after it (reconciler.deadline).
 
 Messages name the store, the operation and the host, never a request body (which may hold a
 value). Redirects are refused, never followed: they would carry the token wherever they point.
@@ -8,6 +10,7 @@ value). Redirects are refused, never followed: they would carry the token wherev
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from reconciler.errors import StoreError
+from reconciler.deadline import STORE_SECONDS, Deadline
+from reconciler.errors import StoreError, StoreTimeout
 from reconciler.sanitize import for_terminal
 
 log = logging.getLogger(__name__)
@@ -29,6 +33,8 @@ class RetryPolicy:
     attempts: int = 4
     backoff: float = 0.5  # seconds before the second try; doubles after each failure
     max_wait: float = 60.0  # a rate limit that asks for longer fails at once, with the time
+    deadline: float = STORE_SECONDS  # each request, its retries and waits included
+    deadline_setting: str = "the store's timeout"  # for messages: stores.NAME.timeout
     ca_hint: str = "set SSL_CERT_FILE to the CA file that signed it"
     redirect_hint: str = "set the store's address to where it points"
 
@@ -74,16 +80,26 @@ def send(
     policy: RetryPolicy,
     sleep: Callable[[float], None],
     now: Callable[[], datetime],
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> httpx.Response:
     """Send the request `build` makes, retrying transport errors, 5xx and rate limits.
 
     Returns the last response (the caller maps its status); raises StoreError when the server
     cannot be reached, redirects, or is still rate limiting after the last try or asks to wait
-    longer than `policy.max_wait` (a 403 that is a rate limit must not read as a refusal)."""
+    longer than `policy.max_wait` (a 403 that is a rate limit must not read as a refusal);
+    StoreTimeout when the deadline passes first."""
     tries = max(1, policy.attempts)
+    deadline = Deadline.start(policy.deadline, policy.deadline_setting, monotonic)
+
+    def pause(seconds: float, attempts: int, failure: str) -> None:
+        if not deadline.allows(seconds):
+            raise StoreTimeout(deadline.gave_up(f"{what} ({_call(request)}): {failure}", attempts))
+        sleep(seconds)
+
     for number in range(tries):
         last = number == tries - 1
         request = build()
+        request.extensions["timeout"] = deadline.httpx_timeout(client.timeout).as_dict()
         try:
             response = client.send(request)
         except httpx.TransportError as exc:
@@ -93,13 +109,15 @@ def send(
                     f"{what}: the TLS certificate of {request.url.host} is not trusted "
                     f"(certificate verify failed): {policy.ca_hint}"
                 ) from None
+            if isinstance(exc, httpx.TimeoutException) and deadline.passed():
+                raise StoreTimeout(deadline.message(f"{what} ({_call(request)})")) from None
             if last:
                 raise StoreError(
                     f"{what}: cannot reach {request.url.host} ({type(exc).__name__}) after "
                     f"{tries} tries: check the address and the network"
                 ) from None
             log.debug("%s: %s, retrying", what, type(exc).__name__)
-            sleep(policy.backoff * 2**number)
+            pause(policy.backoff * 2**number, number + 1, type(exc).__name__)
             continue
         if response.has_redirect_location:
             raise _redirected(response, what, policy)
@@ -116,14 +134,24 @@ def send(
                     f"({error_text(response)}): run again later"
                 )
             log.debug("%s: rate limited (%s), waiting %.1f s", what, response.status_code, wait)
-            sleep(max(wait, policy.backoff * 2**number))
+            pause(
+                max(wait, policy.backoff * 2**number),
+                number + 1,
+                f"rate limited by {request.url.host} for another {wait:.0f} s",
+            )
             continue
         if response.status_code in RETRY_STATUSES and not last:
             log.debug("%s: HTTP %s, retrying", what, response.status_code)
-            sleep(policy.backoff * 2**number)
+            pause(policy.backoff * 2**number, number + 1, f"HTTP {response.status_code}")
             continue
         return response
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _call(request: httpx.Request) -> str:
+    """`PUT vault.example.com/v1/secret/data/ppm/x`: which request, for messages. Paths hold key
+    names, never values."""
+    return for_terminal(f"{request.method} {request.url.host}{request.url.path}"[:300])
 
 
 def _redirected(response: httpx.Response, what: str, policy: RetryPolicy) -> StoreError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.errors import StoreError
 from reconciler.spec.model import StoreConfig
 
@@ -30,6 +31,19 @@ def integer(config: StoreConfig, option: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise StoreError(f"store '{config.name}' ({config.type}): {option!r} must be a number")
     return value
+
+
+def timeout_setting(config: StoreConfig) -> str:
+    """How messages name the store's deadline, so that they say what to change."""
+    return f"stores.{config.name}.timeout"
+
+
+def timeout(config: StoreConfig, default: float = STORE_SECONDS) -> float:
+    """The store's `timeout`: seconds each call to it may take, retries included."""
+    try:
+        return seconds_setting(config.options.get("timeout"), timeout_setting(config), default)
+    except ValueError as exc:
+        raise StoreError(f"store '{config.name}' ({config.type}): {exc}") from None
 
 
 def strings(config: StoreConfig, option: str) -> tuple[str, ...]:

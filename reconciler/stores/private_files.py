@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from reconciler.errors import StoreError
@@ -25,8 +26,13 @@ META_SUFFIX = ".meta.json"
 PREVIOUS_SUFFIX = ".previous"
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
+# `.<file>.<random>.tmp`, as write_private_file names them (tempfile's random part is lower-case
+# letters, digits and _): the group is the file whose write it was.
+TEMPORARY_NAME = re.compile(r"^\.(.+)\.[a-z0-9_]+\.tmp$")
 # Lock records of the `file` lock kind live here, beside the secrets they guard.
 LOCKS_DIR = ".ppm-tokens-locks"
+# Says that the directory is a store's own (reconciler.stores.store_dirs).
+STORE_MARKER = ".ppm-tokens-store"
 
 Replace = Callable[[str, str], None]
 
@@ -52,6 +58,8 @@ def reserved_key_problem(key: str) -> str | None:
         return f"looks like a temporary file (.*{TEMP_SUFFIX}), which the store removes"
     if parts[0] == LOCKS_DIR:
         return f"is inside {LOCKS_DIR}/, which is reserved for lock records"
+    if key == STORE_MARKER:
+        return f"is {STORE_MARKER}, the file that marks the store's directory"
     return None
 
 
@@ -150,26 +158,40 @@ def _make_private_dir(directory: Path) -> None:
     directory.chmod(0o700)  # mkdir's mode is filtered by the umask; make it exact
 
 
-def is_temporary(name: str) -> bool:
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
-
-
-def sweep_temporary(root: Path, *, also: Callable[[str], bool] = lambda _name: False) -> list[str]:
-    """Remove what interrupted writes left below `root` (never following links, never inside
-    the lock directory): temporary files, and files for which `also(name)` is true. Returns
-    their paths relative to `root`."""
+def sweep_leftovers(
+    store: str,
+    root: Path,
+    keys: Sequence[str],
+    *,
+    own_files: Callable[[str], Iterable[str]],
+    stale: Callable[[str], Iterable[str]] = lambda _name: (),
+) -> list[str]:
+    """Remove what interrupted writes of `keys` left below `root`: temporary files of the files
+    `own_files(name)` names for a key's last component, and the files `stale(name)` names. Only
+    names derived from `keys`, each in its key's own directory, never through a link: whatever
+    else the directory holds is not this store's to remove. Returns their paths relative to
+    `root`."""
+    wanted: dict[tuple[str, ...], set[str]] = {}
+    doomed: dict[tuple[str, ...], set[str]] = {}
+    for key in keys:
+        parts = key_parts(store, key)
+        directory, name = parts[:-1], parts[-1]
+        wanted.setdefault(directory, set()).update(own_files(name))
+        doomed.setdefault(directory, set()).update(stale(name))
     removed: list[str] = []
-    if not root.is_dir():
-        return removed
-    for directory, subdirs, files in os.walk(root, followlinks=False):
-        if Path(directory) == root and LOCKS_DIR in subdirs:
-            subdirs.remove(LOCKS_DIR)
-        for name in files:
-            if is_temporary(name) or also(name):
-                path = Path(directory) / name
+    for directory, files in wanted.items():
+        refuse_links(store, root, directory)
+        try:
+            with os.scandir(root.joinpath(*directory)) as scan:
+                entries = [entry for entry in scan if entry.is_file(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            temporary = TEMPORARY_NAME.match(entry.name)
+            if entry.name in doomed[directory] or (temporary and temporary[1] in files):
                 with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed.append(str(path.relative_to(root)))
+                    os.unlink(entry.path)
+                    removed.append(str(Path(*directory, entry.name)))
     return sorted(removed)
 
 

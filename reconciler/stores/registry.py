@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from reconciler.errors import UsageError
 from reconciler.spec.model import Spec, StoreConfig
 from reconciler.stores.base import SecretStore
+from reconciler.stores.command_rules import ADMIN_TOKEN_VARIABLE
 
 if TYPE_CHECKING:
     import httpx
@@ -38,6 +39,9 @@ class StoreContext:
     # Only apply (and audit when asked) turns it on: `plan` runs on pull requests, where the spec
     # is whatever the pull request says and the admin token is in the environment.
     run_read_commands: bool = False
+    # The variables this run takes a global:admin token from: never given to a store's program,
+    # not even when a spec asks for them by name.
+    withheld: frozenset[str] = frozenset({ADMIN_TOKEN_VARIABLE})
 
 
 StoreFactory = Callable[[StoreConfig, StoreContext], SecretStore]

@@ -26,7 +26,7 @@ from reconciler.secret import Secret
 from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
 from reconciler.stores.before_put import BeforePuts
-from reconciler.stores.vault_client import VaultClient, vault_settings
+from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
 from reconciler.stores.vault_rules import (
     custom_metadata_problem,
@@ -235,7 +235,7 @@ class VaultStore:
     def delete(self, key: str) -> None:
         self.kv.destroy_all(self._path(key))
 
-    def sweep(self) -> tuple[str, ...]:
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         # Nothing is kept outside Vault: earlier versions are Vault's own history.
         return ()
 
@@ -262,6 +262,7 @@ def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:
         transport=context.http_transport,
         sleep=context.sleep,
         now=context.now,
+        policy=retry_policy(config),
     )
     return VaultStore(
         config.name,

@@ -19,7 +19,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from reconciler.errors import StoreError
+from reconciler.deadline import Deadline
+from reconciler.errors import StoreError, StoreTimeout
 from reconciler.secret import Secret
 from reconciler.spec.model import StoreConfig
 from reconciler.stores import options
@@ -44,6 +45,16 @@ DEFAULT_RETRY = RetryPolicy(
     redirect_hint="set `address` (or VAULT_ADDR) to the server that answers itself, such as "
     "the active node or its load balancer",
 )
+
+
+def retry_policy(config: StoreConfig) -> RetryPolicy:
+    """The store's retries within its own deadline (`timeout`); the lock kept in a vault store
+    uses the same."""
+    return replace(
+        DEFAULT_RETRY,
+        deadline=options.timeout(config),
+        deadline_setting=options.timeout_setting(config),
+    )
 
 
 class AuthMethod(StrEnum):
@@ -324,11 +335,15 @@ class VaultClient:
                 "is not set)"
             )
         params = {"audience": self.settings.jwt_audience} if self.settings.jwt_audience else None
+        deadline = Deadline.start(self._policy.deadline, self._policy.deadline_setting)
         try:
-            with httpx.Client(timeout=TIMEOUT) as client:
+            with httpx.Client(timeout=deadline.httpx_timeout(httpx.Timeout(TIMEOUT))) as client:
                 response = client.get(
                     url, params=params, headers={"Authorization": f"Bearer {bearer}"}
                 )
+        except httpx.TimeoutException:
+            what = self._what("the Actions OIDC token request")
+            raise StoreTimeout(deadline.message(what)) from None
         except httpx.TransportError as exc:
             raise StoreError(
                 f"store '{self.settings.store}' (vault): cannot reach the Actions OIDC token "

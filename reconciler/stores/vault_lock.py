@@ -20,7 +20,7 @@ from reconciler.errors import LockError, StoreError
 from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
 from reconciler.stores.vault import mount_and_prefix
-from reconciler.stores.vault_client import VaultClient, vault_settings
+from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvV2
 from reconciler.stores.vault_rules import key_problem
 
@@ -143,7 +143,9 @@ def open_vault_lock(config: LockConfig, context: LockContext) -> VaultLock:
     if problem := key_problem(path):
         raise LockError(f"lock (vault store '{store_name}'): lock.path {path!r} {problem}")
     try:
-        client = VaultClient(settings, context.env, sleep=time.sleep, now=context.now)
+        client = VaultClient(
+            settings, context.env, sleep=time.sleep, now=context.now, policy=retry_policy(store)
+        )
     except StoreError as exc:
         raise LockError(f"lock (vault store '{store_name}'): {exc}") from None
     return VaultLock(KvV2(client, mount), path, now=context.now)

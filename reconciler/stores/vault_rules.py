@@ -9,9 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from reconciler.sanitize import quoted
+
 # Vault accepts nearly any path, but policies treat `*` and `+` as globs and whitespace or
 # control characters make paths that nobody can type into a policy: keep to a safe alphabet.
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.@=,-]+$")
+
+# Vault's own paths: never a secrets engine's mount (Vault refuses to mount there), so a store
+# whose mount starts with one would send its requests to Vault itself.
+_PROTECTED_MOUNTS = frozenset({"sys", "auth", "audit", "cubbyhole", "identity"})
+# Names Vault refuses for a namespace (its own paths; `root` names the root namespace itself).
+_RESERVED_NAMESPACES = frozenset({"sys", "audit", "auth", "cubbyhole", "identity"})
+_NAMESPACE_SEGMENT = re.compile(r"^[!-~]+$")  # printable ASCII without spaces: an HTTP header
 
 # KV v2 custom_metadata limits (Vault's and OpenBao's documented bounds).
 MAX_METADATA_KEYS = 64
@@ -30,7 +39,7 @@ def key_problem(key: str) -> str | None:
             return "has an empty, '.' or '..' path segment"
         if not _SEGMENT.match(segment):
             return (
-                f"segment {segment!r} has characters Vault policies cannot match safely: use "
+                f"segment {quoted(segment)} has characters Vault policies cannot match safely: use "
                 "A-Z a-z 0-9 _ . @ = , - and '/' between segments"
             )
     return None
@@ -42,13 +51,67 @@ def leaves_mount(path: str) -> bool:
     return any(segment in (".", "..") for segment in path.split("/"))
 
 
+def path_problem(path: str) -> str | None:
+    """Why `path` (a mount's path, without the slashes around it) cannot name a mount; None
+    when it can."""
+    body = path.strip("/")
+    if not body:
+        return "is empty"
+    if leaves_mount(body):
+        return "has a '.' or '..' segment"
+    for segment in body.split("/"):
+        if not segment:
+            return "has an empty segment ('//')"
+        if not _SEGMENT.match(segment):
+            return (
+                f"segment {quoted(segment)} has characters a mount path cannot safely hold: use "
+                "A-Z a-z 0-9 _ . @ = , - and '/' between segments"
+            )
+    return None
+
+
+def mount_problem(mount: str) -> str | None:
+    """Why `mount` cannot be the KV v2 mount of a store; None when it can."""
+    problem = path_problem(mount)
+    if problem is not None:
+        return problem
+    first = mount.strip("/").split("/")[0]
+    if first in _PROTECTED_MOUNTS:
+        return (
+            f"starts with {first}/, a path of Vault's own where no KV mount can be: name the "
+            "KV v2 mount, e.g. secret"
+        )
+    return None
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """Why `namespace` cannot be a Vault Enterprise or OpenBao namespace path; None when it
+    can. Leading and trailing slashes are fine (Vault drops them)."""
+    body = namespace.strip("/")
+    if not body:
+        return "is empty: leave namespace out for the root namespace"
+    for segment in body.split("/"):
+        if not segment:
+            return "has an empty segment ('//')"
+        if segment in (".", ".."):
+            return "has a '.' or '..' segment"
+        if not _NAMESPACE_SEGMENT.match(segment):
+            return (
+                f"segment {quoted(segment)} has spaces or characters other than printable ASCII, "
+                "which namespace names (sent in the X-Vault-Namespace header) cannot hold"
+            )
+        if segment in _RESERVED_NAMESPACES:
+            return f"has the segment {quoted(segment)}, which Vault reserves: no namespace has it"
+    return None
+
+
 def prefix_problem(prefix: str) -> str | None:
     """Why `prefix` cannot prefix every secret path; an empty prefix is allowed."""
     if not prefix:
         return None
     body = prefix[:-1] if prefix.endswith("/") else prefix
     problem = key_problem(body)
-    return None if problem is None else f"prefix {prefix!r} {problem}"
+    return None if problem is None else f"prefix {quoted(prefix)} {problem}"
 
 
 def custom_metadata_problem(metadata: Mapping[str, str]) -> str | None:
@@ -63,7 +126,7 @@ def custom_metadata_problem(metadata: Mapping[str, str]) -> str | None:
             )
         if len(value) > MAX_METADATA_VALUE_LENGTH:
             return (
-                f"the value of {name!r} has {len(value)} characters; custom_metadata values "
+                f"the value of {quoted(name)} has {len(value)} characters; custom_metadata values "
                 f"have at most {MAX_METADATA_VALUE_LENGTH}"
             )
     return None

@@ -234,8 +234,8 @@ class RecordingStore:
         self.inner.commit(key, guid)
         self._log.add("commit", key, guid)
 
-    def sweep(self) -> tuple[str, ...]:
-        return self.inner.sweep()
+    def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
+        return self.inner.sweep(keys)
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)

@@ -4,6 +4,7 @@ real file store."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -12,6 +13,8 @@ from reconciler.spec.model import SecretFormat
 
 from .conftest import World
 from .fakes import make_plan, token_spec
+
+DAY = timedelta(days=1)
 
 
 def test_create_stores_and_verifies_a_new_token(world: World) -> None:
@@ -92,6 +95,32 @@ def test_rotate_leaves_the_old_token_active(world: World) -> None:
     assert ("revoke", old) not in world.log.events
     meta = world.files.read_meta("ppm/ds-read")
     assert meta is not None and meta.token_guid == new
+
+
+def test_the_grace_is_recorded_from_the_store_write_however_late_the_plan_runs(
+    world: World,
+) -> None:
+    """A plan made 5 days ago still gives the old token its whole grace, counted from when the
+    new value was written (on apply's clock); no grace is recorded as the new token's
+    creation, so the next run reads it as "no grace was promised"."""
+    token = token_spec("ds-read")
+    rotated = world.driver.seed("ds-read").guid
+    world.clock.now += timedelta(days=5)
+    rotation = Action(ActionKind.ROTATE, "ds-read", "age", token, guid=rotated, grace=3 * DAY)
+    assert world.apply(make_plan(rotation), world.spec(token)).ok
+    meta = world.files.read_meta("ppm/ds-read")
+    assert meta is not None and meta.retire_previous_after == world.clock.now + 3 * DAY
+    new = world.driver.tokens[meta.token_guid]
+    assert new.expires == world.clock.now + timedelta(days=90)  # from the create, not the plan
+
+    world.clock.now += timedelta(hours=1)
+    replacement = Action(
+        ActionKind.REPLACE, "ds-read", "scope", token, new.guid, revoke_replaced=True, grace=0 * DAY
+    )
+    assert world.apply(make_plan(replacement), world.spec(token)).ok
+    meta = world.files.read_meta("ppm/ds-read")
+    assert meta is not None and meta.token_guid != new.guid
+    assert meta.retire_previous_after == world.driver.tokens[meta.token_guid].created
 
 
 def test_netrc_payload_is_stored_and_the_raw_value_authenticates(world: World) -> None:

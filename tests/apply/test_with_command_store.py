@@ -33,6 +33,7 @@ def run(world: World, tmp_path: Path, env: dict[str, str]) -> tuple[ApplyReport,
     options = {
         "command": [sys.executable, str(script), "{secret}"],
         "state_dir": str(tmp_path / "state"),
+        "env": ["VAULT_FILE", "BROKEN"],
     }
     context = StoreContext(
         spec_dir=tmp_path,

@@ -33,6 +33,7 @@ STEPS = [
     "refuse the revoked value",
     "list the revoked probe",
 ]
+VERSIONS = "compare the CLI's version with the server's"  # the rspm driver's first step
 
 
 def steps_in(output: str) -> list[tuple[str, str]]:
@@ -68,8 +69,9 @@ def test_doctor_passes_on_a_server_that_behaves(
     emulator_control.clear_log()
     run = cli("doctor", *args, **env)
     assert run.code == 0, run.stdout + run.stderr
-    assert steps_in(run.stdout) == [("ok", title) for title in STEPS]
-    assert run.stdout.count("assumes: ") == len(STEPS)
+    expected = [VERSIONS, *STEPS] if "rspm" in args else STEPS
+    assert steps_in(run.stdout) == [("ok", title) for title in expected]
+    assert run.stdout.count("assumes: ") == len(expected)
     assert "Every assumption holds" in run.stdout
     if "rspm" in args:
         assert "with the rspm driver" in run.stdout
@@ -94,9 +96,27 @@ def test_doctor_stops_where_revocation_does_not_take(
     assert run.code == 1
     reported = steps_in(run.stdout)
     assert reported[-1] == ("FAIL", "refuse the revoked value")
-    assert [title for _, title in reported] == STEPS[:-1]  # nothing after the failure
+    assert [title for _, title in reported] == [VERSIONS, *STEPS[:-1]]  # none after the failure
     assert "still works after 1s" in run.stdout
     assert "FAIL above" in run.stdout
+
+
+def test_doctor_stops_at_a_cli_of_another_version_and_changes_nothing(
+    cli: Cli, emulator_control: EmulatorControl
+) -> None:
+    emulator_control.clear_log()
+    rspm = ("--driver", "rspm", "--rspm", str(FAKE_RSPM))
+    run = cli("doctor", *rspm, FAKE_RSPM_VERSION="2024.04.1-7")
+    assert run.code == 1
+    assert steps_in(run.stdout) == [("FAIL", VERSIONS)]
+    assert "rspm 2024.04.1-7, server 2026.10.0-emulator: their major.minor differ" in run.stdout
+    assert "/__api__/download" in run.stdout
+    assert api_changes(emulator_control) == []
+    # A CLI that reports no version is not compared, and the checks go on (to a repository
+    # that is not there, where they stop early).
+    run = cli("doctor", *rspm, "--repo", "nope", FAKE_RSPM_MISSING="version")
+    assert steps_in(run.stdout)[:2] == [("note", VERSIONS), ("ok", "list tokens")]
+    assert "`rspm --version` reported no version" in run.stdout
 
 
 def test_doctor_with_a_bad_repository_fails_early_and_changes_nothing(
@@ -108,6 +128,15 @@ def test_doctor_with_a_bad_repository_fails_early_and_changes_nothing(
     assert steps_in(run.stdout)[-1] == ("FAIL", "choose a repository")
     assert "no repository 'nope'; the server has: bioconductor, cran, internal, pypi" in run.stdout
     assert api_changes(emulator_control) == []
+
+
+def test_doctor_takes_no_now(cli: Cli, emulator_control: EmulatorControl) -> None:
+    """Its probe is a real token: its expiry comes from the server's clock, never a fake one."""
+    emulator_control.clear_log()
+    run = cli("doctor", "--now", "+400d")
+    assert run.code == 1
+    assert "takes no --now" in run.stderr
+    assert emulator_control.request_log() == []
 
 
 def test_doctor_with_a_refused_admin_token(cli: Cli, emulator_control: EmulatorControl) -> None:

@@ -30,10 +30,12 @@ __all__ = ["moto", "openbao"]  # fixtures
 
 OP = """\
 #!{python}
-# A stand-in for 1Password's `op item edit|delete NAME --vault V`: one file per item.
+# A stand-in for 1Password's `op item edit|delete NAME --vault V`: one file per item, beside
+# the home directory (the real op, too, finds its configuration from HOME: a store's programs
+# get only the allow-listed variables and the store's `env`).
 import os, pathlib, sys
 action, name = sys.argv[2], sys.argv[3]
-item = pathlib.Path(os.environ["OP_ITEMS"]) / name
+item = pathlib.Path(os.environ["HOME"]).parent / "op-items" / name
 if action == "delete":
     item.unlink(missing_ok=True)
 else:
@@ -118,7 +120,6 @@ def test_the_example_spec_applies_with_every_store_it_declares(  # noqa: PLR0917
     env = {
         "HOME": str(home),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "OP_ITEMS": str(tmp_path / "outside" / "op-items"),
         "VAULT_ADDR": openbao.url,
         "VAULT_NAMESPACE": namespace,
         **oidc.env(),

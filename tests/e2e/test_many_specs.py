@@ -294,6 +294,12 @@ def test_a_saved_plan_of_three_specs_applies_whole_and_a_tampered_part_is_refuse
     assert "holds two plans of the spec tokens/data.yaml" in twice.stderr
     assert owned(emulator) == {} and owned(eu) == {}
 
+    # A --now that is not the servers' time refuses the whole file too (exit 1).
+    elsewhen = run(cli, eu, "apply", "plan.json", "--now", "+2d")
+    assert elsewhen.code == 1
+    assert "ahead of the server's clock" in elsewhen.stderr
+    assert owned(emulator) == {} and owned(eu) == {}
+
     applied = run(cli, eu, "apply", "plan.json")
     assert applied.code == 0, applied.stderr
     assert "Apply complete for 3 specs: 3 succeeded, 0 failed." in applied.stderr

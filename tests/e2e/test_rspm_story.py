@@ -204,3 +204,27 @@ def test_a_missing_rspm_fails_with_the_setting_to_fix(
     assert "server.rspm / --rspm" in run.stderr
     assert "Traceback" not in run.stderr
     assert api_changes(emulator_control) == []
+
+
+def test_a_cli_of_another_version_fails_apply_at_once_with_its_error_line(
+    cli: Cli, emulator_control: EmulatorControl
+) -> None:
+    """A CLI without a flag ppm-tokens uses fails each create once, showing cobra's `Error:`
+    line (not the tail of its usage text) and the two versions; nothing is retried."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    log = cli.workdir / "rspm-argv.log"
+    emulator_control.clear_log()
+    run = cli(
+        "apply", "-f", str(spec), "--auto-approve", "--driver", "rspm", "--rspm", str(FAKE_RSPM),
+        FAKE_RSPM_MISSING="user", FAKE_RSPM_VERSION="2027.02.0-1", FAKE_RSPM_LOG=str(log),
+    )  # fmt: skip
+    assert run.code == 1
+    output = run.stdout + run.stderr
+    assert "rspm create token failed (exit 1): Error: unknown flag: --user: " in output
+    assert "3 failed" in output
+    assert "rspm is 2027.02.0-1 but the server is 2026.10.0-emulator" in output
+    assert "Global Flags" not in output
+    argv = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len([a for a in argv if a[:2] == ["create", "token"]]) == 3  # one per token
+    assert argv.count(["--version"]) == 1
+    assert api_changes(emulator_control) == []

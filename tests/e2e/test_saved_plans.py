@@ -161,10 +161,7 @@ TAMPERING: dict[str, tuple[Edit, str]] = {
         lambda p, _: _action(p, "replace").update(revoke_replaced=False),
         "revoke_replaced",
     ),
-    "grace-promised": (
-        lambda p, _: _action(p, "replace").update(retire_after="2099-01-01T00:00:00Z"),
-        "retire_after",
-    ),
+    "grace-promised": (lambda p, _: _action(p, "replace").update(grace="30d"), "its grace differ"),
     "secret-deletion-added": (
         lambda p, _: _action(p, "revoke").update(delete_secret={"store": "local", "key": "keep"}),
         "its delete_secret differ",
@@ -181,7 +178,11 @@ TAMPERING: dict[str, tuple[Edit, str]] = {
     ),
     "guid-not-a-string": (lambda p, _: _action(p, "revoke").update(guid=5), "malformed plan"),
     "actions-removed": (lambda p, _: p.pop("actions"), "malformed plan file"),
-    "another-format-version": (lambda p, _: p.update(format_version=2), "format_version 2"),
+    "another-format-version": (lambda p, _: p.update(format_version=1), "format_version 1"),
+    "key-never-written": (
+        lambda p, _: _action(p, "revoke").update(delete_secret_too=True),
+        "has the key 'delete_secret_too', which this version never writes",
+    ),
 }
 
 

@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Iterator
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -278,6 +279,21 @@ def test_clock_controls(emulator_control: EmulatorControl) -> None:
     assert target <= emulator_control.now() < target + timedelta(minutes=1)
     emulator_control.reset_clock()
     assert emulator_control.now().year < 2030
+
+
+def test_answers_are_dated_by_the_emulator_clock(
+    api: httpx.Client, emulator: RunningEmulator, emulator_control: EmulatorControl
+) -> None:
+    """As a real server dates its answers by its own clock: apply reads it (HTTP Date)."""
+    target = parse_iso("2031-05-01T08:30:00Z")
+    emulator_control.set_now(target, frozen=True)
+    for response in (
+        api.get("/__api__/tokens"),
+        httpx.get(f"{emulator.url}/pypi/latest/simple/"),  # refused: dated all the same
+    ):
+        dates = response.headers.get_list("date")
+        assert len(dates) == 1, dates
+        assert parsedate_to_datetime(dates[0]) == target
 
 
 def test_recreated_repository_gets_a_new_guid(

@@ -95,7 +95,11 @@ def test_names_yaml_would_misread_are_quoted() -> None:
     text, guids = generate(views, SETTINGS, now=NOW, resources=RESOURCES)
     assert len(guids) == len(descriptions)
     spec, problems = check_bytes(
-        text.encode(), file="tokens.yaml", base_dir=Path("/"), now=NOW, git_root_of=lambda p: None
+        text.encode(),
+        file="tokens.yaml",
+        base_dir=Path("/srv/specs"),
+        now=NOW,
+        git_root_of=lambda p: None,
     )
     assert spec is not None, problems
     assert sorted(t.name for t in spec.tokens) == sorted(descriptions)

@@ -55,8 +55,8 @@ NEW = live_token(T, "new", age=MINUTE * 30)  # made by the interrupted run
 OLD = live_token(T, "old", age=61 * DAY)  # what it replaced (rotation due)
 OLD_WIDE = live_token(WIDER, "old-wide", age=20 * DAY)  # replaced for its scope
 ORPHAN = live_token(T, "orphan", age=MINUTE * 40)  # created, value never stored
-AT_ONCE = NEW.created - MINUTE  # the plan time of a replace, repair or grace-0 rotation
-GRACE_END = NEW.created - MINUTE + 3 * DAY  # the plan time plus the grace, for a rotation
+AT_ONCE = NEW.created  # what a replace, repair or grace-0 rotation records: no grace
+GRACE_END = NEW.created + MINUTE + 3 * DAY  # the store write plus the grace, for a rotation
 
 Row = tuple[ActionKind, str, str]  # kind, GUID label, a piece of the reason
 
@@ -251,7 +251,9 @@ def _run(state: State, result: Plan, stops: Mapping[str, int] | None = None) -> 
                 meta = SecretMeta(
                     new.guid, action.name, result.namespace, new.created, new.expires, new.scope
                 )
-                state.meta[action.name] = replace(meta, retire_previous_after=action.retire_after)
+                # As apply records it: the grace from this write (at NOW), else no grace.
+                after = NOW + action.grace if action.grace else new.created
+                state.meta[action.name] = replace(meta, retire_previous_after=after)
             else:
                 _revoke(state, action)
 

@@ -14,8 +14,17 @@ from jsonschema import Draft202012Validator
 
 import reconciler
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError
-from reconciler.plan.model import Plan
-from reconciler.plan.render_json import plan_from_json, plan_to_json
+from reconciler.plan.model import Plan, PlanError
+from reconciler.plan.render_json import (
+    ACTION_KEYS,
+    ERROR_KEYS,
+    GENERATION_KEYS,
+    PLAN_KEYS,
+    SECRET_REF_KEYS,
+    WARNING_KEYS,
+    plan_from_json,
+    plan_to_json,
+)
 from reconciler.spec.model import Spec, TokenState
 
 from .scenario import scenario
@@ -52,7 +61,7 @@ def test_round_trip(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
 
 def test_document_fields(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
     _, plan, data = saved
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     assert data["generated_at"] == "2026-03-01T12:00:00Z"
     assert data["live_fingerprint"] == plan.live_fingerprint
     assert data["summary"] == plan.summary()
@@ -156,15 +165,16 @@ def _broken(data: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]
 @pytest.mark.parametrize(
     "path, value, message",
     [
-        (["format_version"], 2, "format_version 2 is not supported"),
-        (["format_version"], "1", "format_version must be an integer"),
+        (["format_version"], 1, "format_version 1 is not supported"),
+        (["format_version"], "2", "format_version must be an integer"),
         (["namespace"], KeyError, "namespace is missing"),
         (["actions"], {}, "actions must be an array"),
         (["actions", 0], "create", r"actions\[0\] must be an object"),
         (["actions", 0, "kind"], "explode", r"actions\[0\].kind is 'explode'; expected one of"),
         (["actions", 1, "guid"], 7, r"actions\[1\].guid must be a string or null"),
-        (["actions", 2, "retire_after"], "soon", r"actions\[2\].retire_after is not an ISO"),
-        (["actions", 2, "retire_after"], "2026-03-04T12:00:00", "has no time zone"),
+        (["actions", 2, "grace"], "soon", r"actions\[2\].grace is not a duration"),
+        (["actions", 2, "grace"], 3, r"actions\[2\].grace must be a string"),
+        (["still_active", 0, "retire_after"], "2026-03-04T12:00:00", "has no time zone"),
         (["actions", 3, "revoke_replaced"], "yes", "must be true or false"),
         (["warnings", 0, "code"], "meh", r"warnings\[0\].code is 'meh'"),
         (["generated_at"], None, "generated_at must be a string"),
@@ -186,3 +196,57 @@ def test_a_document_that_is_not_an_object() -> None:
     spec, _ = scenario()
     with pytest.raises(ReconcilerError, match="the document must be an object"):
         plan_from_json([], spec)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "path, where",
+    [
+        ([], "the document"),
+        (["actions", 0], r"actions\[0\]"),
+        (["actions", 7, "delete_secret"], r"actions\[7\].delete_secret"),
+        (["warnings", 0], r"warnings\[0\]"),
+        (["still_active", 0], r"still_active\[0\]"),
+    ],
+)
+def test_a_key_this_version_never_writes_is_refused(
+    saved: tuple[Spec, Plan, dict[str, Any]], path: list[Any], where: str
+) -> None:
+    """Whatever an unknown key would mean (another version's field, an edit that hopes to be
+    read), a plan holding one is not what this version wrote and reviewers read."""
+    spec, _, data = saved
+    edited = copy.deepcopy(data)
+    target = edited
+    for key in path:
+        target = target[key]
+    target["x" * 5000] = True
+    with pytest.raises(MalformedPlanError, match=f"{where} has the key 'x{{40}}'... ") as raised:
+        plan_from_json(edited, spec)
+    assert raised.value.exit_code == 4
+    assert len(str(raised.value)) < 300
+
+
+def test_the_keys_read_back_are_exactly_the_keys_written(
+    saved: tuple[Spec, Plan, dict[str, Any]],
+) -> None:
+    data = saved[2]
+    assert set(data) == PLAN_KEYS
+    for kind, keys in (
+        ("actions", ACTION_KEYS),
+        ("warnings", WARNING_KEYS),
+        ("errors", ERROR_KEYS),
+        ("still_active", GENERATION_KEYS),
+    ):
+        for item in data[kind]:
+            assert set(item) == keys, kind
+    refs = [a["delete_secret"] for a in data["actions"] if a["delete_secret"]]
+    assert refs and all(set(ref) == SECRET_REF_KEYS for ref in refs)
+    _, plan, _ = saved
+    with_error = plan_to_json(replace(plan, errors=(PlanError("no such repository", "x"),)))
+    assert [set(error) for error in with_error["errors"]] == [ERROR_KEYS]
+
+
+def test_a_value_is_quoted_as_an_excerpt(saved: tuple[Spec, Plan, dict[str, Any]]) -> None:
+    spec, _, data = saved
+    with pytest.raises(MalformedPlanError) as raised:
+        plan_from_json(_broken(data, ["actions", 0, "kind"], "k" * 100_000), spec)
+    assert "k" * 41 not in str(raised.value) and "(100,000 characters)" in str(raised.value)

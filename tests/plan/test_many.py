@@ -249,9 +249,10 @@ def test_a_saved_set_with_specs_that_could_not_be_planned_is_refused() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format_version": 2}, "format_version 2 is not supported"),
+        ({"format_version": 1}, "format_version 1 is not supported"),
         ({"plans": []}, "plans is empty"),
         ({"plans": "x"}, "plans must be an array"),
+        ({"approved_by": "x"}, "the document has the key 'approved_by', which this version"),
     ],
 )
 def test_a_malformed_saved_set_is_refused(change: dict[str, object], message: str) -> None:

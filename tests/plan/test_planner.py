@@ -307,7 +307,8 @@ def test_rotate_keeps_the_old_token_for_grace() -> None:
     )
     assert action.token == T
     assert action.revoke_replaced is False
-    assert action.retire_after == NOW + 3 * DAY
+    # A duration, counted from when apply stores the new value, not from the plan's time.
+    assert action.grace == 3 * DAY
 
 
 def test_rotate_without_grace_revokes_at_once() -> None:
@@ -319,9 +320,9 @@ def test_rotate_without_grace_revokes_at_once() -> None:
         grace_override=DAY * 0,
     )
     action = _one(ActionKind.ROTATE, result)
-    # The plan time: recorded with the new token, it tells the next run that nothing older is
-    # owed a grace, should this one be killed before it revokes.
-    assert (action.revoke_replaced, action.retire_after) == (True, NOW)
+    # No grace: recorded with the new token, it tells the next run that nothing older is owed
+    # one, should this one be killed before it revokes.
+    assert (action.revoke_replaced, action.grace) == (True, DAY * 0)
 
 
 @pytest.mark.parametrize(
@@ -331,7 +332,7 @@ def test_replace_and_repair_revoke_the_replaced_token(kind_case: str) -> None:
     action = _plan(CASES[kind_case]).actions[0]
     assert action.kind.creates
     assert action.revoke_replaced is True
-    assert action.retire_after == NOW  # no grace promised to anything older
+    assert action.grace == DAY * 0  # no grace promised to anything older
     assert action.token is not None and action.token.name == "ds-read"
 
 

@@ -185,7 +185,9 @@ def test_still_active_generations_follow_the_first_line_of_their_name_only() -> 
     )
     text = render_text(result, color=True)
 
-    assert text.count(f"also active: {older.guid} (retires after 2026-03-04 12:00 UTC)") == 1
+    # The forced rotation's grace decides: it counts from when its new value is stored.
+    fate = "retires 3d after the new value is stored: after 2026-03-04 12:00 UTC if applied now"
+    assert text.count(f"also active: {older.guid} ({fate})") == 1
     assert ANSI.sub("", text) == render_text(result, color=False)
 
 

@@ -67,8 +67,8 @@ TAMPERING: dict[str, tuple[Callable[[Plan], Plan], str]] = {
     "action-dropped": (_dropped, "differ"),
     "reason-edited": (_edit_action(ActionKind.ROTATE, reason="routine"), "its reason differs;"),
     "grace-extended": (
-        _edit_action(ActionKind.ROTATE, retire_after=NOW + 300 * DAY),
-        "its retire_after differs;",
+        _edit_action(ActionKind.ROTATE, grace=300 * DAY),
+        "its grace differs;",
     ),
     "revoke-at-once": (
         _edit_action(ActionKind.ROTATE, revoke_replaced=True),
@@ -130,3 +130,19 @@ def test_errors_that_appeared_since_the_plan_was_saved_are_said_first() -> None:
     derived = _edit_action(ActionKind.ROTATE, reason="kept")(replace(PLAN, errors=(error,)))
     with pytest.raises(StalePlanError, match="errors the saved plan does not have, the first: "):
         check_saved(PLAN, derived)
+
+
+def test_a_rotation_saved_and_applied_days_later_promises_its_whole_grace() -> None:
+    """The plan promises a duration: applied 5 days after it was made (longer than the 3-day
+    grace), it is neither refused nor carries a retire time already in the past."""
+    data = json.loads(json.dumps(plan_to_json(PLAN)))
+    (rotate,) = [a for a in data["actions"] if a["kind"] == "rotate"]
+    assert rotate["grace"] == "3d" and "retire_after" not in rotate
+
+    saved = plan_from_json(data, SPEC)
+    check_moment(saved, NOW + 5 * DAY)
+    check_saved(saved, PLAN)  # what apply plans again at the saved moment
+    (action,) = [a for a in saved.actions if a.kind is ActionKind.ROTATE]
+    assert (action.revoke_replaced, action.grace) == (False, 3 * DAY)
+    # Nothing in the plan is a time from which that grace would count.
+    assert all(a.grace == 0 * DAY for a in saved.actions if a.kind.creates and a is not action)

@@ -34,7 +34,7 @@ def test_a_token_newer_than_the_store_holds_is_retired_first_and_the_store_token
     assert kinds(result) == [(ActionKind.RETIRE, orphan.guid), (ActionKind.ROTATE, held.guid)]
     assert "never stored" in result.actions[0].reason
     rotate = result.actions[1]
-    assert (rotate.revoke_replaced, rotate.retire_after) == (False, NOW + 3 * DAY)
+    assert (rotate.revoke_replaced, rotate.grace) == (False, 3 * DAY)
 
 
 def test_older_generations_than_the_store_token_follow_its_promise() -> None:
@@ -63,7 +63,7 @@ def test_repair_after_a_rolled_back_successor_keeps_the_current_token_for_grace(
 
     (action,) = result.actions
     assert (action.kind, action.guid) == (ActionKind.REPAIR, current.guid)
-    assert (action.revoke_replaced, action.retire_after) == (False, NOW + 3 * DAY)
+    assert (action.revoke_replaced, action.grace) == (False, 3 * DAY)
 
 
 def test_repair_with_an_immutable_change_still_revokes_at_once() -> None:

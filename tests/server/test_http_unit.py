@@ -214,6 +214,30 @@ def test_create_that_never_connected_is_retried() -> None:
     }
 
 
+# The server's clock ----------------------------------------------------------------------------
+
+
+def test_the_server_clock_is_its_latest_date_running_on_here() -> None:
+    """What apply promises is counted on the server's clock: its answers' Date, not ours."""
+    server_time = datetime(2031, 5, 1, 8, 30, tzinfo=UTC)
+    dated = {"Date": format_datetime(server_time, usegmt=True)}
+    recorder = Recorder(httpx.Response(200, json=[]), httpx.Response(200, json=[], headers=dated))
+    driver = driver_for(recorder)
+    driver.list_resources()  # the repositories' answer carries no Date, the sources' does
+    told = driver.server_now()
+    # Never earlier than the server's time: a Date is rounded down to the second.
+    assert told is not None and server_time + timedelta(seconds=1) <= told
+    assert told < server_time + timedelta(seconds=30)
+    assert driver_for(Recorder(httpx.Response(200, json=[]))).server_now() is None
+
+
+@pytest.mark.parametrize("header", ["", "yesterday", "Mon, 99 Foo 2031 25:61:00 GMT"])
+def test_an_unreadable_date_tells_no_server_time(header: str) -> None:
+    driver = driver_for(Recorder(httpx.Response(200, json=[], headers={"Date": header})))
+    driver.list_resources()
+    assert driver.server_now() is None
+
+
 # Error mapping and pagination ------------------------------------------------------------------
 
 
@@ -384,3 +408,15 @@ def test_a_404_on_a_listing_points_at_the_server_address() -> None:
     message = str(raised.value)
     assert "PACKAGEMANAGER_ADDRESS" in message and "--server" in message
     assert "Posit Package Manager" in message
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_an_answer_nested_past_the_parser_is_an_error_not_a_crash(status: int) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, content=deep, headers={"Content-Type": "application/json"})
+
+    with pytest.raises(ServerError) as raised:
+        driver_for(handler).list_tokens()
+    assert len(str(raised.value)) < 500  # the body quoted is cut, as any server text is

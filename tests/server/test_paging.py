@@ -157,3 +157,36 @@ def test_a_refused_token_still_counts_toward_the_total_and_the_paging_check() ->
         kept = driver.list_tokens()
 
     assert kept == [] and sorted(server.pages) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("total", [None, 10**12], ids=["no-total", "a-total-of-a-trillion"])
+def test_pages_that_never_end_stop_at_the_bound(total: int | None) -> None:
+    """A server or proxy that serves full pages of new GUIDs for ever: the listing stops with
+    an error once it passes the bound, having asked for no more pages than that takes."""
+    asked: list[int] = []
+    lock = threading.Lock()
+
+    def endless(page: int) -> paging.Page:
+        with lock:
+            asked.append(page)
+        return [token_json(f"{page}-{i}") for i in range(100)], total
+
+    with pytest.raises(ServerError, match="goes on past 2,000 entries") as raised:
+        paging.read_all(endless, lambda guid, description: False, limit=2_000)
+    assert "nothing was changed" in str(raised.value)
+    assert len(asked) <= 21 + paging.IN_FLIGHT
+
+
+def test_the_bound_counts_repeats() -> None:
+    """One new token a page keeps the paging check quiet; the bound still ends the listing."""
+
+    def one_new_each(page: int) -> paging.Page:
+        return [token_json("same")] * 99 + [token_json(f"new-{page}")], None
+
+    with pytest.raises(ServerError, match="past 1,000 entries"):
+        paging.read_all(one_new_each, limit=1_000)
+
+
+def test_the_drivers_list_up_to_a_million_entries() -> None:
+    assert paging.MAX_LISTED == 1_000_000
+    assert paging.read_all.__kwdefaults__ == {"in_flight": paging.IN_FLIGHT, "limit": 1_000_000}

@@ -30,10 +30,9 @@ from reconciler.server.rspm import (
     RspmDriver,
     RspmNotRunnable,
     RspmTimeout,
-    create_argv,
-    expires_flag,
     run_subprocess,
 )
+from reconciler.server.rspm_args import create_argv, expires_flag
 from reconciler.spec import load_spec
 from reconciler.spec.model import Driver as DriverKind
 from reconciler.spec.model import Spec
@@ -88,7 +87,7 @@ def driver(
 
 
 READER = "reader [ppm-tokens:t/reader]"
-request = partial(token_request, READER)
+request = partial(token_request, READER, lifetime=timedelta(days=30))
 
 
 def test_create_prove_list_revoke_through_the_cli(
@@ -254,7 +253,7 @@ def test_transient_list_failures_are_retried_then_reported() -> None:
 
 
 def test_an_old_cli_gets_a_version_hint() -> None:
-    driver, _ = scripted(Completed(1, "", "Error: unknown flag: --user"))
+    driver, _ = scripted(Completed(1, "", "Error: unknown flag: --user"), Completed(1, "", ""))
     with pytest.raises(RequestRejected, match=r"major\.minor must match"):
         driver.create_token(request(expires=NOW + timedelta(days=1)))
 
@@ -319,17 +318,23 @@ def test_a_cli_that_cannot_start_through_a_wrapper() -> None:
 
 
 @pytest.mark.parametrize(
-    ("deadline", "flag"),
+    ("deadline", "lifetime", "flag"),
     [
-        (None, "never"),
-        (NOW + timedelta(days=90), "90d"),
-        (NOW + timedelta(days=90, seconds=-3), "90d"),
-        (NOW + timedelta(hours=36), "36h"),
-        (NOW + timedelta(days=2, minutes=7, seconds=20), "2887m"),
+        (None, None, "never"),
+        (NOW + timedelta(days=90), timedelta(days=90), "90d"),
+        # The declared lifetime, whatever the moment it was turned into a deadline.
+        (NOW + timedelta(days=90, seconds=-3), timedelta(days=90), "90d"),
+        (NOW + timedelta(hours=36), timedelta(hours=36), "36h"),
+        (NOW + timedelta(weeks=2), timedelta(weeks=2), "14d"),
+        # An absolute expiry: seconds, less the margin for the command to reach the server.
+        (NOW + timedelta(days=2, minutes=7, seconds=20), None, f"{2 * 86400 + 440 - 120}s"),
+        (NOW + timedelta(seconds=100), None, "50s"),  # the margin never takes more than half
     ],
 )
-def test_expires_is_a_lifetime_from_now(deadline: datetime | None, flag: str) -> None:
-    assert expires_flag(deadline, NOW) == flag
+def test_expires_is_a_lifetime_from_now(
+    deadline: datetime | None, lifetime: timedelta | None, flag: str
+) -> None:
+    assert expires_flag(deadline, NOW, lifetime=lifetime) == flag
 
 
 def test_an_expiry_in_the_past_is_refused() -> None:
@@ -408,6 +413,43 @@ def test_a_program_the_spec_names_runs_only_where_the_command_trusts_the_spec(
     named_default = _spec(tmp_path, "{url: 'http://127.0.0.1:9', driver: rspm, rspm: rspm}")
     assert rspm_command(GlobalOptions(), named_default) == ("rspm",)
     assert rspm_command(GlobalOptions(rspm="/opt/rspm"), wrapped) == ("/opt/rspm",)
+
+
+def test_the_cli_gets_this_servers_admin_token_and_no_other(tmp_path: Path) -> None:
+    """The wrapper may need the caller's environment (KUBECONFIG, its own cloud login), but
+    of the run's admin tokens only this server's, under PACKAGEMANAGER_TOKEN: never the
+    variable of another spec's server in a several-spec run."""
+    dump = tmp_path / "environment.json"
+    script = tmp_path / "rspm"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os\n"
+        "open(os.environ['DUMP_FILE'], 'w').write(json.dumps(dict(os.environ)))\n"
+        "print('[]')\n"
+    )
+    script.chmod(0o755)
+    spec = _spec(tmp_path, "{url: 'http://127.0.0.1:9', driver: rspm, token_env: PPM_EU_TOKEN}")
+    variables = {
+        "PATH": os.environ.get("PATH", ""),
+        "DUMP_FILE": str(dump),
+        "KUBECONFIG": "/home/ci/.kube/config",
+        "PPM_EU_TOKEN": ADMIN.reveal(),
+        "PPM_US_TOKEN": "the-admin-token-of-another-server",
+        "PACKAGEMANAGER_TOKEN": "the-admin-token-of-a-third-server",
+    }
+    env = Environment(variables, tmp_path, admin_variables=frozenset({"PPM_US_TOKEN"}))
+
+    driver = open_driver(GlobalOptions(rspm=str(script)), env, spec)
+    try:
+        assert driver.list_tokens() == []
+    finally:
+        driver.close()
+
+    seen = json.loads(dump.read_text())
+    assert seen["PACKAGEMANAGER_TOKEN"] == ADMIN.reveal()
+    assert seen["PACKAGEMANAGER_ADDRESS"] == "http://127.0.0.1:9"
+    assert seen["KUBECONFIG"] == "/home/ci/.kube/config"
+    assert "PPM_US_TOKEN" not in seen and "PPM_EU_TOKEN" not in seen
 
 
 # The test double behaves like a CLI ------------------------------------------------------------

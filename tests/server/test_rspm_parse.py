@@ -158,3 +158,21 @@ def test_scope_variants() -> None:
     # Several scopes are kept visible (they match no declared scope), never reduced to one.
     several = parse_token_list(_one(scope=["repos:read", "sources:write"]))[0][0]
     assert several.scope == "repos:read,sources:write"
+
+
+def test_what_the_cli_sent_is_named_in_excerpts() -> None:
+    """Keys the CLI sent are named in errors and in doctor's report: each an excerpt, at most
+    a dozen, whatever the output holds; JSON nested past the parser is an error, not a crash."""
+    item = {f"{i}-{'k' * 5000}\x1b[8m": 1 for i in range(50)}
+    with pytest.raises(RspmOutputError) as raised:
+        parse_token_list(json.dumps([item]))
+    message = str(raised.value)
+    assert "k" * 41 not in message and "\x1b" not in message
+    assert "and 38 more" in message and len(message) < 2000
+    listed = [{"guid": "g", "created": "2026-01-01T00:00:00Z", "scope": "repos:read",
+               "description": "d", f"last{'_' * 5000}used\x1b": 1}]  # fmt: skip
+    _, report = parse_token_list(json.dumps(listed))
+    shown = describe_report(report)
+    assert "_" * 41 not in shown and "\x1b" not in shown
+    with pytest.raises(RspmOutputError, match="nested too deeply"):
+        parse_token_list("[" * 100_000 + "]" * 100_000)

@@ -1,6 +1,7 @@
 """TLS against a real HTTPS server on loopback (the emulator under uvicorn with a self-signed
 certificate made at test time): a failed check says so and is not retried; --ca-cert,
-SSL_CERT_FILE and REQUESTS_CA_BUNDLE are honoured, in that order."""
+SSL_CERT_FILE and REQUESTS_CA_BUNDLE are honoured, in that order, by ppm-tokens and by the rspm
+CLI it runs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.errors import ServerError, UsageError
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.server.tls import ssl_context, trust_source
+from reconciler.server.tls import ssl_context, trust_source, trusting_environment
+from reconciler.spec.model import Driver as DriverKind
 from tests.tls import self_signed_certificate
 
 MESSAGE = (
@@ -148,3 +150,34 @@ def test_the_cli_names_the_failure_and_takes_ca_cert(
     trusted = plan("--ca-cert", str(cert))
     assert trusted.returncode == 0, trusted.stderr
     assert "No changes" in trusted.stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "variables"),
+    [
+        pytest.param(True, {"SSL_CERT_FILE": "/nonexistent.pem"}, id="--ca-cert"),
+        pytest.param(False, {"REQUESTS_CA_BUNDLE": "{cert}"}, id="REQUESTS_CA_BUNDLE"),
+    ],
+)
+def test_the_rspm_cli_trusts_what_ppm_tokens_trusts(
+    https_emulator: RunningEmulator, cert: Path, flag: bool, variables: dict[str, str]
+) -> None:
+    """PPM's CLI checks the certificate itself: the CA the user gave reaches it as
+    SSL_CERT_FILE (which Go's TLS and OpenSSL read), replacing one that was not chosen."""
+    fake = Path(__file__).resolve().parents[1] / "fakes" / "rspm"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SSL_", "FAKE_"))}
+    inherited.pop("REQUESTS_CA_BUNDLE", None)
+    filled = {k: v.format(cert=cert) for k, v in variables.items()}
+    env = env_for(https_emulator, **inherited, **filled)
+    options = GlobalOptions(ca_cert=cert if flag else None, driver=DriverKind.RSPM, rspm=str(fake))
+    with open_driver(options, env, None) as driver:
+        assert driver.list_tokens()  # listed by the CLI, over TLS
+
+
+def test_the_trust_reaches_other_programs_as_they_read_it(tmp_path: Path) -> None:
+    env = {"SSL_CERT_FILE": "/other.pem", "SSL_CERT_DIR": "/other", "PATH": "/bin"}
+    given = trusting_environment(trust_source(tmp_path / "ca.pem", env), env)
+    assert given == {"SSL_CERT_FILE": str(tmp_path / "ca.pem"), "PATH": "/bin"}
+    directory = trusting_environment(trust_source(None, {"SSL_CERT_DIR": "certs"}), {})
+    assert directory == {"SSL_CERT_DIR": str(Path("certs").absolute())}
+    assert trusting_environment(trust_source(None, {}), {"PATH": "/bin"}) == {"PATH": "/bin"}

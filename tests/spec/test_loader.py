@@ -73,7 +73,7 @@ BAD_YAML: list[tuple[bytes, int, str]] = [
     (b"", 0, "the file is empty"),
     (b"# a comment\n\n", 0, "the file is empty"),
     (b"---\n", 0, "the file is empty"),
-    (b"just text\n", 1, "the top level is a single value ('just text')"),
+    (b"just text\n", 1, "the top level is a single value; it must be a mapping"),
     (b"- a\n", 1, "the top level is a list"),
     (b"a: [1, 2\n", 2, "YAML syntax"),
     (b"a: 1\n---\nb: 2\n", 2, "YAML syntax"),

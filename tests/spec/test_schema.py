@@ -173,7 +173,9 @@ def test_all_schema_errors_are_reported_in_one_run() -> None:
 
 
 def test_store_names_are_checked_at_the_key() -> None:
-    _, problems = check("version: 1\nstores:\n  My Vault: {type: file, path: /srv}\ntokens: []\n")
+    _, problems = check(
+        "version: 1\nstores:\n  My Vault: {type: file, path: /srv/ppm-tokens}\ntokens: []\n"
+    )
     assert [(p.line, p.col, p.message) for p in problems] == [
         (
             3,

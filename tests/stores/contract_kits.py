@@ -97,6 +97,7 @@ def command_kit(tmp_path: Path) -> Kit:
         "command": [sys.executable, str(script), "{secret}"],
         "delete_command": [sys.executable, str(script), "{secret}"],
         "state_dir": str(tmp_path / "state"),
+        "env": ["STORE_DIR", "FAIL_FLAG", "DENY"],
     }
 
     def open_with(extra: dict[str, str]) -> SecretStore:

@@ -21,6 +21,7 @@ from reconciler.secret import Secret
 from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import SecretPayload
 from reconciler.stores.command import CommandStore, open_command_store
+from reconciler.stores.command_rules import PASSED_PREFIXES, PASSED_VARIABLES
 from reconciler.stores.registry import StoreContext
 
 from .conftest import VALUE
@@ -32,6 +33,7 @@ entry = {
     "stdin": sys.stdin.read(),
     "env": {k: v for k, v in os.environ.items() if k.startswith("PPM_TOKENS_")},
     "admin_token_visible": "PACKAGEMANAGER_TOKEN" in os.environ,
+    "names": sorted(os.environ),
 }
 with open(os.environ["RECORD_FILE"], "a") as record:
     record.write(json.dumps(entry) + "\\n")
@@ -70,11 +72,21 @@ class Harness:
     def argv(self, *extra: str) -> list[str]:
         return [sys.executable, str(self.script), *extra]
 
-    def open(self, *, run_read_commands: bool = True, **options: object) -> CommandStore:
+    def open(
+        self,
+        *,
+        run_read_commands: bool = True,
+        withheld: frozenset[str] = StoreContext.withheld,
+        **options: object,
+    ) -> CommandStore:
         options.setdefault("command", self.argv("item", "edit", "{secret}", "--name={name}"))
+        options.setdefault("env", ["RECORD_FILE", "SCRIPT_MODE"])  # what the script reads
         config = StoreConfig("op", "command", MappingProxyType(options))
         context = StoreContext(
-            spec_dir=self.tmp_path, env=self.env, run_read_commands=run_read_commands
+            spec_dir=self.tmp_path,
+            env=self.env,
+            run_read_commands=run_read_commands,
+            withheld=withheld,
         )
         return open_command_store(config, context)
 
@@ -110,6 +122,60 @@ def test_put_sends_the_payload_on_stdin_and_metadata_in_the_environment(
         "PPM_TOKENS_SCOPE": "repos:read",
         "PPM_TOKENS_SHA256": payload.payload.sha256(),
     }
+
+
+def test_every_program_gets_the_allow_listed_variables_and_its_env_names_only(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    """Built from an allow-list, not from the caller's environment minus a name: the admin
+    token under whatever variable the spec names, another store's credentials and anything
+    else the job holds stay out of every program the store runs."""
+    harness.env.update(
+        {
+            "PPM_EU_TOKEN": "admin-token-of-another-variable",
+            "LC_PPM_TOKEN": "admin-token-under-a-locale-like-name",
+            "VAULT_TOKEN": "a-vault-token-nobody-asked-for",
+            "GITHUB_TOKEN": "a-github-token-nobody-asked-for",
+            "LC_ALL": "C.UTF-8",
+            "HTTPS_PROXY": "http://proxy.example.com:3128",
+            "OP_SERVICE_ACCOUNT_TOKEN": "the-one-op-needs",
+        }
+    )
+    store = harness.open(
+        env=["RECORD_FILE", "OP_SERVICE_ACCOUNT_TOKEN"],
+        withheld=frozenset({"PACKAGEMANAGER_TOKEN", "PPM_EU_TOKEN", "LC_PPM_TOKEN"}),
+        read_command=harness.argv("read", "{secret}"),
+        delete_command=harness.argv("delete", "{secret}"),
+    )
+
+    store.put("ds-read", payload)
+    store.read_meta("ds-read")
+    store.delete("ds-read")
+
+    expected = {"PATH", "HOME", "LC_ALL", "HTTPS_PROXY", "RECORD_FILE", "OP_SERVICE_ACCOUNT_TOKEN"}
+    entries = harness.entries()
+    assert [entry["argv"][0] for entry in entries] == ["item", "read", "delete"]  # type: ignore[index]
+    for entry in entries:
+        names = entry["names"]
+        assert isinstance(names, list)
+        assert {n for n in names if not n.startswith("PPM_TOKENS_")} == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("PACKAGEMANAGER_TOKEN", "holds a PPM global:admin token"),
+        ("PPM_EU_TOKEN", "holds a PPM global:admin token"),
+        ("PPM_TOKENS_GUID", "starts with PPM_TOKENS_, which the store sets itself"),
+        ("NOT-A-NAME", "is not the name of an environment variable"),
+    ],
+)
+def test_env_never_names_an_admin_token_variable(
+    harness: Harness, variable: str, message: str
+) -> None:
+    withheld = frozenset({"PACKAGEMANAGER_TOKEN", "PPM_EU_TOKEN"})
+    with pytest.raises(StoreError, match=f"env '{variable}' {message}"):
+        harness.open(env=[variable], withheld=withheld)
 
 
 def test_never_expiring_token_says_never(harness: Harness, payload: SecretPayload) -> None:
@@ -327,16 +393,22 @@ def test_a_write_that_failed_has_nothing_to_restore(
 def test_sweep_removes_temporary_files_from_the_state_dir(
     harness: Harness, payload: SecretPayload
 ) -> None:
+    """Only the temporary files of the declared keys' own sidecars: the state directory may
+    keep what an undeclared key's interrupted write left, which this run cannot vouch for."""
     state = harness.tmp_path / "state"
     store = harness.open(state_dir=str(state))
     store.put("ppm/ds-read", payload)
     (state / "ppm" / ".ds-read.meta.json.x1y2.tmp").write_text("{}")
+    (state / "ppm" / ".other.meta.json.x1y2.tmp").write_text("{}")
 
-    (removed,) = store.sweep()
+    (removed,) = store.sweep(["ppm/ds-read"])
 
     assert "ppm/.ds-read.meta.json.x1y2.tmp" in removed
-    assert sorted(p.name for p in (state / "ppm").iterdir()) == ["ds-read.meta.json"]
-    assert store.sweep() == ()
+    assert sorted(p.name for p in (state / "ppm").iterdir()) == [
+        ".other.meta.json.x1y2.tmp",
+        "ds-read.meta.json",
+    ]
+    assert store.sweep(["ppm/ds-read"]) == ()
 
 
 @pytest.mark.parametrize("output", ["not json", "[1, 2]", '{"token_guid": "x"}'])
@@ -473,3 +545,12 @@ def test_read_value_command_prints_the_stored_value(
         harness.open(read_value_command=read_value, run_read_commands=False).read_payload("x")
     with pytest.raises(StoreError, match="has no read_value_command"):
         harness.open().read_payload("ppm-admin")
+
+
+def test_the_readme_names_exactly_the_variables_a_program_gets() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("#### Command stores", 1)[1].split("\n#### ", 1)[0]
+    listed = section.split("only these variables from the caller's environment:", 1)[1]
+    listed = listed.split(";", 1)[0]
+    named = set(re.findall(r"`([A-Za-z_]+\*?)`", listed))
+    assert named == PASSED_VARIABLES | {prefix + "*" for prefix in PASSED_PREFIXES}

@@ -178,7 +178,7 @@ def test_sweep_removes_what_an_interrupted_write_left(
         leftover.write_text("{}")
         leftovers.append(leftover)
 
-    removed = kit.store.sweep()
+    removed = kit.store.sweep([KEY])
 
     assert isinstance(removed, tuple)
     assert all(not path.exists() for path in leftovers)

@@ -78,7 +78,11 @@ def test_overwrite_is_atomic_and_leaves_no_temporary_files(
     store.put("ds-read", other_payload(payload))
     store.commit("ds-read", "new-guid")
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds-read", "ds-read.meta.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".ppm-tokens-store",
+        "ds-read",
+        "ds-read.meta.json",
+    ]
     meta = store.read_meta("ds-read")
     assert meta is not None and meta.token_guid == "new-guid"
 
@@ -97,7 +101,11 @@ def test_crash_before_the_rename_leaves_the_old_value_intact(
 
     assert (tmp_path / "ds-read").read_text() == VALUE
     assert FileStore("local", tmp_path).read_meta("ds-read") == payload.meta
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds-read", "ds-read.meta.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".ppm-tokens-store",
+        "ds-read",
+        "ds-read.meta.json",
+    ]
 
 
 def test_crash_between_value_and_metadata_leaves_no_metadata(
@@ -141,7 +149,7 @@ def test_delete_removes_value_metadata_and_empty_subdirectories(
 
     assert store.read_meta("team/ds-read") is None
     assert store.read_value_hash("team/ds-read") is None
-    assert list(root.iterdir()) == []
+    assert [p.name for p in root.iterdir()] == [".ppm-tokens-store"]
 
 
 def test_unreadable_metadata_reads_as_missing(tmp_path: Path, payload: SecretPayload) -> None:

@@ -68,7 +68,7 @@ def test_restore_after_a_put_into_an_empty_key_leaves_it_empty(
 
     assert store.read_meta("team/ds-read") is None
     assert store.read_value_hash("team/ds-read") is None
-    assert names(store.root) == []  # the subdirectory the put made is gone too
+    assert names(store.root) == [".ppm-tokens-store"]  # the subdirectory the put made is gone
 
 
 def test_commit_drops_the_copy_and_then_nothing_can_be_restored(
@@ -201,7 +201,7 @@ def test_sweep_removes_temporary_files_and_stale_copies_only(
     locks.mkdir()
     (locks / ".record.tmp").write_text("{}")
 
-    removed = committed.sweep()
+    removed = committed.sweep(["team/ds-read"])
 
     assert names(team) == ["ds-read", "ds-read.meta.json"]
     assert (locks / ".record.tmp").exists()
@@ -209,11 +209,40 @@ def test_sweep_removes_temporary_files_and_stale_copies_only(
     assert all("left by an interrupted write" in line for line in removed)
     assert any("team/.ds-read.k2j4x9.tmp" in line for line in removed)
     assert not any(NEW_VALUE in line or VALUE in line for line in removed)
-    assert committed.sweep() == ()
+    assert committed.sweep(["team/ds-read"]) == ()
+
+
+def test_sweep_removes_only_names_derived_from_the_declared_keys(
+    committed: FileStore, payload: SecretPayload
+) -> None:
+    """A temporary file or a kept copy is the store's only when its name is one a write of a
+    declared key makes, in that key's directory: nothing else is swept, nothing below."""
+    team = committed.root / "team"
+    (team / "sub").mkdir()
+    kept = {
+        team / ".notes.k2j4x9.tmp": "an editor's",
+        team / "undeclared.previous": "a copy no declared key made",
+        team / ".ds-read.meta.json.tmp": "not a temporary name of ours",
+        team / "sub" / ".ds-read.k2j4x9.tmp": "another directory",
+        committed.root / ".ds-read.k2j4x9.tmp": "another directory",
+        committed.root / "ds-read.previous": "another directory",
+    }
+    for path, text in kept.items():
+        path.write_text(text)
+    (team / ".ds-read.meta.json.a1b2c3d4.tmp").write_text("{}")
+    (team / "ds-read.previous").write_text(VALUE)
+
+    removed = committed.sweep(["team/ds-read"])
+
+    assert sorted(removed) == [
+        "store 'local': removed team/.ds-read.meta.json.a1b2c3d4.tmp, left by an interrupted write",
+        "store 'local': removed team/ds-read.previous, left by an interrupted write",
+    ]
+    assert {path: path.read_text() for path in kept} == kept
 
 
 def test_sweep_of_a_store_never_written_is_empty(tmp_path: Path) -> None:
-    assert FileStore("local", tmp_path / "not-yet").sweep() == ()
+    assert FileStore("local", tmp_path / "not-yet").sweep(["ds-read", "team/ds-read"]) == ()
 
 
 @pytest.fixture
@@ -291,7 +320,7 @@ def _killed_at(step: int) -> tuple[list[str], object]:
 
 def _vouches_only_for_its_value(root: Path, key: str) -> None:
     store = FileStore("local", root)
-    store.sweep()  # what the next run does first
+    store.sweep([key])  # what the next run does first
     meta = store.read_meta(key)
     assert meta is None or meta.value_sha256 == store.read_value_hash(key), (
         "metadata names a token whose value the key does not hold"
