@@ -7,8 +7,9 @@ view, message) out; `reconciler.ops.audit` makes them findings.
   run can authenticate.
 - PPMT018: the admin token in use carries no ppm-tokens marker: a hand-made one, known to
   whoever made it. Not for a token exchanged by identity federation, which lasts one run.
-- PPMT019: the admin token in use is a declared admin token that should have been replaced:
-  a newer generation exists, or its rotation point passed more than the slack ago.
+- PPMT019: the admin token in use is a generation of a declared admin token whose rotation
+  point passed more than the slack ago. An older generation within its grace is not reported:
+  a job that read its secret before the day's rotation uses it, which is what the grace is for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 
 from reconciler.durations import format_duration, humanize
 from reconciler.ops import rules as R
+from reconciler.ops import schedule
 from reconciler.ops.rules import Rule
 from reconciler.ops.view import Generation, TokenView
 from reconciler.plan.labels import format_time
@@ -97,24 +99,19 @@ def _in_use(
             ),
         )
         return
-    if not _declared_admin(view):
+    if not _declared_admin(view) or view.declared is None:
         return
-    if view.generation is Generation.RETIRING:
-        yield (
-            R.ADMIN_STALE,
-            view,
-            (
-                "the admin token this audit authenticates with has been replaced by a newer "
-                "generation, which its store holds: whatever gave this one is not reading the store"
-            ),
-        )
-    elif view.rotation_due is not None and now > view.rotation_due + slack:
+    # Any generation: an older one in use within its grace is what the grace is for (a job
+    # that read its secret before this day's rotation), one past its rotation point is not.
+    due = schedule.rotation_due(view.declared, view.token)
+    if due is not None and now > due + slack:
+        newer = " (a newer one is stored)" if view.generation is Generation.RETIRING else ""
         yield (
             R.ADMIN_STALE,
             view,
             (
                 "the admin token this audit authenticates with is "
-                f"{humanize(now - view.token.created)} old: its rotation was due on "
-                f"{format_time(view.rotation_due)} (slack {format_duration(slack)})"
+                f"{humanize(now - view.token.created)} old{newer}: its rotation was due on "
+                f"{format_time(due)} (slack {format_duration(slack)})"
             ),
         )

@@ -184,8 +184,8 @@ ADMIN_STALE = Rule(
     "The admin token in use is older than its rotation",
     "The run authenticates with an admin token that should have been replaced: the "
     "scheduled apply has not rotated it, or the job is given an old value (a "
-    "PACKAGEMANAGER_TOKEN left beside the store, which wins over it). Check the scheduled "
-    "workflow, and give the job no admin token other than the store's.",
+    "PACKAGEMANAGER_TOKEN left beside the store wins over it). Check the scheduled "
+    "workflow, and give the job no admin token but the store's.",
 )
 
 RULES: tuple[Rule, ...] = (
