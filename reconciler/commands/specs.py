@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from reconciler.commands.runtime import Environment, GlobalOptions, admin_token, server_url
 from reconciler.errors import SpecError, UsageError
@@ -24,6 +23,7 @@ from reconciler.problems import Problem
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec
 from reconciler.spec.rules import resolve_store_path
+from reconciler.urls import server_identity
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_TOKEN_VARIABLE = "PACKAGEMANAGER_TOKEN"
@@ -116,13 +116,6 @@ def resolve(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> 
     return targets
 
 
-def server_key(url: str) -> str:
-    """Two spellings of one server compare equal: scheme and host are case-insensitive, a
-    trailing slash means nothing."""
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
 def namespace_clashes(entries: Sequence[tuple[Spec, str | None]]) -> list[Problem]:
     """One problem per spec whose namespace an earlier spec manages on the same server. A
     server of None is "from --server or PACKAGEMANAGER_ADDRESS" (validate, offline), which
@@ -137,7 +130,7 @@ def namespace_clashes(entries: Sequence[tuple[Spec, str | None]]) -> list[Proble
 
 
 def _same_server(one: str | None, other: str | None) -> bool:
-    return one is None or other is None or server_key(one) == server_key(other)
+    return one is None or other is None or server_identity(one) == server_identity(other)
 
 
 def _clash(spec: Spec, earlier: Spec, server: str | None) -> Problem:
@@ -224,7 +217,7 @@ def check_token_sources(targets: Sequence[Target], options: GlobalOptions) -> No
     servers: dict[str, dict[str, Target]] = {}
     for target in targets:
         source = token_source(target.spec, options)
-        servers.setdefault(source, {}).setdefault(server_key(target.server), target)
+        servers.setdefault(source, {}).setdefault(server_identity(target.server), target)
     for source, reached in servers.items():
         if len(reached) < 2:
             continue

@@ -15,10 +15,10 @@ from reconciler.commands.specs import (
     namespace_clashes,
     resolve,
     secret_clashes,
-    server_key,
 )
 from reconciler.errors import SpecError, UsageError
 from reconciler.spec.model import Spec
+from reconciler.urls import server_identity
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 A = "https://ppm.example.com"
@@ -122,10 +122,29 @@ def test_every_error_of_every_file_is_reported_together(tmp_path: Path) -> None:
         (A, "HTTPS://PPM.Example.com", True),
         (A, B, False),
         (A, A + "/ppm", False),
+        (A, A + ":443", True),
+        ("http://ppm.example.com:80", "HTTP://ppm.example.com", True),
+        ("https://bücher.example", "https://xn--bcher-kva.example/", True),
     ],
 )
 def test_server_spellings(one: str, other: str, same: bool) -> None:
-    assert (server_key(one) == server_key(other)) is same
+    assert (server_identity(one) == server_identity(other)) is same
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["https://ppm.example.com:443", "https://PPM.example.com:443/", "HTTPS://ppm.example.com"],
+)
+def test_one_namespace_on_another_spelling_of_one_server_clashes(
+    tmp_path: Path, spelling: str
+) -> None:
+    """--server and PACKAGEMANAGER_ADDRESS take any spelling; plan and apply see one server."""
+    specs = load(
+        spec_file(tmp_path / "a.yaml", "platform", store="./a"),
+        spec_file(tmp_path / "b.yaml", "platform", store="./b"),
+    )
+    assert namespace_clashes([(specs[0], A), (specs[1], spelling)]) != []
+    assert namespace_clashes([(specs[0], A), (specs[1], B)]) == []
 
 
 def test_one_namespace_on_one_server_twice_names_both_files_and_the_line(tmp_path: Path) -> None:
@@ -212,6 +231,15 @@ def test_one_token_for_two_servers_is_refused(tmp_path: Path) -> None:
     token_file.write_text("t")
     with pytest.raises(UsageError, match="leave out --token-file"):
         resolve(specs, GlobalOptions(token_file=token_file), env())
+
+
+def test_one_token_for_two_spellings_of_one_server_is_one_server(tmp_path: Path) -> None:
+    specs = load(
+        spec_file(tmp_path / "a.yaml", "a", server=A, store="./a"),
+        spec_file(tmp_path / "b.yaml", "b", server="https://PPM.example.com:443/", store="./b"),
+    )
+    targets = resolve(specs, GlobalOptions(), env(PACKAGEMANAGER_TOKEN="t"))
+    assert [t.server for t in targets] == [A, A]  # what is requested and shown: canonical
 
 
 def test_server_override_puts_every_spec_on_one_server(tmp_path: Path) -> None:
