@@ -30,6 +30,7 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.commands.specs import refuse_secret_clashes
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
@@ -261,6 +262,7 @@ def run(
     else:
         spec = load_spec(options.target, now=clock())
         check_declared(spec, options.rotate)
+    refuse_secret_clashes(spec, env)
     server = server_url(global_options, env, spec)
     context = lock_context(spec, server, env)
     lock = open_lock(spec.lock, context)

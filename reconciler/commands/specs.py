@@ -9,10 +9,9 @@ values, and one admin token sent to two servers would hand one server's token to
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from reconciler.errors import SpecError, UsageError
 from reconciler.problems import Problem
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec
-from reconciler.spec.rules import resolve_store_path
+from reconciler.stores.locations import DeclaredSecret, SecretLocation, secret_locations
 from reconciler.urls import server_identity
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -107,7 +106,8 @@ def resolve(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> 
     """Each spec's server, checked before any request: no two specs share a namespace on one
     server (exit 3), and every spec has an admin token that no other server gets (exit 1)."""
     targets = tuple(Target(spec, server_url(options, env, spec)) for spec in specs)
-    problems = namespace_clashes([(t.spec, t.server) for t in targets]) + secret_clashes(specs)
+    problems = namespace_clashes([(t.spec, t.server) for t in targets])
+    problems += secret_clashes(specs, env.variables)
     if problems:
         raise SpecError(problems)
     check_token_sources(targets, options)
@@ -148,48 +148,50 @@ def _clash(spec: Spec, earlier: Spec, server: str | None) -> Problem:
     )
 
 
-def secret_clashes(specs: Sequence[Spec]) -> list[Problem]:
-    """One problem per token whose secret a token of an earlier spec writes too: the same store
-    (same type and settings; a file store's directory resolved) and the same key. Within one
-    spec the spec rules say it already."""
-    first: dict[tuple[object, ...], tuple[Spec, str]] = {}
+def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Problem]:
+    """One problem per token whose secret an earlier token writes too: the same place
+    (reconciler.stores.locations), however each spec's store entries name it. Within one spec
+    the spec rules said it already, from the spec alone; what is left there is what `env`
+    makes one place (VAULT_ADDR for two vault stores, AWS_REGION for a store without region).
+    Offline `validate` passes an empty `env`."""
+    first: dict[SecretLocation, tuple[Spec, str]] = {}
     problems: list[Problem] = []
     for spec in specs:
-        mine: dict[tuple[object, ...], str] = {}
+        spec_dir = Path(spec.path).parent
         for index, token in enumerate(spec.tokens):
-            key = (*store_identity(spec, token.store), token.secret)
-            mine.setdefault(key, token.name)
-            earlier = first.get(key)
-            if earlier is not None:
-                other_spec, other = earlier
-                problems.append(
-                    Problem(
-                        spec.path,
-                        token.line,
-                        1 if token.line else 0,
-                        f"/tokens/{index}",
-                        f"token {token.name!r}: secret {token.secret!r} in store "
-                        f"{token.store!r} is also written by token {other!r} of "
-                        f"{other_spec.path}: the two specs would overwrite each other's "
-                        "values; give one of them another secret or store",
-                    )
+            config = spec.stores[token.store]
+            declared = DeclaredSecret(
+                token.store, config.type, config.options, token.secret, token.name, spec_dir, env
+            )
+            places = secret_locations(declared)
+            shared = next((place for place in places if place in first), None)
+            if shared is None:
+                for place in places:
+                    first.setdefault(place, (spec, token.name))
+                continue
+            other_spec, other = first[shared]
+            whose = f"of {other_spec.path}" if other_spec is not spec else "of this spec"
+            problems.append(
+                Problem(
+                    spec.path,
+                    token.line,
+                    1 if token.line else 0,
+                    f"/tokens/{index}",
+                    f"token {token.name!r}: secret {token.secret!r} in store {token.store!r} "
+                    f"is also written by token {other!r} {whose} (both are {shared.shown}): "
+                    "each apply would overwrite the other's value; give one of them another "
+                    "secret or store",
                 )
-        for key, name in mine.items():
-            first.setdefault(key, (spec, name))
+            )
     return problems
 
 
-def store_identity(spec: Spec, store: str) -> tuple[object, ...]:
-    """What makes two stores one: their type and settings, a file store's path as it opens."""
-    config = spec.stores[store]
-    options = dict(config.options)
-    path = options.get("path")
-    if config.type == "file" and isinstance(path, str):
-        resolved = resolve_store_path(path, Path(spec.path).parent)
-        with contextlib.suppress(OSError, ValueError):
-            resolved = resolved.resolve()  # through symlinks, as the store opens it
-        options["path"] = str(resolved)
-    return (config.type, *sorted((key, repr(value)) for key, value in options.items()))
+def refuse_secret_clashes(spec: Spec, env: Environment) -> None:
+    """For a run of one spec (which `resolve` does not see): two of its tokens that the
+    environment puts in one place are refused (exit 3) before any request, as between specs."""
+    problems = secret_clashes([spec], env.variables)
+    if problems:
+        raise SpecError(problems)
 
 
 _NAMESPACE_KEY = re.compile(r"namespace\s*:")

@@ -13,6 +13,7 @@ from reconciler.commands.specs import (
     expand,
     load_all,
     namespace_clashes,
+    refuse_secret_clashes,
     resolve,
     secret_clashes,
 )
@@ -190,7 +191,7 @@ def test_two_specs_writing_one_secret_of_one_store_clash(tmp_path: Path) -> None
     first = spec_file(tmp_path / "a.yaml", "a", store=str(store))
     # The same directory, written another way, from another directory.
     second = spec_file(tmp_path / "team" / "b.yaml", "b", store="../store")
-    [problem] = secret_clashes(load(first, second))
+    [problem] = secret_clashes(load(first, second), {})
     assert problem.file == str(second)
     assert problem.path == "/tokens/0"
     assert f"also written by token 'reader' of {first}" in problem.message
@@ -202,7 +203,62 @@ def test_other_secrets_or_stores_do_not_clash(tmp_path: Path) -> None:
         spec_file(tmp_path / "b.yaml", "b", store="./two"),
         spec_file(tmp_path / "c.yaml", "c", store="./one", secret="c-reader"),
     )
-    assert secret_clashes(specs) == []
+    assert secret_clashes(specs, {}) == []
+
+
+def vault_spec(path: Path, namespace: str, stores: str, *tokens: str) -> Path:
+    """A spec whose vault stores are `stores` (YAML lines) and whose tokens are `store:secret`."""
+    lines = ["version: 1", f"namespace: {namespace}", "stores:", stores]
+    lines.append("tokens:")
+    for index, token in enumerate(tokens):
+        store, _, secret = token.partition(":")
+        lines.append(
+            f"  - {{name: t{index}, user: ci, description: Reads, scope: repos:read, "
+            f"resources: [pypi], store: {store}, secret: {secret}}}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_one_secret_named_through_other_store_settings_in_two_specs_clashes(
+    tmp_path: Path,
+) -> None:
+    """prefix ppm/x/ + y is prefix ppm/ + x/y; an address's case and slash name no other Vault."""
+    first = vault_spec(
+        tmp_path / "a.yaml",
+        "a",
+        "  v: {type: vault, address: https://vault.example.com, mount: secret, prefix: ppm/x/}",
+        "v:y",
+    )
+    second = vault_spec(
+        tmp_path / "b.yaml",
+        "b",
+        '  w: {type: vault, address: "https://Vault.example.com:443/", mount: secret/, '
+        "prefix: ppm/}",
+        "w:x/y",
+    )
+    [problem] = secret_clashes(load(first, second), {})
+    assert problem.file == str(second)
+    assert f"also written by token 't0' of {first}" in problem.message
+    assert "Vault https://vault.example.com, secret/ppm/x/y" in problem.message
+
+
+def test_the_environment_can_make_two_stores_of_one_spec_one(tmp_path: Path) -> None:
+    """VAULT_ADDR overrides every vault store's address: two stores that differ only there
+    then write one entry. The spec alone does not say so; plan and apply, which read the
+    environment, refuse it before any request."""
+    stores = (
+        "  eu: {type: vault, address: https://vault-eu.example.com, mount: secret, prefix: ppm/}\n"
+        "  us: {type: vault, address: https://vault-us.example.com, mount: secret, prefix: ppm/}"
+    )
+    [spec] = load(vault_spec(tmp_path / "a.yaml", "a", stores, "eu:ppm", "us:ppm"))
+    assert secret_clashes([spec], {}) == []
+    [problem] = secret_clashes([spec], {"VAULT_ADDR": "https://vault.example.com"})
+    assert "token 't1'" in problem.message and "token 't0' of this spec" in problem.message
+    with pytest.raises(SpecError, match=r"Vault https://vault\.example\.com, secret/ppm/ppm"):
+        refuse_secret_clashes(spec, env(VAULT_ADDR="https://vault.example.com"))
+    refuse_secret_clashes(spec, env())
 
 
 # -- admin tokens -----------------------------------------------------------------------------
