@@ -36,6 +36,7 @@ from reconciler.stores.locations import (
     resolve_store_path,
     secret_locations,
 )
+from reconciler.urls import UrlError, canonical_url, without_credentials
 
 GitRootFinder = Callable[[Path], Path | None]
 
@@ -105,6 +106,7 @@ def rule_problems(
         _unique_secrets,
         _lock,
         _token_env,
+        _server_url,
     )
     for rule in whole_file:
         problems.extend(rule(ctx))
@@ -184,6 +186,18 @@ def _token_env(ctx: Context) -> Iterator[Problem]:
             "and _, like PPM_EU_TOKEN), never a token (the value is not shown); if it is a token, "
             "revoke that token",
         )
+
+
+def _server_url(ctx: Context) -> Iterator[Problem]:
+    """`server.url` is an address the server can be known by (reconciler.urls): the schema
+    checks its scheme, this what else it may not carry."""
+    url = mapping(ctx.data.get("server")).get("url")
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        return  # the schema reports it
+    try:
+        canonical_url(url)
+    except UrlError as exc:
+        yield ctx.error(("server", "url"), f"server.url {without_credentials(url)!r} {exc}")
 
 
 def _unique_names(ctx: Context) -> Iterator[Problem]:
