@@ -18,6 +18,7 @@ Pure: no I/O, no DNS.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ class UrlError(ValueError):
     ..."), for the caller to prefix with what the URL is and where it came from."""
 
 
+@functools.lru_cache(maxsize=1024)  # asked once per token of a large spec, for a few URLs
 def canonical_url(text: str) -> str:
     """The canonical form of an http(s) URL (see the module docstring); UrlError if it is not
     one. Idempotent: the canonical form of a canonical URL is itself."""

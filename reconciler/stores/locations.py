@@ -26,6 +26,7 @@ No network, no store opened.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +73,18 @@ def resolve_store_path(text: str, base_dir: Path) -> Path:
 
 
 def _file_place(directory: Path, key: str) -> Path:
-    path = directory / key
+    """The directory through its symbolic links, as the store opens it, joined with the key:
+    the key's own components are plain names (spec rules) and the store follows no link below
+    its directory, so they need no resolving."""
+    return _resolved(directory.absolute()) / key  # absolute first: the cache outlives a chdir
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(directory: Path) -> Path:
+    # Once per store directory: ten thousand tokens in one store are one resolve, not 10,000.
     with contextlib.suppress(OSError, ValueError, RuntimeError):
-        path = path.resolve()  # through symbolic links, as the store opens it
-    return path
+        return directory.resolve()
+    return directory
 
 
 def _file(secret: DeclaredSecret) -> tuple[SecretLocation, ...]:
@@ -209,4 +218,3 @@ def secret_locations(secret: DeclaredSecret) -> tuple[SecretLocation, ...]:
     """Every place `secret` takes (most store types: one)."""
     rule = LOCATIONS.get(secret.store_type, _as_configured)
     return rule(secret)
-
