@@ -32,6 +32,7 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.commands.specs import refuse_secret_clashes
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
 from reconciler.plan.model import Plan
@@ -315,6 +316,7 @@ def run(
     else:
         spec = load_spec(options.target, now=clock())
         check_declared(spec, options.rotate)
+    refuse_secret_clashes(spec, env)
     server = server_url(global_options, env, spec)
     context = lock_context(spec, server, env)
     lock = open_lock(spec.lock, context)

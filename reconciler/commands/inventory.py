@@ -28,6 +28,7 @@ from reconciler.spec import load_spec
 from reconciler.spec.model import Spec, TokenSpec, TokenState
 from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.registry import open_store
+from reconciler.urls import server_identity
 
 DEFAULT_SPEC = Path("tokens.yaml")
 
@@ -74,7 +75,7 @@ def load_specs(paths: Sequence[Path], env: Environment, now: datetime) -> tuple[
 def first_spec(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> Spec | None:
     """The spec whose server settings apply. Specs of different servers need --server or
     PACKAGEMANAGER_ADDRESS to say which one this run reads."""
-    urls = {spec.server.url for spec in specs if spec.server.url}
+    urls = {server_identity(spec.server.url) for spec in specs if spec.server.url}
     if len(urls) > 1 and not (options.server or env.variables.get("PACKAGEMANAGER_ADDRESS")):
         raise UsageError(
             f"the specs name different servers ({', '.join(sorted(urls))}): pass --server URL"

@@ -19,6 +19,7 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.commands.specs import refuse_secret_clashes
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
 from reconciler.plan.fingerprint import plan_reads
@@ -184,6 +185,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     check_options(options)
     now = plan_time(options, global_options)
     spec = load_spec(options.spec_path, now=now)
+    refuse_secret_clashes(spec, env)
     driver = open_driver(global_options, env, spec)
     try:
         stores = open_stores(spec, store_context(spec, env))

@@ -77,6 +77,14 @@ _PLACEHOLDER = re.compile(r"\{(secret|name)\}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
+def command_argv(template: Sequence[str], *, secret: str, name: str) -> list[str]:
+    """`template` with `{secret}` and `{name}` filled in: what runs, and where the secret goes
+    (reconciler.stores.locations)."""
+    values = {"secret": secret, "name": name}
+    # One pass, so a key that itself contains "{name}" stays literal.
+    return [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
+
+
 def redact(text: str, payload: Secret | None) -> str:
     """`text` without the payload, any long piece of it (the token inside a JSON or netrc
     payload), or anything shaped like a PPM token."""
@@ -307,9 +315,7 @@ class CommandStore:
         stdin: Secret | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> str:
-        values = {"secret": key, "name": token_name}
-        # One pass, so a key that itself contains "{name}" stays literal.
-        argv = [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
+        argv = command_argv(template, secret=key, name=token_name)
         env = {
             **self._env,
             **(extra_env or {}),

@@ -26,14 +26,18 @@ from reconciler.secret import Secret
 from reconciler.stores import options
 from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
 from reconciler.stores.github_api import (
-    DEFAULT_API_URL,
     DEFAULT_RETRY,
     GitHubApi,
     Target,
     organization_target,
     repository_target,
 )
-from reconciler.stores.github_rules import key_problem, metadata_variable, payload_problem
+from reconciler.stores.github_rules import (
+    DEFAULT_API_URL,
+    key_problem,
+    metadata_variable,
+    payload_problem,
+)
 from reconciler.stores.http_retry import json_object
 
 if TYPE_CHECKING:

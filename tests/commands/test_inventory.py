@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.commands.inventory import StoreReading, read_stored
-from reconciler.commands.runtime import Environment
+from reconciler.commands.inventory import StoreReading, first_spec, read_stored
+from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.errors import UsageError
 from reconciler.spec import load_spec
 from reconciler.stores.file import FileStore
 
@@ -40,3 +41,22 @@ def test_store_metadata_is_read_in_bulk(tmp_path: Path, monkeypatch: pytest.Monk
     assert problems == []
     assert calls == [5]
     assert stored == {("team", f"t{i}"): None for i in range(5)}
+
+
+def test_specs_naming_one_server_two_ways_need_no_server_flag(tmp_path: Path) -> None:
+    specs = []
+    for name, url in (("a", "https://ppm.example.com"), ("b", "https://PPM.example.com:443/")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"version: 1\nnamespace: {name}\nserver: {{url: '{url}'}}\ntokens: []\n")
+        specs.append(load_spec(path, now=datetime.now(UTC)))
+    assert first_spec(specs, GlobalOptions(), Environment({}, tmp_path)) is specs[0]
+    other = tmp_path / "c.yaml"
+    other.write_text(
+        "version: 1\nnamespace: c\nserver: {url: 'https://ppm-eu.example.com'}\ntokens: []\n"
+    )
+    with pytest.raises(UsageError, match="the specs name different servers"):
+        first_spec(
+            [*specs, load_spec(other, now=datetime.now(UTC))],
+            GlobalOptions(),
+            Environment({}, tmp_path),
+        )

@@ -61,6 +61,13 @@ def test_the_summary_adds_up_every_plan_and_counts_every_kind() -> None:
     assert [p.spec_path for p in plans.failed] == ["tokens/eu.yaml"]
 
 
+def test_one_server_spelled_two_ways_is_counted_once() -> None:
+    spelled = SpecPlan("tokens/eu-2.yaml", "HTTPS://PPM-EU.example.com:443/", "eu-2", error="x")
+    plans = PlanSet((*three_specs().parts, spelled))
+    assert plans.servers == (plans.parts[0].server, EU)
+    assert "4 specs on 2 servers:" in render_text_many(plans, color=False)
+
+
 @pytest.mark.parametrize(
     ("parts", "expected"),
     [
