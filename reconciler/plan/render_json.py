@@ -186,7 +186,7 @@ def _read_action(reader: _Reader, declared_tokens: Mapping[str, TokenSpec]) -> A
     kind = reader.choice("kind", ActionKind)
     name = reader.text_or_none("name")
     token = None
-    if kind.creates:
+    if kind.writes_store:
         declared = declared_tokens.get(name) if name is not None else None
         if declared is None or declared.state is not TokenState.PRESENT:
             raise StalePlanError(

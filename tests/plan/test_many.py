@@ -66,8 +66,8 @@ def test_the_summary_adds_up_every_plan_and_counts_every_kind() -> None:
     [
         pytest.param(
             "changes",
-            "Plan for 3 specs: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke. "
-            "1 spec could not be planned.",
+            "Plan for 3 specs: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke, "
+            "1 metadata to record. 1 spec could not be planned.",
             id="changes-and-a-failure",
         ),
         pytest.param(
