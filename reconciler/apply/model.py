@@ -56,6 +56,11 @@ class ApplyReport:
         return self._count(ActionKind.REPAIR)
 
     @property
+    def recorded(self) -> int:
+        """Metadata written for a value a store already held (a write cut short before)."""
+        return self._count(ActionKind.RECORD)
+
+    @property
     def revoked(self) -> int:
         """Every token this run revoked: retirements and revocations, the tokens replace and
         repair superseded, new tokens revoked after a failure, and tokens whose create lost its
@@ -80,6 +85,7 @@ class ApplyReport:
             "rotated": self.rotated,
             "replaced": self.replaced,
             "repaired": self.repaired,
+            "recorded": self.recorded,
             "revoked": self.revoked,
             "failed": self.failed,
         }

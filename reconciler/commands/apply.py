@@ -206,7 +206,8 @@ def summary_line(report: ApplyReport) -> str:
     return (
         f"Apply complete: {report.created} created, {report.rotated} rotated, "
         f"{report.replaced} replaced, {report.repaired} repaired, {report.revoked} revoked, "
-        f"{report.failed} failed."
+        f"{report.failed} failed"
+        + (f", {report.recorded} metadata recorded." if report.recorded else ".")
     )
 
 
