@@ -10,6 +10,7 @@ import pytest
 from reconciler.commands.inventory import StoreReading, read_stored
 from reconciler.commands.runtime import Environment
 from reconciler.spec import load_spec
+from reconciler.stores.base import KeyState
 from reconciler.stores.file import FileStore
 
 
@@ -25,7 +26,7 @@ def test_store_metadata_is_read_in_bulk(tmp_path: Path, monkeypatch: pytest.Monk
     )
     spec = load_spec(path, now=datetime.now(UTC))
     calls: list[int] = []
-    many = FileStore.read_meta_many
+    many = FileStore._entries
 
     def counted(store: FileStore, keys: list[str]) -> object:
         calls.append(len(keys))
@@ -34,9 +35,9 @@ def test_store_metadata_is_read_in_bulk(tmp_path: Path, monkeypatch: pytest.Monk
     def one(store: FileStore, key: str) -> None:
         raise AssertionError(f"read_meta({key!r}): one read per token")
 
-    monkeypatch.setattr(FileStore, "read_meta_many", counted)
+    monkeypatch.setattr(FileStore, "_entries", counted)
     monkeypatch.setattr(FileStore, "read_meta", one)
     stored, problems = read_stored([spec], Environment({}, tmp_path), StoreReading.SAFE)
     assert problems == []
     assert calls == [5]
-    assert stored == {("team", f"t{i}"): None for i in range(5)}
+    assert stored == {("team", f"t{i}"): KeyState() for i in range(5)}
