@@ -7,10 +7,13 @@ same token is a no-op and the version ID itself says which token a version holds
 counts only while the AWSCURRENT version is that token's (a value put out of band makes the
 planner repair the secret).
 
-Writing a new version of an existing secret first replaces our tags with the intent of the
-write (`PendingWrite`: which token, what the secret held, the promise), then writes the value,
-then the tags of its metadata: a cut in between leaves the intent, and the next run reads the
-value (only then) to learn which token it is. A new secret gets value and tags in one call.
+Writing a new version of an existing secret first sets the tags to the new token's metadata,
+then writes the value: until that version is current the tags describe no value and only say
+what the write intends (the promise included); once it is, they are its metadata, with no
+moment in between (tags take more than one call to replace, so they cannot be swapped for the
+metadata after the value without such a moment). A cut in between leaves the old value and the
+intent, and the next run reads the value (only then) to learn which token it is. A new secret
+gets value and tags in one call.
 
 Going back after an unconfirmed write moves AWSCURRENT back to the version it replaced (which
 Secrets Manager had labelled AWSPREVIOUS) and puts the earlier tags back; a secret this run
@@ -40,14 +43,13 @@ from reconciler.stores.aws_versions import (
     Before,
     State,
     as_before,
+    intent_of,
     meta_from_tags,
     our_tags,
     request_token,
-    tag_fields,
 )
 from reconciler.stores.base import (
     KeyState,
-    PendingWrite,
     SecretMeta,
     SecretPayload,
     StoreCapabilities,
@@ -145,8 +147,16 @@ class AwsStore:
         stale = [k for k in our_tags(present) if k not in wanted]
         if stale:
             self._call("untag", name, "untag_resource", SecretId=name, TagKeys=stale)
-        tags = [{"Key": k, "Value": v} for k, v in {**self.tags, **wanted}.items()]
-        self._call("tag", name, "tag_resource", SecretId=name, Tags=tags)
+        tags = {**self.tags, **wanted}
+        if not stale and all(present.get(k) == v for k, v in tags.items()):
+            return  # already so: going back after a refused tag write needs no tag write
+        self._call(
+            "tag",
+            name,
+            "tag_resource",
+            SecretId=name,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
 
     @staticmethod
     def _tags_for(meta: SecretMeta) -> dict[str, str]:
@@ -199,8 +209,7 @@ class AwsStore:
             if meta is not None or entry is None:
                 result[key] = KeyState(meta=meta)
                 continue
-            pending = PendingWrite.from_strings(tag_fields(entry[0]))
-            result[key] = KeyState(pending=pending, value=self._value_of(key))
+            result[key] = KeyState(pending=intent_of(entry[0]), value=self._value_of(key))
         return result
 
     def _value_of(self, key: str) -> StoredValue:
@@ -272,9 +281,14 @@ class AwsStore:
             self._before.remember(key, guid, as_before(state))
         if state.deleted:
             self._call("restore", name, "restore_secret", SecretId=name)
-        tags = state.tags
+        if our_tags(state.tags) != ours or any(
+            state.tags.get(k) != v for k, v in self.tags.items()
+        ):
+            # The tags go first: until the new version is current they describe no value and
+            # say only what this write intends; once it is, they are its metadata. No moment
+            # leaves the value without them.
+            self._set_our_tags(name, ours, state.tags)
         if state.current != token:
-            tags = self._write_intent(name, secret.meta, state)
             if token in state.stages:
                 # This token's version exists but is not current (written, then rolled back).
                 self._call(
@@ -295,20 +309,7 @@ class AwsStore:
                     SecretString=secret.payload.reveal(),
                     ClientRequestToken=token,
                 )
-        self._set_our_tags(name, ours, tags)
         log.debug("store '%s': %s now holds version %s", self.name, name, token)
-
-    def _write_intent(self, name: str, meta: SecretMeta, state: State) -> dict[str, str]:
-        """Replace our tags with the intent of writing `meta`; the tags afterwards."""
-        fields = tag_fields(state.tags)
-        intent = PendingWrite.superseding(
-            meta, meta_from_tags(state.tags, state.stages), PendingWrite.from_strings(fields)
-        )
-        wanted = {TAG_PREFIX + k: v for k, v in intent.to_strings().items()}
-        theirs = {k: v for k, v in state.tags.items() if not k.startswith(TAG_PREFIX)}
-        if our_tags(state.tags) != wanted:
-            self._set_our_tags(name, wanted, state.tags)
-        return {**theirs, **self.tags, **wanted}
 
     def write_meta(self, key: str, meta: SecretMeta) -> None:
         name = self._secret_name(key)

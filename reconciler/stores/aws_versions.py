@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import PendingWrite, SecretMeta
 
 TAG_PREFIX = "ppm-tokens:"
 CURRENT = "AWSCURRENT"
@@ -81,3 +81,13 @@ def meta_from_tags(
     if current_version(stages) != request_token(meta.token_guid):
         return None  # the current value is not the one these tags describe
     return meta
+
+
+def intent_of(tags: Mapping[str, str]) -> PendingWrite | None:
+    """Our tags when they describe no current version: the metadata a write set before its
+    value, which is its intent (the value says whether it landed)."""
+    try:
+        meta = SecretMeta.from_strings(tag_fields(tags))
+    except (KeyError, ValueError):
+        return None
+    return PendingWrite(meta.token_guid, (), meta.retire_previous_after, meta.format)
