@@ -31,6 +31,7 @@ from reconciler.spec.model import (
     TokenSpec,
 )
 from reconciler.stores.base import KeyState, SecretMeta, SecretPayload, SecretStore
+from tests.jwt_shapes import jwt_shaped
 
 NAMESPACE = "data-platform"
 SERVER_URL = "https://ppm.example.com:4242/"
@@ -105,9 +106,8 @@ class FakeDriver:
 
     def _commit(self, request: TokenRequest, created: datetime) -> CreatedToken:
         guid = str(uuid.uuid4())
-        value = Secret(
-            f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(16)}"
-        )
+        # Shaped as PPM's: a JWT whose `jti` is the GUID.
+        value = Secret(jwt_shaped(guid, signature=secrets.token_urlsafe(16)))
         token = LiveToken(
             guid=guid,
             description=request.description,
