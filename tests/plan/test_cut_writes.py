@@ -5,10 +5,16 @@ and the day-2 views alike."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
 from reconciler.ops.view import Generation, build_views
 from reconciler.plan.model import ActionKind, Plan
+from reconciler.plan.planner import plan
 from reconciler.plan.standing import Holds, standing
 from reconciler.server.model import LiveToken
+from reconciler.spec.model import SecretFormat
 from reconciler.stores.base import KeyState, PendingWrite, SecretMeta, StoredValue
 
 from .conftest import DAY, NOW, RESOURCES, SERVER, live_token, make_spec, meta_for, token_spec
@@ -20,13 +26,15 @@ PROMISE = NEW.created + 3 * DAY  # what the rotation promised OLD
 INTENT = PendingWrite(NEW.guid, (OLD.guid,), PROMISE, "raw")
 
 
-def plan_at(stored: KeyState | SecretMeta | None, *, now: object = NOW, **spec: object) -> Plan:
-    from reconciler.plan.planner import plan
-
-    spec_token = token_spec("ds-read", **spec) if spec else T
-    return plan(
-        make_spec(spec_token), [NEW, OLD], RESOURCES, {"ds-read": stored}, now, server=SERVER
-    )  # type: ignore[arg-type]
+def plan_at(
+    stored: KeyState | SecretMeta | None,
+    *,
+    now: datetime = NOW,
+    live: Sequence[LiveToken] = (NEW, OLD),
+    fmt: SecretFormat = SecretFormat.RAW,
+) -> Plan:
+    spec = make_spec(replace(T, format=fmt))
+    return plan(spec, live, RESOURCES, {"ds-read": stored}, now, server=SERVER)
 
 
 def kinds(result: Plan) -> list[tuple[ActionKind, str | None]]:
@@ -37,9 +45,7 @@ def value_of(token: LiveToken) -> StoredValue:
     return StoredValue(token.guid, "raw", "0" * 64)
 
 
-def test_the_value_names_the_new_token_its_metadata_is_recorded_and_the_old_keeps_its_grace() -> (
-    None
-):
+def test_a_value_without_metadata_is_recorded_and_the_old_token_keeps_its_grace() -> None:
     result = plan_at(KeyState(pending=INTENT, value=value_of(NEW)))
 
     assert kinds(result) == [(ActionKind.RECORD, NEW.guid)]
@@ -52,10 +58,8 @@ def test_the_value_names_the_new_token_its_metadata_is_recorded_and_the_old_keep
     assert (ActionKind.RETIRE, OLD.guid) in kinds(later)
 
 
-def meta_for_promise(token: LiveToken, promise: object) -> SecretMeta:
-    from dataclasses import replace
-
-    return replace(meta_for(token, "ds-read"), retire_previous_after=promise)  # type: ignore[arg-type]
+def meta_for_promise(token: LiveToken, promise: datetime) -> SecretMeta:
+    return replace(meta_for(token, "ds-read"), retire_previous_after=promise)
 
 
 def test_a_value_found_without_metadata_or_intent_keeps_the_spec_grace() -> None:
@@ -76,16 +80,7 @@ def test_the_value_still_names_the_old_token_so_the_new_one_is_an_orphan() -> No
     assert kinds(result) == [(ActionKind.RETIRE, NEW.guid), (ActionKind.ROTATE, OLD.guid)]
     # A younger token whose rotation is not due gets its metadata back instead.
     young = live_token(T, "old", age=10 * DAY)
-    from reconciler.plan.planner import plan
-
-    again = plan(
-        make_spec(T),
-        [NEW, young],
-        RESOURCES,
-        {"ds-read": KeyState(pending=INTENT, value=value_of(young))},
-        NOW,
-        server=SERVER,
-    )
+    again = plan_at(KeyState(pending=INTENT, value=value_of(young)), live=(NEW, young))
     assert kinds(again) == [(ActionKind.RETIRE, NEW.guid), (ActionKind.RECORD, young.guid)]
 
 
@@ -106,9 +101,7 @@ def test_a_store_that_cannot_read_values_keeps_every_candidate_and_writes_a_new_
 def test_a_metadata_only_repair_gives_way_to_a_rotation_that_is_due() -> None:
     """The format changed since the cut write: the record would describe a payload the spec
     no longer wants, so a rotation writes a new one, and the promise still holds for OLD."""
-    from reconciler.spec.model import SecretFormat
-
-    result = plan_at(KeyState(pending=INTENT, value=value_of(NEW)), format=SecretFormat.NETRC)
+    result = plan_at(KeyState(pending=INTENT, value=value_of(NEW)), fmt=SecretFormat.NETRC)
 
     (rotate,) = result.actions
     assert rotate.kind is ActionKind.ROTATE and rotate.guid == NEW.guid

@@ -240,7 +240,7 @@ def test_a_command_that_stored_the_value_and_did_not_finish(tmp_path: Path, read
         assert not store.capabilities.tells_held
         assert state.value is None and state.unsure == state.pending.candidates
     assert json.loads((values / "ds-read.json").read_text())["token_guid"] == new.meta.token_guid
-    settles(store, "ds-read", new) if not reads else None
-    if reads:
-        store.write_meta("ds-read", new.meta)
-        assert store.read_states(["ds-read"])["ds-read"].meta is not None
+    store.write_meta("ds-read", new.meta)
+    settled = store.read_states(["ds-read"])["ds-read"]
+    assert settled.meta is not None and settled.meta.token_guid == new.meta.token_guid
+    assert settled.pending is None and settled.unsure == ()
