@@ -238,7 +238,12 @@ class CommandStore:
                 result[key] = KeyState(pending=pending, value=StoredValue(None))
                 continue
             value = StoredValue(reported.token_guid, reported.format, reported.value_sha256)
-            settled = kept is not None and kept.token_guid == reported.token_guid
+            # The program's own metadata settles the key, unless the state directory says
+            # otherwise (an intent, another token): then it is brought in line. An empty one
+            # (a fresh CI runner) has nothing to say.
+            settled = channel is None or (
+                kept is not None and kept.token_guid == reported.token_guid
+            )
             meta = self._completed(key, reported) if settled else None
             result[key] = KeyState(meta=meta, pending=pending, value=value)
         return result
