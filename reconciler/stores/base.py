@@ -298,12 +298,3 @@ class SecretStore(Protocol):
 def read_meta_each(store: SecretStore, keys: Sequence[str]) -> dict[str, SecretMeta | None]:
     """`read_meta_many` for stores without a bulk call: one `read_meta` per key."""
     return {key: store.read_meta(key) for key in keys}
-
-
-def channel_state(
-    strings: Mapping[str, str] | None, meta: SecretMeta | None
-) -> tuple[SecretMeta | None, PendingWrite | None]:
-    """A key's metadata channel read as (metadata, intent): an intent there means the metadata
-    beside it, if any, no longer vouches for the value."""
-    pending = PendingWrite.from_strings(strings) if strings else None
-    return (None if pending is not None else meta), pending
