@@ -249,7 +249,9 @@ def summary_line(report: ApplyReport) -> str:
     return (
         f"Apply complete: {report.created} created, {report.rotated} rotated, "
         f"{report.replaced} replaced, {report.repaired} repaired, {report.revoked} revoked, "
-        f"{report.failed} failed{rolled_back}."
+        f"{report.failed} failed"
+        + (f", {report.recorded} metadata recorded" if report.recorded else "")
+        + f"{rolled_back}."
     )
 
 

@@ -11,6 +11,7 @@ from reconciler.commands.inventory import StoreReading, first_spec, read_stored
 from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.errors import UsageError
 from reconciler.spec import load_spec
+from reconciler.stores.base import KeyState
 from reconciler.stores.file import FileStore
 
 
@@ -26,7 +27,7 @@ def test_store_metadata_is_read_in_bulk(tmp_path: Path, monkeypatch: pytest.Monk
     )
     spec = load_spec(path, now=datetime.now(UTC))
     calls: list[int] = []
-    many = FileStore.read_meta_many
+    many = FileStore._entries
 
     def counted(store: FileStore, keys: list[str]) -> object:
         calls.append(len(keys))
@@ -35,12 +36,12 @@ def test_store_metadata_is_read_in_bulk(tmp_path: Path, monkeypatch: pytest.Monk
     def one(store: FileStore, key: str) -> None:
         raise AssertionError(f"read_meta({key!r}): one read per token")
 
-    monkeypatch.setattr(FileStore, "read_meta_many", counted)
+    monkeypatch.setattr(FileStore, "_entries", counted)
     monkeypatch.setattr(FileStore, "read_meta", one)
     stored, problems = read_stored([spec], Environment({}, tmp_path), StoreReading.SAFE)
     assert problems == []
     assert calls == [5]
-    assert stored == {("team", f"t{i}"): None for i in range(5)}
+    assert stored == {("team", f"t{i}"): KeyState() for i in range(5)}
 
 
 def test_specs_naming_one_server_two_ways_need_no_server_flag(tmp_path: Path) -> None:

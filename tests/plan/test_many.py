@@ -73,8 +73,8 @@ def test_one_server_spelled_two_ways_is_counted_once() -> None:
     [
         pytest.param(
             "changes",
-            "Plan for 3 specs: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke. "
-            "1 spec could not be planned.",
+            "Plan for 3 specs: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke, "
+            "1 metadata to record. 1 spec could not be planned.",
             id="changes-and-a-failure",
         ),
         pytest.param(
