@@ -93,7 +93,7 @@ def test_a_store_that_cannot_read_values_keeps_every_candidate_and_writes_a_new_
         NEW.guid,
         False,
     )
-    assert repair.retire_after == NOW + 3 * DAY  # the grace counted from this write
+    assert repair.grace == 3 * DAY  # the grace, counted from this write when apply stores it
     assert [(g.guid, g.retire_after) for g in result.still_active] == [(OLD.guid, NOW + 3 * DAY)]
     assert NEW.guid in repair.reason and OLD.guid in repair.reason
 

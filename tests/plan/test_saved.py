@@ -147,7 +147,7 @@ def test_a_rotation_saved_and_applied_days_later_promises_its_whole_grace() -> N
     grace), it is neither refused nor carries a retire time already in the past."""
     data = json.loads(json.dumps(plan_to_json(PLAN)))
     (rotate,) = [a for a in data["actions"] if a["kind"] == "rotate"]
-    assert rotate["grace"] == "3d" and "retire_after" not in rotate
+    assert rotate["grace"] == "3d" and rotate["retire_after"] is None
 
     saved = plan_from_json(data, SPEC)
     check_moment(saved, NOW + 5 * DAY)

@@ -210,6 +210,7 @@ def test_a_command_that_stored_the_value_and_did_not_finish(tmp_path: Path, read
         "command": argv,
         "state_dir": str(tmp_path / "state"),
         "timeout": 1,
+        "env": ["STORE_DIR"],  # beside the allow-list a program gets
     }
     if reads:
         options["read_command"] = argv
