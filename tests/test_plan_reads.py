@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.commands.plan import LiveState, read_live, read_stored_meta
+from reconciler.commands.plan import LiveState, read_live, read_store_states
 from reconciler.emulator.server import RunningEmulator
 from reconciler.ownership import stored_description
 from reconciler.plan.model import Plan
@@ -20,7 +20,7 @@ from reconciler.server.driver import SelectiveListing
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.spec.model import OnDelete, TokenState
-from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.base import KeyState, SecretMeta, SecretPayload, StoreCapabilities
 from reconciler.stores.file import FileStore
 from tests.plan.conftest import make_spec, token_spec
 
@@ -106,11 +106,14 @@ class CountingStore:
         raise AssertionError("plan reads metadata in bulk")
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        raise AssertionError("plan reads what each key holds in one call per store")
+
+    def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:
         self.bulk_reads.append(tuple(keys))
         self.threads.append(threading.current_thread().name)
         if self.rendezvous is not None:
             self.rendezvous.wait(WAIT)  # both remote stores are being read at once
-        return {key: self.held.get(key) for key in keys}
+        return {key: KeyState(meta=self.held.get(key)) for key in keys}
 
 
 def meta(name: str) -> SecretMeta:
@@ -135,7 +138,10 @@ def test_stored_metadata_is_read_in_one_call_per_store_remote_stores_together() 
         "local": CountingStore("local", {"l1": meta("l1"), "gone": meta("gone")}, remote=False),
     }
 
-    found = read_stored_meta(spec, stores)  # type: ignore[arg-type]
+    found = {
+        name: state.meta
+        for name, state in read_store_states(spec, stores).items()  # type: ignore[arg-type]
+    }
 
     assert found == {
         "v0": meta("v0"),
@@ -165,7 +171,9 @@ def test_the_file_store_answers_in_bulk_what_it_answers_key_by_key(tmp_path: Pat
     keys = ["a", "team/b", "missing", "team/missing", "orphan"]
     spec = make_spec(*(token_spec(k.replace("/", "-"), store="local", secret=k) for k in keys))
 
-    found = read_stored_meta(spec, {"local": store})
+    found = read_store_states(spec, {"local": store})
 
-    assert found == {k.replace("/", "-"): store.read_meta(k) for k in keys}
-    assert found["a"] == meta("a") and found["orphan"] is None
+    assert {name: state.meta for name, state in found.items()} == {
+        k.replace("/", "-"): store.read_meta(k) for k in keys
+    }
+    assert found["a"] == KeyState(meta("a")) and found["orphan"] == KeyState()

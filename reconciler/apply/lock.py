@@ -28,6 +28,7 @@ from typing import Protocol
 
 from reconciler.errors import UsageError
 from reconciler.spec.model import LockConfig, StoreConfig
+from reconciler.urls import server_identity
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class LockInfo:
     """One lock record. Value-free: it is printed when another run finds the lock held."""
 
     id: str  # random UUID, what force-unlock takes
-    key: str  # what is locked: "<server URL>|<namespace>"
+    key: str  # what is locked: "<server identity>|<namespace>" (LockContext.key)
     holder: str  # "user@host pid N"
     operation: str  # apply | rotate | revoke
     created: datetime
@@ -86,8 +87,13 @@ class LockContext:
     now: Callable[[], datetime]
 
     @property
+    def server(self) -> str:
+        """The server's identity: one lock however its URL is spelled (reconciler.urls)."""
+        return server_identity(self.server_url)
+
+    @property
     def key(self) -> str:
-        return f"{self.server_url}|{self.namespace}"
+        return f"{self.server}|{self.namespace}"
 
 
 LockFactory = Callable[[LockConfig, LockContext], ApplyLock]

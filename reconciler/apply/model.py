@@ -56,6 +56,11 @@ class ApplyReport:
         return self._count(ActionKind.REPAIR)
 
     @property
+    def recorded(self) -> int:
+        """Metadata written for a value a store already held (a write cut short before)."""
+        return self._count(ActionKind.RECORD)
+
+    @property
     def revoked(self) -> int:
         """Tokens that existed before this run and that it revoked: retirements, revocations,
         and the tokens a replace or repair superseded."""
@@ -85,6 +90,7 @@ class ApplyReport:
             "rotated": self.rotated,
             "replaced": self.replaced,
             "repaired": self.repaired,
+            "recorded": self.recorded,
             "revoked": self.revoked,
             "rolled_back": self.rolled_back,
             "failed": self.failed,

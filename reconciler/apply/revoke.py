@@ -53,8 +53,10 @@ def _held_by_store(guid: str, name: str | None, ctx: Context) -> str | None:
             f"refusing to revoke {guid}: store '{declared.store}' is not open, so whether it "
             "still holds the token's value is unknown"
         )
-    meta = store.read_meta(declared.secret)
-    if meta is not None and meta.token_guid == guid:
+    # What the store hands out, as the planner reads it: the value where readable, and every
+    # candidate of a write whose end the store cannot show.
+    held = store.read_states([declared.secret])[declared.secret]
+    if held.may_hand_out(guid):
         return (
             f"refusing to revoke {guid}: store '{store.name}' still holds its value under "
             f"{declared.secret!r} (consumers use it); run plan again"

@@ -9,9 +9,11 @@
     revoke   what the new token replaces (replace, repair), only now
 
 If put or confirm fails, the store is asked to go back to what it held before. When it does,
-the new token is revoked; when it cannot (a write-only store), the new token stays alive, since
-the store may hand its value to consumers, and the result says what the next run will do. No
-store is left holding a revoked value.
+the new token is revoked; when it cannot (a write-only store, or one that is unreachable), the
+new token stays alive, since the store may hand its value to consumers, and the result says
+what the next run will do: the put recorded its intent before the value, so the next run finds
+out which token the store hands out (or, where it cannot, keeps every candidate). No store is
+left holding a revoked value.
 
 Every function here returns an ActionResult; nothing raises out of `run_action`. Messages name
 stores, keys and GUIDs, never a value.
@@ -27,6 +29,7 @@ from datetime import timedelta
 from reconciler.apply.context import Context, StepFailed, failed, label, unexpected
 from reconciler.apply.create import create_token
 from reconciler.apply.model import ActionResult
+from reconciler.apply.record import record_action
 from reconciler.apply.revoke import revoke_action, revoke_refusal
 from reconciler.apply.self_token import switch_to_successor
 from reconciler.errors import ProofInconclusive, ReconcilerError
@@ -50,6 +53,8 @@ def run_action(action: Action, ctx: Context) -> ActionResult:
             return _create_like(action, ctx)
         if action.kind in (ActionKind.RETIRE, ActionKind.REVOKE):
             return revoke_action(action, ctx)
+        if action.kind is ActionKind.RECORD:
+            return record_action(action, ctx)
         return ActionResult(action, ok=True)
     except ReconcilerError as exc:
         return failed(action, f"{action.kind} of {label(action)}: {exc}")
@@ -260,10 +265,33 @@ def _undo_write(
     return failed(
         action,
         f"{reason}; store '{store.name}' may hold the new token {guid} under {token.secret!r} "
-        f"and cannot go back{why_not}, so {guid} stays active{replaced}. The next run reads the "
-        f"store again: if it holds {guid}, {token.name} keeps it; if not, {token.name} is "
-        f"repaired with a new token and {guid} is revoked",
+        f"and cannot go back{why_not}, so {guid} stays active{replaced}. "
+        + _next_run(store, token.name, guid, action.guid),
         new_guid=guid,
+    )
+
+
+def _next_run(store: SecretStore, name: str, guid: str, replaced: str | None) -> str:
+    """What the next run does with a write it cannot tell finished: its intent was recorded
+    before the value, so this is what the planner (plan.standing) will find."""
+    if store.capabilities.tells_held:
+        found = "The next run finds out which token the store hands out"
+        if replaced is None:
+            return (
+                f"{found}: if it is {guid}, {guid} stays current and its metadata is written; "
+                f"if not, {guid} is retired (nobody holds it) and {name} is created again"
+            )
+        return (
+            f"{found}: if it is {guid}, {guid} stays current, its metadata is written and "
+            f"{replaced} keeps the grace this run promised it; if it is {replaced}, {guid} is "
+            "retired (nobody holds it)"
+        )
+    kept = f"{guid} and {replaced}" if replaced else guid
+    return (
+        f"This store cannot show which value it holds: where it shows this write's intent, the "
+        f"next run keeps {kept} active, writes a new token for {name} and retires {kept} once "
+        f"the grace that write gives them has passed; where it does not (the write never "
+        f"began), {guid} is retired"
     )
 
 

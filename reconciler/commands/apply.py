@@ -33,6 +33,7 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.commands.specs import refuse_secret_clashes
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
 from reconciler.plan.model import Plan
@@ -249,7 +250,9 @@ def summary_line(report: ApplyReport) -> str:
     return (
         f"Apply complete: {report.created} created, {report.rotated} rotated, "
         f"{report.replaced} replaced, {report.repaired} repaired, {report.revoked} revoked, "
-        f"{report.failed} failed{rolled_back}."
+        f"{report.failed} failed"
+        + (f", {report.recorded} metadata recorded" if report.recorded else "")
+        + f"{rolled_back}."
     )
 
 
@@ -316,6 +319,7 @@ def run(
     else:
         spec = load_spec(options.target, now=clock())
         check_declared(spec, options.rotate)
+    refuse_secret_clashes(spec, env)
     server = server_url(global_options, env, spec)
     context = lock_context(spec, server, env)
     lock = open_lock(spec.lock, context)

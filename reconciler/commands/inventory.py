@@ -27,14 +27,15 @@ from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec, TokenSpec, TokenState
-from reconciler.stores.base import SecretMeta, SecretStore
+from reconciler.stores.base import KeyState, SecretStore
 from reconciler.stores.registry import open_store
+from reconciler.urls import server_identity
 
 DEFAULT_SPEC = Path("tokens.yaml")
 
 
 class StoreReading(StrEnum):
-    NONE = "none"  # never touch a store (list)
+    NONE = "none"  # never touch a store
     SAFE = "safe"  # every store, except commands that a spec names to read metadata
     ALL = "all"  # those too (`--store-commands`)
 
@@ -46,7 +47,7 @@ class Snapshot:
     specs: tuple[Spec, ...]
     tokens: tuple[LiveToken, ...]
     resources: tuple[Resource, ...] | None  # None: not read
-    stored: Mapping[tuple[str, str], SecretMeta | None]  # (namespace, name); missing: not read
+    stored: Mapping[tuple[str, str], KeyState]  # (namespace, name); missing: not read
     store_problems: tuple[StoreProblem, ...]
     self_guid: str | None
     views: tuple[TokenView, ...]
@@ -76,7 +77,7 @@ def load_specs(paths: Sequence[Path], env: Environment, now: datetime) -> tuple[
 def first_spec(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> Spec | None:
     """The spec whose server settings apply. Specs of different servers need --server or
     PACKAGEMANAGER_ADDRESS to say which one this run reads."""
-    urls = {spec.server.url for spec in specs if spec.server.url}
+    urls = {server_identity(spec.server.url) for spec in specs if spec.server.url}
     if len(urls) > 1 and not (options.server or env.variables.get("PACKAGEMANAGER_ADDRESS")):
         raise UsageError(
             f"the specs name different servers ({', '.join(sorted(urls))}): pass --server URL"
@@ -122,8 +123,8 @@ def open_spec_stores(
 
 def read_stored(
     specs: Sequence[Spec], env: Environment, reading: StoreReading
-) -> tuple[dict[tuple[str, str], SecretMeta | None], list[StoreProblem]]:
-    stored: dict[tuple[str, str], SecretMeta | None] = {}
+) -> tuple[dict[tuple[str, str], KeyState], list[StoreProblem]]:
+    stored: dict[tuple[str, str], KeyState] = {}
     problems: list[StoreProblem] = []
     for spec in specs:
         stores, opened_problems = open_spec_stores(spec, env, reading)
@@ -135,7 +136,7 @@ def read_stored(
         for name, tokens in wanted.items():
             try:
                 # One bulk read per store (a directory scan, a list call), as plan reads them.
-                found = stores[name].read_meta_many([t.secret for t in tokens])
+                found = stores[name].read_states([t.secret for t in tokens])
             except ReconcilerError as exc:
                 problems.append(StoreProblem(spec.namespace, name, str(exc), False))
                 continue

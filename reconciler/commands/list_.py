@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from reconciler.commands.inventory import load_specs, take_snapshot
+from reconciler.commands.inventory import StoreReading, load_specs, take_snapshot
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.ops.listing import DEFAULT_COLUMNS, Column, Query, select
 from reconciler.ops.table import render_csv, render_json, render_table
@@ -32,7 +32,9 @@ class ListOptions:
 def run(options: ListOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
     now = make_clock(global_options)()
     specs = load_specs(options.spec_paths, env, now)
-    snapshot = take_snapshot(specs, global_options, env, now=now)
+    # The stores are read as show and report read them: which generation is current depends
+    # on what the store hands out, not on which token is newest.
+    snapshot = take_snapshot(specs, global_options, env, now=now, reading=StoreReading.SAFE)
     views = select(snapshot.views, options.query, now)
     if options.output_format is ListFormat.TABLE:
         columns = options.columns or DEFAULT_COLUMNS

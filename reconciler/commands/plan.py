@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from reconciler.commands import admin_store
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import (
     Environment,
@@ -20,6 +19,7 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.commands.specs import refuse_secret_clashes
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
 from reconciler.plan.fingerprint import plan_reads
@@ -32,7 +32,7 @@ from reconciler.server.driver import Driver, SelectiveListing
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import load_spec
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
-from reconciler.stores.base import SecretMeta, SecretStore
+from reconciler.stores.base import KeyState, SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
 
@@ -56,11 +56,12 @@ class PlanOptions:
     at: str | None = None
 
 
-def read_stored_meta(
+def read_store_states(
     spec: Spec, stores: Mapping[str, SecretStore], *, workers: int = 8
-) -> dict[str, SecretMeta | None]:
-    """Metadata for every declared token, with one bulk read per store (`read_meta_many`: one
-    directory scan, one list call). Remote stores are read at the same time, one thread each;
+) -> dict[str, KeyState]:
+    """What the store of every declared token holds, with one bulk read per store
+    (`read_states`: one directory scan, one list call; a value only where the metadata does not
+    say which token a key holds). Remote stores are read at the same time, one thread each;
     a local store's read is a directory scan, which threads only slow down."""
     # Absent tokens too when their secret is to be deleted: a delete that failed once must be
     # seen (and retried) by the next plan.
@@ -69,13 +70,13 @@ def read_stored_meta(
         if token.state is TokenState.PRESENT or token.on_delete is OnDelete.DELETE:
             wanted.setdefault(token.store, []).append(token)
 
-    def read(store: str) -> dict[str, SecretMeta | None]:
+    def read(store: str) -> dict[str, KeyState]:
         tokens = wanted[store]
-        found = stores[store].read_meta_many([t.secret for t in tokens])
+        found = stores[store].read_states([t.secret for t in tokens])
         return {t.name: found[t.secret] for t in tokens}
 
     remote = [name for name in wanted if stores[name].capabilities.remote]
-    result: dict[str, SecretMeta | None] = {}
+    result: dict[str, KeyState] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(remote)))) as pool:
         reading = [pool.submit(read, name) for name in remote]
         for name in wanted:
@@ -122,10 +123,10 @@ def compute_plan(
     live: LiveState | None = None,
     fingerprint: bool = True,
 ) -> Plan:
-    """Plans from `live` (read here when not given) and the declared tokens' store metadata;
+    """Plans from `live` (read here when not given) and what the declared tokens' stores hold;
     nothing else is read. `fingerprint` False: for a plan only shown as text (planner.plan)."""
     state = live if live is not None else read_live(driver, spec)
-    stored = admin_store.as_held(spec, stores, read_stored_meta(spec, stores), state.tokens, now)
+    stored = read_store_states(spec, stores)
     return make_plan(
         spec,
         state.tokens,
@@ -185,6 +186,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     check_options(options)
     now = plan_time(options, global_options)
     spec = load_spec(options.spec_path, now=now)
+    refuse_secret_clashes(spec, env)
     driver = open_driver(global_options, env, spec)
     try:
         stores = open_stores(spec, store_context(spec, env))

@@ -42,7 +42,6 @@ from reconciler.ops.incident import (
     survivors,
 )
 from reconciler.ops.lookup import find
-from reconciler.ops.payload import token_from_payload
 from reconciler.ops.view import Generation, TokenView, generations_of
 from reconciler.plan.model import Plan
 from reconciler.sanitize import for_terminal
@@ -50,6 +49,7 @@ from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import PayloadReader
+from reconciler.stores.formats import token_from_payload
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
 

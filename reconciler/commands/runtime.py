@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -35,6 +34,7 @@ from reconciler.spec.model import (
 from reconciler.spec.model import Driver as DriverKind
 from reconciler.stores.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.stores.registry import StoreContext
+from reconciler.urls import UrlError, canonical_url, without_credentials
 
 Clock = Callable[[], datetime]
 _log = logging.getLogger(__name__)
@@ -92,6 +92,8 @@ def make_clock(options: GlobalOptions) -> Clock:
 
 
 def server_url(options: GlobalOptions, env: Environment, spec: Spec | None) -> str:
+    """--server, else PACKAGEMANAGER_ADDRESS, else server.url, in its canonical form
+    (reconciler.urls): what this run requests, shows, compares and keys a lock with."""
     candidates = (
         (options.server, "--server"),
         (env.variables.get("PACKAGEMANAGER_ADDRESS"), "PACKAGEMANAGER_ADDRESS"),
@@ -104,17 +106,13 @@ def server_url(options: GlobalOptions, env: Environment, spec: Spec | None) -> s
             "or set server.url in the spec"
         )
     try:
-        parts = urlsplit(url)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # "http://[::1" or a port that is not a number
-        usable = False
-    if not usable:
+        return canonical_url(url)
+    except UrlError as exc:
         # Caught here, not by httpx: "UnsupportedProtocol" says nothing about where to look.
         raise UsageError(
-            f"server URL {url!r} (from {source}) is not an http:// or https:// address: "
-            "write it like https://ppm.example.com"
-        )
-    return url.rstrip("/")
+            f"server URL {without_credentials(url)!r} (from {source}) {exc}: write it like "
+            "https://ppm.example.com"
+        ) from None
 
 
 @dataclass(frozen=True)

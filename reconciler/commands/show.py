@@ -19,7 +19,7 @@ from reconciler.ops.view import Generation, TokenView, generations_of
 from reconciler.plan.model import Action, ActionKind
 from reconciler.plan.planner import plan as make_plan
 from reconciler.server.driver import Driver
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import KeyState
 from reconciler.ui import UI
 
 
@@ -30,7 +30,7 @@ class ShowOptions:
     store_commands: bool = False  # run a command store's read_command
 
 
-def store_state(view: TokenView, snapshot: Snapshot) -> tuple[StoreState | None, SecretMeta | None]:
+def store_state(view: TokenView, snapshot: Snapshot) -> tuple[StoreState | None, KeyState | None]:
     """What the declared token's store holds, from the snapshot's read of the stores; (None,
     None) for a token no spec declares."""
     spec, declared = view.spec, view.declared
@@ -49,13 +49,21 @@ def store_state(view: TokenView, snapshot: Snapshot) -> tuple[StoreState | None,
             "not opened",
         )
         return StoreState(declared.store, kind, declared.secret, read=False, note=note), None
-    meta = snapshot.stored[key]
-    holds = meta.token_guid if meta else None
-    return StoreState(declared.store, kind, declared.secret, read=True, holds=holds), meta
+    held = snapshot.stored[key]
+    state = StoreState(
+        declared.store,
+        kind,
+        declared.secret,
+        read=True,
+        holds=held.held_guid,
+        recorded=held.meta is not None and held.meta.token_guid == held.held_guid,
+        unsure=held.unsure,
+    )
+    return state, held
 
 
 def next_action(
-    view: TokenView, snapshot: Snapshot, driver: Driver, meta: SecretMeta | None
+    view: TokenView, snapshot: Snapshot, driver: Driver, held: KeyState | None
 ) -> Action | None:
     """What the next apply does to this token, from the planner itself."""
     spec, owner = view.spec, view.owner
@@ -66,7 +74,7 @@ def next_action(
         spec,
         snapshot.tokens,
         resources,
-        {owner.name: meta},
+        {owner.name: held},
         snapshot.now,
         server=snapshot.server,
         self_guid=snapshot.self_guid,
@@ -88,10 +96,10 @@ def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, u
     with connected(specs, global_options, env, now=now, reading=reading) as (snapshot, driver):
         match = find(snapshot.views, options.target, loaded=snapshot.namespaces)
         view = match.views[0]
-        state, meta = store_state(view, snapshot)
+        state, held = store_state(view, snapshot)
         action = None
         if state is not None and state.read:
-            action = next_action(view, snapshot, driver, meta)
+            action = next_action(view, snapshot, driver, held)
     generations = generations_of(snapshot.views, view.owner) if view.owner else (view,)
     ui.out(render_details(view, generations, now=now, store=state, next_action=action))
     return 0

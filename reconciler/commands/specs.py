@@ -9,14 +9,12 @@ values, and one admin token sent to two servers would hand one server's token to
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from reconciler.commands.runtime import (
     Environment,
@@ -31,10 +29,12 @@ from reconciler.sanitize import for_terminal
 from reconciler.server.federation import describe
 from reconciler.spec import load_spec
 from reconciler.spec.model import AuthType, IdentitySource, Spec
-from reconciler.spec.rules import resolve_store_path
+from reconciler.stores.locations import DeclaredSecret, SecretLocation, secret_locations
+from reconciler.urls import server_identity
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_TOKEN_VARIABLE = "PACKAGEMANAGER_TOKEN"
+STORED_SOURCE = "the admin token in "  # then where the store keeps it
 
 
 @dataclass(frozen=True)
@@ -149,20 +149,14 @@ def resolve(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> 
     """Each spec's server, checked before any request: no two specs share a namespace on one
     server (exit 3), and every spec has an admin token that no other server gets (exit 1)."""
     targets = tuple(Target(spec, server_url(options, env, spec)) for spec in specs)
-    problems = namespace_clashes([(t.spec, t.server) for t in targets]) + secret_clashes(specs)
+    problems = namespace_clashes([(t.spec, t.server) for t in targets])
+    problems += secret_clashes(specs, env.variables)
     if problems:
         raise SpecError(problems)
     check_token_sources(targets, options, env)
     for target in targets:
         check_admin_source(options, env, target.spec)  # raises when none can be had
     return targets
-
-
-def server_key(url: str) -> str:
-    """Two spellings of one server compare equal: scheme and host are case-insensitive, a
-    trailing slash means nothing."""
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 def namespace_clashes(entries: Sequence[tuple[Spec, str | None]]) -> list[Problem]:
@@ -179,7 +173,7 @@ def namespace_clashes(entries: Sequence[tuple[Spec, str | None]]) -> list[Proble
 
 
 def _same_server(one: str | None, other: str | None) -> bool:
-    return one is None or other is None or server_key(one) == server_key(other)
+    return one is None or other is None or server_identity(one) == server_identity(other)
 
 
 def _clash(spec: Spec, earlier: Spec, server: str | None) -> Problem:
@@ -197,48 +191,50 @@ def _clash(spec: Spec, earlier: Spec, server: str | None) -> Problem:
     )
 
 
-def secret_clashes(specs: Sequence[Spec]) -> list[Problem]:
-    """One problem per token whose secret a token of an earlier spec writes too: the same store
-    (same type and settings; a file store's directory resolved) and the same key. Within one
-    spec the spec rules say it already."""
-    first: dict[tuple[object, ...], tuple[Spec, str]] = {}
+def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Problem]:
+    """One problem per token whose secret an earlier token writes too: the same place
+    (reconciler.stores.locations), however each spec's store entries name it. Within one spec
+    the spec rules said it already, from the spec alone; what is left there is what `env`
+    makes one place (VAULT_ADDR for two vault stores, AWS_REGION for a store without region).
+    Offline `validate` passes an empty `env`."""
+    first: dict[SecretLocation, tuple[Spec, str]] = {}
     problems: list[Problem] = []
     for spec in specs:
-        mine: dict[tuple[object, ...], str] = {}
+        spec_dir = Path(spec.path).parent
         for index, token in enumerate(spec.tokens):
-            key = (*store_identity(spec, token.store), token.secret)
-            mine.setdefault(key, token.name)
-            earlier = first.get(key)
-            if earlier is not None:
-                other_spec, other = earlier
-                problems.append(
-                    Problem(
-                        spec.path,
-                        token.line,
-                        1 if token.line else 0,
-                        f"/tokens/{index}",
-                        f"token {token.name!r}: secret {token.secret!r} in store "
-                        f"{token.store!r} is also written by token {other!r} of "
-                        f"{other_spec.path}: the two specs would overwrite each other's "
-                        "values; give one of them another secret or store",
-                    )
+            config = spec.stores[token.store]
+            declared = DeclaredSecret(
+                token.store, config.type, config.options, token.secret, token.name, spec_dir, env
+            )
+            places = secret_locations(declared)
+            shared = next((place for place in places if place in first), None)
+            if shared is None:
+                for place in places:
+                    first.setdefault(place, (spec, token.name))
+                continue
+            other_spec, other = first[shared]
+            whose = f"of {other_spec.path}" if other_spec is not spec else "of this spec"
+            problems.append(
+                Problem(
+                    spec.path,
+                    token.line,
+                    1 if token.line else 0,
+                    f"/tokens/{index}",
+                    f"token {token.name!r}: secret {token.secret!r} in store {token.store!r} "
+                    f"is also written by token {other!r} {whose} (both are {shared.shown}): "
+                    "each apply would overwrite the other's value; give one of them another "
+                    "secret or store",
                 )
-        for key, name in mine.items():
-            first.setdefault(key, (spec, name))
+            )
     return problems
 
 
-def store_identity(spec: Spec, store: str) -> tuple[object, ...]:
-    """What makes two stores one: their type and settings, a file store's path as it opens."""
-    config = spec.stores[store]
-    options = dict(config.options)
-    path = options.get("path")
-    if config.type == "file" and isinstance(path, str):
-        resolved = resolve_store_path(path, Path(spec.path).parent)
-        with contextlib.suppress(OSError, ValueError):
-            resolved = resolved.resolve()  # through symlinks, as the store opens it
-        options["path"] = str(resolved)
-    return (config.type, *sorted((key, repr(value)) for key, value in options.items()))
+def refuse_secret_clashes(spec: Spec, env: Environment) -> None:
+    """For a run of one spec (which `resolve` does not see): two of its tokens that the
+    environment puts in one place are refused (exit 3) before any request, as between specs."""
+    problems = secret_clashes([spec], env.variables)
+    if problems:
+        raise SpecError(problems)
 
 
 _NAMESPACE_KEY = re.compile(r"namespace\s*:")
@@ -262,9 +258,17 @@ def token_source(spec: Spec, options: GlobalOptions, env: Environment | None = N
     if kept is not None and env is not None and not env.variables.get(variable, "").strip():
         # Two specs reading one stored admin token: the same token, whatever each calls the
         # store.
-        place = store_identity(spec, kept.store)
-        settings = ", ".join("=".join(map(str, s)) for s in place[1:] if isinstance(s, tuple))
-        return f"the admin token under {kept.secret!r} in a {place[0]} store ({settings})"
+        config = spec.stores[kept.store]
+        declared = DeclaredSecret(
+            kept.store,
+            config.type,
+            config.options,
+            kept.secret,
+            spec.server.auth.token or "",
+            Path(spec.path).parent,
+            env.variables,
+        )
+        return f"{STORED_SOURCE}{secret_locations(declared)[0].shown}"
     if spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
         # One identity token sent to two servers hands it to whoever runs the other one.
         identity = spec.server.auth.identity_token
@@ -284,7 +288,7 @@ def check_token_sources(
     servers: dict[str, dict[str, Target]] = {}
     for target in targets:
         source = token_source(target.spec, options, env)
-        servers.setdefault(source, {}).setdefault(server_key(target.server), target)
+        servers.setdefault(source, {}).setdefault(server_identity(target.server), target)
     for source, reached in servers.items():
         if len(reached) < 2:
             continue
@@ -295,6 +299,11 @@ def check_token_sources(
             fix = (
                 "give the specs of each server their own identity token "
                 "(server.auth.identity_token: another file, or another audience)"
+            )
+        elif source.startswith(STORED_SOURCE):
+            fix = (
+                "give each server its own admin token, kept under its own secret "
+                "(server.auth.token or server.auth.store)"
             )
         else:
             fix = "give the specs of each server their own variable with server.token_env"

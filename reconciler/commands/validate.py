@@ -43,7 +43,7 @@ def check(paths: Sequence[Path], *, now: datetime) -> list[FileResult]:
     checked = [(path, check_file(path, now=now)) for path in paths]
     specs = [spec for _, (spec, _) in checked if spec is not None]
     clashes = namespace_clashes([(spec, spec.server.url) for spec in specs])
-    clashes += secret_clashes(specs)
+    clashes += secret_clashes(specs, {})  # what the specs say; plan and apply add the environment
     return [
         FileResult(
             str(path),

@@ -15,9 +15,10 @@ from reconciler.ops.rules import Rule, Severity
 from reconciler.ops.view import Generation, TokenView
 from reconciler.plan.compare import deprecated_scope, immutable_changes, index_resources
 from reconciler.plan.labels import format_time, short_guid
+from reconciler.plan.standing import as_state
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec.model import ALL_RESOURCES, ProofMethod, Scope, Spec, TokenState
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import KeyState, SecretMeta
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class AuditInput:
     views: Sequence[TokenView]
     resources: Sequence[Resource] | None  # None: not read (the orphan rule is skipped)
     specs: Sequence[Spec]
-    stored: Mapping[tuple[str, str], SecretMeta | None]  # missing key: not read
+    # missing key: not read; metadata alone, or all a store read (see plan.standing)
+    stored: Mapping[tuple[str, str], KeyState | SecretMeta | None]
     store_problems: Sequence[StoreProblem]
     now: datetime
     exchanged: bool = False  # the admin token in use came from identity federation
@@ -234,9 +236,18 @@ def _declared_rules(out: _Collector, spec: Spec) -> None:
         key = (spec.namespace, declared.name)
         if key not in data.stored:
             continue  # not read: reported once per store below
-        meta = data.stored[key]
+        held = as_state(data.stored[key])
+        guid = held.held_guid
         where = f"store '{declared.store}', secret {declared.secret!r}"
-        if meta is None and view.adopted:
+        if held.unsure:
+            out.token(
+                R.STORE_MISMATCH,
+                view,
+                f"{where} may hold {', '.join(held.unsure)}: a write was cut short; the next "
+                "apply writes a new token and keeps these through their grace",
+                Severity.WARNING,
+            )
+        elif guid is None and view.adopted:
             out.token(
                 R.STORE_MISSING,
                 view,
@@ -244,10 +255,18 @@ def _declared_rules(out: _Collector, spec: Spec) -> None:
                 "until the token rotates",
                 Severity.NOTE,
             )
-        elif meta is None:
+        elif guid is None:
             out.token(R.STORE_MISSING, view, f"{where} holds no value for it")
-        elif meta.token_guid != view.guid:
-            out.token(R.STORE_MISMATCH, view, f"{where} holds token {meta.token_guid} instead")
+        elif guid != view.guid:
+            out.token(R.STORE_MISMATCH, view, f"{where} holds token {guid} instead")
+        elif held.meta is None or held.meta.token_guid != guid:
+            out.token(
+                R.STORE_MISSING,
+                view,
+                f"{where} holds its value without its metadata: a write was cut short; the "
+                "next apply writes the metadata",
+                Severity.NOTE,
+            )
 
 
 def _store_rules(out: _Collector) -> None:

@@ -24,7 +24,9 @@ class StoreState:
     type: str
     secret: str
     read: bool  # False: not read (see note)
-    holds: str | None = None  # the GUID its metadata names; None: nothing stored
+    holds: str | None = None  # the GUID it hands out (value or metadata); None: nothing stored
+    recorded: bool = True  # its metadata names `holds` (False: a write cut before it)
+    unsure: tuple[str, ...] = ()  # an unfinished write: the tokens it may hand out
     note: str | None = None
 
 
@@ -40,11 +42,21 @@ def _store_line(view: TokenView, state: StoreState) -> str:
     where = f"{for_terminal(state.store)} ({state.type}), secret {for_terminal(state.secret)!r}"
     if not state.read:
         return f"{where}: not read ({for_terminal(state.note or 'unknown')})"
+    if state.unsure:
+        return (
+            f"{where}: may hold {', '.join(for_terminal(g) for g in state.unsure)} (a write was "
+            "cut short; the next apply writes a new token and keeps these through their grace)"
+        )
     if state.holds is None:
         return f"{where}: holds no value with metadata"
+    if state.holds == view.guid and not state.recorded:
+        return (
+            f"{where}: holds this token's value without its metadata (a write was cut short; "
+            "the next apply writes the metadata)"
+        )
     if state.holds == view.guid:
         return f"{where}: holds this token"
-    return f"{where}: holds token {state.holds}, not this one"
+    return f"{where}: holds token {for_terminal(state.holds)}, not this one"
 
 
 def _schedule_lines(view: TokenView, now: datetime) -> list[tuple[str, str]]:

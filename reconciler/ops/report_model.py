@@ -15,9 +15,10 @@ from reconciler.ops.listing import Column, SortOrder, sort_views, value
 from reconciler.ops.table import json_value
 from reconciler.ops.timeline import Event
 from reconciler.ops.view import TokenView
+from reconciler.plan.standing import as_state
 from reconciler.sanitize import for_terminal
 from reconciler.server.model import TokenStatus
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import KeyState, SecretMeta
 
 # Columns of the report's table: (key, header, shown by default).
 REPORT_COLUMNS: tuple[tuple[str, str, bool], ...] = (
@@ -55,7 +56,9 @@ class Report:
         return sum(1 for r in self.rows if r["status"] == status)
 
 
-def store_cell(view: TokenView, stored: Mapping[tuple[str, str], SecretMeta | None]) -> str | None:
+def store_cell(
+    view: TokenView, stored: Mapping[tuple[str, str], KeyState | SecretMeta | None]
+) -> str | None:
     """ "store/secret" of the declaring entry, with what the store holds when it was read."""
     declared, owner = view.declared, view.owner
     if declared is None or owner is None:
@@ -64,11 +67,16 @@ def store_cell(view: TokenView, stored: Mapping[tuple[str, str], SecretMeta | No
     key = (owner.namespace, owner.name)
     if not view.active or key not in stored:
         return where
-    meta = stored[key]
-    if meta is None:
+    held = as_state(stored[key])
+    if held.unsure:
+        return f"{where} (unsettled: {', '.join(g[:8] for g in held.unsure)})"
+    guid = held.held_guid
+    if guid is None:
         return f"{where} (empty)"
-    if meta.token_guid != view.guid:
-        return f"{where} (holds {meta.token_guid[:8]})"
+    if guid != view.guid:
+        return f"{where} (holds {guid[:8]})"
+    if held.meta is None or held.meta.token_guid != guid:
+        return f"{where} (no metadata)"
     return where
 
 
@@ -82,7 +90,9 @@ def _shown(cell: object) -> object:
     return cell
 
 
-def row(view: TokenView, stored: Mapping[tuple[str, str], SecretMeta | None]) -> dict[str, object]:
+def row(
+    view: TokenView, stored: Mapping[tuple[str, str], KeyState | SecretMeta | None]
+) -> dict[str, object]:
     """The token's cells as the server and spec give them: each medium sanitises them once, for
     itself (sanitising twice would double every backslash)."""
     record: dict[str, object] = {c.key: json_value(value(view, c)) for c in Column}
@@ -96,7 +106,7 @@ def row(view: TokenView, stored: Mapping[tuple[str, str], SecretMeta | None]) ->
 def build_report(
     views: Sequence[TokenView],
     *,
-    stored: Mapping[tuple[str, str], SecretMeta | None],
+    stored: Mapping[tuple[str, str], KeyState | SecretMeta | None],
     events: Sequence[Event],
     findings: Sequence[Finding],
     server: str,

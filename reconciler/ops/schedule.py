@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from reconciler.server.model import LiveToken
 from reconciler.spec.model import TokenSpec
-from reconciler.stores.base import SecretMeta
 
 
 def _utc(moment: datetime) -> datetime:
@@ -40,14 +39,14 @@ def current_retires(token: TokenSpec, current: LiveToken) -> datetime | None:
 
 
 def older_retires(
-    token: TokenSpec, current: LiveToken, older: LiveToken, meta: SecretMeta | None
+    token: TokenSpec, current: LiveToken, older: LiveToken, promise: datetime | None
 ) -> datetime:
     """When an older active generation is retired: the grace the rotation that made the current
-    token promised (recorded in the store's metadata), else the spec's grace from the current
-    token's creation. Never after its own expiry."""
+    token promised (`promise`, recorded with its write: plan.standing finds it), else the
+    spec's grace from the current token's creation. Never after its own expiry."""
     retire_at = current.created + token.rotation.grace
-    if meta is not None and meta.token_guid == current.guid and meta.retire_previous_after:
-        retire_at = _utc(meta.retire_previous_after)
+    if promise is not None:
+        retire_at = _utc(promise)
     if older.expires is not None and older.expires < retire_at:
         return older.expires
     return retire_at

@@ -13,12 +13,14 @@ from enum import StrEnum
 from reconciler.ops import schedule
 from reconciler.ownership import Owner, parse_owner, strip_marker
 from reconciler.plan.inventory import take_inventory
+from reconciler.plan.standing import as_state, standing
 from reconciler.server.model import LiveToken, TokenStatus
 from reconciler.spec.model import Spec, TokenSpec, TokenState
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import KeyState, SecretMeta
 
-# (namespace, declared name) -> what its store holds; a missing key means "not read".
-StoredMeta = Mapping[tuple[str, str], SecretMeta | None]
+# (namespace, declared name) -> what its store holds (its metadata alone, or all a store read);
+# a missing key means "not read", None "holds nothing".
+StoredMeta = Mapping[tuple[str, str], KeyState | SecretMeta | None]
 
 
 class Generation(StrEnum):
@@ -79,16 +81,16 @@ def _place(
             for token in generations:
                 placed[token.guid] = _Placement(spec, declared, Generation.UNDECLARED)
             continue
-        meta = stored.get((spec.namespace, name))
-        # As the planner reads it: when the store holds an older generation, the newer ones
-        # were made by a run that died before storing them; nobody holds their values, so they
-        # are due for retirement from the moment they were made (the next apply revokes them).
-        held = next((i for i, g in enumerate(generations) if meta and g.guid == meta.token_guid), 0)
-        for orphan in generations[:held]:
+        key = (spec.namespace, name)
+        # The planner's own rule (plan.standing): current is what the store hands out. Newer
+        # generations were made by a run that died before storing them; nobody holds their
+        # values, so they are due for retirement from the moment they were made.
+        stand = standing(generations, as_state(stored[key]) if key in stored else None)
+        for orphan in stand.orphans:
             placed[orphan.guid] = _Placement(
                 spec, declared, Generation.RETIRING, retires=orphan.created
             )
-        current, older = generations[held], generations[held + 1 :]
+        current, older = stand.current, stand.older
         placed[current.guid] = _Placement(
             spec,
             declared,
@@ -101,7 +103,7 @@ def _place(
                 spec,
                 declared,
                 Generation.RETIRING,
-                retires=schedule.older_retires(declared, current, token, meta),
+                retires=schedule.older_retires(declared, current, token, stand.promise),
             )
     return placed
 

@@ -16,8 +16,9 @@ from reconciler.plan.model import (
     PlanWarning,
     WarningCode,
 )
+from reconciler.plan.standing import as_state
 from reconciler.spec.model import Spec, TokenSpec
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import KeyState, SecretMeta
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,16 @@ class Context:
     spec: Spec
     inventory: Inventory
     index: ResourceIndex
-    stored_meta: Mapping[str, SecretMeta | None]
+    # name -> what its store holds (metadata alone, or all a store read: see plan.standing)
+    stored_meta: Mapping[str, SecretMeta | KeyState | None]
     now: datetime
     self_guid: str | None
     force_rotate: frozenset[str]
     grace_override: timedelta | None
+
+    def state(self, name: str) -> KeyState:
+        """What the name's store holds; an empty state when it holds nothing."""
+        return as_state(self.stored_meta.get(name))
 
     def grace(self, token: TokenSpec) -> timedelta:
         return self.grace_override if self.grace_override is not None else token.rotation.grace

@@ -4,18 +4,22 @@ A run can be killed between any two steps of an action. What it meant to do must
 live tokens and the store's metadata are all the next run has, so every rule here reads only
 those.
 
-- Orphans: when the store holds an older generation, every newer one was created by a run that
+- Which generation is current, and which are orphans, is `reconciler.plan.standing`'s to say.
+- Orphans: every generation newer than the one the store hands out was created by a run that
   never stored it. Nobody holds its value, so it is retired first, and the plan decides on the
   store's token as the current one (a rotation or replace it was in the middle of is simply due
   again).
-- Older generations: a create-like action records, beside the new token's value, from when the
-  generations it supersedes may be retired (`SecretMeta.retire_previous_after`): the time apply
-  stored the new value plus the grace for a rotation, the new token's creation for a replace, a
-  repair or a rotation without grace. An older generation is kept only while that promise runs
-  and while it still matches the spec (a token with the old, wider scope keeps no grace);
-  anything else is retired by the next run, so a replace killed before it revoked what it
-  replaced is finished, not forgotten. A store that records no promise (metadata written by
-  other tools) falls back to the spec's grace from the current token's creation.
+- Older generations: a create-like action records, with the new token's write, from when the
+  generations it supersedes may be retired (`SecretMeta.retire_previous_after`, and the same in
+  the intent written before the value, so a write cut between value and metadata keeps it):
+  the time apply stored the new value plus the grace for a rotation, the new token's creation
+  for a replace, a repair or a rotation without grace. An older generation is kept only while
+  that promise runs and while it still matches the spec (a token with the old, wider scope
+  keeps no grace); anything else is retired by the next run, so a replace killed before it
+  revoked what it replaced is finished, not forgotten. A store that records no promise
+  (metadata written by other tools, a value found without metadata or intent) falls back to the
+  spec's grace from the current token's creation. While an unfinished write leaves the store's
+  token unknown, every candidate is kept, until the grace of the write that settles it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from reconciler.plan.compare import immutable_changes
 from reconciler.plan.context import Context, Draft, add_revoke
 from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.model import Action, ActionKind, ActiveGeneration
+from reconciler.plan.standing import Holds, Standing
 from reconciler.server.model import LiveToken
 from reconciler.spec.model import TokenSpec
 
@@ -36,42 +41,31 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def retire_orphans(
-    ctx: Context, draft: Draft, token: TokenSpec, generations: tuple[LiveToken, ...]
-) -> tuple[LiveToken, ...]:
-    """Retire the generations newer than the one the store holds; return the store's token
-    and what is older than it."""
-    meta = ctx.stored_meta.get(token.name)
-    if meta is None:
-        return generations
-    held = next((i for i, g in enumerate(generations) if g.guid == meta.token_guid), 0)
-    if held == 0:
-        return generations
-    store_token = generations[held]
-    for orphan in generations[:held]:
+def retire_orphans(ctx: Context, draft: Draft, token: TokenSpec, stand: Standing) -> None:
+    """Retire the generations newer than the one the store hands out."""
+    for orphan in stand.orphans:
         reason = (
             f"created on {orphan.created.date().isoformat()} by a run that never stored it "
-            f"(the store holds {short_guid(store_token.guid)}): nobody holds its value"
+            f"(the store holds {short_guid(stand.current.guid)}): nobody holds its value"
         )
         action = Action(ActionKind.RETIRE, token.name, reason, guid=orphan.guid)
         if not add_revoke(ctx, draft, action, orphan=True):
-            _keep(ctx, draft, token, orphan, current=store_token, retire_at=None)
-    return generations[held:]
+            _keep(ctx, draft, token, orphan, current=stand.current, retire_at=None)
 
 
 def plan_older(
     ctx: Context,
     draft: Draft,
     token: TokenSpec,
-    current: LiveToken,
-    older: tuple[LiveToken, ...],
+    stand: Standing,
     *,
     successor: Action | None,
 ) -> list[ActiveGeneration]:
     """Retire each older generation that nothing promised a grace, or whose grace passed;
     return the ones kept. `successor` is the create-like action this plan takes for the name:
     once it runs, its own promise is the one that counts."""
-    retire_at, why = _promise(ctx, token, current)
+    current, older = stand.current, stand.older
+    retire_at, why = _promise(ctx, token, stand)
     follows: timedelta | None = None
     if successor is not None and successor.grace is not None:
         if not successor.grace:
@@ -100,17 +94,21 @@ def plan_older(
     return kept
 
 
-def _promise(ctx: Context, token: TokenSpec, current: LiveToken) -> tuple[datetime, str]:
+def _promise(ctx: Context, token: TokenSpec, stand: Standing) -> tuple[datetime, str]:
     """From when the older generations may be retired, and why, as the store records it."""
-    meta = ctx.stored_meta.get(token.name)
-    if meta is None or meta.token_guid != current.guid:
+    current = stand.current
+    if stand.holds is Holds.UNKNOWN:
+        # Any candidate may be what consumers hold: kept until the write that settles the
+        # store has given them its grace (the successor's promise, see plan_older).
+        return ctx.now + ctx.grace(token), "the grace of the write that settled the store passed"
+    if stand.holds is not Holds.RECORDED and stand.holds is not Holds.UNRECORDED:
         # The store does not hold the current token (a repair is planned): whatever promise
         # there was went with the metadata that named it.
         return ctx.now, "the store does not hold the current token, so no grace is owed"
-    if meta.retire_previous_after is None:
+    if stand.promise is None:
         grace = ctx.grace(token)
         return current.created + grace, f"grace {format_duration(grace)} passed"
-    promise = utc(meta.retire_previous_after)
+    promise = utc(stand.promise)
     if promise <= current.created:
         return promise, (
             "no grace was promised to it (a replace, a repair or a rotation without grace "

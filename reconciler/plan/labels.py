@@ -18,6 +18,7 @@ SYMBOLS: dict[ActionKind, str] = {
     ActionKind.ROTATE: "~",
     ActionKind.REPLACE: "-/+",
     ActionKind.REPAIR: "!",
+    ActionKind.RECORD: "*",
     ActionKind.RETIRE: "-",
     ActionKind.REVOKE: "-",
     ActionKind.NOOP: "=",
@@ -35,13 +36,15 @@ def summary_line(plan: Plan) -> str:
 
 def change_counts(counts: Mapping[str, int]) -> str:
     """The counts of a verdict, "1 to create, 0 to rotate, ...", from counts per kind
-    (Plan.summary): create counts recreate too, revoke counts retire too."""
+    (Plan.summary): create counts recreate too, revoke counts retire too; metadata to record
+    is named only when there is some (it changes no token)."""
     create = counts[ActionKind.CREATE] + counts[ActionKind.RECREATE]
     revoke = counts[ActionKind.RETIRE] + counts[ActionKind.REVOKE]
+    record = counts.get(ActionKind.RECORD, 0)
     return (
         f"{create} to create, {counts[ActionKind.ROTATE]} to rotate, "
         f"{counts[ActionKind.REPLACE]} to replace, {counts[ActionKind.REPAIR]} to repair, "
-        f"{revoke} to revoke"
+        f"{revoke} to revoke" + (f", {record} metadata to record" if record else "")
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from reconciler.plan.labels import change_counts, summary_line
 from reconciler.plan.model import ActionKind, Plan
+from reconciler.urls import server_identity
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,11 @@ class PlanSet:
 
     @property
     def servers(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(p.server for p in self.parts))
+        """Each server once, however its specs spell it, as its first spec spells it."""
+        first: dict[str, str] = {}
+        for part in self.parts:
+            first.setdefault(server_identity(part.server), part.server)
+        return tuple(first.values())
 
     def summary(self) -> dict[str, int]:
         """Actions per kind over every plan, every kind present, in ActionKind order."""

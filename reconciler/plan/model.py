@@ -21,6 +21,9 @@ class ActionKind(StrEnum):
     ROTATE = "rotate"
     REPLACE = "replace"
     REPAIR = "repair"
+    # The store holds the current token's value without its metadata (a write cut between
+    # the two): write the metadata. Creates and revokes nothing.
+    RECORD = "record"
     RETIRE = "retire"
     REVOKE = "revoke"
     NOOP = "noop"
@@ -29,6 +32,11 @@ class ActionKind(StrEnum):
     def creates(self) -> bool:
         """Create-like kinds: create a token, store it, verify it, then deal with the old one."""
         return self in _CREATE_LIKE
+
+    @property
+    def writes_store(self) -> bool:
+        """Kinds that write the declared token's store entry, so they carry its TokenSpec."""
+        return self in _CREATE_LIKE or self is ActionKind.RECORD
 
 
 _CREATE_LIKE = frozenset(
@@ -53,10 +61,10 @@ class Action:
     kind: ActionKind
     name: str | None  # the declared token's name; None for an unmanaged token
     reason: str  # for people only
-    # create-like: the desired token. None for retire/revoke/noop.
+    # create-like and record: the desired token. None for retire/revoke/noop.
     token: TokenSpec | None = None
     # rotate/replace/repair: the current token being replaced; retire/revoke: the token revoked;
-    # noop: the current token.
+    # record and noop: the current token.
     guid: str | None = None
     # create-like only: revoke `guid` as soon as the successor is stored and verified
     # (replace, repair). False for rotate: the old token retires after grace in a later run.
@@ -69,6 +77,10 @@ class Action:
     # (SecretMeta.retire_previous_after) and later plans keep to it, so a run killed before it
     # revoked what it replaced leaves its intent behind. None for retire/revoke/noop.
     grace: timedelta | None = None
+    # record only: the promise the cut-short write recorded with its intent (a time already
+    # fixed when that write ran; None: none known), written as the metadata's
+    # retire_previous_after. None for every other kind.
+    retire_after: datetime | None = None
     # revoke of a token declared `state: absent` with on_delete: delete.
     delete_secret: SecretRef | None = None
 

@@ -24,9 +24,10 @@ from reconciler.plan.generations import plan_older, retire_orphans, utc
 from reconciler.plan.inventory import take_inventory
 from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.model import Action, ActionKind, Plan, SecretRef, WarningCode
+from reconciler.plan.standing import Holds, Standing, standing
 from reconciler.server.model import LiveToken, Resource
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState, UnmanagedPolicy
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import KeyState, SecretMeta
 
 _DESCRIPTION_PREVIEW = 60
 _HELD = "kept as it is: its expiry or rotation fails a rule of the date (see the errors)"
@@ -36,7 +37,7 @@ def plan(
     spec: Spec,
     live: Sequence[LiveToken],
     resources: Sequence[Resource],
-    stored_meta: Mapping[str, SecretMeta | None],
+    stored_meta: Mapping[str, SecretMeta | KeyState | None],
     now: datetime,
     *,
     server: str,
@@ -46,9 +47,11 @@ def plan(
     fingerprint: bool = True,
 ) -> Plan:
     """Diff the declared tokens against the live ones. `stored_meta` maps a declared name to
-    the metadata its store holds (None: nothing stored); `now` is the only clock. `fingerprint`
-    False leaves `live_fingerprint` empty, for a plan that is neither saved nor shown as JSON
-    or Markdown (hashing the live state is a large part of planning a large namespace)."""
+    what its store holds: its metadata, or all the store read (`KeyState`: an unfinished
+    write's intent, what the value names); None: nothing stored. `now` is the only clock.
+    `fingerprint` False leaves `live_fingerprint` empty, for a plan that is neither saved nor
+    shown as JSON or Markdown (hashing the live state is a large part of planning a large
+    namespace)."""
     ctx = Context(
         spec=spec,
         inventory=take_inventory(spec, live, now),
@@ -134,11 +137,13 @@ def _first_token(ctx: Context, token: TokenSpec) -> Action:
     )
 
 
-def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) -> Action:
-    """Repair, replace, rotate or nothing, in that precedence, for the current token."""
-    meta = ctx.stored_meta.get(token.name)
+def _decide(ctx: Context, draft: Draft, token: TokenSpec, stand: Standing) -> Action:
+    """Repair, replace, rotate, record or nothing, in that precedence, for the current token."""
+    current = stand.current
     adopted = current.guid in ctx.inventory.adopted_guids
-    if meta is None and adopted:
+    if stand.holds is Holds.UNKNOWN:
+        return _successor(ctx, draft, _settle_unknown(token, stand))
+    if stand.holds is Holds.ELSEWHERE and stand.held_guid is None and adopted:
         # An adopted token's value was stored by someone else, without our metadata: trust it
         # until it rotates rather than replacing a working token.
         draft.warn(
@@ -148,14 +153,15 @@ def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) ->
             token.name,
             current.guid,
         )
-    elif meta is None or meta.token_guid != current.guid:
+    elif stand.holds is Holds.ELSEWHERE:
+        held = stand.held_guid
         reason = (
             "store has no value for the current token"
-            if meta is None
-            else f"store holds the value of {meta.token_guid}"
+            if held is None
+            else f"store holds the value of {held}"
         )
         repair = _create_like(ActionKind.REPAIR, token, current, reason)
-        if meta is not None and utc(meta.created) > utc(current.created):
+        if held is not None and _made_after(ctx, token, held, stand, current):
             # The store names a later token that is gone (a rotation whose new token was stored,
             # then failed verification and was revoked): consumers that read the store before
             # hold the current token, so it keeps the grace a rotation gives, unless the spec
@@ -171,9 +177,9 @@ def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) ->
         replacement = _create_like(ActionKind.REPLACE, token, current, "; ".join(changes))
         return _successor(ctx, draft, replacement)
     due = rotation_reasons(token, current, ctx.now, forced=token.name in ctx.force_rotate)
-    if meta is not None and meta.format and meta.format != token.format.value:
+    if stand.format and stand.format != token.format.value:
         due = [
-            f"format changed {meta.format} -> {token.format.value} "
+            f"format changed {stand.format} -> {token.format.value} "
             "(a value is shown only once, so a new token is written in the new format)",
             *due,
         ]
@@ -182,8 +188,44 @@ def _decide(ctx: Context, draft: Draft, token: TokenSpec, current: LiveToken) ->
         # With no grace there is nothing to wait for: the old token goes once the new one works.
         at_once = ctx.grace(token) == timedelta(0)
         return _successor(ctx, draft, replace(rotation, revoke_replaced=at_once))
-    reason = "adopted; store unverified" if meta is None else "up to date"
+    if stand.holds is Holds.UNRECORDED:
+        # A write cut between value and metadata: the value is the current token's, so it stays
+        # current and keeps the promise its write recorded; only the metadata is written.
+        return Action(
+            ActionKind.RECORD,
+            token.name,
+            "store holds the value of the current token without its metadata (a write cut "
+            "short): write the metadata",
+            token=token,
+            guid=current.guid,
+            retire_after=stand.promise,
+        )
+    reason = "adopted; store unverified" if stand.holds is Holds.ELSEWHERE else "up to date"
     return Action(ActionKind.NOOP, token.name, reason, guid=current.guid)
+
+
+def _made_after(
+    ctx: Context, token: TokenSpec, held: str, stand: Standing, current: LiveToken
+) -> bool:
+    """Whether the gone token the store names was made after the current one."""
+    gone = next((t for t in ctx.inventory.history.get(token.name, ()) if t.guid == held), None)
+    if gone is not None:
+        return gone.created > current.created
+    meta = stand.meta
+    return meta is not None and utc(meta.created) > utc(current.created)
+
+
+def _settle_unknown(token: TokenSpec, stand: Standing) -> Action:
+    """A write that the store cannot tell finished: any candidate may be what consumers hold.
+    A new token is written (a write that completes settles the store), and every candidate
+    stays active through the grace that write gives them."""
+    guids = ", ".join(c.guid for c in stand.candidates)
+    reason = (
+        f"a store write was cut short and the store cannot show which token it hands out "
+        f"({guids}): a new token is written; every one of them keeps working through its grace"
+    )
+    repair = _create_like(ActionKind.REPAIR, token, stand.current, reason)
+    return replace(repair, revoke_replaced=False)
 
 
 def _create_like(kind: ActionKind, token: TokenSpec, current: LiveToken, reason: str) -> Action:
@@ -194,32 +236,39 @@ def _plan_present(ctx: Context, draft: Draft, token: TokenSpec, *, held: bool) -
     """`held`: the spec's expiry or rotation for it fails a rule of the date (see the plan's
     errors): nothing is made with them, and its current token stays. Older generations are
     retired as on any run: their grace was promised when they were replaced."""
-    generations = retire_orphans(ctx, draft, token, ctx.inventory.generations.get(token.name, ()))
+    generations = ctx.inventory.generations.get(token.name, ())
     if not generations:
         if not held:
             draft.creates.append(_first_token(ctx, token))
         return
-    current, older = generations[0], generations[1:]
+    stand = standing(generations, ctx.state(token.name))
+    retire_orphans(ctx, draft, token, stand)
+    current = stand.current
     if held:
         action = Action(ActionKind.NOOP, token.name, _HELD, guid=current.guid)
     else:
-        action = _decide(ctx, draft, token, current)
+        action = _decide(ctx, draft, token, stand)
     successor = action if action.kind.creates else None
-    kept = plan_older(ctx, draft, token, current, older, successor=successor)
+    kept = plan_older(ctx, draft, token, stand, successor=successor)
     dated = [k.retire_after for k in kept if k.retire_after is not None]
     if successor is not None:
         draft.creates.append(successor)
         return
-    if dated:
+    if action.kind is ActionKind.RECORD:
+        draft.creates.append(action)
+    elif dated:
         plural = "s" if len(dated) != 1 else ""
-        action = Action(
-            ActionKind.NOOP,
-            token.name,
-            f"{action.reason}; {len(dated)} older generation{plural} retiring after "
-            f"{format_time(max(dated))}",
-            guid=current.guid,
+        draft.noops.append(
+            Action(
+                ActionKind.NOOP,
+                token.name,
+                f"{action.reason}; {len(dated)} older generation{plural} retiring after "
+                f"{format_time(max(dated))}",
+                guid=current.guid,
+            )
         )
-    draft.noops.append(action)
+    else:
+        draft.noops.append(action)
     warn_expiring(ctx, draft, current, token.name)
 
 
@@ -233,7 +282,7 @@ def _plan_absent(ctx: Context, draft: Draft, token: TokenSpec) -> None:
         )
         if add_revoke(ctx, draft, revoke):
             delete = None
-    meta = ctx.stored_meta.get(token.name)
+    meta = ctx.state(token.name).meta
     if delete is None or generations or meta is None:
         return
     # Every generation is gone, but the secret outlived it (an earlier apply revoked the token

@@ -54,6 +54,7 @@ ACTION_KEYS = frozenset(
         "guid",
         "revoke_replaced",
         "grace",
+        "retire_after",
         "delete_secret",
         "token",
     }
@@ -97,6 +98,7 @@ def _action(action: Action) -> dict[str, object]:
         "guid": action.guid,
         "revoke_replaced": action.revoke_replaced,
         "grace": _duration(action.grace),
+        "retire_after": _time(action.retire_after),
         "delete_secret": None if ref is None else {"store": ref.store, "key": ref.key},
         "token": None if action.token is None else _token(action.token),
     }
@@ -141,7 +143,7 @@ def _read_action(reader: Reader, declared_tokens: Mapping[str, TokenSpec]) -> Ac
     kind = reader.choice("kind", ActionKind)
     name = reader.text_or_none("name")
     token = None
-    if kind.creates:
+    if kind.writes_store:
         declared = declared_tokens.get(name) if name is not None else None
         if declared is None or declared.state is not TokenState.PRESENT:
             raise StalePlanError(
@@ -162,6 +164,7 @@ def _read_action(reader: Reader, declared_tokens: Mapping[str, TokenSpec]) -> Ac
         guid=reader.text_or_none("guid"),
         revoke_replaced=reader.flag("revoke_replaced"),
         grace=reader.duration_or_none("grace"),
+        retire_after=reader.time_or_none("retire_after"),
         delete_secret=delete,
     )
 

@@ -26,7 +26,7 @@ _RED = "\x1b[31m"
 _GREEN = "\x1b[32m"
 _YELLOW = "\x1b[33m"
 _CYAN = "\x1b[36m"
-_SYMBOL_COLORS = {"+": _GREEN, "~": _YELLOW, "-": _RED, "!": _CYAN}
+_SYMBOL_COLORS = {"+": _GREEN, "~": _YELLOW, "-": _RED, "!": _CYAN, "*": _CYAN}
 _SYMBOL_WIDTH = 3
 _KIND_WIDTH = max(len(kind.value) for kind in ActionKind)
 

@@ -22,6 +22,7 @@ from reconciler.errors import StalePlanError
 from reconciler.plan.labels import format_time
 from reconciler.plan.model import Action, Plan
 from reconciler.sanitize import PATH_EXCERPT, excerpt, for_terminal, quoted
+from reconciler.urls import server_identity
 
 # The machine that planned and the one that applies may disagree on the time by this much.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -40,7 +41,9 @@ def check_moment(saved: Plan, now: datetime) -> None:
 def check_saved(saved: Plan, derived: Plan) -> None:
     """Raise StalePlanError naming the first part of `saved` that is not what `derived` (the
     plan made again at the saved plan's moment) says."""
-    if saved.server != derived.server:
+    # Compared as identities: a plan saved by an older version records the URL as it was
+    # typed, and `HTTP://PPM.example.com:80/` is the server `http://ppm.example.com` is.
+    if server_identity(saved.server) != server_identity(derived.server):
         raise StalePlanError(
             f"the saved plan is for server {excerpt(saved.server, PATH_EXCERPT)}, but this run "
             f"talks to {for_terminal(derived.server)}; {_AGAIN} against that server"

@@ -33,6 +33,13 @@ from reconciler.spec.timing import (
 )
 from reconciler.spec.where import describe
 from reconciler.stores import vault_rules
+from reconciler.stores.locations import (
+    DeclaredSecret,
+    SecretLocation,
+    resolve_store_path,
+    secret_locations,
+)
+from reconciler.urls import UrlError, canonical_url, without_credentials
 
 GitRootFinder = Callable[[Path], Path | None]
 
@@ -57,13 +64,6 @@ def _shown(path: Path) -> Path:
         return path.resolve()
     except (OSError, ValueError):
         return path
-
-
-def resolve_store_path(text: str, base_dir: Path) -> Path:
-    """A file store's directory as the store opens it: a leading `~` or `~/` is the home
-    directory, a relative path is taken from the spec's directory."""
-    path = Path(text).expanduser() if text == "~" or text.startswith("~/") else Path(text)
-    return path if path.is_absolute() else base_dir / path
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def rule_problems(
         _token_env,
         auth_problems,
         store_settings,
+        _server_url,
         admin_token_problems,
     )
     for rule in whole_file:
@@ -197,6 +198,18 @@ def _token_env(ctx: Context) -> Iterator[Problem]:
         )
 
 
+def _server_url(ctx: Context) -> Iterator[Problem]:
+    """`server.url` is an address the server can be known by (reconciler.urls): the schema
+    checks its scheme, this what else it may not carry."""
+    url = mapping(ctx.data.get("server")).get("url")
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        return  # the schema reports it
+    try:
+        canonical_url(url)
+    except UrlError as exc:
+        yield ctx.error(("server", "url"), f"server.url {without_credentials(url)!r} {exc}")
+
+
 def _unique_names(ctx: Context) -> Iterator[Problem]:
     first: dict[str, int] = {}
     for index, token in effective.entries(ctx.data):
@@ -254,8 +267,12 @@ def _stores(ctx: Context) -> Iterator[Problem]:
 
 
 def _unique_secrets(ctx: Context) -> Iterator[Problem]:
-    first: dict[tuple[str, str], tuple[str, int]] = {}
+    """No two tokens write one place, whichever store entries they name it through (see
+    reconciler.stores.locations): what the spec says, without the environment's overrides,
+    which the several-spec checks add."""
+    first: dict[SecretLocation, tuple[str, str, str, int]] = {}
     names: set[str] = set()
+    stores = mapping(ctx.data.get("stores"))
     for index, token in effective.entries(ctx.data):
         store = effective.setting(ctx.data, index, "store").value
         secret = effective.secret_name(ctx.data, index)
@@ -265,18 +282,38 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
         if name in names:
             continue  # a duplicate name: that error says it all
         names.add(name)
-        key = (store, secret.value)
-        if key in first:
-            other, line = first[key]
-            where = secret.path or ("tokens", index)
-            yield ctx.error(
-                where,
-                f"{ctx.name(where)}: secret {quoted(secret.value)} in store {quoted(store)} is "
-                f"already used by token {quoted(other)} (line {line}): each token needs its own "
-                "secret",
-            )
-        else:
-            first[key] = (name, ctx.document.at(("tokens", index)).line)
+        places = _locations(ctx, stores, store, secret.value, name)
+        shared = next((place for place in places if place in first), None)
+        if shared is None:
+            line = ctx.document.at(("tokens", index)).line
+            for place in places:
+                first.setdefault(place, (name, store, secret.value, line))
+            continue
+        other, other_store, other_secret, line = first[shared]
+        where = secret.path or ("tokens", index)
+        written = (
+            ""
+            if (other_store, other_secret) == (store, secret.value)
+            else f" as {quoted(other_secret)} in store {quoted(other_store)} (both are "
+            f"{shared.shown})"
+        )
+        yield ctx.error(
+            where,
+            f"{ctx.name(where)}: secret {quoted(secret.value)} in store {quoted(store)} is already "
+            f"used by token {quoted(other)} (line {line}){written}: each token needs its own "
+            "secret",
+        )
+
+
+def _locations(
+    ctx: Context, stores: Mapping[str, object], store: str, key: str, token: str
+) -> tuple[SecretLocation, ...]:
+    entry = mapping(stores.get(store))
+    kind = entry.get("type")
+    if not isinstance(kind, str):  # an undeclared store, reported as such: by its name
+        return (SecretLocation(("store", store, key), f"secret {key} of store {store}"),)
+    declared = DeclaredSecret(store, kind, entry, key, token, ctx.base_dir, {})
+    return secret_locations(declared)
 
 
 # -- per-token rules --------------------------------------------------------------------------

@@ -7,6 +7,14 @@ same token is a no-op and the version ID itself says which token a version holds
 counts only while the AWSCURRENT version is that token's (a value put out of band makes the
 planner repair the secret).
 
+Writing a new version of an existing secret first sets the tags to the new token's metadata,
+then writes the value: until that version is current the tags describe no value and only say
+what the write intends (the promise included); once it is, they are its metadata, with no
+moment in between (tags take more than one call to replace, so they cannot be swapped for the
+metadata after the value without such a moment). A cut in between leaves the old value and the
+intent, and the next run reads the value (only then) to learn which token it is. A new secret
+gets value and tags in one call.
+
 Going back after an unconfirmed write moves AWSCURRENT back to the version it replaced (which
 Secrets Manager had labelled AWSPREVIOUS) and puts the earlier tags back; a secret this run
 created is deleted at once. `delete` schedules deletion with the spec's recovery window.
@@ -14,10 +22,8 @@ created is deleted at once. `delete` schedules deletion with the spec's recovery
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import StoreError
@@ -30,8 +36,26 @@ from reconciler.stores.aws_session import (
     describe_error,
     error_code,
 )
-from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.aws_versions import (
+    CURRENT,
+    TAG_PREFIX,
+    Before,
+    State,
+    as_before,
+    intent_of,
+    meta_from_tags,
+    our_tags,
+    request_token,
+)
+from reconciler.stores.base import (
+    KeyState,
+    SecretMeta,
+    SecretPayload,
+    StoreCapabilities,
+    StoredValue,
+)
 from reconciler.stores.before_put import BeforePuts
+from reconciler.stores.formats import inspect_payload
 
 if TYPE_CHECKING:
     from reconciler.spec.model import StoreConfig
@@ -39,80 +63,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TAG_PREFIX = "ppm-tokens:"
-CURRENT = "AWSCURRENT"
-PREVIOUS = "AWSPREVIOUS"
 DEFAULT_RECOVERY_DAYS = 7
-
-
-def request_token(guid: str) -> str:
-    """The ClientRequestToken (and so the version ID) of the version holding token `guid`."""
-    token = f"ppm-tokens-{guid}"
-    if 32 <= len(token) <= 64:
-        return token
-    return "ppm-tokens-" + hashlib.sha256(guid.encode()).hexdigest()[:40]
-
-
-def current_version(stages: Mapping[str, Sequence[str]]) -> str | None:
-    return next((v for v, labels in stages.items() if CURRENT in labels), None)
-
-
-@dataclass(frozen=True)
-class _State:
-    """What describe_secret says about one secret."""
-
-    stages: Mapping[str, Sequence[str]]
-    tags: Mapping[str, str]
-    deleted: bool
-
-    @property
-    def current(self) -> str | None:
-        return current_version(self.stages)
-
-    @property
-    def previous(self) -> str | None:
-        return next((v for v, labels in self.stages.items() if PREVIOUS in labels), None)
-
-
-@dataclass(frozen=True)
-class _Before:
-    """What a key held before the first put of a token, kept until commit or restore."""
-
-    existed: bool
-    deleted: bool
-    version: str | None
-    tags: Mapping[str, str]  # our tags only
-
-
-def _our_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
-
-
-def _as_before(state: _State | None) -> _Before:
-    if state is None:
-        return _Before(existed=False, deleted=False, version=None, tags={})
-    return _Before(
-        existed=True, deleted=state.deleted, version=state.current, tags=_our_tags(state.tags)
-    )
-
-
-def meta_from_tags(
-    tags: Mapping[str, str], stages: Mapping[str, Sequence[str]]
-) -> SecretMeta | None:
-    fields = {k.removeprefix(TAG_PREFIX): v for k, v in _our_tags(tags).items()}
-    try:
-        meta = SecretMeta.from_strings(fields)
-    except (KeyError, ValueError):
-        return None
-    if current_version(stages) != request_token(meta.token_guid):
-        return None  # the current value is not the one these tags describe
-    return meta
 
 
 class AwsStore:
     """See the module docstring."""
 
-    capabilities = StoreCapabilities(readable_values=True, restorable=True, remote=True)
+    capabilities = StoreCapabilities(
+        readable_values=True, restorable=True, remote=True, tells_held=True
+    )
 
     def __init__(
         self,
@@ -136,7 +95,7 @@ class AwsStore:
             raise StoreError(f"store '{name}' (aws): tags: {problem}")
         if any(k.startswith(TAG_PREFIX) for k in self.tags):
             raise StoreError(f"store '{name}' (aws): tag keys starting {TAG_PREFIX} are reserved")
-        self._before: BeforePuts[_Before] = BeforePuts()
+        self._before: BeforePuts[Before] = BeforePuts()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -164,7 +123,7 @@ class AwsStore:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(what, name, exc) from None
 
-    def _describe(self, name: str) -> _State | None:
+    def _describe(self, name: str) -> State | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -175,7 +134,7 @@ class AwsStore:
             raise self._fail("describe", name, exc) from None
         except BotoCoreError as exc:
             raise self._fail("describe", name, exc) from None
-        return _State(
+        return State(
             stages=found.get("VersionIdsToStages") or {},
             tags={t["Key"]: t["Value"] for t in found.get("Tags") or []},
             deleted=found.get("DeletedDate") is not None,
@@ -184,11 +143,19 @@ class AwsStore:
     def _set_our_tags(
         self, name: str, wanted: Mapping[str, str], present: Mapping[str, str]
     ) -> None:
-        stale = [k for k in _our_tags(present) if k not in wanted]
+        stale = [k for k in our_tags(present) if k not in wanted]
         if stale:
             self._call("untag", name, "untag_resource", SecretId=name, TagKeys=stale)
-        tags = [{"Key": k, "Value": v} for k, v in {**self.tags, **wanted}.items()]
-        self._call("tag", name, "tag_resource", SecretId=name, Tags=tags)
+        tags = {**self.tags, **wanted}
+        if not stale and all(present.get(k) == v for k, v in tags.items()):
+            return  # already so: going back after a refused tag write needs no tag write
+        self._call(
+            "tag",
+            name,
+            "tag_resource",
+            SecretId=name,
+            Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
 
     @staticmethod
     def _tags_for(meta: SecretMeta) -> dict[str, str]:
@@ -203,9 +170,19 @@ class AwsStore:
         return meta_from_tags(state.tags, state.stages)
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
-        """ListSecrets filtered by the prefix: one call per 100 secrets, tags included."""
+        return {
+            key: None if entry is None else meta_from_tags(*entry)
+            for key, entry in self._listed(keys).items()
+        }
+
+    def _listed(
+        self, keys: Sequence[str]
+    ) -> dict[str, tuple[dict[str, str], Mapping[str, Sequence[str]]] | None]:
+        """(tags, version stages) of each key's secret, None when there is none: ListSecrets
+        filtered by the prefix, one call per 100 secrets, tags included."""
         names = {self._secret_name(key): key for key in keys}
-        result: dict[str, SecretMeta | None] = dict.fromkeys(keys)
+        result: dict[str, tuple[dict[str, str], Mapping[str, Sequence[str]]] | None]
+        result = dict.fromkeys(keys)
         kwargs: dict[str, Any] = {"MaxResults": 100}
         if self.prefix:
             kwargs["Filters"] = [{"Key": "name", "Values": [self.prefix]}]
@@ -216,11 +193,27 @@ class AwsStore:
                 if key is None or entry.get("DeletedDate") is not None:
                     continue
                 tags = {t["Key"]: t["Value"] for t in entry.get("Tags") or []}
-                result[key] = meta_from_tags(tags, entry.get("SecretVersionsToStages") or {})
+                result[key] = (tags, entry.get("SecretVersionsToStages") or {})
             token = page.get("NextToken")
             if not token:
                 return result
             kwargs["NextToken"] = token
+
+    def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:
+        """The tags as read_meta_many reads them; the value only of a secret whose tags do not
+        describe its current version."""
+        result: dict[str, KeyState] = {}
+        for key, entry in self._listed(keys).items():
+            meta = None if entry is None else meta_from_tags(*entry)
+            if meta is not None or entry is None:
+                result[key] = KeyState(meta=meta)
+                continue
+            result[key] = KeyState(pending=intent_of(entry[0]), value=self._value_of(key))
+        return result
+
+    def _value_of(self, key: str) -> StoredValue:
+        payload = self.read_payload(key)
+        return inspect_payload(payload) if payload is not None else StoredValue(None)
 
     def read_value_hash(self, key: str) -> str | None:
         payload = self.read_payload(key)
@@ -257,7 +250,7 @@ class AwsStore:
             raise StoreError(f"store '{self.name}': the tags of {key!r}: {problem}")
         state = self._describe(name)
         if state is None:
-            self._before.remember(key, guid, _as_before(None))
+            self._before.remember(key, guid, as_before(None))
             create: dict[str, Any] = {
                 "Name": name,
                 "SecretString": secret.payload.reveal(),
@@ -278,9 +271,16 @@ class AwsStore:
             if state is None:
                 raise StoreError(f"store '{self.name}': {name!r} exists and then does not")
         else:
-            self._before.remember(key, guid, _as_before(state))
+            self._before.remember(key, guid, as_before(state))
         if state.deleted:
             self._call("restore", name, "restore_secret", SecretId=name)
+        if our_tags(state.tags) != ours or any(
+            state.tags.get(k) != v for k, v in self.tags.items()
+        ):
+            # The tags go first: until the new version is current they describe no value and
+            # say only what this write intends; once it is, they are its metadata. No moment
+            # leaves the value without them.
+            self._set_our_tags(name, ours, state.tags)
         if state.current != token:
             if token in state.stages:
                 # This token's version exists but is not current (written, then rolled back).
@@ -302,8 +302,14 @@ class AwsStore:
                     SecretString=secret.payload.reveal(),
                     ClientRequestToken=token,
                 )
-        self._set_our_tags(name, ours, state.tags)
         log.debug("store '%s': %s now holds version %s", self.name, name, token)
+
+    def write_meta(self, key: str, meta: SecretMeta) -> None:
+        name = self._secret_name(key)
+        state = self._describe(name)
+        if state is None or state.deleted:
+            raise StoreError(f"store '{self.name}': {name!r} holds no value to write metadata for")
+        self._set_our_tags(name, self._tags_for(meta), state.tags)
 
     def restore_previous(self, key: str, guid: str) -> bool:
         name = self._secret_name(key)
@@ -315,7 +321,7 @@ class AwsStore:
         if before is None:
             if state.current != token:
                 return True  # it does not hold that token
-            before = _Before(existed=True, deleted=False, version=state.previous, tags={})
+            before = Before(existed=True, deleted=False, version=state.previous, tags={})
         if not before.existed:
             self._call(
                 "delete", name, "delete_secret", SecretId=name, ForceDeleteWithoutRecovery=True

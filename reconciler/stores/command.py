@@ -29,9 +29,13 @@ Why a state directory: the planner compares stored metadata with the live tokens
 cannot report metadata would look empty on every run and be repaired forever, so the store keeps
 the metadata of what it wrote in sidecar files of its own (no values, written atomically like the
 file store's), always: `plan`, which runs no command, reads them, and so does apply when there is
-no read_command. The value cannot be read back, so read_value_hash is always None and a write
-cannot be undone (capabilities.restorable is False): when apply cannot confirm a write, it keeps
-the new token alive rather than revoke a value the program may have stored.
+no read_command. Before the program runs, the sidecar takes the intent of the write
+(`PendingWrite`: which token, which tokens the program may hold before it, the promise); after it
+succeeds, the metadata. An intent left behind (kill -9, a program that did not finish) says the
+program may hold any of those tokens; where read_command runs, what it reports settles which.
+The value cannot be read back, so read_value_hash is always None and a write cannot be undone
+(capabilities.restorable is False): when apply cannot confirm a write, it keeps the new token
+alive rather than revoke a value the program may have stored.
 """
 
 from __future__ import annotations
@@ -49,7 +53,15 @@ from reconciler.errors import StoreError, StoreTimeout
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.stores import options
-from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities, read_meta_each
+from reconciler.stores.base import (
+    KeyState,
+    PendingWrite,
+    SecretMeta,
+    SecretPayload,
+    StoreCapabilities,
+    StoredValue,
+    read_meta_each,
+)
 from reconciler.stores.command_rules import (
     ADMIN_TOKEN_VARIABLE,
     env_name_problem,
@@ -78,6 +90,14 @@ REDACTED = "(sensitive value)"
 _PAYLOAD_SEPARATORS = re.compile(r'[\s"{}\[\],:]+')
 _PLACEHOLDER = re.compile(r"\{(secret|name)\}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def command_argv(template: Sequence[str], *, secret: str, name: str) -> list[str]:
+    """`template` with `{secret}` and `{name}` filled in: what runs, and where the secret goes
+    (reconciler.stores.locations)."""
+    values = {"secret": secret, "name": name}
+    # One pass, so a key that itself contains "{name}" stays literal.
+    return [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
 
 
 def redact(text: str, payload: Secret | None) -> str:
@@ -169,6 +189,9 @@ class CommandStore:
         self.state_dir = state_dir
         self._state = MetadataFiles(name, state_dir)
         self._run_read_commands = run_read_commands
+        if self._reads_by_command:
+            # What read_command reports says which token the program holds.
+            self.capabilities = replace(self.capabilities, tells_held=True)
         # (key, GUID) of every put whose command succeeded in this process: such a write may
         # have landed even when reading it back says otherwise, and cannot be undone.
         self._written: set[tuple[str, str]] = set()
@@ -177,19 +200,23 @@ class CommandStore:
     def put(self, key: str, secret: SecretPayload) -> None:
         key_parts(self.name, key)  # the same keys as the file store: the state dir holds them
         meta = secret.meta
-        # The state directory forgets the old token before the program runs: if this process
-        # dies while the program may hold the new value, the next plan finds no metadata and
-        # repairs (a new token stored before the one the program may hold is revoked). Metadata
-        # of the old token kept beside a new value would make the next run retire the new
-        # token as an orphan while the program hands its value out.
         try:
             claim(self.state_dir)
         except OSError as exc:
             raise StoreError(
                 f"store '{self.name}': could not create {self.state_dir}: {oserror_text(exc)}"
             ) from None
-        previous = self._state.read(key)
-        self._state.delete(key)
+        # The state directory trades the old token's metadata for the intent of this write
+        # before the program runs: if this process dies while the program may hold the new
+        # value, the next run knows the program holds the old token or the new one, and keeps
+        # both. Metadata of the old token kept beside a new value would make the next run
+        # retire the new token as an orphan while the program hands its value out.
+        previous = self._state.read_strings(key)
+        unfinished = PendingWrite.from_strings(previous) if previous else None
+        held = None if unfinished else self._state.read(key)
+        self._state.write_strings(
+            key, PendingWrite.superseding(meta, held, unfinished).to_strings()
+        )
         try:
             self._put(key, secret)
         except _MaybeWritten:
@@ -199,10 +226,16 @@ class CommandStore:
         except StoreError:
             # The program said it failed: it holds what it held before.
             if previous is not None:
-                self._state.write(key, previous)
+                self._state.write_strings(key, previous)
+            else:
+                self._state.delete(key)
             raise
         with self._written_lock:
             self._written.add((key, meta.token_guid))
+        self.write_meta(key, meta)
+
+    def write_meta(self, key: str, meta: SecretMeta) -> None:
+        """Into the state directory; what the program keeps is the program's."""
         self._state.write(key, meta)
 
     def _put(self, key: str, secret: SecretPayload) -> None:
@@ -231,8 +264,43 @@ class CommandStore:
         )
 
     def read_meta(self, key: str) -> SecretMeta | None:
-        if self.read_command is None or not self._run_read_commands:
+        if not self._reads_by_command:
             return self._state.read(key)
+        reported = self._reported(key)
+        return None if reported is None else self._completed(key, reported)
+
+    @property
+    def _reads_by_command(self) -> bool:
+        return self.read_command is not None and self._run_read_commands
+
+    def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:
+        """The state directory's metadata or intent; with read_command, what the program
+        reports it holds is what the key hands out."""
+        result: dict[str, KeyState] = {}
+        for key in keys:
+            channel = self._state.read_strings(key)
+            pending = PendingWrite.from_strings(channel) if channel else None
+            kept = None if pending else self._state.read(key)
+            if not self._reads_by_command:
+                result[key] = KeyState(meta=kept, pending=pending)
+                continue
+            reported = self._reported(key)
+            if reported is None:
+                result[key] = KeyState(pending=pending, value=StoredValue(None))
+                continue
+            value = StoredValue(reported.token_guid, reported.format, reported.value_sha256)
+            # The program's own metadata settles the key, unless the state directory says
+            # otherwise (an intent, another token): then it is brought in line. An empty one
+            # (a fresh CI runner) has nothing to say.
+            settled = channel is None or (
+                kept is not None and kept.token_guid == reported.token_guid
+            )
+            meta = self._completed(key, reported) if settled else None
+            result[key] = KeyState(meta=meta, pending=pending, value=value)
+        return result
+
+    def _reported(self, key: str) -> SecretMeta | None:
+        assert self.read_command is not None
         output = self._run(self.read_command, key, action="read-meta").strip()
         if not output:
             return None
@@ -247,7 +315,7 @@ class CommandStore:
                 f"of {key!r} ({type(exc).__name__}: expected a JSON object with token_guid, "
                 "name, namespace, created, expires and scope, or nothing)"
             ) from None
-        return self._completed(key, reported)
+        return reported
 
     def _completed(self, key: str, reported: SecretMeta) -> SecretMeta:
         """What read_command reported, with the optional fields it left out (the payload format,
@@ -333,9 +401,7 @@ class CommandStore:
         stdin: Secret | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> str:
-        values = {"secret": key, "name": token_name}
-        # One pass, so a key that itself contains "{name}" stays literal.
-        argv = [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
+        argv = command_argv(template, secret=key, name=token_name)
         env = {
             **self._env,
             **(extra_env or {}),

@@ -4,12 +4,14 @@ Layout under the store's directory: `<key>` holds the payload, `<key>.meta.json`
 A key may contain "/" to make subdirectories. Directories are created 0700, files 0600, and no
 symbolic link below the directory is ever followed.
 
-Every write is atomic. A put removes the old metadata, then writes the value, then the new
-metadata, so that metadata never vouches for a value it does not describe: a crash in between
-leaves a key without metadata, which the planner repairs (a new token is stored before the one
-the value belongs to is revoked). Old metadata left beside a new value would name the old token
-as held, and the next run would retire the new token as an orphan while the store hands its
-value out; new metadata beside an old value would claim a value that was never written.
+Every write is atomic. A put replaces the old metadata with the intent of the write (which
+token it writes, what the key held, the promise it makes: `PendingWrite`), then writes the
+value, then the new metadata, so that metadata never vouches for a value it does not describe:
+a crash in between leaves the intent beside the old or the new value, and the next run reads
+the value to learn which token it is (the JWT's `jti`), keeps that one current and writes its
+metadata with the intent's promise. Old metadata left beside a new value would name the old
+token as held, and the next run would retire the new token as an orphan while the store hands
+its value out; new metadata beside an old value would claim a value that was never written.
 
 Until apply confirms a put (`commit`), what the key held before stays beside it as
 `<key>.previous` (the value) and `<key>.previous.meta.json` (a record: which token's put
@@ -37,7 +39,15 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.base import (
+    KeyState,
+    PendingWrite,
+    SecretMeta,
+    SecretPayload,
+    StoreCapabilities,
+    StoredValue,
+)
+from reconciler.stores.formats import inspect_payload
 from reconciler.stores.private_files import (
     META_SUFFIX,
     PREVIOUS_SUFFIX,
@@ -48,6 +58,7 @@ from reconciler.stores.private_files import (
     meta_bytes,
     oserror_text,
     parse_meta,
+    parse_strings,
     read_private,
     refuse_links,
     sweep_leftovers,
@@ -126,7 +137,9 @@ def _own_files(name: str) -> tuple[str, ...]:
 class FileStore:
     """Secrets as private files under `root`, which must not be inside a git work tree."""
 
-    capabilities = StoreCapabilities(readable_values=True, restorable=True, remote=False)
+    capabilities = StoreCapabilities(
+        readable_values=True, restorable=True, remote=False, tells_held=True
+    )
 
     def __init__(
         self,
@@ -189,13 +202,23 @@ class FileStore:
             claim(self.root)
             make_private_dirs(self.root, parts[:-1])
             self._keep_previous(key, secret.meta.token_guid)
-            self._meta.delete(key)
+        except OSError as exc:
+            raise self._failed("write", key, exc) from None
+        channel = self._meta.read_strings(key)
+        held = self.read_meta(key)
+        unfinished = PendingWrite.from_strings(channel) if channel else None
+        intent = PendingWrite.superseding(secret.meta, held, unfinished)
+        self._meta.write_strings(key, intent.to_strings())
+        try:
             write_private_file(
                 self._value_path(key), secret.payload.reveal().encode(), replace=self._replace
             )
         except OSError as exc:
             raise self._failed("write", key, exc) from None
-        self._meta.write(key, secret.meta)
+        self.write_meta(key, secret.meta)
+
+    def write_meta(self, key: str, meta: SecretMeta) -> None:
+        self._meta.write(key, meta)
 
     def _keep_previous(self, key: str, guid: str) -> None:
         """Copy what `key` holds aside before the first put of `guid`; a retry of that put
@@ -207,15 +230,16 @@ class FileStore:
             if previous is not None and previous.displaced_by == guid:
                 return
         value = self._read(self._value_path(key), repr(key))
-        meta_data = self._read(self._meta.path(key), f"the metadata of {key!r}")
-        meta = parse_meta(meta_data)
+        # The metadata as it is, or the intent of an earlier write cut short: going back puts
+        # back what the next run would have read.
+        channel = parse_strings(self._read(self._meta.path(key), f"the metadata of {key!r}"))
         copy_path = self._sibling(key, PREVIOUS_SUFFIX)
         if value is not None:
             write_private_file(copy_path, value, replace=self._replace)
         else:
             copy_path.unlink(missing_ok=True)
         # The record goes last: with it present, the copy beside it is complete.
-        record = _Previous(guid, value is not None, meta.to_strings() if meta else None)
+        record = _Previous(guid, value is not None, channel)
         write_private_file(record_path, record.to_bytes(), replace=self._replace)
 
     def read_meta(self, key: str) -> SecretMeta | None:
@@ -230,8 +254,14 @@ class FileStore:
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
         """One scan per directory that holds a key, instead of two stats per key."""
+        return {key: self._meta_of(key, *found) for key, found in self._entries(keys).items()}
+
+    def _entries(
+        self, keys: Sequence[str]
+    ) -> dict[str, tuple[os.DirEntry[str] | None, os.DirEntry[str] | None]]:
+        """(value, metadata) directory entries of each key, from one scan per directory."""
         listings: dict[tuple[str, ...], dict[str, os.DirEntry[str]]] = {}
-        result: dict[str, SecretMeta | None] = {}
+        result = {}
         for key in keys:
             parts = key_parts(self.name, key)
             directory = parts[:-1]
@@ -242,10 +272,26 @@ class FileStore:
             for entry in (value, meta):
                 if entry is not None and entry.is_symlink():
                     refuse_links(self.name, self.root, (*directory, entry.name))
-            if value is None or meta is None or not value.is_file(follow_symlinks=False):
-                result[key] = None
+            result[key] = (value, meta)
+        return result
+
+    def _meta_of(
+        self, key: str, value: os.DirEntry[str] | None, meta: os.DirEntry[str] | None
+    ) -> SecretMeta | None:
+        if value is None or meta is None or not value.is_file(follow_symlinks=False):
+            return None
+        return parse_meta(self._read(Path(meta.path), f"the metadata of {key!r}"))
+
+    def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:
+        """The metadata by one scan per directory; the value is read only for a key whose
+        metadata does not say what it holds."""
+        result = {}
+        for key, (value, meta_entry) in self._entries(keys).items():
+            meta = self._meta_of(key, value, meta_entry)
+            if meta is not None or (value is None and meta_entry is None):
+                result[key] = KeyState(meta=meta)
             else:
-                result[key] = parse_meta(self._read(Path(meta.path), f"the metadata of {key!r}"))
+                result[key] = self._unsettled(key)
         return result
 
     def _scan(self, directory: tuple[str, ...]) -> dict[str, os.DirEntry[str]]:
@@ -261,13 +307,25 @@ class FileStore:
                 f"{oserror_text(exc)}"
             ) from None
 
+    def _unsettled(self, key: str) -> KeyState:
+        channel = self._meta.read_strings(key)
+        pending = PendingWrite.from_strings(channel) if channel else None
+        data = self._read(self._value_path(key), repr(key))
+        if data is None:
+            # No value: whatever the metadata said, nothing is handed out.
+            return KeyState(pending=pending, value=StoredValue(None) if pending else None)
+        try:
+            return KeyState(pending=pending, value=inspect_payload(Secret(data.decode("utf-8"))))
+        except UnicodeDecodeError:
+            return KeyState(pending=pending, value=StoredValue(None, sha256=_sha256(data)))
+
     def read_value_hash(self, key: str) -> str | None:
         data = self._read(self._value_path(key), repr(key))
         return None if data is None else _sha256(data)
 
     def read_payload(self, key: str) -> Secret | None:
         """The stored payload, for `revoke` to prove the revoked value is refused. Optional
-        beyond the SecretStore contract (see reconciler.commands.revoke.PayloadReader)."""
+        beyond the SecretStore contract (see stores.base.PayloadReader)."""
         data = self._read(self._value_path(key), repr(key))
         if data is None:
             return None
@@ -282,8 +340,7 @@ class FileStore:
         if previous is None or previous.displaced_by != guid:
             # No copy made by this put: there is nothing to undo only if the key does not hold
             # the token; otherwise nothing can take it back.
-            meta = self.read_meta(key)
-            return meta is None or meta.token_guid != guid
+            return not self.read_states([key])[key].may_hand_out(guid)
         if previous.meta is not None and previous.meta.get("token_guid") == guid:
             return False  # the key held this very token before: "going back" changes nothing
         value = None

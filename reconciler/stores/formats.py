@@ -6,7 +6,8 @@ from an environment variable; JSON by the External Secrets Operator and scripts 
 fields. A client that needs more than one line of its own configuration to use one of them is a
 reason for a new format.
 
-Pure. The value is revealed only here, to build the payload, and leaves wrapped in a Secret.
+Pure. The value is revealed only here, to build the payload (it leaves wrapped in a Secret)
+or to learn which token a stored payload holds (only the GUID and the format leave).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 
 from reconciler.errors import UsageError
 from reconciler.secret import Secret
+from reconciler.server.jwtinfo import token_guid
 from reconciler.spec.model import SecretFormat
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import SecretMeta, StoredValue
 
 
 def render_payload(
@@ -54,3 +56,39 @@ def netrc_host(server_url: str) -> str:
             "use a URL like https://ppm.example.com"
         )
     return host
+
+
+def token_from_payload(payload: Secret, fmt: str | None) -> Secret | None:
+    """The token in `payload` written in format `fmt` (None: raw); None when it is not there.
+    The inverse of `render_payload`; the value stays wrapped in a Secret."""
+    text = payload.reveal()
+    if fmt == SecretFormat.JSON.value:
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return None
+        token = document.get("token") if isinstance(document, dict) else None
+        return Secret(token) if isinstance(token, str) and token else None
+    if fmt == SecretFormat.NETRC.value:
+        words = text.split()
+        if "password" in words[:-1]:
+            return Secret(words[words.index("password") + 1])
+        return None
+    value = text.strip()
+    return Secret(value) if value else None
+
+
+def inspect_payload(payload: Secret) -> StoredValue:
+    """Which token a stored payload holds, read from the payload itself: PPM tokens are JWTs
+    whose `jti` is the token's GUID. Any of the three formats, recognised by its shape; a
+    payload that holds no JWT names no token. Only the GUID, the format and the hash leave."""
+    text = payload.reveal().lstrip()
+    if text.startswith("{"):
+        fmt = SecretFormat.JSON
+    elif text.startswith("machine "):
+        fmt = SecretFormat.NETRC
+    else:
+        fmt = SecretFormat.RAW
+    token = token_from_payload(payload, fmt.value)
+    guid = token_guid(token.reveal()) if token is not None else None
+    return StoredValue(guid, fmt.value if guid else None, payload.sha256())

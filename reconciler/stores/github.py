@@ -2,13 +2,17 @@
 
 A secret is written sealed with the target's libsodium public key (PyNaCl, extra `github`), as
 GitHub requires; GitHub never gives a secret back. So the metadata lives beside it in an Actions
-variable `<SECRET>_PPM_TOKENS_META` (JSON, no value). The variable is written after the secret
-and counts only while the secret is no newer than it: a secret set by hand later makes the
-planner repair it.
+variable `<SECRET>_PPM_TOKENS_META` (JSON, no value). Before the secret is written, the variable
+takes the intent of the write (`PendingWrite`: which token, which tokens the secret may hold
+before it, the promise); after it, the metadata. The metadata counts only while the secret is
+no newer than it: a secret set by hand later makes the planner repair it. An intent left behind
+(the secret written, the variable not: kill -9, or a token that may write secrets but not
+variables, whose intent is refused before any secret is written) tells the next run which tokens
+the secret may hold.
 
 What it cannot promise: it cannot read a value back, and cannot go back to the previous value
-(`restore_previous` returns False): after an unconfirmed write, apply keeps the new token alive
-and reports it.
+(`restore_previous` returns False once a secret write may have landed): after an unconfirmed
+write, apply keeps the new token alive and reports it.
 """
 
 from __future__ import annotations
@@ -24,16 +28,28 @@ from typing import TYPE_CHECKING, Any
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores import options
-from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.base import (
+    KeyState,
+    PendingWrite,
+    SecretMeta,
+    SecretPayload,
+    StoreCapabilities,
+    StoredValue,
+)
+from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.github_api import (
-    DEFAULT_API_URL,
     DEFAULT_RETRY,
     GitHubApi,
     Target,
     organization_target,
     repository_target,
 )
-from reconciler.stores.github_rules import key_problem, metadata_variable, payload_problem
+from reconciler.stores.github_rules import (
+    DEFAULT_API_URL,
+    key_problem,
+    metadata_variable,
+    payload_problem,
+)
 from reconciler.stores.http_retry import json_object
 
 if TYPE_CHECKING:
@@ -62,6 +78,16 @@ def _timestamp(text: object) -> datetime | None:
         return None
 
 
+def _strings(variable: Mapping[str, Any] | None) -> dict[str, str]:
+    if variable is None:
+        return {}
+    try:
+        data = json.loads(str(variable.get("value", "")))
+        return {str(k): str(v) for k, v in dict(data).items()}
+    except (ValueError, TypeError):
+        return {}
+
+
 def meta_of(
     variable: Mapping[str, Any] | None, secret: Mapping[str, Any] | None
 ) -> SecretMeta | None:
@@ -73,10 +99,18 @@ def meta_of(
     if written is not None and changed is not None and changed > written:
         return None  # the secret was set again after its metadata: not ours any more
     try:
-        data = json.loads(str(variable.get("value", "")))
-        return SecretMeta.from_strings({str(k): str(v) for k, v in dict(data).items()})
-    except (ValueError, TypeError, KeyError):
+        return SecretMeta.from_strings(_strings(variable))
+    except (ValueError, KeyError):
         return None
+
+
+def state_of(variable: Mapping[str, Any] | None, secret: Mapping[str, Any] | None) -> KeyState:
+    """What a secret and its variable say: metadata, or the intent of an unfinished write
+    (where no secret exists at all, that write's value certainly never landed)."""
+    pending = PendingWrite.from_strings(_strings(variable))
+    if pending is None:
+        return KeyState(meta=meta_of(variable, secret))
+    return KeyState(pending=pending, value=StoredValue(None) if secret is None else None)
 
 
 class GitHubStore:
@@ -104,6 +138,8 @@ class GitHubStore:
         # metadata variable cannot say so when its own write is what failed.
         self._sent: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        # What the metadata variable held before the intent of a put: (existed, value).
+        self._before: BeforePuts[tuple[bool, str]] = BeforePuts()
 
     def _check_key(self, key: str) -> None:
         if problem := key_problem(key):
@@ -155,6 +191,9 @@ class GitHubStore:
         return meta_of(variable, self._get("secrets", key))
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        return {key: state.meta for key, state in self.read_states(keys).items()}
+
+    def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:
         """Two listings (secrets, variables), paged, for any number of keys."""
         for key in keys:
             self._check_key(key)
@@ -179,7 +218,7 @@ class GitHubStore:
             )
         }
         return {
-            key: meta_of(variables.get(metadata_variable(key)), secrets.get(key)) for key in keys
+            key: state_of(variables.get(metadata_variable(key)), secrets.get(key)) for key in keys
         }
 
     def read_value_hash(self, key: str) -> str | None:
@@ -195,6 +234,9 @@ class GitHubStore:
         sent = (key, secret.meta.token_guid)
         with self._lock:
             sent_before = sent in self._sent
+        if not sent_before:
+            # Refused (a token that may write secrets but not variables): nothing is written.
+            self._write_intent(key, secret.meta)
         for attempt in range(2):
             key_id, public_key = self._public_key(fresh=attempt > 0)
             body = {
@@ -217,6 +259,22 @@ class GitHubStore:
             raise self.api.failure(response, f"writing secret {key}", self.target)
         self._write_variable(metadata_variable(key), meta_json)
 
+    def _write_intent(self, key: str, meta: SecretMeta) -> None:
+        name = metadata_variable(key)
+        variable = self._get("variables", name)
+        strings = _strings(variable)
+        self._before.remember(
+            key, meta.token_guid, (variable is not None, str((variable or {}).get("value", "")))
+        )
+        held = meta_of(variable, self._get("secrets", key)) if variable is not None else None
+        intent = PendingWrite.superseding(meta, held, PendingWrite.from_strings(strings))
+        if strings != intent.to_strings():
+            self._write_variable(name, json.dumps(intent.to_strings(), sort_keys=True))
+
+    def write_meta(self, key: str, meta: SecretMeta) -> None:
+        self._check_key(key)
+        self._write_variable(metadata_variable(key), json.dumps(meta.to_strings(), sort_keys=True))
+
     def _write_variable(self, name: str, value: str) -> None:
         body = {"name": name, "value": value, **self._scope_fields()}
         base = f"{self.target.base}/variables"
@@ -236,22 +294,43 @@ class GitHubStore:
         with self._lock:
             if (key, guid) in self._sent:
                 return False
-        meta = self.read_meta(key)
+        before = self._before.take(key, guid)
+        name = metadata_variable(key)
+        variable = self._get("variables", name)
+        pending = PendingWrite.from_strings(_strings(variable))
+        if pending is not None and pending.token_guid == guid:
+            if before is None:
+                return False  # another process's intent: it may have sent the secret
+            # This process sent no secret, but wrote the intent: put the variable back.
+            existed, value = before
+            if existed:
+                self._write_variable(name, value)
+            else:
+                self._delete_variable(name)
+            return True
+        meta = meta_of(variable, self._get("secrets", key)) if variable is not None else None
         return meta is None or meta.token_guid != guid
 
     def commit(self, key: str, guid: str) -> None:
         with self._lock:
             self._sent.discard((key, guid))
+        self._before.commit(key, guid)
 
     def delete(self, key: str) -> None:
         self._check_key(key)
         # The metadata first: a crash in between leaves a secret without metadata (repaired),
         # never metadata for a secret that is gone.
-        for kind, name in (("variables", metadata_variable(key)), ("secrets", key)):
-            what = f"deleting {kind[:-1]} {name}"
-            response = self.api.request("DELETE", f"{self.target.base}/{kind}/{name}", what=what)
-            if response.status_code not in (204, 404):
-                raise self.api.failure(response, what, self.target)
+        self._delete_variable(metadata_variable(key))
+        what = f"deleting secret {key}"
+        response = self.api.request("DELETE", f"{self.target.base}/secrets/{key}", what=what)
+        if response.status_code not in (204, 404):
+            raise self.api.failure(response, what, self.target)
+
+    def _delete_variable(self, name: str) -> None:
+        what = f"deleting variable {name}"
+        response = self.api.request("DELETE", f"{self.target.base}/variables/{name}", what=what)
+        if response.status_code not in (204, 404):
+            raise self.api.failure(response, what, self.target)
 
     def sweep(self, keys: Sequence[str]) -> tuple[str, ...]:
         return ()

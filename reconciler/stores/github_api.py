@@ -27,7 +27,6 @@ from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
 
-DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 TIMEOUT = 30.0
 LISTING_TRIES = 3

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+# Where the API is unless the store's `api_url` or GITHUB_API_URL (GitHub Enterprise) says.
+DEFAULT_API_URL = "https://api.github.com"
 # GitHub's rules for secret and variable names: letters, digits and underscores, not starting
 # with a digit or with GITHUB_, case-insensitive. Upper case only here: GitHub upper-cases names,
 # so a lower-case name in the spec would never match what the API lists.

@@ -195,14 +195,25 @@ def sweep_leftovers(
     return sorted(removed)
 
 
-def parse_meta(data: bytes | None) -> SecretMeta | None:
-    """Metadata from a sidecar's bytes; None when missing or not metadata."""
+def parse_strings(data: bytes | None) -> dict[str, str] | None:
+    """A sidecar's flat strings; None when missing or not a JSON object."""
     if data is None:
         return None
     try:
         loaded = json.loads(data.decode("utf-8"))
-        return SecretMeta.from_strings({str(k): str(v) for k, v in dict(loaded).items()})
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        return {str(k): str(v) for k, v in dict(loaded).items()}
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+
+
+def parse_meta(data: bytes | None) -> SecretMeta | None:
+    """Metadata from a sidecar's bytes; None when missing or not metadata."""
+    strings = parse_strings(data)
+    if strings is None:
+        return None
+    try:
+        return SecretMeta.from_strings(strings)
+    except (ValueError, KeyError):
         return None
 
 
@@ -225,11 +236,14 @@ class MetadataFiles:
         return self.root.joinpath(*parts[:-1], parts[-1] + META_SUFFIX)
 
     def write(self, key: str, meta: SecretMeta) -> None:
+        self._write_bytes(key, meta_bytes(meta))
+
+    def _write_bytes(self, key: str, data: bytes) -> None:
         parts = key_parts(self.store, key)
         refuse_links(self.store, self.root, (*parts[:-1], parts[-1] + META_SUFFIX))
         try:
             make_private_dirs(self.root, parts[:-1])
-            write_private_file(self.path(key), meta_bytes(meta), replace=self._replace)
+            write_private_file(self.path(key), data, replace=self._replace)
         except OSError as exc:
             raise StoreError(
                 f"store '{self.store}': could not write the metadata of {key!r} under "
@@ -237,12 +251,25 @@ class MetadataFiles:
             ) from None
 
     def read(self, key: str) -> SecretMeta | None:
-        """None when missing or unreadable as metadata: the planner then repairs the entry."""
+        """None when missing or unreadable as metadata (an intent is not metadata): the
+        planner then looks further."""
+        return parse_meta(self._read_bytes(key))
+
+    def read_strings(self, key: str) -> dict[str, str] | None:
+        """The sidecar as flat strings, metadata or an intent alike; None when missing or not
+        a JSON object."""
+        return parse_strings(self._read_bytes(key))
+
+    def write_strings(self, key: str, strings: Mapping[str, str]) -> None:
+        """Write flat strings (an intent) where the metadata goes."""
+        self._write_bytes(key, meta_bytes(strings))
+
+    def _read_bytes(self, key: str) -> bytes | None:
         parts = key_parts(self.store, key)
         refuse_links(self.store, self.root, (*parts[:-1], parts[-1] + META_SUFFIX))
         path = self.path(key)
         try:
-            return parse_meta(read_private(path))
+            return read_private(path)
         except OSError as exc:
             raise StoreError(
                 f"store '{self.store}': could not read {path}: {oserror_text(exc)}"

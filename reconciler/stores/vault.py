@@ -7,10 +7,13 @@ the version the payload was written as: when someone writes the entry out of ban
 no longer describes the current version and the planner repairs the entry.
 
 Writes use check-and-set against the version read just before (retried once, after a re-read,
-when another writer got in between). The value goes first, its metadata second: a crash in
-between leaves metadata that does not match (repaired), never metadata vouching for a value that
-is not there. Going back after an unconfirmed write writes the previous version's data again as
-a new version (KV keeps its history), with the previous metadata.
+when another writer got in between). The custom_metadata first takes the intent of the write
+(`PendingWrite`: which token, what the entry held, the promise), then the value is written,
+then its metadata: a cut in between (Vault unreachable, kill -9) leaves the intent, never
+metadata vouching for a value that is not there, and the next run reads the value to learn
+which token it is. The value is read only then: settled metadata says it without reading it.
+Going back after an unconfirmed write writes the previous version's data again as a new
+version (KV keeps its history), with the previous metadata.
 """
 
 from __future__ import annotations
@@ -24,8 +27,17 @@ from typing import TYPE_CHECKING
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores import options
-from reconciler.stores.base import SecretMeta, SecretPayload, StoreCapabilities
+from reconciler.stores.base import (
+    PENDING_KEYS,
+    KeyState,
+    PendingWrite,
+    SecretMeta,
+    SecretPayload,
+    StoreCapabilities,
+    StoredValue,
+)
 from reconciler.stores.before_put import BeforePuts
+from reconciler.stores.formats import inspect_payload
 from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
 from reconciler.stores.vault_rules import (
@@ -53,6 +65,7 @@ OUR_KEYS = frozenset(
         "format",
         "retire_previous_after",
         "kv_version",
+        *PENDING_KEYS,
     }
 )
 READ_THREADS = 8
@@ -70,7 +83,9 @@ class _Before:
 class VaultStore:
     """See the module docstring."""
 
-    capabilities = StoreCapabilities(readable_values=True, restorable=True, remote=True)
+    capabilities = StoreCapabilities(
+        readable_values=True, restorable=True, remote=True, tells_held=True
+    )
 
     def __init__(self, name: str, kv: KvV2, *, prefix: str = "", value_key: str = "token") -> None:
         if problem := prefix_problem(prefix):
@@ -103,6 +118,9 @@ class VaultStore:
         return self._meta_of(self.kv.metadata(self._path(key)))
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
+        return {key: self._meta_of(found) for key, found in self._found_many(keys).items()}
+
+    def _found_many(self, keys: Sequence[str]) -> dict[str, KvMetadata | None]:
         """One LIST per directory finds the keys that exist; only those are read, in threads
         (KV v2 has no call that returns the metadata of many entries)."""
         paths = {key: self._path(key) for key in keys}
@@ -116,11 +134,32 @@ class VaultStore:
             for key, path in paths.items()
             if posixpath.basename(path) in (listed[posixpath.dirname(path)] or set())
         ]
-        result: dict[str, SecretMeta | None] = dict.fromkeys(keys)
+        result: dict[str, KvMetadata | None] = dict.fromkeys(keys)
         with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
-            for key, meta in zip(present, pool.map(self.read_meta, present), strict=True):
-                result[key] = meta
+            for key, found in zip(
+                present, pool.map(lambda k: self.kv.metadata(paths[k]), present), strict=True
+            ):
+                result[key] = found
         return result
+
+    def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:
+        """The metadata as read_meta_many reads it; the value only of an entry whose metadata
+        does not describe its current version."""
+        result: dict[str, KeyState] = {}
+        for key, found in self._found_many(keys).items():
+            meta = self._meta_of(found)
+            if meta is not None or found is None:
+                result[key] = KeyState(meta=meta)
+                continue
+            pending = PendingWrite.from_strings(found.custom)
+            value = self._value_of(key) if found.live else StoredValue(None)
+            result[key] = KeyState(pending=pending, value=value)
+        return result
+
+    def _value_of(self, key: str) -> StoredValue:
+        found = self.kv.read(self._path(key))
+        value = found[1].get(self.value_key) if found else None
+        return inspect_payload(Secret(value)) if isinstance(value, str) else StoredValue(None)
 
     def read_value_hash(self, key: str) -> str | None:
         found = self.kv.read(self._path(key))
@@ -156,6 +195,7 @@ class VaultStore:
             if found is not None and found.live and self._holds(path, version, secret.payload):
                 written = version  # a retried put: the value is there, maybe not its metadata
             else:
+                self._write_intent(path, found, secret.meta)
                 try:
                     written = self.kv.write(
                         path, {self.value_key: secret.payload.reveal()}, cas=version
@@ -170,6 +210,25 @@ class VaultStore:
             custom = self._merged(found, {**strings, "kv_version": str(written)})
             self.kv.write_custom_metadata(path, custom)
             return
+
+    def _write_intent(self, path: str, found: KvMetadata | None, meta: SecretMeta) -> None:
+        custom = found.custom if found else {}
+        intent = PendingWrite.superseding(
+            meta, self._meta_of(found), PendingWrite.from_strings(custom)
+        )
+        wanted = self._merged(found, intent.to_strings())
+        if dict(custom) != wanted:
+            self.kv.write_custom_metadata(path, wanted)
+
+    def write_meta(self, key: str, meta: SecretMeta) -> None:
+        path = self._path(key)
+        found = self.kv.metadata(path)
+        if found is None or not found.live:
+            raise StoreError(f"store '{self.name}': {key!r} holds no value to write metadata for")
+        custom = self._merged(
+            found, {**meta.to_strings(), "kv_version": str(found.current_version)}
+        )
+        self.kv.write_custom_metadata(path, custom)
 
     def _holds(self, path: str, version: int, payload: Secret) -> bool:
         found = self.kv.read(path, version)
@@ -192,14 +251,20 @@ class VaultStore:
     def restore_previous(self, key: str, guid: str) -> bool:
         path = self._path(key)
         before = self._before.take(key, guid)
+        if before is None and not self.read_states([key])[key].may_hand_out(guid):
+            return True  # it does not hold that token: nothing to undo
         found = self.kv.metadata(path)
         if before is None:
-            held = self._meta_of(found)
-            if held is None or held.token_guid != guid:
-                return True  # it does not hold that token: nothing to undo
             before = self._guess_before(found)
-        if found is None or found.current_version == before.version:
-            return True  # the put never landed
+        if found is None:
+            return True
+        if found.current_version == before.version:
+            # The value never landed; its intent may have: put the metadata back.
+            if not before.existed:
+                self.kv.destroy_all(path)
+            elif dict(found.custom) != dict(before.custom):
+                self.kv.write_custom_metadata(path, before.custom)
+            return True
         if before.version == 0:
             if before.existed:
                 self.kv.delete_versions(path, [found.current_version])

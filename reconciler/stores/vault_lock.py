@@ -1,11 +1,21 @@
 """The `vault` apply lock: a KV v2 entry written with check-and-set through a vault store's
 connection (`lock.store`; the spec's only vault store when not given).
 
-The entry (`lock.path`, default `<store prefix>locks/<namespace>` on the store's mount) holds the
-holder and the lease's end in its data. Taking the lock is a write with `cas` set to the version
-just read: `cas=0` when there is no entry, so of two runs that both found it free exactly one
-write succeeds. A record whose lease has ended is taken over the same way. Releasing writes a
-"released" record (again with check-and-set), so the entry's history shows who held it when.
+The entry (`lock.path`, default `<store prefix>locks/<namespace>/<server digest>` on the store's
+mount) holds the holder and the lease's end in its data. The digest is of the server's identity
+(reconciler.urls), so two servers that share a namespace name and a Vault do not wait for each
+other, and two spellings of one server's URL share one lock.
+
+Taking the lock is a write with `cas` set to the version just read: `cas=0` when there is no
+entry, so of two runs that both found it free exactly one write succeeds. A record whose lease
+has ended is taken over the same way. Releasing writes a "released" record (again with
+check-and-set), so the entry's history shows who held it when.
+
+Older versions kept the lock at `<store prefix>locks/<namespace>`, for every server. A record
+there whose lease has not ended and whose key names this server and namespace is an older
+version's run of this very lock: it is waited for (and force-unlock breaks it by its ID) as if it
+were at the new path. The other way round cannot hold: an older version does not look at the new
+path, so upgrade every runner that applies a namespace together.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.apply.lock import LockContext, LockInfo
+from reconciler.apply.locks.record import key_digest
 from reconciler.errors import LockError, StoreError
 from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
@@ -23,6 +34,7 @@ from reconciler.stores.vault import mount_and_prefix
 from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvV2
 from reconciler.stores.vault_rules import key_problem
+from reconciler.urls import server_identity
 
 
 class VaultLock:
@@ -33,34 +45,50 @@ class VaultLock:
         *,
         now: Callable[[], datetime],
         poll: float = lock_records.POLL_SECONDS,
+        legacy_path: str | None = None,
     ) -> None:
         self.kv = kv
         self.path = path
+        self.legacy_path = legacy_path  # where older versions kept this lock (module docstring)
         self._now = now
         self._poll = poll
         self._held: LockInfo | None = None
         self._where = f"vault {kv.mount}/{path}"
 
-    def _read(self) -> tuple[int, Mapping[str, Any] | None]:
+    def _read(self, path: str | None = None) -> tuple[int, Mapping[str, Any] | None]:
+        path = path or self.path
         try:
-            found = self.kv.metadata(self.path)
+            found = self.kv.metadata(path)
             if found is None:
                 return 0, None
-            data = self.kv.read(self.path) if found.live else None
+            data = self.kv.read(path) if found.live else None
         except StoreError as exc:
             raise LockError(f"lock ({self._where}): {exc}") from None
         return found.current_version, data[1] if data else None
 
-    def _write(self, data: Mapping[str, str], version: int) -> None:
+    def _write(self, data: Mapping[str, str], version: int, path: str | None = None) -> None:
         """Raises CasConflict when another run wrote in between."""
         try:
-            self.kv.write(self.path, data, cas=version)
+            self.kv.write(path or self.path, data, cas=version)
         except StoreError as exc:
             raise LockError(f"lock ({self._where}): {exc}") from None
+
+    def _legacy_holder(self, key: str) -> LockInfo | None:
+        """A live record of this lock at the older versions' path, if any."""
+        if self.legacy_path is None:
+            return None
+        record = lock_records.from_record(self._read(self.legacy_path)[1])
+        if record is None or record.stale(self._now()) or not same_lock(record.key, key):
+            return None
+        return record
 
     def acquire(self, info: LockInfo, *, timeout: float) -> None:
         waiter = lock_records.Waiter(timeout, poll=self._poll)
         while True:
+            older = self._legacy_holder(info.key)
+            if older is not None:
+                waiter.wait_or_give_up(older, f"vault {self.kv.mount}/{self.legacy_path}")
+                continue
             version, data = self._read()
             record = lock_records.from_record(data)
             if record is None or record.stale(self._now()):
@@ -110,16 +138,34 @@ class VaultLock:
     def force_unlock(self, lock_id: str) -> LockInfo:
         version, data = self._read()
         record = lock_records.from_record(data)
+        path = self.path
+        if (record is None or record.id != lock_id) and self.legacy_path is not None:
+            # An older version's record, which acquire waits for: broken by its ID the same way.
+            legacy_version, legacy_data = self._read(self.legacy_path)
+            legacy = lock_records.from_record(legacy_data)
+            if legacy is not None and legacy.id == lock_id:
+                version, record, path = legacy_version, legacy, self.legacy_path
         if record is None or record.id != lock_id:
             held = f"it holds lock {record.id}" if record else "no lock is held"
             raise LockError(f"no lock with ID {lock_id} at {self._where}: {held}")
         try:
-            self._write({"state": "released", "id": record.id, "key": record.key}, version)
+            self._write({"state": "released", "id": record.id, "key": record.key}, version, path)
         except CasConflict:
             raise LockError(
                 f"lock at {self._where} changed while it was broken: look again"
             ) from None
         return record
+
+
+def same_lock(recorded_key: str, key: str) -> bool:
+    """Whether a record's key ("<server URL>|<namespace>", as any version wrote it) names the
+    lock `key` names. A key that cannot be read counts as the same: a lock nobody can place is
+    waited for rather than run past."""
+    server, separator, namespace = recorded_key.rpartition("|")
+    ours, _, our_namespace = key.rpartition("|")
+    if not separator:
+        return True
+    return namespace == our_namespace and server_identity(server) == server_identity(ours)
 
 
 def open_vault_lock(config: LockConfig, context: LockContext) -> VaultLock:
@@ -139,7 +185,9 @@ def open_vault_lock(config: LockConfig, context: LockContext) -> VaultLock:
         mount, prefix = mount_and_prefix(store)
     except StoreError as exc:
         raise LockError(f"lock (vault store '{store_name}'): {exc}") from None
-    path = str(config.options.get("path") or f"{prefix}locks/{context.namespace}")
+    legacy_path = f"{prefix}locks/{context.namespace}"
+    explicit = config.options.get("path")
+    path = str(explicit or f"{legacy_path}/{key_digest(context.server)}")
     if problem := key_problem(path):
         raise LockError(f"lock (vault store '{store_name}'): lock.path {path!r} {problem}")
     try:
@@ -148,4 +196,9 @@ def open_vault_lock(config: LockConfig, context: LockContext) -> VaultLock:
         )
     except StoreError as exc:
         raise LockError(f"lock (vault store '{store_name}'): {exc}") from None
-    return VaultLock(KvV2(client, mount), path, now=context.now)
+    return VaultLock(
+        KvV2(client, mount),
+        path,
+        now=context.now,
+        legacy_path=None if explicit else legacy_path,
+    )

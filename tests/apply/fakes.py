@@ -30,7 +30,8 @@ from reconciler.spec.model import (
     StoreConfig,
     TokenSpec,
 )
-from reconciler.stores.base import SecretMeta, SecretPayload, SecretStore
+from reconciler.stores.base import KeyState, SecretMeta, SecretPayload, SecretStore
+from tests.jwt_shapes import jwt_shaped
 
 NAMESPACE = "data-platform"
 SERVER_URL = "https://ppm.example.com:4242/"
@@ -105,9 +106,8 @@ class FakeDriver:
 
     def _commit(self, request: TokenRequest, created: datetime) -> CreatedToken:
         guid = str(uuid.uuid4())
-        value = Secret(
-            f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(16)}"
-        )
+        # Shaped as PPM's: a JWT whose `jti` is the GUID.
+        value = Secret(jwt_shaped(guid, signature=secrets.token_urlsafe(16)))
         token = LiveToken(
             guid=guid,
             description=request.description,
@@ -221,6 +221,17 @@ class RecordingStore:
 
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
         return {key: self.read_meta(key) for key in keys}
+
+    def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:
+        states = dict(self.inner.read_states(keys))
+        for key, state in states.items():
+            if state.meta is not None and self.meta_guid_override is not None:
+                states[key] = KeyState(meta=self.read_meta(key), pending=state.pending)
+        return states
+
+    def write_meta(self, key: str, meta: SecretMeta) -> None:
+        self.inner.write_meta(key, meta)
+        self._log.add("write-meta", key, meta.token_guid)
 
     def read_value_hash(self, key: str) -> str | None:
         return self.inner.read_value_hash(key)

@@ -15,14 +15,14 @@ from datetime import timedelta
 import pytest
 
 from reconciler.apply import ApplyOptions, ApplyReport
-from reconciler.commands.plan import read_stored_meta
+from reconciler.commands.plan import read_store_states
 from reconciler.errors import StoreError
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.plan.planner import plan
 from reconciler.secret import Secret
 from reconciler.server.model import Resource
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
-from reconciler.stores.base import SecretMeta, SecretPayload, SecretStore
+from reconciler.stores.base import KeyState, SecretMeta, SecretPayload, SecretStore
 
 from .conftest import World
 from .fakes import SERVER_URL, token_spec
@@ -114,14 +114,10 @@ def stored_generation(world: World, *, age: timedelta = timedelta(days=10)) -> s
     return guid
 
 
-def stored_meta(spec: Spec, stores: Mapping[str, SecretStore]) -> dict[str, SecretMeta | None]:
-    """What `plan` reads: the present tokens' metadata, and that of absent tokens whose secret
-    is to be deleted, so a secret that outlived its token is still found."""
-    meta = read_stored_meta(spec, stores)
-    for token in spec.tokens:
-        if token.state is TokenState.ABSENT and token.on_delete is OnDelete.DELETE:
-            meta[token.name] = stores[token.store].read_meta(token.secret)
-    return meta
+def stored_meta(spec: Spec, stores: Mapping[str, SecretStore]) -> dict[str, KeyState]:
+    """What `plan` reads: what the present tokens' stores hold, and the absent tokens' whose
+    secret is to be deleted, so a secret that outlived its token is still found."""
+    return read_store_states(spec, stores)
 
 
 Scenario = Callable[[World], None]

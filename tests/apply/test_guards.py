@@ -71,6 +71,22 @@ def test_retire_refuses_the_token_whose_value_the_store_holds(world: World) -> N
     )
 
 
+def test_retire_refuses_the_token_a_store_holds_without_its_metadata(world: World) -> None:
+    """A put cut between its value and its metadata: only the value says which token the key
+    hands out, and that token is not retired whatever a (stale) plan says."""
+    older = world.driver.seed("ds-read").guid
+    store_token(world, "ds-read", older)
+    held = world.driver.seed("ds-read").guid
+    store_token(world, "ds-read", held)
+    (world.secrets_dir / "ppm" / "ds-read.meta.json").unlink()
+    plan = make_plan(Action(ActionKind.RETIRE, "ds-read", "never stored", guid=held))
+
+    (result,) = world.apply(plan, world.spec(token_spec("ds-read"))).results
+
+    assert not result.ok and world.driver.active(held) and world.log.count("revoke") == 0
+    assert "still holds its value under 'ppm/ds-read'" in (result.error or "")
+
+
 def test_retire_proceeds_when_the_store_holds_a_successor(world: World) -> None:
     older = world.driver.seed("ds-read").guid
     store_token(world, "ds-read", world.driver.seed("ds-read").guid)

@@ -194,7 +194,7 @@ def test_a_write_only_store_that_cannot_confirm_keeps_the_new_token_alive(
     error = result.error or ""
     assert f"store 'op' may hold the new token {new} under 'ppm/ds-read'" in error
     assert f"so {new} stays active, and so does the token it replaces ({old})" in error
-    assert "The next run reads the store again" in error
+    assert "The next run finds out which token the store hands out" in error
     harness.assert_every_stored_value_is_active(vault, harness.root)
 
 

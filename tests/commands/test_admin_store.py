@@ -177,7 +177,7 @@ def test_a_spec_reading_another_specs_admin_token_on_another_server_is_refused(
         "tokens: []\n"
     )
     specs = [rotating, load_spec(reader, now=NOW)]
-    with pytest.raises(UsageError, match="would both authenticate with the admin token under"):
+    with pytest.raises(UsageError, match="would both authenticate with the admin token in the "):
         resolve(specs, GlobalOptions(), env(tmp_path))
     # On the same server, reading the admin token another spec rotates is what it is for.
     same = replace(specs[1], server=replace(specs[1].server, url="http://127.0.0.1:9"))

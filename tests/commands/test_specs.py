@@ -13,12 +13,13 @@ from reconciler.commands.specs import (
     expand,
     load_all,
     namespace_clashes,
+    refuse_secret_clashes,
     resolve,
     secret_clashes,
-    server_key,
 )
 from reconciler.errors import SpecError, UsageError
 from reconciler.spec.model import Spec
+from reconciler.urls import server_identity
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 A = "https://ppm.example.com"
@@ -122,10 +123,29 @@ def test_every_error_of_every_file_is_reported_together(tmp_path: Path) -> None:
         (A, "HTTPS://PPM.Example.com", True),
         (A, B, False),
         (A, A + "/ppm", False),
+        (A, A + ":443", True),
+        ("http://ppm.example.com:80", "HTTP://ppm.example.com", True),
+        ("https://bücher.example", "https://xn--bcher-kva.example/", True),
     ],
 )
 def test_server_spellings(one: str, other: str, same: bool) -> None:
-    assert (server_key(one) == server_key(other)) is same
+    assert (server_identity(one) == server_identity(other)) is same
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["https://ppm.example.com:443", "https://PPM.example.com:443/", "HTTPS://ppm.example.com"],
+)
+def test_one_namespace_on_another_spelling_of_one_server_clashes(
+    tmp_path: Path, spelling: str
+) -> None:
+    """--server and PACKAGEMANAGER_ADDRESS take any spelling; plan and apply see one server."""
+    specs = load(
+        spec_file(tmp_path / "a.yaml", "platform", store="./a"),
+        spec_file(tmp_path / "b.yaml", "platform", store="./b"),
+    )
+    assert namespace_clashes([(specs[0], A), (specs[1], spelling)]) != []
+    assert namespace_clashes([(specs[0], A), (specs[1], B)]) == []
 
 
 def test_one_namespace_on_one_server_twice_names_both_files_and_the_line(tmp_path: Path) -> None:
@@ -171,7 +191,7 @@ def test_two_specs_writing_one_secret_of_one_store_clash(tmp_path: Path) -> None
     first = spec_file(tmp_path / "a.yaml", "a", store=str(store))
     # The same directory, written another way, from another directory.
     second = spec_file(tmp_path / "team" / "b.yaml", "b", store="../store")
-    [problem] = secret_clashes(load(first, second))
+    [problem] = secret_clashes(load(first, second), {})
     assert problem.file == str(second)
     assert problem.path == "/tokens/0"
     assert f"also written by token 'reader' of {first}" in problem.message
@@ -183,7 +203,62 @@ def test_other_secrets_or_stores_do_not_clash(tmp_path: Path) -> None:
         spec_file(tmp_path / "b.yaml", "b", store="./two"),
         spec_file(tmp_path / "c.yaml", "c", store="./one", secret="c-reader"),
     )
-    assert secret_clashes(specs) == []
+    assert secret_clashes(specs, {}) == []
+
+
+def vault_spec(path: Path, namespace: str, stores: str, *tokens: str) -> Path:
+    """A spec whose vault stores are `stores` (YAML lines) and whose tokens are `store:secret`."""
+    lines = ["version: 1", f"namespace: {namespace}", "stores:", stores]
+    lines.append("tokens:")
+    for index, token in enumerate(tokens):
+        store, _, secret = token.partition(":")
+        lines.append(
+            f"  - {{name: t{index}, user: ci, description: Reads, scope: repos:read, "
+            f"resources: [pypi], store: {store}, secret: {secret}}}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_one_secret_named_through_other_store_settings_in_two_specs_clashes(
+    tmp_path: Path,
+) -> None:
+    """prefix ppm/x/ + y is prefix ppm/ + x/y; an address's case and slash name no other Vault."""
+    first = vault_spec(
+        tmp_path / "a.yaml",
+        "a",
+        "  v: {type: vault, address: https://vault.example.com, mount: secret, prefix: ppm/x/}",
+        "v:y",
+    )
+    second = vault_spec(
+        tmp_path / "b.yaml",
+        "b",
+        '  w: {type: vault, address: "https://Vault.example.com:443/", mount: secret/, '
+        "prefix: ppm/}",
+        "w:x/y",
+    )
+    [problem] = secret_clashes(load(first, second), {})
+    assert problem.file == str(second)
+    assert f"also written by token 't0' of {first}" in problem.message
+    assert "Vault https://vault.example.com, secret/ppm/x/y" in problem.message
+
+
+def test_the_environment_can_make_two_stores_of_one_spec_one(tmp_path: Path) -> None:
+    """VAULT_ADDR overrides every vault store's address: two stores that differ only there
+    then write one entry. The spec alone does not say so; plan and apply, which read the
+    environment, refuse it before any request."""
+    stores = (
+        "  eu: {type: vault, address: https://vault-eu.example.com, mount: secret, prefix: ppm/}\n"
+        "  us: {type: vault, address: https://vault-us.example.com, mount: secret, prefix: ppm/}"
+    )
+    [spec] = load(vault_spec(tmp_path / "a.yaml", "a", stores, "eu:ppm", "us:ppm"))
+    assert secret_clashes([spec], {}) == []
+    [problem] = secret_clashes([spec], {"VAULT_ADDR": "https://vault.example.com"})
+    assert "token 't1'" in problem.message and "token 't0' of this spec" in problem.message
+    with pytest.raises(SpecError, match=r"Vault https://vault\.example\.com, secret/ppm/ppm"):
+        refuse_secret_clashes(spec, env(VAULT_ADDR="https://vault.example.com"))
+    refuse_secret_clashes(spec, env())
 
 
 # -- admin tokens -----------------------------------------------------------------------------
@@ -212,6 +287,15 @@ def test_one_token_for_two_servers_is_refused(tmp_path: Path) -> None:
     token_file.write_text("t")
     with pytest.raises(UsageError, match="leave out --token-file"):
         resolve(specs, GlobalOptions(token_file=token_file), env())
+
+
+def test_one_token_for_two_spellings_of_one_server_is_one_server(tmp_path: Path) -> None:
+    specs = load(
+        spec_file(tmp_path / "a.yaml", "a", server=A, store="./a"),
+        spec_file(tmp_path / "b.yaml", "b", server="https://PPM.example.com:443/", store="./b"),
+    )
+    targets = resolve(specs, GlobalOptions(), env(PACKAGEMANAGER_TOKEN="t"))
+    assert [t.server for t in targets] == [A, A]  # what is requested and shown: canonical
 
 
 def test_server_override_puts_every_spec_on_one_server(tmp_path: Path) -> None:

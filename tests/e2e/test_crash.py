@@ -11,9 +11,13 @@ killed by `killpoint.py` at the named step (kill -9: no cleanup runs).
 
 After each kill the next plain apply must converge: exit 0, one current token per name whose
 stored value authenticates and whose GUID the store names, and no other active generation
-unless its store metadata promises it a grace that has not run out. Across the whole test, from
-the emulator's request log: no token a store ever held was revoked before a successor of the
-same name was stored and had authenticated.
+unless its store metadata promises it a grace that has not run out. A token the killed run made
+whose value the store already hands out (a kill after the value was written, before or after
+its metadata) is never revoked by that apply, and the token a rotation with grace replaced is
+still active and authenticates. Across the whole test, from the emulator's request log: no token
+a store ever held (by its metadata or by its value) was revoked before a successor of the same
+name was stored and had authenticated. The cut between value and metadata with the other store
+kinds, and with the store unreachable instead of killed, is test_crash_cut.py.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pytest
 from reconciler.emulator.control import EmulatorControl
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.server.http import HttpDriver
+from reconciler.server.jwtinfo import token_guid
 from reconciler.server.model import LiveToken, TokenRequest
 from tests.e2e.conftest import Cli, Run, write_spec
 from tests.e2e.test_invariants import active_by_name, stored_meta, stored_value
@@ -85,7 +90,15 @@ class World:
     def observe(self) -> None:
         for name in (*self.declared, *self.undeclared):
             if (self.cli.workdir / "secrets" / f"{name}.meta.json").exists():
-                self.held_ever.add(stored_meta(self.cli, name)["token_guid"])
+                self.held_ever.add(stored_meta(self.cli, name).get("token_guid", ""))
+            held = self.handed_out(name)
+            if held is not None:
+                self.held_ever.add(held)
+
+    def handed_out(self, name: str) -> str | None:
+        """The token the store's value names (what consumers reading it get)."""
+        path = self.cli.workdir / "secrets" / name
+        return token_guid(path.read_text().strip()) if path.exists() else None
 
     def apply(self, *extra: str) -> Run:
         run = self.cli("apply", "-f", str(self.spec), "--auto-approve", *extra)
@@ -144,11 +157,11 @@ def check_store_never_holds_a_revoked_token(world: World) -> None:
     by_guid = {t.guid: t for t in world.driver.list_tokens()}
     for name in world.declared:
         path = world.cli.workdir / "secrets" / f"{name}.meta.json"
-        if path.exists():
-            guid = stored_meta(world.cli, name)["token_guid"]
+        named = stored_meta(world.cli, name).get("token_guid") if path.exists() else None
+        for guid in {named, world.handed_out(name)} - {None}:
             if guid in world.revoked_by_test:
                 continue  # revoked out of band by the test: the recreate is what follows
-            held = by_guid.get(guid)
+            held = by_guid.get(str(guid))
             assert held is not None and held.is_active(now), (
                 f"the store of {name} holds a dead token"
             )
@@ -237,14 +250,26 @@ def test_i5_a_kill_at_every_step_of_every_action_kind_converges(world: World, ki
     for name, (grace, point) in cells.items():
         where = f"{kind} killed {point} (grace {grace})"
         extra = set_up(world, kind, name, grace)
+        before = world.active().get(name, [])
+        old_value = stored_value(world.cli, name) if before and kind == "rotate" else None
+        existed = {t.guid for t in world.driver.list_tokens()}
 
         killed = world.killed_apply(point, name, *extra)
         assert killed.code == -signal.SIGKILL, f"{where}: not killed\n{killed.stderr}"
         check_store_never_holds_a_revoked_token(world)
+        made = world.handed_out(name)
+        made = made if made not in existed else None  # what the killed run stored
 
         converge = world.apply()
         assert converge.code == 0, f"{where}: {converge.stdout}{converge.stderr}"
         check_converged(world, where)
+        active = {t.guid: t for t in world.active().get(name, [])}
+        if made is not None and kind != "revoke":
+            assert made in active, f"{where}: revoked {made}, whose value consumers hold"
+        if old_value is not None and grace != "0s":
+            old = before[0]
+            assert old.guid in active, f"{where}: {old.guid} lost the grace it was promised"
+            assert world.driver.check_token(old_value, old), where
 
     final = world.cli("plan", "-f", str(world.spec), "--detailed-exitcode")
     assert final.code == 0, final.stdout

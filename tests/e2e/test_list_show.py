@@ -7,6 +7,9 @@ import csv
 import io
 import json
 import re
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,8 +19,9 @@ from reconciler.emulator.control import EmulatorControl
 from reconciler.ops.listing import Column
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken
-from tests.e2e.conftest import Cli, write_spec
-from tests.e2e.test_invariants import THREE_TOKENS
+from tests.e2e.conftest import Cli, Run, write_spec
+from tests.e2e.test_crash import KILLPOINT
+from tests.e2e.test_invariants import THREE_TOKENS, managed, stored_meta
 from tests.e2e.test_terminal import run_on_terminal
 from tests.ops.seed import HOSTILE, HOSTILE_GUID, Seed, insert_with_guid, seed, utc_now
 
@@ -257,3 +261,38 @@ def test_show_runs_a_read_command_only_with_store_commands(cli: Cli) -> None:
     store_line = next(line for line in ran.stdout.splitlines() if line.startswith("  Store "))
     assert "piped (command), secret 'uploader': not read (" in store_line
     assert "exited with status 7: refused" in store_line
+
+
+def test_after_a_run_killed_between_create_and_store_every_view_names_the_stored_token(
+    cli: Cli, http_driver: HttpDriver
+) -> None:
+    """kill -9 of an apply after it created a rotation's token and before it stored it: the
+    store still hands out the old token. list, show and plan all call that one current (they
+    ask one function) and the newer token, which nobody holds, retiring."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS)
+    assert cli("apply", "-f", str(spec), "--auto-approve").code == 0
+    held = stored_meta(cli, "ds-read")["token_guid"]
+    args = ("apply", "-f", str(spec), "--auto-approve", "--rotate", "ds-read")
+    killed = subprocess.run(
+        [sys.executable, str(KILLPOINT), *args],
+        cwd=cli.workdir,
+        env=cli.env(PPM_TOKENS_KILL_AT="after-create:ds-read"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    cli.runs.append(Run(args, killed.returncode, killed.stdout, killed.stderr))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (orphan,) = {t.guid for t in managed(http_driver)["ds-read"]} - {held}
+
+    rows = {r["id"]: r for r in listed(cli, "-f", str(spec), "--search", "ds-read")}
+    assert rows[held]["rotation_due"] is not None  # current: it rotates
+    assert rows[orphan]["rotation_due"] is None and rows[orphan]["retires"] is not None
+    show = cli("show", "ds-read", "-f", str(spec))
+    assert show.code == 0, show.stderr
+    assert re.search(rf"^  GUID +{held}$", show.stdout, flags=re.M)
+    assert re.search(rf"^ \* {held}  current ", show.stdout, flags=re.M)
+    assert re.search(rf"^   {orphan}  retiring ", show.stdout, flags=re.M)
+    plan = cli("plan", "-f", str(spec))
+    assert re.search(rf"retire +ds-read \({orphan}\)", plan.stdout), plan.stdout

@@ -123,12 +123,13 @@ def test_repair_after_the_secret_is_deleted_out_of_band(
     assert_converged(cli, str(spec), backend, http_driver, emulator_control)
 
 
-def test_a_store_that_takes_the_value_but_refuses_its_metadata_leaves_no_revoked_value(
+def test_a_store_that_takes_the_value_but_refuses_its_metadata_writes_nothing(
     cli: Cli, backend: Backend, http_driver: HttpDriver, emulator_control: EmulatorControl
 ) -> None:
-    """Credentials short of the documented permissions: the value is written, the metadata
-    refused. Whatever the store holds afterwards must still authenticate, and a run with the
-    right credentials converges."""
+    """Credentials short of the documented permissions, allowed to write values but not
+    metadata: the intent of the write, which goes before the value, is refused, so nothing is
+    written and the new token is revoked. Whatever the store holds afterwards still
+    authenticates, and a run with the right credentials converges."""
     spec = cli.workdir / "tokens.yaml"
     spec.write_text(spec_text(backend, NAMES))
     assert cli("apply", "-f", str(spec), "--auto-approve", **backend.env).code == 0
@@ -144,10 +145,10 @@ def test_a_store_that_takes_the_value_but_refuses_its_metadata_leaves_no_revoked
     assert "store 'remote'" in run.stderr and "403" in run.stderr
     assert "Traceback" not in run.stderr
     active = managed(http_driver)["ds-read"]
-    assert old.guid in {t.guid for t in active}  # consumers of the old value keep working
+    assert [t.guid for t in active] == [old.guid]  # the new token was revoked
     held = backend.held(key)
-    assert held is not None
-    assert any(http_driver.check_token(held.value, token) for token in active)
+    assert held is not None and held.meta["token_guid"] == old.guid
+    assert http_driver.check_token(held.value, old)  # consumers of the old value keep working
 
     repaired = cli("apply", "-f", str(spec), "--auto-approve", **backend.env)
     assert repaired.code == 0, repaired.stdout + repaired.stderr

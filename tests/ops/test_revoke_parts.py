@@ -17,14 +17,13 @@ from reconciler.ops.incident import (
     render_incident,
     survivors,
 )
-from reconciler.ops.payload import token_from_payload
 from reconciler.ops.view import build_views
 from reconciler.ownership import stored_description
 from reconciler.secret import Secret
 from reconciler.server.model import LiveToken
 from reconciler.spec.model import SecretFormat
 from reconciler.stores.base import SecretMeta
-from reconciler.stores.formats import render_payload
+from reconciler.stores.formats import render_payload, token_from_payload
 from tests.jwt_shapes import jwt_shaped
 from tests.ops.helpers import NOW, live, spec_from
 from tests.ops.seed import HOSTILE

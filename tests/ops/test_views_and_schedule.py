@@ -92,14 +92,8 @@ def test_a_promised_grace_wins_over_the_spec() -> None:
     reader = SPEC.token("reader")
     assert reader is not None
     promised = NOW + timedelta(days=6)
-    meta = SecretMeta(
-        "cur", "reader", "team", CURRENT.created, None, "repos:read", retire_previous_after=promised
-    )
-    assert schedule.older_retires(reader, CURRENT, OLDER, meta) == promised
-    other = SecretMeta(
-        "x", "reader", "team", CURRENT.created, None, "repos:read", retire_previous_after=promised
-    )
-    assert schedule.older_retires(reader, CURRENT, OLDER, other) == CURRENT.created + timedelta(
+    assert schedule.older_retires(reader, CURRENT, OLDER, promised) == promised
+    assert schedule.older_retires(reader, CURRENT, OLDER, None) == CURRENT.created + timedelta(
         days=3
     )
 

@@ -24,7 +24,7 @@ from reconciler.spec.model import (
     StoreConfig,
     TokenSpec,
 )
-from reconciler.stores.base import SecretMeta
+from reconciler.stores.base import KeyState, SecretMeta
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NS = "data-platform"
@@ -131,7 +131,7 @@ def meta_for(token: LiveToken, name: str, namespace: str = NS) -> SecretMeta:
 def run_plan(
     spec: Spec,
     live: Sequence[LiveToken],
-    meta: Mapping[str, SecretMeta | None] | None = None,
+    meta: Mapping[str, SecretMeta | KeyState | None] | None = None,
     **options: Any,
 ) -> Plan:
     return plan(spec, live, RESOURCES, meta or {}, NOW, server=SERVER, **options)

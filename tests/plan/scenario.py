@@ -15,6 +15,7 @@ from reconciler.spec.model import (
     TokenState,
     UnmanagedPolicy,
 )
+from reconciler.stores.base import KeyState, PendingWrite, StoredValue
 
 from .conftest import DAY, NOW, live_token, make_spec, meta_for, run_plan, token_spec
 
@@ -28,6 +29,7 @@ def scenario() -> tuple[Spec, Plan]:
     fine = token_spec("mirror", expires=NEVER, rotation=Rotation())
     calm = token_spec("docs")
     rotated = token_spec("cache")
+    cut = token_spec("wheels")
     legacy = token_spec(
         "old-upload",
         scope=Scope.METADATA_READ,
@@ -44,6 +46,7 @@ def scenario() -> tuple[Spec, Plan]:
         fine,
         calm,
         rotated,
+        cut,
         legacy,
         unmanaged=UnmanagedPolicy.REVOKE,
     )
@@ -57,6 +60,8 @@ def scenario() -> tuple[Spec, Plan]:
     calm_older = live_token(calm, "docs-0", age=65 * DAY)
     rotated_live = live_token(rotated, "cache-1", age=DAY)
     rotated_older = live_token(rotated, "cache-0", age=61 * DAY)
+    cut_live = live_token(cut, "wheels-1", age=DAY)
+    cut_older = live_token(cut, "wheels-0", age=61 * DAY)
     legacy_live = live_token(legacy, "old-upload-1", age=100 * DAY, expires=None)
     stray = live_token(token_spec("stray", description="made by hand"), "stray", namespace=None)
     live = [
@@ -70,6 +75,8 @@ def scenario() -> tuple[Spec, Plan]:
         calm_older,
         rotated_live,
         rotated_older,
+        cut_live,
+        cut_older,
         legacy_live,
         stray,
     ]
@@ -81,5 +88,11 @@ def scenario() -> tuple[Spec, Plan]:
         "docs": meta_for(calm_live, "docs"),
         # Rotated yesterday with a 3-day grace: its predecessor works for two more days.
         "cache": replace(meta_for(rotated_live, "cache"), retire_previous_after=NOW + 2 * DAY),
+        # Rotated yesterday, the run cut between the value and its metadata: the value names
+        # the new token, the metadata is still the intent, which keeps the promise.
+        "wheels": KeyState(
+            pending=PendingWrite(cut_live.guid, (cut_older.guid,), NOW + 2 * DAY, "raw"),
+            value=StoredValue(cut_live.guid, "raw", "0" * 64),
+        ),
     }
     return spec, run_plan(spec, live, meta, self_guid=stray.guid)

@@ -203,7 +203,7 @@ def test_a_document_that_is_not_an_object() -> None:
     [
         ([], "the document"),
         (["actions", 0], r"actions\[0\]"),
-        (["actions", 7, "delete_secret"], r"actions\[7\].delete_secret"),
+        (["actions", 8, "delete_secret"], r"actions\[8\].delete_secret"),
         (["warnings", 0], r"warnings\[0\]"),
         (["still_active", 0], r"still_active\[0\]"),
     ],

@@ -61,13 +61,20 @@ def test_the_summary_adds_up_every_plan_and_counts_every_kind() -> None:
     assert [p.spec_path for p in plans.failed] == ["tokens/eu.yaml"]
 
 
+def test_one_server_spelled_two_ways_is_counted_once() -> None:
+    spelled = SpecPlan("tokens/eu-2.yaml", "HTTPS://PPM-EU.example.com:443/", "eu-2", error="x")
+    plans = PlanSet((*three_specs().parts, spelled))
+    assert plans.servers == (plans.parts[0].server, EU)
+    assert "4 specs on 2 servers:" in render_text_many(plans, color=False)
+
+
 @pytest.mark.parametrize(
     ("parts", "expected"),
     [
         pytest.param(
             "changes",
-            "Plan for 3 specs: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke. "
-            "1 spec could not be planned.",
+            "Plan for 3 specs: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke, "
+            "1 metadata to record. 1 spec could not be planned.",
             id="changes-and-a-failure",
         ),
         pytest.param(

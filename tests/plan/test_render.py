@@ -66,7 +66,10 @@ def test_color_only_adds_escape_codes(full_plan: Plan) -> None:
 
 def test_text_summary_line(full_plan: Plan) -> None:
     last = render_text(full_plan, color=False).rstrip("\n").splitlines()[-1]
-    assert last == "Plan: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke."
+    assert last == (
+        "Plan: 2 to create, 1 to rotate, 1 to replace, 1 to repair, 3 to revoke, "
+        "1 metadata to record."
+    )
 
 
 def test_text_no_changes() -> None:

@@ -115,6 +115,16 @@ def test_hostile_text_in_a_tampered_plan_is_shown_escaped() -> None:
     assert "\x1b" not in str(raised.value) and "\\x1b]0;owned\\x07" in str(raised.value)
 
 
+@pytest.mark.parametrize("spelling", ["HTTPS://PPM.Example.com:443/", "https://ppm.example.com/"])
+def test_a_plan_saved_with_another_spelling_of_the_server_applies(spelling: str) -> None:
+    """Plans saved before the server URL had one canonical form record it as typed: the same
+    server, so the saved plan still applies."""
+    assert PLAN.server == "https://ppm.example.com"
+    check_saved(replace(PLAN, server=spelling), PLAN)
+    with pytest.raises(StalePlanError, match="server"):
+        check_saved(replace(PLAN, server="https://ppm.example.com:8443"), PLAN)
+
+
 def test_a_plan_from_the_future_is_refused() -> None:
     check_moment(PLAN, NOW - CLOCK_SKEW)  # clocks a little apart
     with pytest.raises(StalePlanError, match="later than now"):
@@ -137,7 +147,7 @@ def test_a_rotation_saved_and_applied_days_later_promises_its_whole_grace() -> N
     grace), it is neither refused nor carries a retire time already in the past."""
     data = json.loads(json.dumps(plan_to_json(PLAN)))
     (rotate,) = [a for a in data["actions"] if a["kind"] == "rotate"]
-    assert rotate["grace"] == "3d" and "retire_after" not in rotate
+    assert rotate["grace"] == "3d" and rotate["retire_after"] is None
 
     saved = plan_from_json(data, SPEC)
     check_moment(saved, NOW + 5 * DAY)

@@ -250,10 +250,12 @@ def test_an_iam_policy_without_write_actions_refuses_the_write_with_a_clear_mess
             reader.put("ds-read", new_payload())
 
     message = str(refused.value)
-    assert "AccessDenied" in message and "secretsmanager:PutSecretValue" in message
+    # The first write of a new version is its metadata, in the tags: refused, nothing is written.
+    assert "AccessDenied" in message and "secretsmanager:TagResource" in message
     assert "IAM policy must allow" in message
     assert payload.payload.reveal() not in message
     assert writer.read_meta("ds-read") == payload.meta
+    assert writer.read_value_hash("ds-read") == payload.meta.value_sha256
 
 
 def test_without_a_region_the_message_says_where_to_set_one(tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ import pytest
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.spec.model import StoreConfig
-from reconciler.stores.base import SecretPayload
+from reconciler.stores.base import PendingWrite, SecretPayload, StoredValue
 from reconciler.stores.file import FileStore, open_file_store
 from reconciler.stores.registry import StoreContext
+from tests.jwt_shapes import jwt_shaped
 
 from .conftest import VALUE
 
@@ -108,30 +109,39 @@ def test_crash_before_the_rename_leaves_the_old_value_intact(
     ]
 
 
-def test_crash_between_value_and_metadata_leaves_no_metadata(
+def test_crash_between_value_and_metadata_leaves_the_intent_and_the_value_names_its_token(
     tmp_path: Path, payload: SecretPayload
 ) -> None:
-    """The old metadata goes before the new value: a key without metadata makes the planner
-    repair it. Old metadata beside the new value would name the old token as held, and the next
-    run would retire the new one, whose value the store hands out, as an orphan."""
+    """The old metadata gives way to the intent of the write before the new value goes in:
+    metadata never vouches for a value it does not describe. Old metadata beside the new value
+    would name the old token as held, and the next run would retire the new one, whose value
+    the store hands out, as an orphan; with the intent, the next run reads the value."""
     FileStore("local", tmp_path).put("ds-read", payload)
     calls: list[str] = []
 
-    def crash_on_second(source: str, target: str) -> None:
+    def crash_on_the_metadata(source: str, target: str) -> None:
         calls.append(target)
-        if len(calls) == 4:  # after the copy of the old value, its record and the new value
+        if len(calls) == 5:  # the old value's copy and record, the intent, the new value
             raise OSError(5, "simulated crash")
         Path(source).replace(target)
 
-    new = other_payload(payload)
+    value = Secret(jwt_shaped("new-guid"))
+    new = SecretPayload(
+        value,
+        replace(payload.meta, token_guid="new-guid", value_sha256=value.sha256(), format="raw"),
+    )
     with pytest.raises(StoreError, match="metadata"):
-        FileStore("local", tmp_path, replace=crash_on_second).put("ds-read", new)
+        FileStore("local", tmp_path, replace=crash_on_the_metadata).put("ds-read", new)
 
     store = FileStore("local", tmp_path)
     assert calls[0].endswith("ds-read.previous") and calls[1].endswith("previous.meta.json")
-    assert calls[2].endswith("ds-read") and calls[3].endswith("ds-read.meta.json")
+    assert calls[2].endswith("ds-read.meta.json") and calls[3].endswith("ds-read")
+    assert calls[4].endswith("ds-read.meta.json")
     assert store.read_value_hash("ds-read") == new.meta.value_sha256
-    assert store.read_meta("ds-read") is None  # never the old token's: repaired next plan
+    assert store.read_meta("ds-read") is None  # never the old token's
+    (state,) = store.read_states(["ds-read"]).values()
+    assert state.pending == PendingWrite("new-guid", (payload.meta.token_guid,), None, "raw")
+    assert state.value == StoredValue("new-guid", "raw", value.sha256())  # the value's jti
     assert store.restore_previous("ds-read", "new-guid")
     assert store.read_meta("ds-read") == payload.meta
     assert store.read_value_hash("ds-read") == payload.meta.value_sha256

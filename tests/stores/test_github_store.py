@@ -187,24 +187,25 @@ def test_it_cannot_restore_and_says_so(github: RunningGitHub, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("before", ["nothing", "an older token"])
-def test_a_secret_written_without_its_metadata_is_not_claimed_restored(
+def test_a_token_that_may_write_secrets_but_not_variables_writes_nothing(
     github: RunningGitHub, tmp_path: Path, before: str
 ) -> None:
-    """Secrets may be written, variables only read: the PUT lands, the metadata is refused, so
-    the key holds the new value although no metadata says so; going back is impossible."""
+    """Secrets may be written, variables only read: the intent, a variable written before the
+    secret, is refused, so no secret is written and the new token can be revoked."""
     writer = make_store(github, tmp_path)
     old = new_payload()
     if before == "an older token":
         writer.put("PPM_TOKEN", old)
+    held = github.fake.secret_value(f"repo:{REPO}", "PPM_TOKEN")
     store = make_store(github, tmp_path, grants={REPO: {"secrets": "write", "variables": "read"}})
     payload = new_payload()
 
     with pytest.raises(StoreError, match=r"writing variable PPM_TOKEN_PPM_TOKENS_META.*HTTP 403"):
         store.put("PPM_TOKEN", payload)
 
-    assert github.fake.secret_value(f"repo:{REPO}", "PPM_TOKEN") == payload.payload.reveal()
-    assert store.restore_previous("PPM_TOKEN", payload.meta.token_guid) is False
-    assert store.restore_previous("PPM_TOKEN", "another-guid") is True
+    assert github.fake.secret_value(f"repo:{REPO}", "PPM_TOKEN") == held
+    assert store.restore_previous("PPM_TOKEN", payload.meta.token_guid) is True
+    assert store.read_meta("PPM_TOKEN") == (old.meta if before == "an older token" else None)
 
 
 def test_a_refused_secret_write_leaves_nothing_to_undo(
@@ -218,6 +219,8 @@ def test_a_refused_secret_write_leaves_nothing_to_undo(
 
     assert github.fake.secret_value(f"repo:{REPO}", "PPM_TOKEN") is None
     assert store.restore_previous("PPM_TOKEN", payload.meta.token_guid) is True
+    # The intent it wrote before the refused secret is gone with it.
+    assert "PPM_TOKEN_PPM_TOKENS_META" not in github.fake.scope(f"repo:{REPO}").variables
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 from reconciler.apply.lock import ApplyLock, LockContext, LockInfo, open_lock
 from reconciler.errors import LockError, LockHeld
 from reconciler.spec.model import LockConfig, StoreConfig
+from reconciler.stores.lock_records import to_record
 from tests.stores.moto_server import Moto, moto
 from tests.stores.openbao import OpenBao, new_mount, openbao
 
@@ -238,3 +239,74 @@ def test_a_dynamodb_lock_needs_a_table(tmp_path: Path) -> None:
     context = LockContext(SERVER, "ns", {}, tmp_path, {"AWS_REGION": "eu-west-1"}, datetime.now)
     with pytest.raises(LockError, match=r"needs `lock\.table`"):
         open_lock(LockConfig(type="dynamodb"), context)
+
+
+def vault_context(openbao: OpenBao, mount: str, server: str, tmp_path: Path) -> LockContext:
+    store = StoreConfig(
+        "vault",
+        "vault",
+        MappingProxyType({"address": openbao.url, "mount": mount, "prefix": "ppm/"}),
+    )
+    env = {"VAULT_TOKEN": openbao.root_token}
+    return LockContext(server, "data-platform", {"vault": store}, tmp_path, env, Clock())
+
+
+def open_vault(context: LockContext) -> Any:
+    lock = open_lock(
+        LockConfig(type="vault", options=MappingProxyType({"store": "vault"})), context
+    )
+    lock._poll = 0.02
+    return lock
+
+
+def test_two_servers_sharing_a_namespace_and_a_vault_do_not_wait_for_each_other(
+    openbao: OpenBao, tmp_path: Path
+) -> None:
+    mount = new_mount(openbao)
+    ours = open_vault(vault_context(openbao, mount, SERVER, tmp_path))
+    eu = open_vault(vault_context(openbao, mount, "https://ppm-eu.example.com", tmp_path))
+    spelled = open_vault(vault_context(openbao, mount, "HTTPS://PPM.example.com:443/", tmp_path))
+    try:
+        ours.acquire(info(Clock()), timeout=0)
+        eu.acquire(info(Clock(), "eu pid 1"), timeout=0)
+        with pytest.raises(LockHeld):  # one server, however spelled: one lock
+            spelled.acquire(info(Clock(), "laptop pid 7"), timeout=0)
+        assert ours.path.startswith("ppm/locks/data-platform/") and ours.path != eu.path
+    finally:
+        for lock in (ours, eu, spelled):
+            lock.kv.client.close()
+
+
+def test_a_lock_an_older_version_holds_is_waited_for_and_broken_by_its_id(
+    openbao: OpenBao, tmp_path: Path
+) -> None:
+    """Older versions kept one entry per namespace, at <prefix>locks/<namespace>, with the URL
+    as typed in the record's key. Such a record of this server is this lock; one of another
+    server sharing the namespace is not."""
+    mount = new_mount(openbao)
+    lock = open_vault(vault_context(openbao, mount, SERVER, tmp_path))
+    clock = Clock()
+    older = LockInfo(
+        id=str(uuid.uuid4()),
+        key="https://PPM.example.com/|data-platform",
+        holder="ci@old-runner pid 9",
+        operation="apply",
+        created=clock(),
+        expires=clock() + timedelta(minutes=15),
+    )
+    other_server = LockInfo(**{**vars(older), "key": "https://ppm-eu.example.com|data-platform"})
+    legacy = "ppm/locks/data-platform"
+    try:
+        lock.kv.write(legacy, {"state": "held", **to_record(other_server)}, cas=0)
+        mine = info(clock)
+        lock.acquire(mine, timeout=0)  # another server's record: not this lock
+        lock.release()
+
+        lock.kv.write(legacy, {"state": "held", **to_record(older)}, cas=1)
+        with pytest.raises(LockHeld, match=f"ppm-tokens force-unlock {older.id}"):
+            lock.acquire(info(clock), timeout=0)
+        assert lock.force_unlock(older.id) == older
+        lock.acquire(info(clock), timeout=0)
+        assert lock.current() is not None and lock.current().holder == "ci@runner-1 pid 42"
+    finally:
+        lock.kv.client.close()

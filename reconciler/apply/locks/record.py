@@ -37,7 +37,7 @@ def new_info(key: str, operation: str, now: datetime, lease: timedelta) -> LockI
 
 
 def key_digest(key: str) -> str:
-    """A file name for a lock key (a server URL and a namespace)."""
+    """A file name for a lock key (a server's identity and a namespace)."""
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

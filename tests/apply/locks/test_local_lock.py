@@ -211,3 +211,29 @@ def test_the_default_kind_is_local(tmp_path: Path) -> None:
     lock.acquire(new_info(KEY, "apply", NOW, LEASE), timeout=0)
     assert len(list((tmp_path / "xdg" / "ppm-tokens" / "locks").glob("*.lock"))) == 1
     lock.release()
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["HTTPS://PPM.example.com", "https://ppm.example.com:443/", "https://ppm.example.com/"],
+)
+def test_another_spelling_of_the_server_is_the_same_lock(tmp_path: Path, spelling: str) -> None:
+    """Two spellings as two locks would let two applies of one namespace run at once, each
+    revoking the tokens the other just created."""
+
+    def context(server: str) -> LockContext:
+        env = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
+        return LockContext(server, "data-platform", {}, tmp_path, env, lambda: NOW)
+
+    first = open_lock(LockConfig(), context("https://ppm.example.com"))
+    second = open_lock(LockConfig(), context(spelling))
+    assert context(spelling).key == KEY
+    first.acquire(new_info(KEY, "apply", NOW, LEASE), timeout=0)
+    with pytest.raises(LockHeld):
+        second.acquire(new_info(context(spelling).key, "apply", NOW, LEASE), timeout=0)
+    other = open_lock(LockConfig(), context("https://ppm-eu.example.com"))
+    other.acquire(
+        new_info("https://ppm-eu.example.com|data-platform", "apply", NOW, LEASE), timeout=0
+    )
+    other.release()
+    first.release()
