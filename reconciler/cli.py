@@ -410,6 +410,29 @@ def rotate(**kwargs: Any) -> int:
     return run_command(command.run, apply_options, options)
 
 
+@app.command("bootstrap-admin")
+@spec_option(DEFAULT_SPEC)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Make a new managed admin token even when the store holds a live one.",
+)
+@lock_timeout_option
+@global_options
+def bootstrap_admin(**kwargs: Any) -> int:
+    """Replace a hand-made admin token with the spec's managed one (server.auth.token): store
+    it, then revoke the hand-made one (given by --token-file or PACKAGEMANAGER_TOKEN)."""
+    from reconciler.commands import bootstrap_admin as command
+
+    options = make_global(kwargs, spec_programs=True)
+    bootstrap_options = command.BootstrapOptions(
+        spec_path=kwargs["spec_path"],
+        force=kwargs["force"],
+        lock_timeout=kwargs["lock_timeout"],
+    )
+    return run_command(command.run, bootstrap_options, options)
+
+
 @app.command("force-unlock")
 @click.argument("lock_id", metavar="ID")
 @spec_option(DEFAULT_SPEC)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from reconciler.apply.context import Context, KnownGuids, label
 from reconciler.apply.model import ActionResult, ApplyOptions, ApplyReport
+from reconciler.apply.self_token import first_and_rest
 from reconciler.apply.steps import run_action
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.model import Action, Plan
@@ -113,10 +114,15 @@ def apply_plan(
                 stopping.set()  # before the worker can pick up the next group
                 raise
 
+    # The admin token the run authenticates with goes first and alone: what follows is sent
+    # with its successor once that is stored (apply.self_token).
+    first, rest = first_and_rest(_groups(changes), changes, spec)
+    if first:
+        run_group(first)
     with ThreadPoolExecutor(
         max_workers=options.concurrency, thread_name_prefix="ppm-tokens-apply"
     ) as pool:
-        futures = [pool.submit(run_group, indexes) for indexes in _groups(changes)]
+        futures = [pool.submit(run_group, indexes) for indexes in rest]
         try:
             for future in as_completed(futures):
                 future.result()

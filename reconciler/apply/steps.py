@@ -31,6 +31,7 @@ from reconciler.apply.create import create_token
 from reconciler.apply.model import ActionResult
 from reconciler.apply.record import record_action
 from reconciler.apply.revoke import revoke_action, revoke_refusal
+from reconciler.apply.self_token import switch_to_successor
 from reconciler.errors import ProofInconclusive, ReconcilerError
 from reconciler.ownership import stored_description
 from reconciler.plan.model import Action, ActionKind
@@ -119,6 +120,7 @@ def _handle_created(
     # The new value is confirmed; if dropping the copy fails, the next run's sweep removes it.
     with contextlib.suppress(ReconcilerError):
         store.commit(token.secret, guid)
+    switch_to_successor(ctx.driver, ctx.spec, token, created.value, guid)
 
     if replaced is None:
         return ActionResult(action, ok=True, new_guid=guid)

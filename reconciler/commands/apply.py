@@ -27,6 +27,7 @@ from reconciler.commands.runtime import (
     Clock,
     Environment,
     GlobalOptions,
+    check_admin_source,
     make_clock,
     open_driver,
     server_url,
@@ -44,7 +45,7 @@ from reconciler.server.driver import Driver
 from reconciler.spec import load_spec
 from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 # A saved plan is at most this large: one of 10,000 tokens takes 3 to 10 MiB.
@@ -324,7 +325,9 @@ def run(
     lock = open_lock(spec.lock, context)
     operation = "rotate" if options.only is not None else "apply"
     info = new_info(context.key, operation, wall_clock(), spec.lock.lease)
-    driver = open_driver(global_options, env, spec)
+    check_admin_source(global_options, env, spec)  # before waiting for the lock
+    driver: Driver | None = None
+    stores: dict[str, SecretStore] = {}
     try:
         with hold(
             lock,
@@ -333,6 +336,8 @@ def run(
             lease=spec.lock.lease,
             now=wall_clock,
         ) as held:
+            # Under the lock: the run that held it may have rotated the admin token in its store.
+            driver = open_driver(global_options, env, spec)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
             sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
@@ -384,4 +389,6 @@ def run(
             )
             return tokens_kept(plan, ui) or code
     finally:
-        driver.close()
+        close_stores(stores)
+        if driver is not None:
+            driver.close()

@@ -52,6 +52,7 @@ def findings_of(snapshot: Snapshot, settings: AuditSettings) -> tuple[Finding, .
             stored=snapshot.stored,
             store_problems=snapshot.store_problems,
             now=snapshot.now,
+            exchanged=snapshot.exchanged,
         ),
         settings,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from reconciler.commands.runtime import (
     Environment,
     GlobalOptions,
+    admin_credential,
     open_driver,
     server_url,
     store_context,
@@ -50,6 +51,7 @@ class Snapshot:
     store_problems: tuple[StoreProblem, ...]
     self_guid: str | None
     views: tuple[TokenView, ...]
+    exchanged: bool = False  # the admin token came from identity federation
 
     @property
     def namespaces(self) -> frozenset[str]:
@@ -155,7 +157,8 @@ def connected(
     """The snapshot, and the driver that read it, open for what the command does next."""
     spec = first_spec(specs, options, env)
     server = server_url(options, env, spec)
-    driver = open_driver(options, env, spec)
+    credential = admin_credential(options, env, spec)
+    driver = open_driver(options, env, spec, credential=credential)
     try:
         tokens = tuple(driver.list_tokens())
         listed = tuple(driver.list_resources()) if resources else None
@@ -172,6 +175,7 @@ def connected(
             store_problems=tuple(problems),
             self_guid=self_guid,
             views=views,
+            exchanged=credential.exchanged is not None,
         )
         yield snapshot, driver
     finally:

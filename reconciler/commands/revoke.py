@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from reconciler.apply import apply_plan
 from reconciler.apply.lock import open_lock
@@ -49,17 +48,10 @@ from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.spec.model import Spec, TokenState
+from reconciler.stores.base import PayloadReader
 from reconciler.stores.formats import token_from_payload
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
-
-
-@runtime_checkable
-class PayloadReader(Protocol):
-    """A store that can hand back what it holds (the file store). Beyond the SecretStore
-    contract: used only to prove a revoked value is refused."""
-
-    def read_payload(self, key: str) -> Secret | None: ...
 
 
 @dataclass(frozen=True)

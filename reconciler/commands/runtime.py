@@ -15,11 +15,13 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.commands import admin_store
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import AuthError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
 from reconciler.secret import Secret
 from reconciler.server import federation
+from reconciler.server.credential import AdminCredential
 from reconciler.server.driver import Driver
 from reconciler.server.federation import Exchanged
 from reconciler.spec.model import (
@@ -136,45 +138,66 @@ def admin_credential(
     1. --token-file PATH: given on the command line for this run (a break-glass token too);
     2. server.auth identity-federation: the identity token exchanged at the server, once per
        call; refused unless it carries global:admin (`require_admin`);
-    3. the variable the spec's server.token_env names (never falling back to the next: that
-       may be another server's admin token);
-    4. PACKAGEMANAGER_TOKEN.
+    3. the variable the spec's server.token_env names (never falling back to
+       PACKAGEMANAGER_TOKEN: that may be another server's admin token);
+    4. PACKAGEMANAGER_TOKEN;
+    5. the store the spec keeps its admin token in (server.auth.token or server.auth.store),
+       read at every call: a run that rotated it left the successor there.
 
     Never from a flag value: flags end up in shell history and process listings."""
     if options.token_file is not None:
         return AdminToken(read_token_file(options.token_file), f"--token-file {options.token_file}")
     if spec is not None and spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
         return _federated(options, env, spec, require_admin=require_admin)
+    from_env = _from_environment(env, spec)
+    if from_env is not None:
+        return from_env
+    kept = spec.admin_store() if spec is not None else None
+    if spec is not None and kept is not None:
+        why_not = admin_store.refusal(spec, kept, may_run_programs=options.spec_programs)
+        if why_not is not None:
+            raise UsageError(why_not)
+        context = store_context(spec, env, run_read_commands=options.spec_programs)
+        value = admin_store.read_admin_token(spec, kept, context)
+        return AdminToken(value, admin_store.describe(spec, kept))
     variable = spec.server.token_env if spec is not None else None
     if variable:
-        named = env.variables.get(variable, "").strip()
-        if not named:
-            raise UsageError(
-                f"no admin token for {spec.path if spec else 'the spec'}: its server.token_env "
-                f"names {variable}, which is not set; set it to a global:admin token of that "
-                "server, or pass --token-file PATH"
-            )
-        return AdminToken(Secret(named), variable)
-    value = env.variables.get("PACKAGEMANAGER_TOKEN", "").strip()
-    if not value:
-        hint = ""
-        if env.variables.get(IDENTITY_TOKEN_FILE_VARIABLE):
-            hint = (
-                f"; {IDENTITY_TOKEN_FILE_VARIABLE} is set: to exchange that identity token, "
-                "set server.auth: {type: identity-federation} in the spec"
-            )
         raise UsageError(
-            "no admin token: set PACKAGEMANAGER_TOKEN or pass --token-file PATH "
-            f"(a global:admin token){hint}"
+            f"no admin token for {spec.path if spec else 'the spec'}: its server.token_env "
+            f"names {variable}, which is not set; set it to a global:admin token of that "
+            "server, or pass --token-file PATH"
         )
-    return AdminToken(Secret(value), "PACKAGEMANAGER_TOKEN")
+    hint = ""
+    if env.variables.get(IDENTITY_TOKEN_FILE_VARIABLE):
+        hint = (
+            f"; {IDENTITY_TOKEN_FILE_VARIABLE} is set: to exchange that identity token, "
+            "set server.auth: {type: identity-federation} in the spec"
+        )
+    raise UsageError(
+        "no admin token: set PACKAGEMANAGER_TOKEN or pass --token-file PATH "
+        f"(a global:admin token){hint}"
+    )
+
+
+def _from_environment(env: Environment, spec: Spec | None) -> AdminToken | None:
+    """The admin token the environment gives: server.token_env's variable, else (when the
+    spec names none) PACKAGEMANAGER_TOKEN; None when unset or empty."""
+    variable = (spec.server.token_env if spec is not None else None) or "PACKAGEMANAGER_TOKEN"
+    value = env.variables.get(variable, "").strip()
+    return AdminToken(Secret(value), variable) if value else None
 
 
 def check_admin_source(options: GlobalOptions, env: Environment, spec: Spec) -> None:
     """Raises as admin_credential would when no admin token can be had, without sending
-    anything (an identity token is exchanged only when a driver opens)."""
+    anything (an identity token is exchanged, and a store read, only when a driver opens)."""
     if options.token_file is None and spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
         federation.check_available(spec.server.auth.identity_token, env.variables)
+        return
+    kept = spec.admin_store()
+    if options.token_file is None and kept is not None and _from_environment(env, spec) is None:
+        why_not = admin_store.refusal(spec, kept, may_run_programs=options.spec_programs)
+        if why_not is not None:
+            raise UsageError(why_not)
         return
     admin_credential(options, env, spec)
 
@@ -287,7 +310,8 @@ def open_driver(
     (doctor tries both)."""
     url = server_url(options, env, spec)
     credential = credential or admin_credential(options, env, spec)
-    token = credential.value
+    # One holder for both drivers: a run that rotates its own admin token switches it there.
+    token = AdminCredential(credential.value, credential.source)
     from reconciler.deadline import SERVER_HTTP_SECONDS, SERVER_RSPM_SECONDS
     from reconciler.server.http import HttpDriver
     from reconciler.server.tls import ssl_context, trust_source, trusting_environment
@@ -300,7 +324,6 @@ def open_driver(
         url,
         token,
         verify=ssl_context(trust),
-        token_source=credential.source,
         listed_scopes=listed,
         deadline=timeout or SERVER_HTTP_SECONDS,
     )

@@ -34,6 +34,7 @@ from reconciler.urls import server_identity
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_TOKEN_VARIABLE = "PACKAGEMANAGER_TOKEN"
+STORED_SOURCE = "the admin token in "  # then where the store keeps it
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def resolve(specs: Sequence[Spec], options: GlobalOptions, env: Environment) -> 
     problems += secret_clashes(specs, env.variables)
     if problems:
         raise SpecError(problems)
-    check_token_sources(targets, options)
+    check_token_sources(targets, options, env)
     for target in targets:
         check_admin_source(options, env, target.spec)  # raises when none can be had
     return targets
@@ -248,10 +249,26 @@ def namespace_line(path: Path) -> int:
     return next((n for n, line in enumerate(lines, 1) if _NAMESPACE_KEY.match(line)), 0)
 
 
-def token_source(spec: Spec, options: GlobalOptions) -> str:
+def token_source(spec: Spec, options: GlobalOptions, env: Environment | None = None) -> str:
     """Where a spec's admin token comes from, as people name it."""
     if options.token_file is not None:
         return f"--token-file {options.token_file}"
+    variable = spec.server.token_env or DEFAULT_TOKEN_VARIABLE
+    kept = spec.admin_store()
+    if kept is not None and env is not None and not env.variables.get(variable, "").strip():
+        # Two specs reading one stored admin token: the same token, whatever each calls the
+        # store.
+        config = spec.stores[kept.store]
+        declared = DeclaredSecret(
+            kept.store,
+            config.type,
+            config.options,
+            kept.secret,
+            spec.server.auth.token or "",
+            Path(spec.path).parent,
+            env.variables,
+        )
+        return f"{STORED_SOURCE}{secret_locations(declared)[0].shown}"
     if spec.server.auth.type is AuthType.IDENTITY_FEDERATION:
         # One identity token sent to two servers hands it to whoever runs the other one.
         identity = spec.server.auth.identity_token
@@ -263,12 +280,14 @@ def token_source(spec: Spec, options: GlobalOptions) -> str:
     return spec.server.token_env or DEFAULT_TOKEN_VARIABLE
 
 
-def check_token_sources(targets: Sequence[Target], options: GlobalOptions) -> None:
+def check_token_sources(
+    targets: Sequence[Target], options: GlobalOptions, env: Environment | None = None
+) -> None:
     """One admin token is for one server: the same token sent to a second server would hand
     it to whoever runs that server, and it could not authenticate there anyway."""
     servers: dict[str, dict[str, Target]] = {}
     for target in targets:
-        source = token_source(target.spec, options)
+        source = token_source(target.spec, options, env)
         servers.setdefault(source, {}).setdefault(server_identity(target.server), target)
     for source, reached in servers.items():
         if len(reached) < 2:
@@ -280,6 +299,11 @@ def check_token_sources(targets: Sequence[Target], options: GlobalOptions) -> No
             fix = (
                 "give the specs of each server their own identity token "
                 "(server.auth.identity_token: another file, or another audience)"
+            )
+        elif source.startswith(STORED_SOURCE):
+            fix = (
+                "give each server its own admin token, kept under its own secret "
+                "(server.auth.token or server.auth.store)"
             )
         else:
             fix = "give the specs of each server their own variable with server.token_env"

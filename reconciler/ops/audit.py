@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from reconciler.durations import format_duration, humanize
 from reconciler.ops import rules as R
+from reconciler.ops.audit_admin import admin_checks
 from reconciler.ops.rules import Rule, Severity
 from reconciler.ops.view import Generation, TokenView
 from reconciler.plan.compare import deprecated_scope, immutable_changes, index_resources
@@ -59,6 +60,7 @@ class AuditInput:
     stored: Mapping[tuple[str, str], KeyState | SecretMeta | None]
     store_problems: Sequence[StoreProblem]
     now: datetime
+    exchanged: bool = False  # the admin token in use came from identity federation
 
 
 def _where(view: TokenView, specs: Sequence[Spec]) -> tuple[str | None, int | None]:
@@ -290,12 +292,20 @@ def audit(data: AuditInput, settings: AuditSettings | None = None) -> tuple[Find
     for view in data.views:
         if view.active:
             _token_rules(out, view, settings)
+    checks = admin_checks(
+        data.views, data.now, slack=settings.overdue_slack, exchanged=data.exchanged
+    )
+    for rule, view, message in checks:
+        out.token(rule, view, message)
     for spec in data.specs:
         _declared_rules(out, spec)
     _store_rules(out)
+    # The admin token in use, overdue: PPMT019 says it, and more, so PPMT011 does not again.
+    stale = {f.guid for f in out.findings if f.rule is R.ADMIN_STALE}
+    findings = [f for f in out.findings if f.rule is not R.ROTATION_OVERDUE or f.guid not in stale]
     return tuple(
         sorted(
-            out.findings,
+            findings,
             key=lambda f: (
                 -f.severity.rank,
                 f.rule.id,

@@ -157,6 +157,37 @@ WEAKER_PROOF = Rule(
     "on this server.",
 )
 
+ADMIN_EXPIRES_UNREPLACED = Rule(
+    "PPMT017",
+    "admin-expires-unreplaced",
+    Severity.ERROR,
+    "The admin token expires before a scheduled rotation can replace it",
+    "When it expires no run can authenticate, and only a hand-made admin token can start "
+    "again (`ppm-tokens bootstrap-admin`). Give it an expiry longer than rotation.after plus "
+    "the runs the schedule may miss (the built-ins: 7d, rotated after 1d), and check that "
+    "the scheduled workflow runs.",
+)
+ADMIN_UNMANAGED = Rule(
+    "PPMT018",
+    "admin-unmanaged",
+    Severity.WARNING,
+    "The admin token in use is not managed by any spec",
+    "A global:admin token made by hand is known to whoever made it and lives until someone "
+    "rotates it. Declare the admin token in the spec (server.auth.token) and run "
+    "`ppm-tokens bootstrap-admin`, which revokes the hand-made one (README: Who rotates the "
+    "admin token).",
+)
+ADMIN_STALE = Rule(
+    "PPMT019",
+    "admin-stale",
+    Severity.ERROR,
+    "The admin token in use is older than its rotation",
+    "The run authenticates with an admin token that should have been replaced: the "
+    "scheduled apply has not rotated it, or the job is given an old value (a "
+    "PACKAGEMANAGER_TOKEN left beside the store wins over it). Check the scheduled "
+    "workflow, and give the job no admin token but the store's.",
+)
+
 RULES: tuple[Rule, ...] = (
     NEVER_EXPIRES,
     TOO_OLD,
@@ -174,4 +205,7 @@ RULES: tuple[Rule, ...] = (
     DEPRECATED_SCOPE,
     UNDECLARED,
     WEAKER_PROOF,
+    ADMIN_EXPIRES_UNREPLACED,
+    ADMIN_UNMANAGED,
+    ADMIN_STALE,
 )

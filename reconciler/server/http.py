@@ -46,7 +46,8 @@ from reconciler.errors import (
 )
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.server import endpoints, jwtinfo, paging
+from reconciler.server import endpoints, paging
+from reconciler.server.credential import AdminCredential
 from reconciler.server.driver import TokenFilter
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.server.parse import resource_from_json, token_from_json
@@ -77,7 +78,7 @@ class HttpDriver:
     def __init__(
         self,
         base_url: str,
-        token: Secret,
+        token: Secret | AdminCredential,
         *,
         client: httpx.Client | None = None,
         timeout: float = 10.0,
@@ -102,7 +103,11 @@ class HttpDriver:
                 f"page_size must be between 1 and {MAX_PAGE_SIZE} (PPM's largest page)"
             )
         self._base = base_url.rstrip("/")
-        self._token = token
+        # Read for every request: a run that rotates its own admin token switches it (see
+        # server/credential.py).
+        self._credential = (
+            token if isinstance(token, AdminCredential) else AdminCredential(token, token_source)
+        )
         self._own_client = client is None
         self._client = client or httpx.Client(timeout=timeout, verify=verify)
         self._deadline = deadline
@@ -118,7 +123,6 @@ class HttpDriver:
         self._rng = rng or random.Random()
         self._log = logger or logging.getLogger(__name__)
         self._now = now
-        self.token_source = token_source  # where the admin token came from, for messages
         # Scopes the spec proves by the token list only (server.proof), the rspm driver too.
         self.listed_scopes = listed_scopes
         # Read once per driver (one run): proofs pick a repository or source from it.
@@ -131,6 +135,15 @@ class HttpDriver:
         # The server's Date of its latest answer, and time.monotonic() when it arrived.
         self._server_date: tuple[datetime, float] | None = None
 
+    @property
+    def credential(self) -> AdminCredential:
+        return self._credential
+
+    @property
+    def token_source(self) -> str:
+        """Where the admin token in use came from, for messages."""
+        return self._credential.source
+
     # Transport ---------------------------------------------------------------------------------
 
     def _bearer(self, value: Secret) -> dict[str, str]:
@@ -139,7 +152,9 @@ class HttpDriver:
     def _scrub(self, text: str) -> str:
         """Server text fit to quote in a message: without our token, short, and on one line
         with nothing a terminal would interpret."""
-        return for_terminal(text.replace(self._token.reveal(), _REDACTED)[:300])
+        for held in self._credential.held:
+            text = text.replace(held.reveal(), _REDACTED)
+        return for_terminal(text[:300])
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(self._rng, attempt, self._backoff_base, self._backoff_cap)
@@ -157,6 +172,8 @@ class HttpDriver:
     ) -> httpx.Response:
         """One logical request with retries. Never puts request headers in a message."""
         where = f"{method} {self._base}{path}"
+        if headers is None:
+            headers = self._bearer(self._credential.value)
         deadline = Deadline.start(self._deadline, self._deadline_setting, self._monotonic)
         attempt = 0
         while True:
@@ -166,7 +183,7 @@ class HttpDriver:
                 response = self._client.request(
                     method,
                     self._base + path,
-                    headers=headers if headers is not None else self._bearer(self._token),
+                    headers=headers,
                     params=params,
                     json=body,
                     timeout=deadline.httpx_timeout(self._client.timeout),
@@ -405,7 +422,7 @@ class HttpDriver:
         self._check("GET", proof.path, response)
 
     def self_guid(self) -> str | None:
-        return jwtinfo.token_guid(self._token.reveal())
+        return self._credential.guid()
 
     def server_version(self) -> str | None:
         """The version the server reports at GET /__api__/status; None when it does not say.

@@ -44,6 +44,7 @@ from reconciler.errors import (
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import jwtinfo, rspm_output
+from reconciler.server.credential import AdminCredential
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.server.retry import backoff_delay
@@ -140,7 +141,7 @@ class RspmDriver:
         self,
         command: Sequence[str],
         base_url: str,
-        token: Secret,
+        token: Secret | AdminCredential,
         *,
         env: Mapping[str, str],
         http: HttpDriver | None = None,
@@ -157,9 +158,11 @@ class RspmDriver:
         if not command or not all(command):
             raise ValueError("the rspm command needs at least a program")
         self._command = tuple(command)
-        self._token = token
-        self._env = {**env, ADDRESS_VARIABLE: base_url, TOKEN_VARIABLE: token.reveal()}
+        # One holder with the HTTP driver, read at every run of the CLI: a switch to the
+        # successor of the admin token reaches both (see server/credential.py).
         self._http = http or HttpDriver(base_url, token, now=now)
+        self._credential = self._http.credential
+        self._env = {**env, ADDRESS_VARIABLE: base_url}
         self._runner = runner
         self._timeout = timeout
         self._timeout_setting = timeout_setting
@@ -178,6 +181,10 @@ class RspmDriver:
     def command(self) -> tuple[str, ...]:
         return self._command
 
+    @property
+    def credential(self) -> AdminCredential:
+        return self._credential
+
     # Running the CLI ---------------------------------------------------------------------------
 
     def _deadline(self) -> Deadline:
@@ -189,8 +196,9 @@ class RspmDriver:
             self._log.debug("running %s", " ".join(for_terminal(a) for a in argv))
         else:
             self._log.debug("running %s create token (%s)", self._command[-1], args[2])
+        env = {**self._env, TOKEN_VARIABLE: self._credential.value.reveal()}
         try:
-            result = self._runner(argv, self._env, max(deadline.remaining(), 0.001))
+            result = self._runner(argv, env, max(deadline.remaining(), 0.001))
         except RspmTimeout:
             # The runner was given what was left: the deadline is what ran out.
             raise RspmTimeout(deadline.message(_label(argv), "finish")) from None
@@ -202,7 +210,8 @@ class RspmDriver:
     def _quote(self, result: Completed, *also_secret: str) -> str:
         """What the CLI said on stderr, fit to show: its `Error:` line first, the admin token and
         any value removed, informational `<<` lines and the usage text dropped, escaped."""
-        return rspm_output.quote(result.stderr, (self._token.reveal(), *also_secret))
+        held = tuple(value.reveal() for value in self._credential.held)
+        return rspm_output.quote(result.stderr, (*held, *also_secret))
 
     def _failure(self, what: str, result: Completed, *also_secret: str) -> ServerError:
         said = self._quote(result, *also_secret)
@@ -373,7 +382,7 @@ class RspmDriver:
         return self._http.server_now()
 
     def self_guid(self) -> str | None:
-        return jwtinfo.token_guid(self._token.reveal())
+        return self._credential.guid()
 
     def close(self) -> None:
         self._http.close()

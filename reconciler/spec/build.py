@@ -30,6 +30,7 @@ from reconciler.spec.model import (
     ServerConfig,
     Spec,
     StoreConfig,
+    StoredAdminToken,
     TokenSpec,
     TokenState,
     UnmanagedPolicy,
@@ -86,7 +87,14 @@ def _auth(auth: Mapping[str, object]) -> AuthConfig:
         token = IdentityToken(IdentitySource.GITHUB_ACTIONS, str(audience) if audience else None)
     else:
         token = IdentityToken(IdentitySource(str(source)), str(value))
-    return AuthConfig(type=AuthType(str(auth.get("type"))), identity_token=token)
+    named, store, secret = auth.get("token"), auth.get("store"), auth.get("secret")
+    stored = StoredAdminToken(str(store), str(secret)) if store and secret else None
+    return AuthConfig(
+        type=AuthType(str(auth.get("type"))),
+        identity_token=token,
+        token=str(named) if named else None,
+        stored=stored,
+    )
 
 
 def _store(name: str, entry: Mapping[str, object]) -> StoreConfig:

@@ -25,6 +25,13 @@ _BUILTINS: Mapping[str, str | None] = {
     "format": BUILTIN_FORMAT,
     "on_delete": BUILTIN_ON_DELETE,
 }
+# The admin token the runs authenticate with (server.auth.token) lives days, rotates at every
+# daily run and leaves its predecessor an hour for other pipelines that read it before: its
+# own built-ins, never `defaults:` (made for consumers' tokens, whose before_expiry would not
+# even fit a week), and always the value alone, as a job's secret hands it over.
+ADMIN_EXPIRES = "7d"
+ADMIN_ROTATION: Mapping[str, str] = {"after": "1d", "before_expiry": "none", "grace": "1h"}
+_ADMIN_OWN = frozenset({"expires", "format"})
 
 
 @dataclass(frozen=True)
@@ -59,11 +66,20 @@ def namespace(data: object) -> str:
     return value if isinstance(value, str) else BUILTIN_NAMESPACE
 
 
+def is_admin_token(data: object, index: int) -> bool:
+    """Whether token `index` is the admin token the runs authenticate with (server.auth.token)."""
+    auth = mapping(mapping(mapping(data).get("server")).get("auth"))
+    name = auth.get("token")
+    return isinstance(name, str) and token(data, index).get("name") == name
+
+
 def setting(data: object, index: int, key: str) -> Sourced:
     """`expires`, `store`, `format` or `on_delete` of token `index`."""
     entry = token(data, index)
     if key in entry:
         return Sourced(entry[key], ("tokens", index, key))
+    if key in _ADMIN_OWN and is_admin_token(data, index):
+        return Sourced(ADMIN_EXPIRES if key == "expires" else BUILTIN_FORMAT, None)
     defaults = mapping(mapping(data).get("defaults"))
     if key in defaults:
         return Sourced(defaults[key], ("defaults", key))
@@ -77,6 +93,8 @@ def rotation_setting(data: object, index: int | None, key: str) -> Sourced:
         rotation = mapping(token(data, index).get("rotation"))
         if key in rotation:
             return Sourced(rotation[key], ("tokens", index, "rotation", key))
+        if is_admin_token(data, index):
+            return Sourced(ADMIN_ROTATION[key], None)
     defaults = mapping(mapping(mapping(data).get("defaults")).get("rotation"))
     if key in defaults:
         return Sourced(defaults[key], ("defaults", "rotation", key))

@@ -127,9 +127,23 @@ class IdentityToken:
 
 
 @dataclass(frozen=True)
+class StoredAdminToken:
+    """Where a stored admin token is read from: a store's key."""
+
+    store: str  # a key of Spec.stores
+    secret: str
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     type: AuthType = AuthType.TOKEN
     identity_token: IdentityToken = field(default_factory=IdentityToken)
+    # type token only. `token`: the declared global:admin token that is the run's own
+    # credential: read from its store and rotated by apply like any other (the spec's self
+    # token). `stored`: a store key to read the admin token from, kept by someone else (another
+    # spec's self token). At most one of them; neither: the environment alone.
+    token: str | None = None
+    stored: StoredAdminToken | None = None
 
 
 class ProofMethod(StrEnum):
@@ -209,3 +223,21 @@ class Spec:
 
     def token(self, name: str) -> TokenSpec | None:
         return next((t for t in self.tokens if t.name == name), None)
+
+    @property
+    def self_token(self) -> TokenSpec | None:
+        """The declared token that is the admin token this spec's runs authenticate with
+        (server.auth.token), which apply rotates like any other."""
+        name = self.server.auth.token
+        return self.token(name) if name is not None else None
+
+    def admin_store(self) -> StoredAdminToken | None:
+        """Where the admin token is read from when neither --token-file nor the environment
+        gives one: the self token's store and secret, or server.auth's store and secret."""
+        auth = self.server.auth
+        if auth.type is not AuthType.TOKEN:
+            return None
+        declared = self.self_token
+        if declared is not None:
+            return StoredAdminToken(declared.store, declared.secret)
+        return auth.stored

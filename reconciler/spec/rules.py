@@ -17,6 +17,7 @@ from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
 from reconciler.problems import Problem, Severity
 from reconciler.sanitize import EXCERPT, cut, has_unsafe_characters, quoted
 from reconciler.spec import effective
+from reconciler.spec.admin_rules import admin_token_problems
 from reconciler.spec.effective import Sourced, mapping
 from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.model import ALL_RESOURCES, Scope
@@ -115,6 +116,7 @@ def rule_problems(
         auth_problems,
         store_settings,
         _server_url,
+        admin_token_problems,
     )
     for rule in whole_file:
         problems.extend(rule(ctx))

@@ -30,7 +30,8 @@ def auth_problems(ctx: _Context) -> Iterator[Problem]:
         yield ctx.error(
             ("server", "auth", "identity_token"),
             "server.auth.identity_token is for type identity-federation; with type token the "
-            "admin token comes from --token-file, server.token_env or PACKAGEMANAGER_TOKEN",
+            "admin token comes from --token-file, server.token_env or PACKAGEMANAGER_TOKEN, "
+            "or a store (server.auth.token, server.auth.store)",
             on_key=True,
         )
     if kind == AuthType.IDENTITY_FEDERATION and "token_env" in server:

@@ -31,7 +31,7 @@ _EMAIL = re.compile(
 )
 # Arguments of a command store's programs may be multi-line scripts (`sh -c`), so a line break
 # or a tab is allowed there; nothing else is.
-_COMMAND_KEYS = frozenset({"command", "read_command", "delete_command"})
+_COMMAND_KEYS = frozenset({"command", "read_command", "delete_command", "read_value_command"})
 _COMMAND_WHITESPACE = frozenset("\n\t")
 _CONTROL_NAMES = {
     "\x00": "NUL",

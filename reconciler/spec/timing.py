@@ -171,7 +171,9 @@ def rotation_problems(
         return next((source.path for source in sources if source.path is not None), None)
 
     def shown(source: Sourced) -> str:
-        return f"{source.value}{'' if source.from_token or index is None else ' (from defaults)'}"
+        if source.from_token or index is None:
+            return str(source.value)
+        return f"{source.value} ({'from defaults' if source.path else 'built in'})"
 
     def not_shorter(
         key: str, source: Sourced, *, limit: timedelta | None, than: Sourced, text: str, why: str

@@ -22,7 +22,6 @@ created is deleted at once. `delete` schedules deletion with the spec's recovery
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -213,21 +212,15 @@ class AwsStore:
         return result
 
     def _value_of(self, key: str) -> StoredValue:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        name = self._secret_name(key)
-        try:
-            found = self.client.get_secret_value(SecretId=name, VersionStage=CURRENT)
-        except ClientError as exc:
-            if error_code(exc) in ("ResourceNotFoundException", "InvalidRequestException"):
-                return StoredValue(None)
-            raise self._fail("read", name, exc) from None
-        except BotoCoreError as exc:
-            raise self._fail("read", name, exc) from None
-        value = found.get("SecretString")
-        return inspect_payload(Secret(value)) if isinstance(value, str) else StoredValue(None)
+        payload = self.read_payload(key)
+        return inspect_payload(payload) if payload is not None else StoredValue(None)
 
     def read_value_hash(self, key: str) -> str | None:
+        payload = self.read_payload(key)
+        return payload.sha256() if payload is not None else None
+
+    def read_payload(self, key: str) -> Secret | None:
+        """The AWSCURRENT version's string (see stores.base.PayloadReader)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         name = self._secret_name(key)
@@ -242,7 +235,7 @@ class AwsStore:
         except BotoCoreError as exc:
             raise self._fail("read", name, exc) from None
         value = found.get("SecretString")
-        return hashlib.sha256(value.encode()).hexdigest() if isinstance(value, str) else None
+        return Secret(value) if isinstance(value, str) else None
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from reconciler.secret import Secret
 
@@ -294,6 +294,19 @@ class SecretStore(Protocol):
         that no run will do. Nothing else: what a store cannot prove it wrote for one of these
         keys is not its to remove. Called once per apply, under the lock, before any put.
         Returns what it removed, as value-free descriptions."""
+        ...
+
+
+@runtime_checkable
+class PayloadReader(Protocol):
+    """A store that can hand back the payload it holds (file, vault, aws; a command store with
+    a read_value_command), beyond the SecretStore contract: read to use the admin token a
+    store keeps (server.auth) and to prove that a revoked value is refused. Never read for
+    anything else: plan and apply tell tokens apart by metadata."""
+
+    def read_payload(self, key: str) -> Secret | None:
+        """The payload stored under `key`, as written (raw, JSON or netrc); None when nothing
+        is stored there."""
         ...
 
 

@@ -8,6 +8,9 @@ Spec options:
                     It runs only when the store is opened for apply (StoreContext.
                     run_read_commands): `plan` never runs a program named in the spec.
     delete_command: optional argv run to delete a secret (needed for `on_delete: delete`)
+    read_value_command: optional argv that prints the stored payload on stdout (empty output:
+                    nothing stored), for a store that keeps the admin token ppm-tokens runs
+                    with (server.auth); runs only where read_command may
     state_dir:      where the metadata of what this store wrote is kept (default
                     $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
     timeout:        seconds before a command counts as failed (default 60)
@@ -17,10 +20,10 @@ Spec options:
 In every argv, `{secret}` becomes the secret's key. `{name}` becomes the token's name in `command`;
 read and delete know only the key, so their argv may use `{secret}` alone. Each run gets the
 caller's values of the allow-listed variables and of the `env` names, nothing else (never an
-admin token: see command_rules), plus PPM_TOKENS_ACTION (put | read-meta | delete),
-PPM_TOKENS_SECRET and, for put, PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES, _SCOPE
-and _SHA256 (of the payload), and when known _FORMAT and _RETIRE_PREVIOUS_AFTER, so a single
-script can serve all three roles by looking at PPM_TOKENS_ACTION.
+admin token: see command_rules), plus PPM_TOKENS_ACTION (put | read-meta | read-value |
+delete), PPM_TOKENS_SECRET and, for put, PPM_TOKENS_GUID, _NAME, _NAMESPACE, _CREATED, _EXPIRES,
+_SCOPE and _SHA256 (of the payload), and when known _FORMAT and _RETIRE_PREVIOUS_AFTER, so a
+single script can serve all roles by looking at PPM_TOKENS_ACTION.
 
 Why a state directory: the planner compares stored metadata with the live tokens. A store that
 cannot report metadata would look empty on every run and be repaired forever, so the store keeps
@@ -149,13 +152,18 @@ class CommandStore:
         withheld: frozenset[str] = frozenset({ADMIN_TOKEN_VARIABLE}),
         read_command: Sequence[str] | None = None,
         delete_command: Sequence[str] | None = None,
+        read_value_command: Sequence[str] | None = None,
         state_dir: Path,
         timeout: float = DEFAULT_TIMEOUT,
         run_read_commands: bool = False,
     ) -> None:
         if not argv:
             raise StoreError(f"store '{name}' (type command) needs a 'command'")
-        key_only = (("read_command", read_command), ("delete_command", delete_command))
+        key_only = (
+            ("read_command", read_command),
+            ("delete_command", delete_command),
+            ("read_value_command", read_value_command),
+        )
         for option, template in key_only:
             if template is not None and any("{name}" in part for part in template):
                 raise StoreError(
@@ -166,6 +174,9 @@ class CommandStore:
         self.argv = tuple(argv)
         self.read_command = tuple(read_command) if read_command is not None else None
         self.delete_command = tuple(delete_command) if delete_command is not None else None
+        self.read_value_command = (
+            tuple(read_value_command) if read_value_command is not None else None
+        )
         self.timeout = timeout
         self._run_process = run
         for variable in passed:
@@ -324,6 +335,21 @@ class CommandStore:
     def read_meta_many(self, keys: Sequence[str]) -> Mapping[str, SecretMeta | None]:
         return read_meta_each(self, keys)
 
+    def read_payload(self, key: str) -> Secret | None:
+        """What read_value_command prints (see stores.base.PayloadReader)."""
+        if self.read_value_command is None:
+            raise StoreError(
+                f"store '{self.name}' has no read_value_command, so the value of {key!r} cannot "
+                "be read back: add one that prints the stored value"
+            )
+        if not self._run_read_commands:
+            raise StoreError(
+                f"store '{self.name}': its read_value_command is a program the spec names, and "
+                "this command runs none (it may run on a pull request's spec)"
+            )
+        output = self._run(self.read_value_command, key, action="read-value").strip()
+        return Secret(output) if output else None
+
     def restore_previous(self, key: str, guid: str) -> bool:
         """Nothing to undo only when no command ever wrote `guid` under `key`; otherwise the
         program may hold it and there is no way to take it back. What read_command says is not
@@ -430,6 +456,7 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
     assert argv is not None
     read_command = _argv_option(config, "read_command", required=False)
     delete_command = _argv_option(config, "delete_command", required=False)
+    read_value_command = _argv_option(config, "read_value_command", required=False)
     raw_state = config.options.get("state_dir")
     if raw_state is not None and not (isinstance(raw_state, str) and raw_state.strip()):
         raise StoreError(f"store '{config.name}': 'state_dir' must be a path")
@@ -455,6 +482,7 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         withheld=context.withheld,
         read_command=read_command,
         delete_command=delete_command,
+        read_value_command=read_value_command,
         state_dir=state_dir,
         timeout=float(raw_timeout),
         run_read_commands=context.run_read_commands,

@@ -325,7 +325,7 @@ class FileStore:
 
     def read_payload(self, key: str) -> Secret | None:
         """The stored payload, for `revoke` to prove the revoked value is refused. Optional
-        beyond the SecretStore contract (see reconciler.commands.revoke.PayloadReader)."""
+        beyond the SecretStore contract (see stores.base.PayloadReader)."""
         data = self._read(self._value_path(key), repr(key))
         if data is None:
             return None

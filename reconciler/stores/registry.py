@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from reconciler.errors import UsageError
 from reconciler.spec.model import Spec, StoreConfig
@@ -107,3 +107,16 @@ def open_stores(spec: Spec, context: StoreContext) -> dict[str, SecretStore]:
             )
         stores[token.store] = open_store(config, context)
     return stores
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+def close_stores(stores: Mapping[str, SecretStore]) -> None:
+    """Release what the stores hold open (a remote store's connections). A process that runs
+    commands one after the other (a scheduler, the tests) would otherwise keep them all."""
+    for store in stores.values():
+        if isinstance(store, _Closable):
+            store.close()

@@ -170,6 +170,16 @@ class VaultStore:
             raise StoreError(f"store '{self.name}': {key!r} has no string field {self.value_key!r}")
         return Secret(value).sha256()
 
+    def read_payload(self, key: str) -> Secret | None:
+        """The payload of the current version (see stores.base.PayloadReader)."""
+        found = self.kv.read(self._path(key))
+        if found is None:
+            return None
+        value = found[1].get(self.value_key)
+        if not isinstance(value, str):
+            raise StoreError(f"store '{self.name}': {key!r} has no string field {self.value_key!r}")
+        return Secret(value)
+
     # -- writes -------------------------------------------------------------------------------
 
     def put(self, key: str, secret: SecretPayload) -> None:

@@ -4,17 +4,21 @@ PPM_TOKENS_KILL_AT="<point>:<name>" chooses the step, for the first action step 
 that reaches it:
 
     after-create    the server made the token; its value is in memory and stored nowhere
+    after-prove     the new token authenticated; still stored nowhere
     mid-store       the store wrote the new value but not yet its metadata (any store kind)
     after-store     the store write returned; nothing is confirmed or revoked yet (file store)
+    before-switch   the run's own admin token: its successor is stored and confirmed, and the
+                    run is about to go on with it
+    after-switch    the run goes on with the successor; nothing else done yet
     before-revoke   a revoke of one of <name>'s tokens is about to be sent
     mid-revoke      the server revoked one of <name>'s tokens; the process never learns it
     cut-store       not a kill: the store becomes unreachable right after the new value is
                     written (its metadata write and every try to go back fail), and the run
                     goes on to report it
 
-The hooks wrap the driver's and the stores' methods by name (create_token, put, the metadata
-write of each store kind, revoke_token), never a line of apply, so they hold whatever order
-apply runs its steps in.
+The hooks wrap the driver's, the stores' and the admin credential's methods by name
+(create_token, check_token, put, the metadata write of each store kind, switch, revoke_token),
+never a line of apply, so they hold whatever order apply runs its steps in.
 The real code runs; only the process dies, as with kill -9.
 """
 
@@ -30,11 +34,22 @@ from typing import Any
 from reconciler.cli import main
 from reconciler.errors import StoreError
 from reconciler.ownership import parse_owner
+from reconciler.server.credential import AdminCredential
 from reconciler.server.http import HttpDriver
 from reconciler.stores.file import FileStore
 from reconciler.stores.private_files import MetadataFiles
 
-POINTS = ("after-create", "mid-store", "after-store", "before-revoke", "mid-revoke", "cut-store")
+POINTS = (
+    "after-create",
+    "after-prove",
+    "mid-store",
+    "after-store",
+    "before-switch",
+    "after-switch",
+    "before-revoke",
+    "mid-revoke",
+    "cut-store",
+)
 
 
 def _die() -> None:
@@ -56,8 +71,10 @@ def install(point: str, name: str) -> None:
     list_tokens: Callable[..., Any] = HttpDriver.list_tokens
     create_token: Callable[..., Any] = HttpDriver.create_token
     revoke_token: Callable[..., Any] = HttpDriver.revoke_token
+    check_token: Callable[..., Any] = HttpDriver.check_token
     put: Callable[..., Any] = FileStore.put
     write_meta: Callable[..., Any] = MetadataFiles.write
+    switch: Callable[..., Any] = AdminCredential.switch
 
     def listing(self: HttpDriver) -> Any:
         tokens = list_tokens(self)
@@ -71,6 +88,20 @@ def install(point: str, name: str) -> None:
         if point == "after-create" and owners.get(created.token.guid) == name:
             _die()
         return created
+
+    def proving(self: HttpDriver, value: Any, token: Any) -> Any:
+        works = check_token(self, value, token)
+        if point == "after-prove" and works and owners.get(token.guid) == name:
+            _die()
+        return works
+
+    def switching(self: AdminCredential, value: Any, source: str) -> None:
+        # Only a run's own admin token is switched to: <name> is that token.
+        if point == "before-switch":
+            _die()
+        switch(self, value, source)
+        if point == "after-switch":
+            _die()
 
     def revoking(self: HttpDriver, guid: str) -> None:
         ours = owners.get(guid) == name
@@ -104,6 +135,8 @@ def install(point: str, name: str) -> None:
     HttpDriver.list_tokens = listing  # type: ignore[method-assign]
     HttpDriver.create_token = creating  # type: ignore[method-assign]
     HttpDriver.revoke_token = revoking  # type: ignore[method-assign]
+    HttpDriver.check_token = proving  # type: ignore[method-assign]
+    AdminCredential.switch = switching  # type: ignore[method-assign]
     FileStore.put = storing  # type: ignore[method-assign]
     MetadataFiles.write = writing_meta  # type: ignore[method-assign]
     _hook_remote_stores(before_metadata, cut)

@@ -168,6 +168,8 @@ EXPECTED = {
     "PPMT013": "store-unchecked",
     "PPMT014": "deprecated-scope",
     "PPMT015": "undeclared",
+    # The audit authenticates with the emulator's own admin token, which nobody manages.
+    "PPMT018": "admin-unmanaged",
 }
 
 
@@ -190,6 +192,8 @@ def test_every_rule_fires_once_for_its_token(cli: Cli, seeded: Path) -> None:
     assert subjects("PPMT011") == {"late"}
     assert subjects("PPMT012") == {"retiring"}
     assert subjects("PPMT015") == {"extra"}
+    (in_use,) = by_rule["PPMT018"]
+    assert "emulator bootstrap admin" in str(in_use["message"])
     assert "drift" in str(by_rule["PPMT007"][0]["message"])
     assert "user changed before@example.com -> after@example.com" in str(
         by_rule["PPMT007"][0]["message"]

@@ -284,3 +284,15 @@ def test_an_error_code_from_the_wire_is_shown_escaped() -> None:
     text = describe_error(error)
     assert "\x1b" not in text and "\x07" not in text
     assert text.startswith("Denied")
+
+
+def test_read_payload_hands_back_the_awscurrent_version(moto: Moto, tmp_path: Path) -> None:
+    """What a run reads its admin token from (server.auth)."""
+    store = make_store(moto, tmp_path)
+    assert store.read_payload("ppm-admin") is None
+    first, second = new_payload(), new_payload()
+    store.put("ppm-admin", first)
+    store.put("ppm-admin", second)
+    assert store.read_payload("ppm-admin") == second.payload
+    store.restore_previous("ppm-admin", second.meta.token_guid)
+    assert store.read_payload("ppm-admin") == first.payload

@@ -526,6 +526,27 @@ def test_the_readme_names_every_variable_a_put_sets_and_every_metadata_key(
     assert named == set(written.meta.to_strings())
 
 
+def test_read_value_command_prints_the_stored_value(
+    harness: Harness, payload: SecretPayload
+) -> None:
+    harness.env["SCRIPT_MODE"] = "print-file"
+    value_file = harness.tmp_path / "value-ppm-admin"
+    read_value = harness.argv("value", str(harness.tmp_path / "value-{secret}"))
+    store = harness.open(read_value_command=read_value)
+
+    assert store.read_payload("ppm-admin") is None  # empty output: nothing stored
+    value_file.write_text(payload.payload.reveal() + "\n")
+    assert store.read_payload("ppm-admin") == payload.payload
+    entry = harness.entries()[-1]
+    assert entry["env"] == {"PPM_TOKENS_ACTION": "read-value", "PPM_TOKENS_SECRET": "ppm-admin"}
+    assert entry["admin_token_visible"] is False
+
+    with pytest.raises(StoreError, match="this command runs none"):
+        harness.open(read_value_command=read_value, run_read_commands=False).read_payload("x")
+    with pytest.raises(StoreError, match="has no read_value_command"):
+        harness.open().read_payload("ppm-admin")
+
+
 def test_the_readme_names_exactly_the_variables_a_program_gets() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("#### Command stores", 1)[1].split("\n#### ", 1)[0]

@@ -717,3 +717,15 @@ def test_a_redirect_is_refused_without_sending_the_token_on(tmp_path: Path, stat
         ):
             store.put("ds-read", new_payload())
         assert redirect.reached == []
+
+
+def test_read_payload_hands_back_the_current_version(
+    openbao: OpenBao, vault_mount: str, tmp_path: Path
+) -> None:
+    """What a run reads its admin token from (server.auth)."""
+    store = make_store(openbao, vault_mount, tmp_path)
+    assert store.read_payload("ppm-admin") is None
+    first, second = new_payload(), new_payload()
+    store.put("ppm-admin", first)
+    store.put("ppm-admin", second)
+    assert store.read_payload("ppm-admin") == second.payload
