@@ -45,8 +45,10 @@ from reconciler.commands.runtime import (
 )
 from reconciler.errors import AuthError, ReconcilerError, UsageError
 from reconciler.ownership import parse_owner
+from reconciler.plan.inventory import take_inventory
 from reconciler.plan.model import Plan
 from reconciler.plan.render_text import render_text
+from reconciler.plan.standing import Holds, standing
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
@@ -207,21 +209,17 @@ def _held_live(
     live: LiveState,
     clock: Clock,
 ) -> LiveToken | None:
-    """The managed admin token the store holds, when it is active on the server."""
-    meta = stores[declared.store].read_meta(declared.secret)
-    if meta is None:
+    """The managed admin token the store holds, when it is active on the server: decided as
+    the planner decides it (plan.standing), so a write cut between the value and its metadata
+    (a bootstrap killed there) still holds the token its value is; where the store cannot
+    tell which of an unfinished write's candidates it holds, the newest of them."""
+    generations = take_inventory(spec, live.tokens, clock()).generations.get(declared.name, ())
+    if not generations:
         return None
-    now = clock()
-    for token in live.tokens:
-        owner = parse_owner(token.description)
-        if (
-            token.guid == meta.token_guid
-            and token.is_active(now)
-            and owner is not None
-            and (owner.namespace, owner.name) == (spec.namespace, declared.name)
-        ):
-            return token
-    return None
+    state = stores[declared.store].read_states([declared.secret])[declared.secret]
+    stand = standing(generations, state)
+    held = (Holds.RECORDED, Holds.UNRECORDED, Holds.UNKNOWN)
+    return stand.current if stand.holds in held else None
 
 
 def _already(declared: TokenSpec, current: LiveToken, given: LiveToken, spec: Spec) -> str:
