@@ -30,6 +30,7 @@ from reconciler.commands.apply import (
     sweep_stores,
     wall_clock,
 )
+from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.revoke import Waiting
 from reconciler.commands.runtime import (
@@ -121,6 +122,7 @@ def run(
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
             sweep_stores(spec, stores, ui)
             live = _first_listing(driver, declared)
+            refuse_other_now(global_options, clock, driver, "bootstrap-admin")
             given_token = _given(live, driver, given)
             current = _held_live(spec, declared, stores, live, clock)
             if current is not None and current.guid == given_token.guid:
@@ -150,7 +152,7 @@ def run(
                 spec=spec,
                 driver=driver,
                 stores=stores,
-                now=clock,
+                now=server_clock(driver),  # the new token's expiry counts from its create
                 server_url=server,
                 live_tokens=live.tokens,
                 halt=held.lost,

@@ -1,4 +1,5 @@
-"""The clocks of a run that changes the server (apply, rotate, revoke), and what `--now` may do.
+"""The clocks of a run that changes the server (apply, rotate, revoke, bootstrap-admin), and what
+`--now` may do.
 
 - Planning reads the run's clock: `--now` when given, else this machine's. A saved plan is
   planned again at its own `generated_at`, so that it can be compared with what was reviewed.

@@ -6,11 +6,16 @@ point is a kill -9."""
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 
 import pytest
 
+from reconciler.commands import bootstrap_admin
+from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.errors import UsageError
-from tests.e2e.admin_story import Story
+from reconciler.secret import Secret
+from tests.e2e.admin_story import NO_WAIT, Story
+from tests.spec.test_validate_command import RecordingUI
 from tests.e2e.test_admin_rotation import killed, quick_emulator, scratch, story, story_lines
 
 __all__ = ["quick_emulator", "scratch", "story"]  # fixtures
@@ -33,3 +38,37 @@ def test_a_bootstrap_cut_between_value_and_metadata_is_seen_by_the_next_one(stor
     assert code == 0 and "Nothing to do" in story_lines(ui), story.printed()
     assert story.apply()[0] == 0, story.printed()  # records the metadata
     assert story.held_admin().meta["token_guid"] == story.held_guid()
+
+
+def bootstrap(story: Story, token: Secret, options: GlobalOptions) -> int:
+    """bootstrap-admin with these global options (Story.bootstrap passes the emulator's time)."""
+    env = story.environment()
+    env = Environment({**env.variables, "PACKAGEMANAGER_TOKEN": token.reveal()}, env.cwd)
+    ui = RecordingUI()
+    story.runs.append(ui)
+    spec = bootstrap_admin.BootstrapOptions(story.spec)
+    return bootstrap_admin.run(spec, options, env, ui, NO_WAIT)
+
+
+def test_bootstrap_admin_takes_now_only_as_the_servers_time(story: Story) -> None:
+    """It creates and revokes tokens: --now days away from the server's clock would make the
+    admin token's expiry count from a time the server does not judge by."""
+    hand_made = story.hand_made()
+    before = story.harness.list_tokens()
+    ahead = GlobalOptions(now=(story.now() + timedelta(days=30)).isoformat(), spec_programs=True)
+    with pytest.raises(UsageError, match="ahead of the server's clock"):
+        bootstrap(story, hand_made, ahead)
+    assert story.harness.list_tokens() == before  # nothing made, nothing revoked
+
+
+def test_bootstrap_admin_counts_the_admin_tokens_expiry_on_the_servers_clock(
+    story: Story,
+) -> None:
+    """A server whose clock is a month ahead of this machine's (no --now): the admin token
+    still gets its 7 days, from its creation on the server."""
+    story.advance(timedelta(days=30))
+    assert bootstrap(story, story.hand_made(), GlobalOptions(spec_programs=True)) == 0
+    (admin,) = story.admin_generations()
+    assert admin.expires is not None
+    assert admin.expires - admin.created > timedelta(days=7) - timedelta(minutes=1)
+    story.check("after a bootstrap on a server a month ahead")
