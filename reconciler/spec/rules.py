@@ -17,7 +17,7 @@ from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
 from reconciler.problems import Problem, Severity
 from reconciler.sanitize import EXCERPT, cut, has_unsafe_characters, quoted
 from reconciler.spec import effective
-from reconciler.spec.admin_rules import admin_token_problems
+from reconciler.spec.admin_rules import admin_overwritten, admin_reader, admin_token_problems
 from reconciler.spec.effective import Sourced, mapping
 from reconciler.spec.loader import Document, JsonPath
 from reconciler.spec.model import ALL_RESOURCES, Scope
@@ -273,6 +273,7 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
     first: dict[SecretLocation, tuple[str, str, str, int]] = {}
     names: set[str] = set()
     stores = mapping(ctx.data.get("stores"))
+    admin = _admin_reader(ctx, stores)
     for index, token in effective.entries(ctx.data):
         store = effective.setting(ctx.data, index, "store").value
         secret = effective.secret_name(ctx.data, index)
@@ -283,6 +284,12 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
             continue  # a duplicate name: that error says it all
         names.add(name)
         places = _locations(ctx, stores, store, secret.value, name)
+        read = next((place for place in places if place in admin), None)
+        if read is not None:
+            where = secret.path or ("tokens", index)
+            clash = admin_overwritten(secret.value, store, admin[read], read)
+            yield ctx.error(where, f"{ctx.name(where)}: {clash}")
+            continue
         shared = next((place for place in places if place in first), None)
         if shared is None:
             line = ctx.document.at(("tokens", index)).line
@@ -303,6 +310,17 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
             f"used by token {quoted(other)} (line {line}){written}: each token needs its own "
             "secret",
         )
+
+
+def _admin_reader(ctx: Context, stores: Mapping[str, object]) -> dict[SecretLocation, str]:
+    """The places server.auth.store and secret read the admin token from, each with how the
+    spec names it; empty without them."""
+    read = admin_reader(ctx.data)
+    if read is None:
+        return {}
+    store, key = read
+    named = f"store {quoted(store)}, secret {quoted(key)}"
+    return dict.fromkeys(_locations(ctx, stores, store, key, ""), named)
 
 
 def _locations(

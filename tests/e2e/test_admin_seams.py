@@ -15,8 +15,8 @@ from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.errors import UsageError
 from reconciler.secret import Secret
 from tests.e2e.admin_story import NO_WAIT, Story
-from tests.spec.test_validate_command import RecordingUI
 from tests.e2e.test_admin_rotation import killed, quick_emulator, scratch, story, story_lines
+from tests.spec.test_validate_command import RecordingUI
 
 __all__ = ["quick_emulator", "scratch", "story"]  # fixtures
 
