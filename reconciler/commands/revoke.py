@@ -292,6 +292,16 @@ def check_revoked(
 def next_apply(view: TokenView, replaced: bool, *, specs_given: bool) -> str:
     if replaced:
         return "nothing to do for it: the replacement is current"
+    spec, declared = view.spec, view.declared
+    current = view.generation is Generation.CURRENT
+    if current and spec is not None and declared is not None and spec.self_token == declared:
+        # The runs read their admin token from this store, which now holds the revoked one.
+        return (
+            f"cannot authenticate: {view.managed_by} is the admin token its runs read from "
+            f"store '{declared.store}' (server.auth.token), which holds this revoked value; "
+            f"give them a successor with `ppm-tokens bootstrap-admin -f {spec.path}` and a "
+            "global:admin token made by hand, which it then revokes"
+        )
     if view.generation is Generation.CURRENT and view.declared is not None:
         return (
             f"recreates {view.managed_by} (the spec still declares it) and writes the new "

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from reconciler.commands import bootstrap_admin
+from reconciler.commands import bootstrap_admin, revoke
 from reconciler.commands.runtime import Environment, GlobalOptions
-from reconciler.errors import UsageError
+from reconciler.errors import AuthError, UsageError
 from reconciler.secret import Secret
-from tests.e2e.admin_story import NO_WAIT, Story
+from tests.e2e.admin_story import ADMIN, NO_WAIT, Story
 from tests.e2e.test_admin_rotation import killed, quick_emulator, scratch, story, story_lines
 from tests.spec.test_validate_command import RecordingUI
 
@@ -72,3 +72,27 @@ def test_bootstrap_admin_counts_the_admin_tokens_expiry_on_the_servers_clock(
     assert admin.expires is not None
     assert admin.expires - admin.created > timedelta(days=7) - timedelta(minutes=1)
     story.check("after a bootstrap on a server a month ahead")
+
+
+def test_revoking_the_admin_token_the_runs_use_says_what_the_next_run_needs(story: Story) -> None:
+    """A break-glass token revokes the stored admin token (a leak, no time to replace it): the
+    next apply cannot authenticate from the store, so the command does not promise that it
+    recreates the token; it names bootstrap-admin, which then does."""
+    assert story.bootstrap(story.hand_made())[0] == 0
+    stored = story.held_guid()
+    ui = RecordingUI()
+    story.runs.append(ui)
+    options = revoke.RevokeOptions(target=ADMIN, spec_paths=[story.spec], yes=True)
+    break_glass = GlobalOptions(
+        now=story.now().isoformat(), token_file=story.emulator.admin_token_file
+    )
+    assert revoke.run(options, break_glass, story.environment(), ui, NO_WAIT) == 0
+    said = story_lines(ui)
+    assert f"Revoked {stored}." in said
+    assert "recreates" not in said
+    assert f"ppm-tokens bootstrap-admin -f {story.spec}" in said
+
+    with pytest.raises(AuthError, match="refused"):
+        story.apply()
+    assert story.bootstrap(story.hand_made())[0] == 0, story.printed()
+    story.check("after a bootstrap that follows the revoke")
