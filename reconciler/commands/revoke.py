@@ -20,6 +20,7 @@ from reconciler.apply import apply_plan
 from reconciler.apply.lock import open_lock
 from reconciler.apply.locks.held import hold
 from reconciler.apply.locks.record import new_info
+from reconciler.commands.admin_store import read_held
 from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.inventory import (
@@ -49,7 +50,6 @@ from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import PayloadReader
-from reconciler.stores.formats import token_from_payload
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
 
@@ -116,24 +116,25 @@ def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
 
 
 def read_value(view: TokenView, env: Environment) -> tuple[Secret | None, str | None]:
-    """The token's value from its store, when the store holds this token and can read it."""
+    """The token's value from its store, when the store holds this token and can read it:
+    told by the value itself (its jti), so a write cut before its metadata counts too."""
     spec, declared = view.spec, view.declared
     if spec is None or declared is None:
         return None, None
     stores, _ = open_spec_stores(spec, env, StoreReading.SAFE)
     store = stores.get(declared.store)
-    reader: object = store
-    if store is None or not isinstance(reader, PayloadReader):
+    if store is None or not isinstance(store, PayloadReader):
         return None, None
     try:
-        meta = store.read_meta(declared.secret)
-        if meta is None or meta.token_guid != view.guid:
+        # The value is read only where the store may hand out this token.
+        if not store.read_states([declared.secret])[declared.secret].may_hand_out(view.guid):
             return None, None
-        payload = reader.read_payload(declared.secret)
+        held = read_held(store, declared.secret)
     except ReconcilerError:
         return None, None
-    value = token_from_payload(payload, meta.format) if payload is not None else None
-    return value, f"store '{declared.store}', secret '{declared.secret}'"
+    if held is None or held.guid != view.guid:
+        return None, None
+    return held.value, f"store '{declared.store}', secret '{declared.secret}'"
 
 
 def also_active(view: TokenView, snapshot: Snapshot) -> tuple[TokenView, ...]:

@@ -96,3 +96,22 @@ def test_revoking_the_admin_token_the_runs_use_says_what_the_next_run_needs(stor
         story.apply()
     assert story.bootstrap(story.hand_made())[0] == 0, story.printed()
     story.check("after a bootstrap that follows the revoke")
+
+
+def test_a_revoke_during_a_cut_write_checks_with_the_value_the_store_holds(story: Story) -> None:
+    """The store took the new admin token's value, not its metadata (a run killed there), and
+    the token leaks: revoked with a break-glass token, the revocation is checked with the
+    value the store hands out, which its jti says is this token, not only by the listing."""
+    assert story.bootstrap(story.hand_made())[0] == 0
+    rotate = ("rotate", ADMIN, "-f", str(story.spec))
+    assert killed(story, "mid-store", *rotate).returncode == -signal.SIGKILL
+    cut = story.held_guid()
+    assert "token_guid" not in story.held_admin().meta
+    ui = RecordingUI()
+    story.runs.append(ui)
+    options = revoke.RevokeOptions(target=cut, spec_paths=[story.spec], yes=True)
+    break_glass = GlobalOptions(
+        now=story.now().isoformat(), token_file=story.emulator.admin_token_file
+    )
+    assert revoke.run(options, break_glass, story.environment(), ui, NO_WAIT) == 0
+    assert "Checked: the revoked value (read from store 'remote'" in story_lines(ui)
