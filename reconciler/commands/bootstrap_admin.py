@@ -124,17 +124,17 @@ def run(
             live = _first_listing(driver, declared)
             refuse_other_now(global_options, clock, driver, "bootstrap-admin")
             given_token = _given(live, driver, given)
-            current = _held_live(spec, declared, stores, live, clock)
-            if current is not None and current.guid == given_token.guid:
+            stored = _held_live(spec, declared, stores, live, clock)
+            if given_token.guid in (token.guid for token in stored):
                 ui.out(
                     f"Nothing to do: the token given ({given.source}) is {declared.name}'s "
-                    f"current managed admin token {current.guid}, held by store "
+                    f"current managed admin token {given_token.guid}, held by store "
                     f"'{declared.store}' under '{declared.secret}'."
                 )
                 return 0
-            if current is not None and not options.force:
-                raise UsageError(_already(declared, current, given_token, spec))
-            forced = frozenset({declared.name}) if current is not None else frozenset()
+            if stored and not options.force:
+                raise UsageError(_already(declared, stored[0], given_token, spec))
+            forced = frozenset({declared.name}) if stored else frozenset()
             plan = compute_plan(
                 spec,
                 driver,
@@ -210,18 +210,20 @@ def _held_live(
     stores: dict[str, SecretStore],
     live: LiveState,
     clock: Clock,
-) -> LiveToken | None:
-    """The managed admin token the store holds, when it is active on the server: decided as
-    the planner decides it (plan.standing), so a write cut between the value and its metadata
-    (a bootstrap killed there) still holds the token its value is; where the store cannot
-    tell which of an unfinished write's candidates it holds, the newest of them."""
+) -> tuple[LiveToken, ...]:
+    """The managed admin tokens the store may hand out that are active on the server, the
+    current one first; none when it holds none. Decided as the planner decides it
+    (plan.standing): a write cut between the value and its metadata (a bootstrap killed there)
+    holds the token its value is; where the store cannot tell which of an unfinished write's
+    candidates it holds, every candidate."""
     generations = take_inventory(spec, live.tokens, clock()).generations.get(declared.name, ())
     if not generations:
-        return None
+        return ()
     state = stores[declared.store].read_states([declared.secret])[declared.secret]
     stand = standing(generations, state)
-    held = (Holds.RECORDED, Holds.UNRECORDED, Holds.UNKNOWN)
-    return stand.current if stand.holds in held else None
+    if stand.holds is Holds.UNKNOWN:
+        return stand.candidates
+    return (stand.current,) if stand.holds in (Holds.RECORDED, Holds.UNRECORDED) else ()
 
 
 def _already(declared: TokenSpec, current: LiveToken, given: LiveToken, spec: Spec) -> str:
