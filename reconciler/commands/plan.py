@@ -33,7 +33,7 @@ from reconciler.server.model import LiveToken, Resource
 from reconciler.spec import load_spec
 from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.stores.base import KeyState, SecretStore
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 EXIT_CHANGES = 2
@@ -188,6 +188,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     spec = load_spec(options.spec_path, now=now)
     refuse_secret_clashes(spec, env)
     driver = open_driver(global_options, env, spec)
+    stores: Mapping[str, SecretStore] = {}
     try:
         stores = open_stores(spec, store_context(spec, env))
         plan = compute_plan(
@@ -199,6 +200,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
             fingerprint=needs_fingerprint(options),
         )
     finally:
+        close_stores(stores)
         driver.close()
     ui.out(render(plan, options.output_format, color=ui.color))
     if options.out is not None and plan.errors:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,7 @@ from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import PayloadReader
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 
@@ -123,15 +124,17 @@ def read_value(view: TokenView, env: Environment) -> tuple[Secret | None, str | 
         return None, None
     stores, _ = open_spec_stores(spec, env, StoreReading.SAFE)
     store = stores.get(declared.store)
-    if store is None or not isinstance(store, PayloadReader):
-        return None, None
     try:
+        if store is None or not isinstance(store, PayloadReader):
+            return None, None
         # The value is read only where the store may hand out this token.
         if not store.read_states([declared.secret])[declared.secret].may_hand_out(view.guid):
             return None, None
         held = read_held(store, declared.secret)
     except ReconcilerError:
         return None, None
+    finally:
+        close_stores(stores)
     if held is None or held.guid != view.guid:
         return None, None
     return held.value, f"store '{declared.store}', secret '{declared.secret}'"
@@ -201,8 +204,12 @@ def replace_token(
     context = lock_context(spec, snapshot.server, env)
     lock = open_lock(spec.lock, context)
     info = new_info(context.key, "revoke", wall_clock(), spec.lock.lease)
-    with hold(lock, info, timeout=0, lease=spec.lock.lease, now=wall_clock) as held:
+    with (
+        hold(lock, info, timeout=0, lease=spec.lock.lease, now=wall_clock) as held,
+        ExitStack() as opened,
+    ):
         stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
+        opened.callback(close_stores, stores)
         sweep_stores(spec, stores, ui)
         # Listed again under the lock: the snapshot may predate another run's changes.
         live = read_live(driver)

@@ -5,20 +5,26 @@ point is a kill -9."""
 
 from __future__ import annotations
 
+import gc
 import signal
+import warnings
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from reconciler.commands import bootstrap_admin, revoke
+from reconciler.commands import bootstrap_admin, list_, plan, revoke
 from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.emulator.server import RunningEmulator
 from reconciler.errors import AuthError, UsageError
 from reconciler.secret import Secret
-from tests.e2e.admin_story import ADMIN, NO_WAIT, Story
+from tests.e2e.admin_story import ADMIN, NO_WAIT, READER, Story, story_of
+from tests.e2e.real_stores import vault_backend
 from tests.e2e.test_admin_rotation import killed, quick_emulator, scratch, story, story_lines
 from tests.spec.test_validate_command import RecordingUI
+from tests.stores.openbao import OpenBao, openbao
 
-__all__ = ["quick_emulator", "scratch", "story"]  # fixtures
+__all__ = ["openbao", "quick_emulator", "scratch", "story"]  # fixtures
 
 
 def test_a_bootstrap_cut_between_value_and_metadata_is_seen_by_the_next_one(story: Story) -> None:
@@ -115,3 +121,34 @@ def test_a_revoke_during_a_cut_write_checks_with_the_value_the_store_holds(story
     )
     assert revoke.run(options, break_glass, story.environment(), ui, NO_WAIT) == 0
     assert "Checked: the revoked value (read from store 'remote'" in story_lines(ui)
+
+
+def test_plan_list_and_revoke_release_the_connections_of_the_stores_they_read(
+    quick_emulator: RunningEmulator, scratch: Path, openbao: OpenBao
+) -> None:
+    """Against OpenBao, in a process that goes on (a scheduler, these tests): every store a
+    command opened is closed when it ends, none is left to the garbage collector."""
+    with story_of(quick_emulator, vault_backend(openbao), scratch) as told:
+        assert told.bootstrap(told.hand_made())[0] == 0, told.printed()
+        assert told.apply()[0] == 0, told.printed()
+        options, env, ui = told.global_options(), told.environment(), RecordingUI()
+        told.runs.append(ui)
+        commands = {
+            "plan": lambda: plan.run(plan.PlanOptions(told.spec), options, env, ui),
+            "list": lambda: list_.run(list_.ListOptions(spec_paths=[told.spec]), options, env, ui),
+            "revoke --replace": lambda: revoke.run(
+                revoke.RevokeOptions(READER, [told.spec], yes=True, replace=True),
+                options,
+                env,
+                ui,
+                NO_WAIT,
+            ),
+        }
+        for name, command in commands.items():
+            gc.collect()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ResourceWarning)
+                assert command() == 0, f"{name}: {story_lines(ui)}"
+                gc.collect()
+            left = [str(w.message) for w in caught if w.category is ResourceWarning]
+            assert left == [], name
