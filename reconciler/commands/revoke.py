@@ -82,9 +82,18 @@ def choose(snapshot: Snapshot, target: str) -> TokenView:
 
 def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
     if view.authenticating:
+        spec, declared = view.spec, view.declared
+        how = "revoke it with another global:admin token"
+        if spec is not None and declared is not None and spec.self_token == declared:
+            # The runs' own admin token: its successor must reach the store first.
+            how = (
+                f"if it leaked, run `ppm-tokens rotate {declared.name} -f {spec.path} --grace 0` "
+                f"(it stores a successor and goes on with it), then `ppm-tokens apply -f "
+                f"{spec.path}`, which revokes it; or {how}"
+            )
         raise UsageError(
             f"refusing to revoke {view.guid}: it is the token this command authenticates with; "
-            "revoke it with another global:admin token"
+            f"{how}"
         )
     # Any loaded spec's list counts: a protected break-glass token is usually unmanaged, so it
     # has no spec of its own.

@@ -104,6 +104,17 @@ def test_revoking_the_admin_token_the_runs_use_says_what_the_next_run_needs(stor
     story.check("after a bootstrap that follows the revoke")
 
 
+def test_a_revoke_of_the_admin_token_in_use_points_to_the_leak_procedure(story: Story) -> None:
+    """`revoke ppm-admin --replace` authenticates with the very token: refused, with the way
+    the README gives for a leaked admin token (a forced rotation without grace, then apply)."""
+    assert story.bootstrap(story.hand_made())[0] == 0
+    options = revoke.RevokeOptions(target=ADMIN, spec_paths=[story.spec], yes=True, replace=True)
+    with pytest.raises(UsageError, match="it is the token this command authenticates with") as no:
+        revoke.run(options, story.global_options(), story.environment(), RecordingUI(), NO_WAIT)
+    assert f"ppm-tokens rotate {ADMIN} -f {story.spec} --grace 0" in str(no.value)
+    assert f"then `ppm-tokens apply -f {story.spec}`" in str(no.value)
+
+
 def test_a_revoke_during_a_cut_write_checks_with_the_value_the_store_holds(story: Story) -> None:
     """The store took the new admin token's value, not its metadata (a run killed there), and
     the token leaks: revoked with a break-glass token, the revocation is checked with the
