@@ -64,10 +64,14 @@ test: $(VENV)/.installed-dev lint typecheck system-tools
 
 # The action installs from this lock: every runtime and build dependency pinned by hash.
 # Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
+# The release workflow builds with the tools of requirements-release.in, locked the same way.
 lock: $(VENV)/.installed-dev
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
 		--extra aws --extra github --no-emit-index-url --no-emit-find-links \
 		--output-file=requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links \
+		--output-file=requirements-release.lock requirements-release.in
 
 # About 10 minutes on 2 cores; each script's docstring gives its own time and smaller sizes.
 bench: $(VENV)/.installed-dev
