@@ -62,15 +62,21 @@ def home_page(readme: str) -> str:
 
 
 def root_group() -> click.Group:
-    """The click group that `reconciler.cli:main` runs: the one group of that module that is
-    no other group's command."""
-    from reconciler import cli
+    """The click group that `reconciler.cli:main` runs: the group its body names, else the one
+    group of its module that is no other group's command."""
+    from reconciler.cli import main
 
-    groups = [value for value in vars(cli).values() if isinstance(value, click.Group)]
+    scope = main.__globals__
+    named = [scope[n] for n in main.__code__.co_names if isinstance(scope.get(n), click.Group)]
+    if len(named) == 1:
+        return named[0]
+    groups = [value for value in scope.values() if isinstance(value, click.Group)]
     nested = {id(command) for group in groups for command in group.commands.values()}
     roots = [group for group in groups if id(group) not in nested]
     if len(roots) != 1:
-        raise RuntimeError(f"expected one root click group in reconciler.cli, found {len(roots)}")
+        raise RuntimeError(
+            f"expected one click group behind reconciler.cli:main, found {len(roots)}"
+        )
     return roots[0]
 
 
