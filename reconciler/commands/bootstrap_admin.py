@@ -87,7 +87,7 @@ def self_token(spec: Spec) -> TokenSpec:
     if declared is None:
         raise UsageError(
             f"{spec.path} declares no admin token for its runs: add a global:admin token under "
-            "tokens: and name it in server.auth.token (README: Who rotates the admin token)"
+            "tokens: and name it in server.auth.token (docs/admin-token.md)"
         )
     return declared
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from reconciler.emulator import server
+from reconciler.emulator.extra import require_emulator_extra
 from reconciler.errors import UsageError
 from reconciler.spec.rules import find_git_root
 from reconciler.ui import UI
@@ -24,6 +24,9 @@ def check_outside_git(path: Path, option: str) -> None:
 
 
 def run(*, host: str, port: int, db: Path | None, admin_token_file: Path, ui: UI) -> int:
+    require_emulator_extra("emulator")
+    from reconciler.emulator import server
+
     check_outside_git(admin_token_file, "--admin-token-file")
     if db is not None:
         check_outside_git(db, "--db")

@@ -310,7 +310,7 @@ def check_token_sources(
         raise UsageError(
             f"{first.spec.path} (on {first.server}) and {second.spec.path} (on "
             f"{second.server}) would both authenticate with {source}: one server's admin "
-            f"token would be sent to another; {fix} (README: Many specs in one repository)"
+            f"token would be sent to another; {fix} (docs/many-specs.md)"
         )
 
 

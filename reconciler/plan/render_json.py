@@ -29,7 +29,8 @@ from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 # apply stores the new value), no longer a time computed when the plan was made.
 FORMAT_VERSION = 2
 # The keys this version writes, object by object; a saved plan with any other key was not
-# written by it (README: a file that is not a plan this version wrote is refused, exit 4).
+# written by it (docs/plan-and-apply.md: a file that is not a plan this version wrote is
+# refused, exit 4).
 PLAN_KEYS = frozenset(
     {
         "format_version",

@@ -36,8 +36,8 @@ class Scope(StrEnum):
 
 
 class SecretFormat(StrEnum):
-    """What a store holds, each for the clients that read it as it is (README, "Consuming
-    tokens"); every one is proven with those clients in tests/consumers."""
+    """What a store holds, each for the clients that read it as it is (docs/consuming-tokens.md);
+    every one is proven with those clients in tests/consumers."""
 
     RAW = "raw"  # the token alone: environment variables, CI secrets
     JSON = "json"  # {"token", "guid", "server", "expires", "scope", "name"}: fields to pick

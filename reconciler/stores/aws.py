@@ -109,7 +109,7 @@ class AwsStore:
         if access_denied(exc):
             hint = (
                 f": the IAM policy must allow this action on the secret {name} (see the IAM "
-                "policy in the README)"
+                "policy in docs/stores.md)"
             )
         return StoreError(
             f"store '{self.name}': {what} of {name!r} failed ({describe_error(exc)}){hint}"

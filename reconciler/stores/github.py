@@ -372,7 +372,7 @@ def open_github_store(config: StoreConfig, context: StoreContext) -> GitHubStore
     if not token:
         raise StoreError(
             f"store '{config.name}' (github): no token: set GITHUB_TOKEN to a token that may "
-            "write Actions secrets and variables (see the README)"
+            "write Actions secrets and variables (see docs/stores.md)"
         )
     api_url = (
         options.text(config, "api_url") or context.env.get("GITHUB_API_URL") or DEFAULT_API_URL

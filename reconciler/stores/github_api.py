@@ -122,7 +122,7 @@ class GitHubApi:
         elif status == 403:
             hint = (
                 f"the token may not do this on {target.label}: it needs read and write access "
-                "to Actions secrets and variables (see the README)"
+                "to Actions secrets and variables (see docs/stores.md)"
             )
         elif status == 404:
             hint = f"{target.label} does not exist, or the token cannot see it"

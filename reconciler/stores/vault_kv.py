@@ -46,7 +46,7 @@ class KvV2:
         if response.status_code == 403:
             hint = (
                 f": the Vault token's policy must allow this on {self.mount}/data/{path} and "
-                f"{self.mount}/metadata/{path} (see the vault policy in the README)"
+                f"{self.mount}/metadata/{path} (see the Vault policy in docs/stores.md)"
             )
         elif response.status_code == 404:
             hint = f": is {self.mount!r} a KV version 2 mount?"
