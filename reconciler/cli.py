@@ -18,11 +18,11 @@ import click
 
 from reconciler import __version__
 from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.desired.model import Driver as DriverKind
 from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import ReconcilerError, SpecError
 from reconciler.logs import RedactingFilter, redact
 from reconciler.sanitize import for_terminal, has_unsafe_characters
-from reconciler.spec.model import Driver as DriverKind
 from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])

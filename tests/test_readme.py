@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.spec import check_bytes
+from reconciler.desired import check_bytes
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text(encoding="utf-8")

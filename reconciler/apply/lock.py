@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.desired.model import LockConfig, StoreConfig
 from reconciler.errors import UsageError
-from reconciler.spec.model import LockConfig, StoreConfig
 from reconciler.urls import server_identity
 
 

@@ -34,6 +34,8 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.commands.specs import refuse_secret_clashes
+from reconciler.desired import load_spec
+from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
 from reconciler.plan.model import Plan
@@ -42,8 +44,6 @@ from reconciler.plan.render_text import render_text
 from reconciler.plan.saved import check_moment, check_saved
 from reconciler.sanitize import PATH_EXCERPT, cut, excerpt
 from reconciler.server.driver import Driver
-from reconciler.spec import load_spec
-from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI

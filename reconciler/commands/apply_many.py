@@ -37,6 +37,7 @@ from reconciler.commands.runtime import (
     with_admin_variables,
 )
 from reconciler.commands.specs import Target, expand, load_all, resolve
+from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, SpecError, StalePlanError, UsageError
 from reconciler.logs import redact
 from reconciler.plan.model import Plan
@@ -45,7 +46,6 @@ from reconciler.plan.render_text import render_text
 from reconciler.problems import Problem
 from reconciler.sanitize import for_terminal
 from reconciler.server.driver import Driver
-from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI

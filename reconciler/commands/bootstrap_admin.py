@@ -43,6 +43,8 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.desired import load_spec
+from reconciler.desired.model import Scope, Spec, TokenSpec
 from reconciler.errors import AuthError, ReconcilerError, UsageError
 from reconciler.ownership import parse_owner
 from reconciler.plan.model import Plan
@@ -51,8 +53,6 @@ from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken
-from reconciler.spec import load_spec
-from reconciler.spec.model import Scope, Spec, TokenSpec
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI

@@ -17,6 +17,8 @@ from pathlib import Path
 from reconciler.commands.apply import execute
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Environment
+from reconciler.desired import load_spec
+from reconciler.desired.model import Spec
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.packages import PROJECT
 from reconciler.emulator.pip import pip_download
@@ -24,8 +26,6 @@ from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.plan.render_text import render_text
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.spec import load_spec
-from reconciler.spec.model import Spec
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import StoreContext, open_stores
 from reconciler.ui import UI

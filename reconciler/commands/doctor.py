@@ -23,6 +23,8 @@ from reconciler.commands.clocks import server_clock
 from reconciler.commands.doctor_exchange import exchange_step
 from reconciler.commands.doctor_steps import Outcome, Step
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, open_driver
+from reconciler.desired import load_spec
+from reconciler.desired.model import AuthType, Scope
 from reconciler.errors import CreateOutcomeUnknown, ReconcilerError, UsageError
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.compare import TOLERANCE
@@ -35,8 +37,6 @@ from reconciler.server.model import LiveToken, Resource, TokenRequest
 from reconciler.server.rspm import RspmDriver
 from reconciler.server.rspm_output import versions_match
 from reconciler.server.rspm_parse import describe_report
-from reconciler.spec import load_spec
-from reconciler.spec.model import AuthType, Scope
 from reconciler.ui import UI
 
 PROBE_NAMESPACE = "doctor"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from reconciler.desired.rules import find_git_root
 from reconciler.emulator import server
 from reconciler.errors import UsageError
-from reconciler.spec.rules import find_git_root
 from reconciler.ui import UI
 
 

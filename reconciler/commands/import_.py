@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from reconciler.commands.inventory import take_snapshot
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
+from reconciler.desired import check_bytes
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.ops.importer import ImportSettings, generate
 from reconciler.ops.listing import Query, StatusFilter, matches
 from reconciler.problems import Severity
-from reconciler.spec import check_bytes
 from reconciler.ui import UI
 
 _CHECK_ROUNDS = 3

@@ -20,6 +20,8 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.commands.specs import refuse_secret_clashes
+from reconciler.desired import load_spec
+from reconciler.desired.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
 from reconciler.plan.fingerprint import plan_reads
@@ -30,8 +32,6 @@ from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
 from reconciler.server.driver import Driver, SelectiveListing
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec import load_spec
-from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.stores.base import KeyState, SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI

@@ -32,6 +32,7 @@ from reconciler.commands.inventory import (
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, store_context
+from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.ops.incident import (
     CheckMethod,
@@ -47,7 +48,6 @@ from reconciler.plan.model import Plan
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
-from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import PayloadReader
 from reconciler.stores.formats import token_from_payload
 from reconciler.stores.registry import open_stores

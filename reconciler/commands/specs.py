@@ -22,13 +22,13 @@ from reconciler.commands.runtime import (
     check_admin_source,
     server_url,
 )
+from reconciler.desired import load_spec
+from reconciler.desired.model import AuthType, IdentitySource, Spec
 from reconciler.errors import SpecError, UsageError
 from reconciler.inputs import boundary_of, leaves
 from reconciler.problems import Problem
 from reconciler.sanitize import for_terminal
 from reconciler.server.federation import describe
-from reconciler.spec import load_spec
-from reconciler.spec.model import AuthType, IdentitySource, Spec
 from reconciler.stores.locations import DeclaredSecret, SecretLocation, secret_locations
 from reconciler.urls import server_identity
 

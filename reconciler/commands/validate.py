@@ -9,10 +9,10 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.commands.specs import find, namespace_clashes, secret_clashes
+from reconciler.desired import check_file
 from reconciler.errors import UsageError
 from reconciler.problems import Problem, Severity
 from reconciler.sanitize import for_terminal
-from reconciler.spec import check_file
 from reconciler.ui import UI
 
 EXIT_VALID = 0

@@ -58,7 +58,7 @@ from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.formats import inspect_payload
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 log = logging.getLogger(__name__)

@@ -78,7 +78,7 @@ from reconciler.stores.private_files import (
 from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 Runner = Callable[..., subprocess.CompletedProcess[bytes]]

@@ -17,8 +17,8 @@ from typing import Any
 
 from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.deadline import STORE_SECONDS, seconds_setting
+from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, StoreError, StoreTimeout
-from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
 from reconciler.stores.aws_session import aws_client, describe_error, error_code
 

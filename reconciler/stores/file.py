@@ -67,7 +67,7 @@ from reconciler.stores.private_files import (
 from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 __all__ = ["FileStore", "expand_path", "find_git_work_tree", "open_file_store"]

@@ -53,7 +53,7 @@ from reconciler.stores.github_rules import (
 from reconciler.stores.http_retry import json_object
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 VISIBILITIES = ("all", "private", "selected")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler.deadline import STORE_SECONDS, seconds_setting
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
-from reconciler.spec.model import StoreConfig
 
 
 def text(config: StoreConfig, option: str, default: str | None = None) -> str | None:

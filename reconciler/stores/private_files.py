@@ -39,7 +39,7 @@ Replace = Callable[[str, str], None]
 
 def reserved_key_problem(key: str) -> str | None:
     """Why `key` cannot name a secret in a file-backed store, or None: the stores' own last
-    check. `validate` refuses more, earlier (reconciler.spec.store_rules.file_key)."""
+    check. `validate` refuses more, earlier (reconciler.desired.store_rules.file_key)."""
     parts = key.split("/")
     if not key:
         return "is empty"

@@ -48,7 +48,7 @@ from reconciler.stores.vault_rules import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 # The SecretMeta fields and the version they describe; other custom_metadata keys (a team's

@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.deadline import Deadline
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.secret import Secret
-from reconciler.spec.model import StoreConfig
 from reconciler.stores import options
 from reconciler.stores.file import expand_path
 from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send

@@ -27,8 +27,8 @@ from typing import Any
 
 from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.apply.locks.record import key_digest
+from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, StoreError
-from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
 from reconciler.stores.vault import mount_and_prefix
 from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings

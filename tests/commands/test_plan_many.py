@@ -13,12 +13,12 @@ import pytest
 from reconciler.commands import plan_many
 from reconciler.commands.plan import PlanFormat, PlanOptions, save_plan
 from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.desired.model import Spec
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.errors import UsageError
 from reconciler.plan import planner
 from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.many import PlanSet, SpecPlan
-from reconciler.spec.model import Spec
 from tests.plan.scenario import scenario
 from tests.spec.test_validate_command import RecordingUI
 

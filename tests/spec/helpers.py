@@ -6,9 +6,9 @@ import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler.desired import check_bytes
+from reconciler.desired.model import Spec
 from reconciler.problems import Problem, Severity
-from reconciler.spec import check_bytes
-from reconciler.spec.model import Spec
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 REPO_ROOT = Path(__file__).resolve().parents[2]

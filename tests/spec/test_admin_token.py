@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from reconciler.desired.model import Rotation, SecretFormat, StoredAdminToken
 from reconciler.durations import Expiry
-from reconciler.spec.model import Rotation, SecretFormat, StoredAdminToken
 
 from .helpers import EXAMPLES, NOW, check
 

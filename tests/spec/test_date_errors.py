@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired import check_bytes, load_spec
+from reconciler.desired.model import Spec
 from reconciler.errors import SpecError
 from reconciler.problems import Problem
-from reconciler.spec import check_bytes, load_spec
-from reconciler.spec.model import Spec
 
 from .helpers import NOW, check, errors, no_git, spec_with
 

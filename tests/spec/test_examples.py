@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from reconciler.desired import check_file, load_spec
+from reconciler.desired.loader import parse
+from reconciler.desired.schema import for_schema, tokens_schema
 from reconciler.problems import Severity
-from reconciler.spec import check_file, load_spec
-from reconciler.spec.loader import parse
-from reconciler.spec.schema import for_schema, tokens_schema
 
 from .helpers import EXAMPLES, NOW, REPO_ROOT, errors
 

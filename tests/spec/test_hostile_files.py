@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired import check_file
+from reconciler.desired.loader import MAX_BYTES
 from reconciler.inputs import Unreadable, read_bounded
-from reconciler.spec import check_file
-from reconciler.spec.loader import MAX_BYTES
 from tests.hostile import unsafe_left
 
 from .helpers import NOW, check, spec_with

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from reconciler.spec.loader import MAX_BYTES, MAX_DEPTH, Mark, parse, pointer
+from reconciler.desired.loader import MAX_BYTES, MAX_DEPTH, Mark, parse, pointer
 
 
 def test_positions_of_values_and_keys_are_one_based() -> None:
@@ -181,7 +181,7 @@ def test_the_collector_is_paused_while_a_spec_is_checked_and_then_resumed() -> N
     import gc
     from pathlib import Path
 
-    from reconciler.spec import check_bytes
+    from reconciler.desired import check_bytes
 
     from .helpers import NOW, no_git
 

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.durations import Expiry
-from reconciler.errors import ReconcilerError, SpecError
-from reconciler.spec import check_file, load_spec
-from reconciler.spec.model import (
+from reconciler.desired import check_file, load_spec
+from reconciler.desired.model import (
     Driver,
     OnDelete,
     Rotation,
@@ -20,6 +18,8 @@ from reconciler.spec.model import (
     TokenState,
     UnmanagedPolicy,
 )
+from reconciler.durations import Expiry
+from reconciler.errors import ReconcilerError, SpecError
 
 from .helpers import NOW, check, spec_with
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.spec import check_file
-from reconciler.spec.loader import parse
-from reconciler.spec.where import describe
+from reconciler.desired import check_file
+from reconciler.desired.loader import parse
+from reconciler.desired.where import describe
 from tests.hostile import unsafe_left
 
 from .helpers import EXAMPLES, NOW, spec_with

@@ -7,11 +7,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.desired import check_bytes, load_spec
+from reconciler.desired.model import Spec
+from reconciler.desired.rules import GitRootFinder, find_git_root
 from reconciler.errors import ReconcilerError
 from reconciler.problems import Problem
-from reconciler.spec import check_bytes, load_spec
-from reconciler.spec.model import Spec
-from reconciler.spec.rules import GitRootFinder, find_git_root
 
 from .helpers import NOW, no_git
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired import check_bytes
+from reconciler.desired.rules import find_git_root, resolve_store_path
 from reconciler.problems import Severity
-from reconciler.spec import check_bytes
-from reconciler.spec.rules import find_git_root, resolve_store_path
 
 from .helpers import NOW, check, errors, messages, spec_with
 

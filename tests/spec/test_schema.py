@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.spec.schema import tokens_schema
+from reconciler.desired.schema import tokens_schema
 
 from .helpers import REPO_ROOT, check, errors, messages, spec_with
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.spec.store_rules import KEY_RULES, file_key, github_key
+from reconciler.desired.store_rules import KEY_RULES, file_key, github_key
 
 from .helpers import check, errors, messages, spec_with
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.spec.text_rules import MAX_EMAIL, MAX_EMAIL_LOCAL, MAX_LABEL, character_name
+from reconciler.desired.text_rules import MAX_EMAIL, MAX_EMAIL_LOCAL, MAX_LABEL, character_name
 
 from .helpers import check, errors, messages, spec_with
 

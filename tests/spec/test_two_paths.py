@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from reconciler.desired import check_bytes, compose, schema
+from reconciler.desired.loader import MAX_DEPTH, parse
+from reconciler.desired.schema import certainly_valid, for_schema, schema_problems, tokens_schema
+from reconciler.desired.schema_fast import Unsure, compile_schema
 from reconciler.problems import Problem
-from reconciler.spec import check_bytes, compose, schema
-from reconciler.spec.loader import MAX_DEPTH, parse
-from reconciler.spec.schema import certainly_valid, for_schema, schema_problems, tokens_schema
-from reconciler.spec.schema_fast import Unsure, compile_schema
 
 from .helpers import EXAMPLES, NOW, REPO_ROOT, no_git, spec_with
 from .test_loader import BAD_YAML
@@ -315,7 +315,7 @@ def test_the_compiled_checks_agree_with_jsonschema_on_mutated_specs(data: st.Dat
 def test_jsonschema_is_not_even_loaded_for_a_valid_spec(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path; from datetime import datetime, UTC\n"
-        "from reconciler.spec import check_bytes\n"
+        "from reconciler.desired import check_bytes\n"
         "_, problems = check_bytes(sys.stdin.buffer.read(), file='t.yaml', "
         "base_dir=Path('/nonexistent'), now=datetime.now(UTC), git_root_of=lambda p: None)\n"
         "print(len(problems), 'jsonschema' in sys.modules)\n"

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.registry import StoreContext
 from reconciler.stores.vault import VaultStore, open_vault_store
 from reconciler.stores.vault_kv import CasConflict

@@ -15,8 +15,8 @@ import pytest
 from reconciler.apply.lock import LockContext, LockInfo, open_lock
 from reconciler.apply.locks.file import FileLock
 from reconciler.apply.locks.record import new_info
+from reconciler.desired.model import LockConfig, StoreConfig
 from reconciler.errors import LockError, LockHeld
-from reconciler.spec.model import LockConfig, StoreConfig
 
 KEY = "https://ppm.example.com|data-platform"
 LEASE = timedelta(minutes=15)

@@ -14,8 +14,8 @@ import pytest
 from reconciler.apply.lock import LockContext, open_lock
 from reconciler.apply.locks.local import LocalLock, locks_dir
 from reconciler.apply.locks.record import new_info
+from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, LockHeld
-from reconciler.spec.model import LockConfig
 
 KEY = "https://ppm.example.com|data-platform"
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)

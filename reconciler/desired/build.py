@@ -9,11 +9,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from types import MappingProxyType
 
-from reconciler.durations import parse_duration, parse_expiry
-from reconciler.spec import effective
-from reconciler.spec.effective import mapping
-from reconciler.spec.loader import Document
-from reconciler.spec.model import (
+from reconciler.desired import effective
+from reconciler.desired.effective import mapping
+from reconciler.desired.loader import Document
+from reconciler.desired.model import (
     ALL_RESOURCES,
     AuthConfig,
     AuthType,
@@ -35,6 +34,7 @@ from reconciler.spec.model import (
     TokenState,
     UnmanagedPolicy,
 )
+from reconciler.durations import parse_duration, parse_expiry
 
 
 def build_spec(document: Document) -> Spec:

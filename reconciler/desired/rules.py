@@ -13,25 +13,25 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
-from reconciler.problems import Problem, Severity
-from reconciler.sanitize import EXCERPT, cut, has_unsafe_characters, quoted
-from reconciler.spec import effective
-from reconciler.spec.admin_rules import admin_token_problems
-from reconciler.spec.effective import Sourced, mapping
-from reconciler.spec.loader import Document, JsonPath
-from reconciler.spec.model import ALL_RESOURCES, Scope
-from reconciler.spec.server_rules import auth_problems
-from reconciler.spec.store_rules import KEY_RULES
-from reconciler.spec.store_settings import store_settings
-from reconciler.spec.text_rules import unsafe_text, user_problems
-from reconciler.spec.timing import (
+from reconciler.desired import effective
+from reconciler.desired.admin_rules import admin_token_problems
+from reconciler.desired.effective import Sourced, mapping
+from reconciler.desired.loader import Document, JsonPath
+from reconciler.desired.model import ALL_RESOURCES, Scope
+from reconciler.desired.server_rules import auth_problems
+from reconciler.desired.store_rules import KEY_RULES
+from reconciler.desired.store_settings import store_settings
+from reconciler.desired.text_rules import unsafe_text, user_problems
+from reconciler.desired.timing import (
     duration_bounds,
     expiry_problems,
     policy_problems,
     rotation_problems,
 )
-from reconciler.spec.where import describe
+from reconciler.desired.where import describe
+from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
+from reconciler.problems import Problem, Severity
+from reconciler.sanitize import EXCERPT, cut, has_unsafe_characters, quoted
 from reconciler.stores import vault_rules
 from reconciler.stores.locations import (
     DeclaredSecret,

@@ -1,9 +1,9 @@
 """Bytes -> plain data that remembers where every value and key came from.
 
 PyYAML's own constructor forgets positions, keeps the last of two duplicate keys and expands
-aliases without bound, so this module takes the node graph (spec/compose.py: libyaml where it can,
-PyYAML's composer otherwise, the same nodes either way) and builds the plain data itself. Every
-failure becomes a `Problem`; nothing here raises on bad input.
+aliases without bound, so this module takes the node graph (desired/compose.py: libyaml where it
+can, PyYAML's composer otherwise, the same nodes either way) and builds the plain data itself.
+Every failure becomes a `Problem`; nothing here raises on bad input.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from reconciler.desired.compose import MAX_DEPTH, TooDeep, compose
+from reconciler.desired.where import describe
 from reconciler.problems import Problem, Severity
 from reconciler.sanitize import cut, quoted
-from reconciler.spec.compose import MAX_DEPTH, TooDeep, compose
-from reconciler.spec.where import describe
 
 MAX_BYTES = 5 * 1024 * 1024
 # Nodes that aliases may add on top of those written out: generous for `<<: *defaults`-style

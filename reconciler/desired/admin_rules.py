@@ -8,11 +8,11 @@ import difflib
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+from reconciler.desired import effective
+from reconciler.desired.effective import mapping
+from reconciler.desired.loader import JsonPath
+from reconciler.desired.model import AuthType, Scope, SecretFormat
 from reconciler.problems import Problem
-from reconciler.spec import effective
-from reconciler.spec.effective import mapping
-from reconciler.spec.loader import JsonPath
-from reconciler.spec.model import AuthType, Scope, SecretFormat
 
 # Store types whose values ppm-tokens cannot read back: a job's `${{ secrets.NAME }}` does.
 WRITE_ONLY = frozenset({"github"})

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from reconciler.spec.loader import JsonPath
+from reconciler.desired.loader import JsonPath
 
 # Built-in defaults, also stated in the schema's descriptions.
 BUILTIN_NAMESPACE = "default"

@@ -32,7 +32,7 @@ _ANNOTATIONS = frozenset(
         "deprecated",
         "readOnly",
         "writeOnly",
-        "errorMessage",  # this project's messages, read by reconciler.spec.schema
+        "errorMessage",  # this project's messages, read by reconciler.desired.schema
     }
 )
 _PLAIN = (str, int, float, bool, type(None), dict, list)

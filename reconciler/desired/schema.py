@@ -4,7 +4,7 @@ The schema (schemas/tokens.schema.json) may carry an `errorMessage` object, keye
 for failures whose generic wording would mislead (patterns, oneOf): jsonschema ignores it as an
 unknown keyword and this module reads it.
 
-A valid document is recognised by the schema compiled into plain checks (spec/schema_fast.py),
+A valid document is recognised by the schema compiled into plain checks (desired/schema_fast.py),
 many times faster than jsonschema; jsonschema runs only where those checks do not say "valid",
 and so every problem is jsonschema's.
 """
@@ -19,11 +19,11 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
+from reconciler.desired.loader import Document, JsonPath
+from reconciler.desired.schema_fast import Check, Unsure, compile_schema
+from reconciler.desired.where import describe
 from reconciler.problems import Problem
 from reconciler.sanitize import EXCERPT, cut, quoted
-from reconciler.spec.loader import Document, JsonPath
-from reconciler.spec.schema_fast import Check, Unsure, compile_schema
-from reconciler.spec.where import describe
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]

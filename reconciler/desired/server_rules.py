@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterator
 from typing import Protocol
 
+from reconciler.desired.effective import mapping
+from reconciler.desired.loader import JsonPath
+from reconciler.desired.model import AuthType, IdentitySource
 from reconciler.problems import Problem
-from reconciler.spec.effective import mapping
-from reconciler.spec.loader import JsonPath
-from reconciler.spec.model import AuthType, IdentitySource
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

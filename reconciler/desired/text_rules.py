@@ -14,11 +14,11 @@ import unicodedata
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from reconciler.desired.effective import mapping
+from reconciler.desired.loader import JsonPath
+from reconciler.desired.where import describe
 from reconciler.problems import Problem
 from reconciler.sanitize import for_terminal, has_unsafe_characters, quoted, unsafe_character
-from reconciler.spec.effective import mapping
-from reconciler.spec.loader import JsonPath
-from reconciler.spec.where import describe
 
 MAX_EMAIL = 254  # RFC 5321's longest forward path, less the angle brackets
 MAX_EMAIL_LOCAL = 64  # RFC 5321: the part before the @
@@ -49,7 +49,7 @@ _CONTROL_NAMES = {
 }
 
 if TYPE_CHECKING:
-    from reconciler.spec.rules import Context
+    from reconciler.desired.rules import Context
 
 
 def character_name(char: str) -> str:

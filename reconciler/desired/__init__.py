@@ -1,10 +1,11 @@
-"""YAML -> validated, typed desired state.
+"""The desired state: tokens.yaml -> validated, typed `Spec` (what the live tokens are planned
+against; `reconciler.server.model` holds the live side).
 
     check_file(path, now=...)  -> (Spec or None, every problem found)
     load_spec(path, now=...)   -> Spec, or SpecError carrying every error
 
 Order: the YAML loader (syntax, duplicate keys, size and alias bounds), then characters that
-could hide or forge text (spec/text_rules.py), then the JSON Schema (schemas/tokens.schema.json),
+could hide or forge text (desired/text_rules.py), then the JSON Schema (schemas/tokens.schema.json),
 then the semantic rules. No network; `now` is passed in.
 
 `check_file` (validate) refuses every error. `load_spec` (plan, apply and the day-2 commands)
@@ -20,11 +21,8 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.errors import SpecError
-from reconciler.inputs import Unreadable, boundary_of, leaves, read_bounded, resolved
-from reconciler.problems import Problem, Severity
-from reconciler.spec.build import build_spec
-from reconciler.spec.loader import (
+from reconciler.desired.build import build_spec
+from reconciler.desired.loader import (
     MAX_BYTES,
     Document,
     JsonPath,
@@ -33,16 +31,19 @@ from reconciler.spec.loader import (
     pointer,
     too_large,
 )
-from reconciler.spec.model import Spec, TimeProblem
-from reconciler.spec.rules import (
+from reconciler.desired.model import Spec, TimeProblem
+from reconciler.desired.rules import (
     Context,
     GitRootFinder,
     character_problems,
     find_git_root,
     rule_problems,
 )
-from reconciler.spec.schema import schema_problems
-from reconciler.spec.timing import held
+from reconciler.desired.schema import schema_problems
+from reconciler.desired.timing import held
+from reconciler.errors import SpecError
+from reconciler.inputs import Unreadable, boundary_of, leaves, read_bounded, resolved
+from reconciler.problems import Problem, Severity
 
 __all__ = ["check_bytes", "check_file", "load_spec"]
 

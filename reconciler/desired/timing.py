@@ -20,6 +20,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from reconciler.desired import effective
+from reconciler.desired.effective import Sourced, mapping
+from reconciler.desired.loader import JsonPath
 from reconciler.durations import (
     DurationError,
     Expiry,
@@ -28,12 +31,9 @@ from reconciler.durations import (
     parse_expiry,
 )
 from reconciler.problems import Problem
-from reconciler.spec import effective
-from reconciler.spec.effective import Sourced, mapping
-from reconciler.spec.loader import JsonPath
 
 if TYPE_CHECKING:
-    from reconciler.spec.rules import Context
+    from reconciler.desired.rules import Context
 
 MIN_EXPIRY = timedelta(days=1)
 # How often the scheduled rotation run (.github/workflows/tokens-rotate.yml) comes round.

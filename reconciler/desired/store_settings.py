@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from reconciler.desired.effective import mapping
 from reconciler.problems import Problem
 from reconciler.sanitize import quoted
-from reconciler.spec.effective import mapping
 from reconciler.stores import aws_rules, vault_rules
 from reconciler.stores.command_rules import (
     ADMIN_TOKEN_VARIABLE,
@@ -24,7 +24,7 @@ from reconciler.stores.command_rules import (
 from reconciler.stores.file_rules import SUGGESTION, written_path_problem
 
 if TYPE_CHECKING:
-    from reconciler.spec.rules import Context
+    from reconciler.desired.rules import Context
 
 
 def store_settings(ctx: Context) -> Iterator[Problem]:

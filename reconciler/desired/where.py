@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from reconciler.sanitize import EXCERPT, cut, quoted
 
 if TYPE_CHECKING:
-    from reconciler.spec.loader import JsonPath
+    from reconciler.desired.loader import JsonPath
 
 
 def describe(data: object, path: JsonPath) -> str:

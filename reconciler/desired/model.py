@@ -1,4 +1,4 @@
-"""The typed, validated desired state. Built by `reconciler.spec.load`; never built from raw YAML
+"""The typed, validated desired state. Built by `reconciler.desired.load`; never built from raw YAML
 anywhere else. Defaults are already applied: every field holds its effective value."""
 
 from __future__ import annotations
