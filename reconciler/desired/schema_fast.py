@@ -7,7 +7,7 @@ with text keys, lists, text, numbers, booleans, null). Anything else in the data
 binary) raises Unsure, and anything else in the schema (a keyword not implemented here) makes
 `compile_schema` return None: either way jsonschema decides. A False answer is only a reason to
 ask jsonschema, which reports the problems; a True answer is exactly what jsonschema's Draft
-2020-12 validator says for that document (tests/spec/test_two_paths.py compares them).
+2020-12 validator says for that document (tests/desired/test_two_paths.py compares them).
 """
 
 from __future__ import annotations

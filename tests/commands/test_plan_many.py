@@ -19,8 +19,8 @@ from reconciler.errors import UsageError
 from reconciler.plan import planner
 from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.many import PlanSet, SpecPlan
+from tests.desired.test_validate_command import RecordingUI
 from tests.plan.scenario import scenario
-from tests.spec.test_validate_command import RecordingUI
 
 from .test_specs import spec_file
 

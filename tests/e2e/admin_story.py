@@ -33,8 +33,8 @@ from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
 from reconciler.server.jwtinfo import token_guid
 from reconciler.server.model import LiveToken, TokenRequest
+from tests.desired.test_validate_command import RecordingUI
 from tests.e2e.real_stores import Backend, Held, _token_from
-from tests.spec.test_validate_command import RecordingUI
 from tests.tls import self_signed_certificate
 
 ADMIN = "ppm-admin"
