@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from reconciler import jwtinfo
 from reconciler.commands import doctor_proofs
 from reconciler.commands.clocks import server_clock
 from reconciler.commands.doctor_exchange import exchange_step
@@ -30,7 +31,6 @@ from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.compare import TOLERANCE
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.server import jwtinfo
 from reconciler.server.driver import Driver
 from reconciler.server.endpoints import PYTHON_REPO_TYPES, R_REPO_TYPES
 from reconciler.server.model import LiveToken, Resource, TokenRequest

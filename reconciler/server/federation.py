@@ -19,11 +19,12 @@ from pathlib import Path
 
 import httpx
 
+from reconciler import jwtinfo
 from reconciler.desired.model import IdentitySource, IdentityToken
 from reconciler.errors import AuthError, ServerError, UsageError
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.server import endpoints, jwtinfo
+from reconciler.server import endpoints
 from reconciler.server.retry import (
     MAX_RETRY_AFTER,
     NOT_SENT,
