@@ -64,6 +64,8 @@ from reconciler.stores.base import (
 )
 from reconciler.stores.command_rules import (
     ADMIN_TOKEN_VARIABLE,
+    command_argv,
+    default_state_dir,
     env_name_problem,
     program_environment,
 )
@@ -88,16 +90,7 @@ STDERR_LIMIT = 500
 REDACTED = "(sensitive value)"
 # A payload is split on these to find the token inside a JSON document or a netrc line.
 _PAYLOAD_SEPARATORS = re.compile(r'[\s"{}\[\],:]+')
-_PLACEHOLDER = re.compile(r"\{(secret|name)\}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
-def command_argv(template: Sequence[str], *, secret: str, name: str) -> list[str]:
-    """`template` with `{secret}` and `{name}` filled in: what runs, and where the secret goes
-    (reconciler.stores.locations)."""
-    values = {"secret": secret, "name": name}
-    # One pass, so a key that itself contains "{name}" stays literal.
-    return [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
 
 
 def redact(text: str, payload: Secret | None) -> str:
@@ -437,18 +430,6 @@ class CommandStore:
                 + (f": {detail}" if detail else " and printed nothing on stderr")
             )
         return (completed.stdout or b"").decode("utf-8", errors="replace")
-
-
-def default_state_dir(store: str, env: Mapping[str, str]) -> Path:
-    state_home = env.get("XDG_STATE_HOME")
-    if state_home and Path(state_home).is_absolute():
-        return Path(state_home) / "ppm-tokens" / store
-    home = env.get("HOME")
-    if not home:
-        raise StoreError(
-            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir"
-        )
-    return Path(home) / ".local" / "state" / "ppm-tokens" / store
 
 
 def open_command_store(config: StoreConfig, context: StoreContext) -> CommandStore:

@@ -1,7 +1,9 @@
-"""Which environment variables a `command` store's programs get.
+"""What a `command` store's declaration means, offline: which environment variables its programs
+get, the argv its templates become, where it keeps its state by default.
 
 Pure functions of strings, so `validate` checks a spec's `env:` offline with the same rule the
-store applies when it opens.
+store applies when it opens, and `reconciler.stores.locations` reads where a secret goes without
+opening the store.
 
 A program gets an environment built from an allow-list, never the caller's environment minus
 some names: the caller's holds the run's global:admin token (PACKAGEMANAGER_TOKEN, or the
@@ -14,7 +16,10 @@ its own tools need besides (1Password's OP_SERVICE_ACCOUNT_TOKEN, pass's PASSWOR
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from reconciler.errors import StoreError
 
 # The variable the admin token comes from when a spec names no `server.token_env`.
 ADMIN_TOKEN_VARIABLE = "PACKAGEMANAGER_TOKEN"
@@ -53,6 +58,7 @@ PASSED_PREFIXES = ("LC_",)  # the locale categories: LC_ALL, LC_CTYPE, ...
 OWN_PREFIX = "PPM_TOKENS_"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"\{(secret|name)\}")
 
 
 def is_variable_name(name: str) -> bool:
@@ -87,3 +93,23 @@ def program_environment(
         for name, value in caller.items()
         if (name in wanted or name.startswith(PASSED_PREFIXES)) and name not in refused
     }
+
+
+def command_argv(template: Sequence[str], *, secret: str, name: str) -> list[str]:
+    """`template` with `{secret}` and `{name}` filled in: what runs, and where the secret goes
+    (reconciler.stores.locations)."""
+    values = {"secret": secret, "name": name}
+    # One pass, so a key that itself contains "{name}" stays literal.
+    return [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
+
+
+def default_state_dir(store: str, env: Mapping[str, str]) -> Path:
+    state_home = env.get("XDG_STATE_HOME")
+    if state_home and Path(state_home).is_absolute():
+        return Path(state_home) / "ppm-tokens" / store
+    home = env.get("HOME")
+    if not home:
+        raise StoreError(
+            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir"
+        )
+    return Path(home) / ".local" / "state" / "ppm-tokens" / store

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.errors import StoreError
-from reconciler.stores.command import command_argv, default_state_dir
+from reconciler.stores.command_rules import command_argv, default_state_dir
 from reconciler.stores.github_rules import DEFAULT_API_URL
 from reconciler.urls import server_identity
 
