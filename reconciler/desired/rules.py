@@ -17,6 +17,12 @@ from reconciler.desired import effective
 from reconciler.desired.admin_rules import admin_token_problems
 from reconciler.desired.effective import Sourced, mapping
 from reconciler.desired.loader import Document, JsonPath
+from reconciler.desired.locations import (
+    DeclaredSecret,
+    SecretLocation,
+    resolve_store_path,
+    secret_locations,
+)
 from reconciler.desired.model import ALL_RESOURCES, Scope
 from reconciler.desired.server_rules import auth_problems
 from reconciler.desired.store_rules import KEY_RULES
@@ -33,12 +39,6 @@ from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
 from reconciler.problems import Problem, Severity
 from reconciler.sanitize import EXCERPT, cut, has_unsafe_characters, quoted
 from reconciler.stores import vault_rules
-from reconciler.stores.locations import (
-    DeclaredSecret,
-    SecretLocation,
-    resolve_store_path,
-    secret_locations,
-)
 from reconciler.urls import UrlError, canonical_url, without_credentials
 
 GitRootFinder = Callable[[Path], Path | None]
@@ -268,7 +268,7 @@ def _stores(ctx: Context) -> Iterator[Problem]:
 
 def _unique_secrets(ctx: Context) -> Iterator[Problem]:
     """No two tokens write one place, whichever store entries they name it through (see
-    reconciler.stores.locations): what the spec says, without the environment's overrides,
+    reconciler.desired.locations): what the spec says, without the environment's overrides,
     which the several-spec checks add."""
     first: dict[SecretLocation, tuple[str, str, str, int]] = {}
     names: set[str] = set()

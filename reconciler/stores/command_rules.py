@@ -2,7 +2,7 @@
 get, the argv its templates become, where it keeps its state by default.
 
 Pure functions of strings, so `validate` checks a spec's `env:` offline with the same rule the
-store applies when it opens, and `reconciler.stores.locations` reads where a secret goes without
+store applies when it opens, and `reconciler.desired.locations` reads where a secret goes without
 opening the store.
 
 A program gets an environment built from an allow-list, never the caller's environment minus
@@ -97,7 +97,7 @@ def program_environment(
 
 def command_argv(template: Sequence[str], *, secret: str, name: str) -> list[str]:
     """`template` with `{secret}` and `{name}` filled in: what runs, and where the secret goes
-    (reconciler.stores.locations)."""
+    (reconciler.desired.locations)."""
     values = {"secret": secret, "name": name}
     # One pass, so a key that itself contains "{name}" stays literal.
     return [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.stores.locations import DeclaredSecret, SecretLocation, secret_locations
+from reconciler.desired.locations import DeclaredSecret, SecretLocation, secret_locations
 
 VAULT = {"address": "https://vault.example.com", "mount": "secret", "prefix": "ppm/"}
 REPO = {"repository": "acme/pipelines"}
