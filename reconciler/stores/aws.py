@@ -26,10 +26,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from reconciler.desired.aws_rules import name_problem, recovery_window_problem, tags_problem
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores import options
-from reconciler.stores.aws_rules import name_problem, recovery_window_problem, tags_problem
 from reconciler.stores.aws_session import (
     access_denied,
     aws_client,
