@@ -25,6 +25,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from reconciler.desired.github_rules import (
+    DEFAULT_API_URL,
+    key_problem,
+    metadata_variable,
+    payload_problem,
+)
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores import options
@@ -43,12 +49,6 @@ from reconciler.stores.github_api import (
     Target,
     organization_target,
     repository_target,
-)
-from reconciler.stores.github_rules import (
-    DEFAULT_API_URL,
-    key_problem,
-    metadata_variable,
-    payload_problem,
 )
 from reconciler.stores.http_retry import json_object
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from reconciler.desired import aws_rules
-from reconciler.stores import github_rules, vault_rules
+from reconciler.desired import aws_rules, github_rules
+from reconciler.stores import vault_rules
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,7 @@ def test_the_rules_import_no_sdk() -> None:
     """validate runs them without the aws or github extras installed."""
     code = (
         "import sys; import reconciler.stores.vault_rules, reconciler.desired.aws_rules, "
-        "reconciler.stores.github_rules; "
+        "reconciler.desired.github_rules; "
         "print(sorted(m for m in ('boto3', 'botocore', 'nacl', 'httpx') if m in sys.modules))"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
