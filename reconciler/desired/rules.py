@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.desired import effective
+from reconciler.desired import effective, vault_rules
 from reconciler.desired.admin_rules import admin_token_problems
 from reconciler.desired.effective import Sourced, mapping
 from reconciler.desired.loader import Document, JsonPath
@@ -38,7 +38,6 @@ from reconciler.desired.where import describe
 from reconciler.ownership import DESCRIPTION_LIMIT, marker, stored_description
 from reconciler.problems import Problem, Severity
 from reconciler.sanitize import EXCERPT, cut, has_unsafe_characters, quoted
-from reconciler.stores import vault_rules
 from reconciler.urls import UrlError, canonical_url, without_credentials
 
 GitRootFinder = Callable[[Path], Path | None]

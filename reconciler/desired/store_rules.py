@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from reconciler.desired import aws_rules, github_rules
+from reconciler.desired import aws_rules, github_rules, vault_rules
 from reconciler.sanitize import quoted
-from reconciler.stores import vault_rules
 
 KeyRule = Callable[[str], str | None]
 

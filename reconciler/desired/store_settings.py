@@ -12,11 +12,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from reconciler.desired import aws_rules
+from reconciler.desired import aws_rules, vault_rules
 from reconciler.desired.effective import mapping
 from reconciler.problems import Problem
 from reconciler.sanitize import quoted
-from reconciler.stores import vault_rules
 from reconciler.stores.command_rules import (
     ADMIN_TOKEN_VARIABLE,
     env_name_problem,

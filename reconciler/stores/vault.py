@@ -24,6 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reconciler.desired.vault_rules import (
+    custom_metadata_problem,
+    key_problem,
+    leaves_mount,
+    prefix_problem,
+)
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores import options
@@ -40,12 +46,6 @@ from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.formats import inspect_payload
 from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
-from reconciler.stores.vault_rules import (
-    custom_metadata_problem,
-    key_problem,
-    leaves_mount,
-    prefix_problem,
-)
 
 if TYPE_CHECKING:
     from reconciler.desired.model import StoreConfig

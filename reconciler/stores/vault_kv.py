@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 import httpx
 
+from reconciler.desired.vault_rules import leaves_mount
 from reconciler.errors import StoreError
 from reconciler.stores.http_retry import error_text, json_object
 from reconciler.stores.vault_client import VaultClient
-from reconciler.stores.vault_rules import leaves_mount
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from reconciler.desired import aws_rules, github_rules
-from reconciler.stores import vault_rules
+from reconciler.desired import aws_rules, github_rules, vault_rules
 
 
 @pytest.mark.parametrize(
@@ -134,7 +133,7 @@ def test_github_payload_bound() -> None:
 def test_the_rules_import_no_sdk() -> None:
     """validate runs them without the aws or github extras installed."""
     code = (
-        "import sys; import reconciler.stores.vault_rules, reconciler.desired.aws_rules, "
+        "import sys; import reconciler.desired.vault_rules, reconciler.desired.aws_rules, "
         "reconciler.desired.github_rules; "
         "print(sorted(m for m in ('boto3', 'botocore', 'nacl', 'httpx') if m in sys.modules))"
     )

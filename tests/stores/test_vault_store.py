@@ -596,7 +596,7 @@ def test_a_server_that_stays_down_fails_with_a_clear_message(tmp_path: Path) -> 
 
 def test_custom_metadata_limits_are_the_servers(openbao: OpenBao, vault_mount: str) -> None:
     """The offline rule's bounds are what the server enforces."""
-    from reconciler.stores.vault_rules import custom_metadata_problem
+    from reconciler.desired.vault_rules import custom_metadata_problem
 
     too_many = {f"k{i}": "v" for i in range(65)}
     long_key = {"k" * 129: "v"}
