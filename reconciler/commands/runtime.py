@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.commands import admin_store
+from reconciler.desired.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.desired.model import (
     DEFAULT_RSPM,
     IDENTITY_TOKEN_FILE_VARIABLE,
@@ -32,7 +33,6 @@ from reconciler.server import federation
 from reconciler.server.credential import AdminCredential
 from reconciler.server.driver import Driver
 from reconciler.server.federation import Exchanged
-from reconciler.stores.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.stores.registry import StoreContext
 from reconciler.urls import UrlError, canonical_url, without_credentials
 

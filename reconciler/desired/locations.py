@@ -31,9 +31,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.desired.command_rules import command_argv, default_state_dir
 from reconciler.desired.github_rules import DEFAULT_API_URL
 from reconciler.errors import StoreError
-from reconciler.stores.command_rules import command_argv, default_state_dir
 from reconciler.urls import server_identity
 
 

@@ -13,14 +13,14 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from reconciler.desired import aws_rules, vault_rules
-from reconciler.desired.effective import mapping
-from reconciler.problems import Problem
-from reconciler.sanitize import quoted
-from reconciler.stores.command_rules import (
+from reconciler.desired.command_rules import (
     ADMIN_TOKEN_VARIABLE,
     env_name_problem,
     is_variable_name,
 )
+from reconciler.desired.effective import mapping
+from reconciler.problems import Problem
+from reconciler.sanitize import quoted
 from reconciler.stores.file_rules import SUGGESTION, written_path_problem
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ Spec options:
                     $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
     timeout:        seconds before a command counts as failed (default 60)
     env:            optional names of variables to pass to every program besides the allow-list
-                    (reconciler.stores.command_rules); never one holding the run's admin token
+                    (reconciler.desired.command_rules); never one holding the run's admin token
 
 In every argv, `{secret}` becomes the secret's key. `{name}` becomes the token's name in `command`;
 read and delete know only the key, so their argv may use `{secret}` alone. Each run gets the
@@ -49,6 +49,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.desired.command_rules import (
+    ADMIN_TOKEN_VARIABLE,
+    command_argv,
+    default_state_dir,
+    env_name_problem,
+    program_environment,
+)
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
@@ -61,13 +68,6 @@ from reconciler.stores.base import (
     StoreCapabilities,
     StoredValue,
     read_meta_each,
-)
-from reconciler.stores.command_rules import (
-    ADMIN_TOKEN_VARIABLE,
-    command_argv,
-    default_state_dir,
-    env_name_problem,
-    program_environment,
 )
 from reconciler.stores.file import expand_path
 from reconciler.stores.private_files import (
