@@ -19,9 +19,9 @@ from reconciler.desired.command_rules import (
     is_variable_name,
 )
 from reconciler.desired.effective import mapping
+from reconciler.desired.file_rules import SUGGESTION, written_path_problem
 from reconciler.problems import Problem
 from reconciler.sanitize import quoted
-from reconciler.stores.file_rules import SUGGESTION, written_path_problem
 
 if TYPE_CHECKING:
     from reconciler.desired.rules import Context
