@@ -2,7 +2,7 @@
 the places a store would write (a file store's directory, a vault mount or namespace), the AWS
 region a client would sign for, the variables a command store's programs would get.
 
-Each check is a pure rule of the store type's module (reconciler.stores.*_rules); this module
+Each check is a pure rule of the store type's module (reconciler.desired.*_rules); this module
 only finds the values in the document and reports where they are.
 """
 
