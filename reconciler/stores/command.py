@@ -69,7 +69,7 @@ from reconciler.stores.base import (
     StoredValue,
     read_meta_each,
 )
-from reconciler.stores.file import expand_path
+from reconciler.stores.options import expand_path
 from reconciler.stores.private_files import (
     META_SUFFIX,
     MetadataFiles,

@@ -48,6 +48,7 @@ from reconciler.stores.base import (
     StoredValue,
 )
 from reconciler.stores.formats import inspect_payload
+from reconciler.stores.options import expand_path
 from reconciler.stores.private_files import (
     META_SUFFIX,
     PREVIOUS_SUFFIX,
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
     from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
-__all__ = ["FileStore", "expand_path", "find_git_work_tree", "open_file_store"]
+__all__ = ["FileStore", "find_git_work_tree", "open_file_store"]
 
 _log = logging.getLogger(__name__)
 _PREVIOUS_RECORD = PREVIOUS_SUFFIX + META_SUFFIX
@@ -84,19 +85,6 @@ def find_git_work_tree(path: Path) -> Path | None:
         if (candidate / ".git").exists():
             return candidate
     return None
-
-
-def expand_path(text: str, *, base: Path, env: Mapping[str, str]) -> Path:
-    """`~` from the given environment's HOME; a relative path against `base` (the spec's dir)."""
-    if text == "~" or text.startswith("~/"):
-        home = env.get("HOME")
-        if not home:
-            raise StoreError(f"path {text!r} starts with ~ but HOME is not set")
-        text = home + text[1:]
-    elif text.startswith("~"):
-        raise StoreError(f"path {text!r}: only ~ or ~/ is understood, not ~user")
-    path = Path(text)
-    return path if path.is_absolute() else base / path
 
 
 @dataclass(frozen=True)

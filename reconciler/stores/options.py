@@ -1,9 +1,11 @@
 """Reading a store's spec options (already schema-checked) into typed values, with messages that
-name the store and the option when a hand-built config is wrong anyway."""
+name the store and the option when a hand-built config is wrong anyway; and a path option as the
+store (or the lock kept beside it) opens it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.desired.model import StoreConfig
@@ -64,3 +66,16 @@ def string_map(config: StoreConfig, option: str) -> dict[str, str]:
             f"store '{config.name}' ({config.type}): {option!r} must map strings to strings"
         )
     return dict(value)
+
+
+def expand_path(text: str, *, base: Path, env: Mapping[str, str]) -> Path:
+    """`~` from the given environment's HOME; a relative path against `base` (the spec's dir)."""
+    if text == "~" or text.startswith("~/"):
+        home = env.get("HOME")
+        if not home:
+            raise StoreError(f"path {text!r} starts with ~ but HOME is not set")
+        text = home + text[1:]
+    elif text.startswith("~"):
+        raise StoreError(f"path {text!r}: only ~ or ~/ is understood, not ~user")
+    path = Path(text)
+    return path if path.is_absolute() else base / path

@@ -33,8 +33,8 @@ from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.secret import Secret
 from reconciler.stores import options
-from reconciler.stores.file import expand_path
 from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
+from reconciler.stores.options import expand_path
 
 log = logging.getLogger(__name__)
 
