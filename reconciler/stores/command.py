@@ -49,6 +49,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.desired import store_options
 from reconciler.desired.command_rules import (
     ADMIN_TOKEN_VARIABLE,
     command_argv,
@@ -56,10 +57,10 @@ from reconciler.desired.command_rules import (
     env_name_problem,
     program_environment,
 )
+from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.stores import options
 from reconciler.stores.base import (
     KeyState,
     PendingWrite,
@@ -69,7 +70,6 @@ from reconciler.stores.base import (
     StoredValue,
     read_meta_each,
 )
-from reconciler.stores.options import expand_path
 from reconciler.stores.private_files import (
     META_SUFFIX,
     MetadataFiles,
@@ -446,7 +446,7 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         if isinstance(raw_state, str)
         else default_state_dir(config.name, context.env)
     )
-    passed = options.strings(config, "env")
+    passed = store_options.strings(config, "env")
     raw_timeout = config.options.get("timeout", DEFAULT_TIMEOUT)
     if (
         isinstance(raw_timeout, bool)

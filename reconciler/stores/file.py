@@ -37,6 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores.base import (
@@ -48,7 +49,6 @@ from reconciler.stores.base import (
     StoredValue,
 )
 from reconciler.stores.formats import inspect_payload
-from reconciler.stores.options import expand_path
 from reconciler.stores.private_files import (
     META_SUFFIX,
     PREVIOUS_SUFFIX,

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reconciler.desired import store_options
 from reconciler.desired.vault_rules import (
     custom_metadata_problem,
     key_problem,
@@ -32,7 +33,6 @@ from reconciler.desired.vault_rules import (
 )
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores import options
 from reconciler.stores.base import (
     PENDING_KEYS,
     KeyState,
@@ -310,12 +310,12 @@ class VaultStore:
 
 def mount_and_prefix(config: StoreConfig) -> tuple[str, str]:
     """Where a vault store keeps its entries (and the vault lock its own, by default)."""
-    mount = options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
+    mount = store_options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
     if leaves_mount(mount):
         raise StoreError(
             f"store '{config.name}' (vault): mount {mount!r} has a '.' or '..' segment"
         )
-    return mount, options.text(config, "prefix", "") or ""
+    return mount, store_options.text(config, "prefix", "") or ""
 
 
 def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:
@@ -333,5 +333,5 @@ def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:
         config.name,
         KvV2(client, mount),
         prefix=prefix,
-        value_key=options.text(config, "key", "token") or "token",
+        value_key=store_options.text(config, "key", "token") or "token",
     )

@@ -29,12 +29,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.deadline import Deadline
+from reconciler.desired import store_options
 from reconciler.desired.model import StoreConfig
+from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.secret import Secret
-from reconciler.stores import options
 from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
-from reconciler.stores.options import expand_path
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def retry_policy(config: StoreConfig) -> RetryPolicy:
     uses the same."""
     return replace(
         DEFAULT_RETRY,
-        deadline=options.timeout(config),
-        deadline_setting=options.timeout_setting(config),
+        deadline=store_options.timeout(config),
+        deadline_setting=store_options.timeout_setting(config),
     )
 
 
@@ -81,7 +81,7 @@ def vault_settings(config: StoreConfig, env: Mapping[str, str], spec_dir: Path) 
     """The spec's options with the environment on top: VAULT_ADDR and VAULT_NAMESPACE override
     `address` and `namespace` (as PACKAGEMANAGER_ADDRESS overrides server.url), VAULT_CACERT
     gives a CA file when `ca_cert` does not."""
-    address = env.get("VAULT_ADDR") or options.text(config, "address")
+    address = env.get("VAULT_ADDR") or store_options.text(config, "address")
     if not address:
         raise StoreError(
             f"store '{config.name}' (vault) has no address: set `address` or VAULT_ADDR"
@@ -92,7 +92,7 @@ def vault_settings(config: StoreConfig, env: Mapping[str, str], spec_dir: Path) 
             f"store '{config.name}' (vault): address {address!r} is not an http(s) URL like "
             "https://vault.example.com:8200"
         )
-    method_text = options.text(config, "auth_method", "token") or "token"
+    method_text = store_options.text(config, "auth_method", "token") or "token"
     try:
         method = AuthMethod(method_text)
     except ValueError:
@@ -100,20 +100,20 @@ def vault_settings(config: StoreConfig, env: Mapping[str, str], spec_dir: Path) 
             f"store '{config.name}' (vault): auth_method {method_text!r} is not one of "
             f"{', '.join(m.value for m in AuthMethod)}"
         ) from None
-    role = options.text(config, "role")
+    role = store_options.text(config, "role")
     if method in (AuthMethod.JWT, AuthMethod.KUBERNETES) and not role:
         raise StoreError(f"store '{config.name}' (vault): auth_method {method} needs a `role`")
-    jwt_file = options.text(config, "jwt_file")
-    ca_cert = options.text(config, "ca_cert") or env.get("VAULT_CACERT")
+    jwt_file = store_options.text(config, "jwt_file")
+    ca_cert = store_options.text(config, "ca_cert") or env.get("VAULT_CACERT")
     return VaultSettings(
         store=config.name,
         address=address.rstrip("/"),
-        namespace=env.get("VAULT_NAMESPACE") or options.text(config, "namespace"),
+        namespace=env.get("VAULT_NAMESPACE") or store_options.text(config, "namespace"),
         auth=method,
         role=role,
-        auth_mount=options.text(config, "auth_mount"),
+        auth_mount=store_options.text(config, "auth_mount"),
         jwt_file=expand_path(jwt_file, base=spec_dir, env=env) if jwt_file else None,
-        jwt_audience=options.text(config, "jwt_audience"),
+        jwt_audience=store_options.text(config, "jwt_audience"),
         ca_cert=expand_path(ca_cert, base=spec_dir, env=env) if ca_cert else None,
     )
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.apply.locks.record import from_json, held_message, key_digest, to_json
 from reconciler.desired.model import LockConfig
+from reconciler.desired.store_options import expand_path
 from reconciler.errors import LockError, LockHeld, StoreError
-from reconciler.stores.options import expand_path
 from reconciler.stores.private_files import (
     LOCKS_DIR,
     fsync_dir,
