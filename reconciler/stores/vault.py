@@ -28,7 +28,6 @@ from reconciler.desired import store_options
 from reconciler.desired.vault_rules import (
     custom_metadata_problem,
     key_problem,
-    leaves_mount,
     prefix_problem,
 )
 from reconciler.errors import StoreError
@@ -45,7 +44,7 @@ from reconciler.stores.base import (
 from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.formats import inspect_payload
 from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
-from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
+from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2, mount_and_prefix
 
 if TYPE_CHECKING:
     from reconciler.desired.model import StoreConfig
@@ -306,16 +305,6 @@ class VaultStore:
 
     def close(self) -> None:
         self.kv.client.close()
-
-
-def mount_and_prefix(config: StoreConfig) -> tuple[str, str]:
-    """Where a vault store keeps its entries (and the vault lock its own, by default)."""
-    mount = store_options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
-    if leaves_mount(mount):
-        raise StoreError(
-            f"store '{config.name}' (vault): mount {mount!r} has a '.' or '..' segment"
-        )
-    return mount, store_options.text(config, "prefix", "") or ""
 
 
 def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:

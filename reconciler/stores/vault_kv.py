@@ -1,5 +1,6 @@
-"""KV version 2 operations on one mount, over a VaultClient. Shared by the vault store and the
-vault lock; every failure is a StoreError naming the store, the operation and the path."""
+"""KV version 2 operations on one mount, over a VaultClient, and the mount and prefix a vault
+store declares. Shared by the vault store and the vault lock; every failure is a StoreError naming
+the store, the operation and the path."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from urllib.parse import quote
 
 import httpx
 
+from reconciler.desired import store_options
+from reconciler.desired.model import StoreConfig
 from reconciler.desired.vault_rules import leaves_mount
 from reconciler.errors import StoreError
 from reconciler.stores.http_retry import error_text, json_object
@@ -144,3 +147,13 @@ class KvV2:
         body = json_object(response, f"store '{self.store}': list")
         keys = (body.get("data") or {}).get("keys") or []
         return {str(k) for k in keys}
+
+
+def mount_and_prefix(config: StoreConfig) -> tuple[str, str]:
+    """Where a vault store keeps its entries (and the vault lock its own, by default)."""
+    mount = store_options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
+    if leaves_mount(mount):
+        raise StoreError(
+            f"store '{config.name}' (vault): mount {mount!r} has a '.' or '..' segment"
+        )
+    return mount, store_options.text(config, "prefix", "") or ""

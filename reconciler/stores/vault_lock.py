@@ -31,9 +31,8 @@ from reconciler.desired.model import LockConfig
 from reconciler.desired.vault_rules import key_problem
 from reconciler.errors import LockError, StoreError
 from reconciler.stores import lock_records
-from reconciler.stores.vault import mount_and_prefix
 from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
-from reconciler.stores.vault_kv import CasConflict, KvV2
+from reconciler.stores.vault_kv import CasConflict, KvV2, mount_and_prefix
 from reconciler.urls import server_identity
 
 
