@@ -70,9 +70,9 @@ from reconciler.stores.base import (
     StoredValue,
     read_meta_each,
 )
+from reconciler.stores.metadata_files import MetadataFiles
 from reconciler.stores.private_files import (
     META_SUFFIX,
-    MetadataFiles,
     key_parts,
     oserror_text,
     sweep_leftovers,

@@ -49,17 +49,14 @@ from reconciler.stores.base import (
     StoredValue,
 )
 from reconciler.stores.formats import inspect_payload
+from reconciler.stores.metadata_files import MetadataFiles, meta_bytes, parse_meta, parse_strings
 from reconciler.stores.private_files import (
     META_SUFFIX,
     PREVIOUS_SUFFIX,
-    MetadataFiles,
     Replace,
     key_parts,
     make_private_dirs,
-    meta_bytes,
     oserror_text,
-    parse_meta,
-    parse_strings,
     read_private,
     refuse_links,
     sweep_leftovers,

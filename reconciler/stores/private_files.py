@@ -1,5 +1,6 @@
-"""Private files below a store's directory: the layout rules the file store and the command
-store's state directory share.
+"""Private files below a directory of our own: the layout rules the file store, the command
+store's state directory and the file and local locks share (the metadata sidecars of the stores
+are in reconciler.stores.metadata_files).
 
 Every write is atomic (a temporary file `.<name>.<random>.tmp` in the same directory, fsync,
 rename, fsync of the directory), files are 0600 and directories 0700. Nothing below the root is
@@ -10,16 +11,14 @@ someone who can write below the root redirect a write.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from reconciler.errors import StoreError
-from reconciler.stores.base import SecretMeta
 
 META_SUFFIX = ".meta.json"
 # What the key held before an unconfirmed put, kept until commit or restore_previous.
@@ -193,95 +192,3 @@ def sweep_leftovers(
                     os.unlink(entry.path)
                     removed.append(str(Path(*directory, entry.name)))
     return sorted(removed)
-
-
-def parse_strings(data: bytes | None) -> dict[str, str] | None:
-    """A sidecar's flat strings; None when missing or not a JSON object."""
-    if data is None:
-        return None
-    try:
-        loaded = json.loads(data.decode("utf-8"))
-        return {str(k): str(v) for k, v in dict(loaded).items()}
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return None
-
-
-def parse_meta(data: bytes | None) -> SecretMeta | None:
-    """Metadata from a sidecar's bytes; None when missing or not metadata."""
-    strings = parse_strings(data)
-    if strings is None:
-        return None
-    try:
-        return SecretMeta.from_strings(strings)
-    except (ValueError, KeyError):
-        return None
-
-
-def meta_bytes(meta: SecretMeta | Mapping[str, str]) -> bytes:
-    strings = meta.to_strings() if isinstance(meta, SecretMeta) else dict(meta)
-    return (json.dumps(strings, sort_keys=True, indent=2) + "\n").encode()
-
-
-class MetadataFiles:
-    """Metadata sidecars `<key>.meta.json` under a directory; shared by the file and command
-    stores."""
-
-    def __init__(self, store: str, root: Path, *, replace: Replace = os.replace) -> None:
-        self.store = store
-        self.root = root
-        self._replace = replace
-
-    def path(self, key: str) -> Path:
-        parts = key_parts(self.store, key)
-        return self.root.joinpath(*parts[:-1], parts[-1] + META_SUFFIX)
-
-    def write(self, key: str, meta: SecretMeta) -> None:
-        self._write_bytes(key, meta_bytes(meta))
-
-    def _write_bytes(self, key: str, data: bytes) -> None:
-        parts = key_parts(self.store, key)
-        refuse_links(self.store, self.root, (*parts[:-1], parts[-1] + META_SUFFIX))
-        try:
-            make_private_dirs(self.root, parts[:-1])
-            write_private_file(self.path(key), data, replace=self._replace)
-        except OSError as exc:
-            raise StoreError(
-                f"store '{self.store}': could not write the metadata of {key!r} under "
-                f"{self.root}: {oserror_text(exc)}"
-            ) from None
-
-    def read(self, key: str) -> SecretMeta | None:
-        """None when missing or unreadable as metadata (an intent is not metadata): the
-        planner then looks further."""
-        return parse_meta(self._read_bytes(key))
-
-    def read_strings(self, key: str) -> dict[str, str] | None:
-        """The sidecar as flat strings, metadata or an intent alike; None when missing or not
-        a JSON object."""
-        return parse_strings(self._read_bytes(key))
-
-    def write_strings(self, key: str, strings: Mapping[str, str]) -> None:
-        """Write flat strings (an intent) where the metadata goes."""
-        self._write_bytes(key, meta_bytes(strings))
-
-    def _read_bytes(self, key: str) -> bytes | None:
-        parts = key_parts(self.store, key)
-        refuse_links(self.store, self.root, (*parts[:-1], parts[-1] + META_SUFFIX))
-        path = self.path(key)
-        try:
-            return read_private(path)
-        except OSError as exc:
-            raise StoreError(
-                f"store '{self.store}': could not read {path}: {oserror_text(exc)}"
-            ) from None
-
-    def delete(self, key: str) -> None:
-        parts = key_parts(self.store, key)
-        refuse_links(self.store, self.root, parts[:-1])
-        try:
-            self.path(key).unlink(missing_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"store '{self.store}': could not delete the metadata of {key!r}: "
-                f"{oserror_text(exc)}"
-            ) from None

@@ -37,7 +37,7 @@ from reconciler.ownership import parse_owner
 from reconciler.server.credential import AdminCredential
 from reconciler.server.http import HttpDriver
 from reconciler.stores.file import FileStore
-from reconciler.stores.private_files import MetadataFiles
+from reconciler.stores.metadata_files import MetadataFiles
 
 POINTS = (
     "after-create",
