@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from reconciler.backends.http_retry import json_object
 from reconciler.desired import store_options
 from reconciler.desired.github_rules import (
     DEFAULT_API_URL,
@@ -50,7 +51,6 @@ from reconciler.stores.github_api import (
     organization_target,
     repository_target,
 )
-from reconciler.stores.http_retry import json_object
 
 if TYPE_CHECKING:
     from reconciler.desired.model import StoreConfig

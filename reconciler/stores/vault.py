@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reconciler.backends.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.desired import store_options
 from reconciler.desired.vault_rules import (
     custom_metadata_problem,
@@ -43,7 +44,6 @@ from reconciler.stores.base import (
 )
 from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.formats import inspect_payload
-from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2, mount_and_prefix
 
 if TYPE_CHECKING:

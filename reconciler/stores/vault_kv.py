@@ -11,12 +11,12 @@ from urllib.parse import quote
 
 import httpx
 
+from reconciler.backends.http_retry import error_text, json_object
+from reconciler.backends.vault_client import VaultClient
 from reconciler.desired import store_options
 from reconciler.desired.model import StoreConfig
 from reconciler.desired.vault_rules import leaves_mount
 from reconciler.errors import StoreError
-from reconciler.stores.http_retry import error_text, json_object
-from reconciler.stores.vault_client import VaultClient
 
 
 @dataclass(frozen=True)

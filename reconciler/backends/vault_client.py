@@ -28,13 +28,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from reconciler.backends.http_retry import RetryPolicy, error_text, json_object, send
 from reconciler.deadline import Deadline
 from reconciler.desired import store_options
 from reconciler.desired.model import StoreConfig
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.secret import Secret
-from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
 
 log = logging.getLogger(__name__)
 
