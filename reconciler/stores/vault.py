@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reconciler.backends.vault_client import VaultClient, retry_policy, vault_settings
+from reconciler.backends.vault_kv import CasConflict, KvMetadata, KvV2, mount_and_prefix
 from reconciler.desired import store_options
 from reconciler.desired.vault_rules import (
     custom_metadata_problem,
@@ -44,7 +45,6 @@ from reconciler.stores.base import (
 )
 from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.formats import inspect_payload
-from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2, mount_and_prefix
 
 if TYPE_CHECKING:
     from reconciler.desired.model import StoreConfig

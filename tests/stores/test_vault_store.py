@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.backends.vault_kv import CasConflict
 from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
 from reconciler.stores.registry import StoreContext
 from reconciler.stores.vault import VaultStore, open_vault_store
-from reconciler.stores.vault_kv import CasConflict
 from tests.fakes.kubernetes import KubernetesApi, kubernetes_api
 from tests.stores.openbao import (
     JwtIssuer,
