@@ -26,16 +26,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reconciler.desired import store_options
-from reconciler.desired.aws_rules import name_problem, recovery_window_problem, tags_problem
-from reconciler.errors import StoreError
-from reconciler.secret import Secret
-from reconciler.stores.aws_session import (
+from reconciler.backends.aws_session import (
     access_denied,
     aws_client,
     describe_error,
     error_code,
 )
+from reconciler.desired import store_options
+from reconciler.desired.aws_rules import name_problem, recovery_window_problem, tags_problem
+from reconciler.errors import StoreError
+from reconciler.secret import Secret
 from reconciler.stores.aws_versions import (
     CURRENT,
     TAG_PREFIX,

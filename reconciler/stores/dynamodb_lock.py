@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.apply.lock import LockContext, LockInfo
+from reconciler.backends.aws_session import aws_client, describe_error, error_code
 from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, StoreError, StoreTimeout
 from reconciler.stores import lock_records
-from reconciler.stores.aws_session import aws_client, describe_error, error_code
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
