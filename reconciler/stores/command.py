@@ -49,6 +49,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.backends.private_files import (
+    META_SUFFIX,
+    key_parts,
+    oserror_text,
+    sweep_leftovers,
+)
 from reconciler.desired import store_options
 from reconciler.desired.command_rules import (
     ADMIN_TOKEN_VARIABLE,
@@ -71,12 +77,6 @@ from reconciler.stores.base import (
     read_meta_each,
 )
 from reconciler.stores.metadata_files import MetadataFiles
-from reconciler.stores.private_files import (
-    META_SUFFIX,
-    key_parts,
-    oserror_text,
-    sweep_leftovers,
-)
 from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:

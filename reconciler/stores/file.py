@@ -37,6 +37,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from reconciler.backends.private_files import (
+    META_SUFFIX,
+    PREVIOUS_SUFFIX,
+    Replace,
+    key_parts,
+    make_private_dirs,
+    oserror_text,
+    read_private,
+    refuse_links,
+    sweep_leftovers,
+    write_private_file,
+)
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
@@ -50,18 +62,6 @@ from reconciler.stores.base import (
 )
 from reconciler.stores.formats import inspect_payload
 from reconciler.stores.metadata_files import MetadataFiles, meta_bytes, parse_meta, parse_strings
-from reconciler.stores.private_files import (
-    META_SUFFIX,
-    PREVIOUS_SUFFIX,
-    Replace,
-    key_parts,
-    make_private_dirs,
-    oserror_text,
-    read_private,
-    refuse_links,
-    sweep_leftovers,
-    write_private_file,
-)
 from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:

@@ -8,9 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.errors import StoreError
-from reconciler.stores.base import SecretMeta
-from reconciler.stores.private_files import (
+from reconciler.backends.private_files import (
     META_SUFFIX,
     Replace,
     key_parts,
@@ -20,6 +18,8 @@ from reconciler.stores.private_files import (
     refuse_links,
     write_private_file,
 )
+from reconciler.errors import StoreError
+from reconciler.stores.base import SecretMeta
 
 
 def parse_strings(data: bytes | None) -> dict[str, str] | None:

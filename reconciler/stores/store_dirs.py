@@ -19,8 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from reconciler.desired.file_rules import SUGGESTION, shared_directory
-from reconciler.stores.private_files import (
+from reconciler.backends.private_files import (
     LOCKS_DIR,
     META_SUFFIX,
     PREVIOUS_SUFFIX,
@@ -28,6 +27,7 @@ from reconciler.stores.private_files import (
     TEMPORARY_NAME,
     make_private_dirs,
 )
+from reconciler.desired.file_rules import SUGGESTION, shared_directory
 
 MARKER = STORE_MARKER
 _MARKER_TEXT = (

@@ -27,10 +27,7 @@ from pathlib import Path
 
 from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.apply.locks.record import from_json, held_message, key_digest, to_json
-from reconciler.desired.model import LockConfig
-from reconciler.desired.store_options import expand_path
-from reconciler.errors import LockError, LockHeld, StoreError
-from reconciler.stores.private_files import (
+from reconciler.backends.private_files import (
     LOCKS_DIR,
     fsync_dir,
     make_private_dirs,
@@ -38,6 +35,9 @@ from reconciler.stores.private_files import (
     refuse_links,
     write_private_file,
 )
+from reconciler.desired.model import LockConfig
+from reconciler.desired.store_options import expand_path
+from reconciler.errors import LockError, LockHeld, StoreError
 
 POLL_SECONDS = 0.2
 # A record is written right after it is created: wait this long for it before naming no holder.
