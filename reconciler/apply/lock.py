@@ -4,9 +4,9 @@ namespace, as Terraform's state lock.
 Kinds, chosen by `lock: {type: ...}` in the spec (default `local`):
 
     local      fcntl lock on a file in the user's state directory, keyed by server and namespace;
-               one machine only (reconciler.apply.locks.local)
+               one machine only (reconciler.locks.local)
     file       a lock file beside the secrets of a `file` store (`lock.store` names it), so every
-               machine that mounts that directory shares it (reconciler.apply.locks.file)
+               machine that mounts that directory shares it (reconciler.locks.file)
     vault      a KV v2 entry written with cas=0 through a `vault` store's connection
                (reconciler.stores.vault_lock)
     dynamodb   a conditional PutItem on a DynamoDB table (reconciler.stores.dynamodb_lock)
@@ -101,8 +101,8 @@ LockFactory = Callable[[LockConfig, LockContext], ApplyLock]
 # Type -> "module:function", imported on first use (a kind's dependencies, e.g. boto3, are
 # needed only by specs that choose it).
 LOCK_TYPES: dict[str, str] = {
-    "local": "reconciler.apply.locks.local:open_local_lock",
-    "file": "reconciler.apply.locks.file:open_file_lock",
+    "local": "reconciler.locks.local:open_local_lock",
+    "file": "reconciler.locks.file:open_file_lock",
     "vault": "reconciler.stores.vault_lock:open_vault_lock",
     "dynamodb": "reconciler.stores.dynamodb_lock:open_dynamodb_lock",
 }

@@ -19,8 +19,6 @@ from pathlib import Path
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
 from reconciler.apply.guards import mass_revoke_refusal
 from reconciler.apply.lock import LockContext, open_lock
-from reconciler.apply.locks.held import hold
-from reconciler.apply.locks.record import new_info
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
@@ -38,6 +36,8 @@ from reconciler.desired import load_spec
 from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
+from reconciler.locks.held import hold
+from reconciler.locks.record import new_info
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text

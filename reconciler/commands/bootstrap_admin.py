@@ -22,8 +22,6 @@ from pathlib import Path
 
 from reconciler.apply import apply_plan
 from reconciler.apply.lock import open_lock
-from reconciler.apply.locks.held import hold
-from reconciler.apply.locks.record import new_info
 from reconciler.commands.apply import (
     describe_result,
     lock_context,
@@ -46,6 +44,8 @@ from reconciler.commands.runtime import (
 from reconciler.desired import load_spec
 from reconciler.desired.model import Scope, Spec, TokenSpec
 from reconciler.errors import AuthError, ReconcilerError, UsageError
+from reconciler.locks.held import hold
+from reconciler.locks.record import new_info
 from reconciler.ownership import parse_owner
 from reconciler.plan.model import Plan
 from reconciler.plan.render_text import render_text

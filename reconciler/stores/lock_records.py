@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from reconciler.apply.lock import LockInfo
-from reconciler.apply.locks import record
 from reconciler.errors import LockHeld
+from reconciler.locks import record
 
 POLL_SECONDS = 1.0
 

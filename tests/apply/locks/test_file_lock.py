@@ -13,10 +13,10 @@ from types import MappingProxyType
 import pytest
 
 from reconciler.apply.lock import LockContext, LockInfo, open_lock
-from reconciler.apply.locks.file import FileLock
-from reconciler.apply.locks.record import new_info
 from reconciler.desired.model import LockConfig, StoreConfig
 from reconciler.errors import LockError, LockHeld
+from reconciler.locks.file import FileLock
+from reconciler.locks.record import new_info
 
 KEY = "https://ppm.example.com|data-platform"
 LEASE = timedelta(minutes=15)

@@ -11,9 +11,9 @@ import pytest
 
 from reconciler.apply import ApplyOptions
 from reconciler.apply.lock import LockInfo
-from reconciler.apply.locks.held import HeldLock, hold
-from reconciler.apply.locks.record import new_info
 from reconciler.errors import LockError, LockHeld
+from reconciler.locks.held import HeldLock, hold
+from reconciler.locks.record import new_info
 from reconciler.plan.model import Action, ActionKind
 
 from ..conftest import World

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply.lock import LockContext, open_lock
-from reconciler.apply.locks.local import LocalLock, locks_dir
-from reconciler.apply.locks.record import new_info
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, LockHeld
+from reconciler.locks.local import LocalLock, locks_dir
+from reconciler.locks.record import new_info
 
 KEY = "https://ppm.example.com|data-platform"
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -104,8 +104,8 @@ HOLDER = """
 import sys, time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from reconciler.apply.locks.local import LocalLock
-from reconciler.apply.locks.record import new_info
+from reconciler.locks.local import LocalLock
+from reconciler.locks.record import new_info
 lock = LocalLock(Path(sys.argv[1]), sys.argv[2])
 info = new_info(sys.argv[2], "apply", datetime.now(UTC), timedelta(minutes=15))
 lock.acquire(info, timeout=0)

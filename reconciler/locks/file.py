@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reconciler.apply.lock import LockContext, LockInfo
-from reconciler.apply.locks.record import from_json, held_message, key_digest, to_json
 from reconciler.backends.private_files import (
     LOCKS_DIR,
     fsync_dir,
@@ -38,6 +37,7 @@ from reconciler.backends.private_files import (
 from reconciler.desired.model import LockConfig
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import LockError, LockHeld, StoreError
+from reconciler.locks.record import from_json, held_message, key_digest, to_json
 
 POLL_SECONDS = 0.2
 # A record is written right after it is created: wait this long for it before naming no holder.
