@@ -18,7 +18,6 @@ from pathlib import Path
 
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
 from reconciler.apply.guards import mass_revoke_refusal
-from reconciler.apply.lock import LockContext, open_lock
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
@@ -36,6 +35,7 @@ from reconciler.desired import load_spec
 from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
+from reconciler.locks.base import LockContext, open_lock
 from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
 from reconciler.plan.model import Plan

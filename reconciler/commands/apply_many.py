@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.apply.guards import mass_revoke_refusal
-from reconciler.apply.lock import open_lock
 from reconciler.commands import apply as single
 from reconciler.commands.clocks import refuse_other_now
 from reconciler.commands.plan import LiveState, read_live
@@ -37,6 +36,7 @@ from reconciler.commands.runtime import (
 from reconciler.commands.specs import Target, expand, load_all, resolve
 from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, SpecError, StalePlanError, UsageError
+from reconciler.locks.base import open_lock
 from reconciler.locks.held import HeldLock, hold
 from reconciler.locks.record import new_info
 from reconciler.logs import redact

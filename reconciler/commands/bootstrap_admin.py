@@ -21,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from reconciler.apply import apply_plan
-from reconciler.apply.lock import open_lock
 from reconciler.commands.apply import (
     describe_result,
     lock_context,
@@ -44,6 +43,7 @@ from reconciler.commands.runtime import (
 from reconciler.desired import load_spec
 from reconciler.desired.model import Scope, Spec, TokenSpec
 from reconciler.errors import AuthError, ReconcilerError, UsageError
+from reconciler.locks.base import open_lock
 from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
 from reconciler.ownership import parse_owner

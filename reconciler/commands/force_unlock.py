@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.apply.lock import open_lock
 from reconciler.commands.apply import lock_context, wall_clock
 from reconciler.commands.runtime import Environment, GlobalOptions, server_url
 from reconciler.desired import load_spec
+from reconciler.locks.base import open_lock
 from reconciler.sanitize import for_terminal
 from reconciler.ui import UI
 

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from reconciler.apply import apply_plan
-from reconciler.apply.lock import open_lock
 from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.inventory import (
@@ -32,6 +31,7 @@ from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, store_context
 from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.locks.base import open_lock
 from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
 from reconciler.ops.incident import (

@@ -94,7 +94,7 @@ class Policy:
 
 @dataclass(frozen=True)
 class LockConfig:
-    """`lock:` in the spec: where the apply lock lives (see reconciler.apply.lock)."""
+    """`lock:` in the spec: where the apply lock lives (see reconciler.locks.base)."""
 
     type: str = "local"  # local | file | vault | dynamodb
     lease: timedelta = timedelta(minutes=15)  # stale after this without renewal

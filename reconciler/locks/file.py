@@ -25,7 +25,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.backends.private_files import (
     LOCKS_DIR,
     fsync_dir,
@@ -37,6 +36,7 @@ from reconciler.backends.private_files import (
 from reconciler.desired.model import LockConfig
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import LockError, LockHeld, StoreError
+from reconciler.locks.base import LockContext, LockInfo
 from reconciler.locks.record import from_json, held_message, key_digest, to_json
 
 POLL_SECONDS = 0.2

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from reconciler.apply.lock import ApplyLock, LockInfo
 from reconciler.errors import LockError
+from reconciler.locks.base import ApplyLock, LockInfo
 
 
 class HeldLock:

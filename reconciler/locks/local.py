@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.backends.private_files import make_private_dirs, read_private, write_private_file
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, LockHeld
+from reconciler.locks.base import LockContext, LockInfo
 from reconciler.locks.record import from_json, held_message, key_digest, to_json
 
 POLL_SECONDS = 0.1

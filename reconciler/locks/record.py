@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from reconciler.apply.lock import LockInfo
+from reconciler.locks.base import LockInfo
 from reconciler.sanitize import for_terminal
 
 

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.backends.aws_session import aws_client, describe_error, error_code
 from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, StoreError, StoreTimeout
+from reconciler.locks.base import LockContext, LockInfo
 from reconciler.stores import lock_records
 
 CONDITION_FAILED = "ConditionalCheckFailedException"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
-from reconciler.apply.lock import LockInfo
 from reconciler.errors import LockHeld
 from reconciler.locks import record
+from reconciler.locks.base import LockInfo
 
 POLL_SECONDS = 1.0
 

@@ -25,12 +25,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.backends.vault_client import VaultClient, retry_policy, vault_settings
 from reconciler.backends.vault_kv import CasConflict, KvV2, mount_and_prefix
 from reconciler.desired.model import LockConfig
 from reconciler.desired.vault_rules import key_problem
 from reconciler.errors import LockError, StoreError
+from reconciler.locks.base import LockContext, LockInfo
 from reconciler.locks.record import key_digest
 from reconciler.stores import lock_records
 from reconciler.urls import server_identity

@@ -12,9 +12,9 @@ from types import MappingProxyType
 
 import pytest
 
-from reconciler.apply.lock import LockContext, LockInfo, open_lock
 from reconciler.desired.model import LockConfig, StoreConfig
 from reconciler.errors import LockError, LockHeld
+from reconciler.locks.base import LockContext, LockInfo, open_lock
 from reconciler.locks.file import FileLock
 from reconciler.locks.record import new_info
 

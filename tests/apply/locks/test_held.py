@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reconciler.apply import ApplyOptions
-from reconciler.apply.lock import LockInfo
 from reconciler.errors import LockError, LockHeld
+from reconciler.locks.base import LockInfo
 from reconciler.locks.held import HeldLock, hold
 from reconciler.locks.record import new_info
 from reconciler.plan.model import Action, ActionKind

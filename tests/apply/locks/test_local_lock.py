@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply.lock import LockContext, open_lock
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, LockHeld
+from reconciler.locks.base import LockContext, open_lock
 from reconciler.locks.local import LocalLock, locks_dir
 from reconciler.locks.record import new_info
 
