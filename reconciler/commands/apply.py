@@ -35,9 +35,10 @@ from reconciler.desired import load_spec
 from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
-from reconciler.locks.base import LockContext, open_lock
+from reconciler.locks.base import LockContext
 from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text

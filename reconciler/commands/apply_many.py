@@ -36,9 +36,9 @@ from reconciler.commands.runtime import (
 from reconciler.commands.specs import Target, expand, load_all, resolve
 from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, SpecError, StalePlanError, UsageError
-from reconciler.locks.base import open_lock
 from reconciler.locks.held import HeldLock, hold
 from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.logs import redact
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import is_plan_set, plan_set_parts

@@ -43,9 +43,9 @@ from reconciler.commands.runtime import (
 from reconciler.desired import load_spec
 from reconciler.desired.model import Scope, Spec, TokenSpec
 from reconciler.errors import AuthError, ReconcilerError, UsageError
-from reconciler.locks.base import open_lock
 from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.ownership import parse_owner
 from reconciler.plan.model import Plan
 from reconciler.plan.render_text import render_text

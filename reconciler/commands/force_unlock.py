@@ -7,7 +7,7 @@ from pathlib import Path
 from reconciler.commands.apply import lock_context, wall_clock
 from reconciler.commands.runtime import Environment, GlobalOptions, server_url
 from reconciler.desired import load_spec
-from reconciler.locks.base import open_lock
+from reconciler.locks.registry import open_lock
 from reconciler.sanitize import for_terminal
 from reconciler.ui import UI
 

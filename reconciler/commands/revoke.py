@@ -31,9 +31,9 @@ from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, store_context
 from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, UsageError
-from reconciler.locks.base import open_lock
 from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.ops.incident import (
     CheckMethod,
     Incident,

@@ -14,9 +14,10 @@ import pytest
 
 from reconciler.desired.model import LockConfig, StoreConfig
 from reconciler.errors import LockError, LockHeld
-from reconciler.locks.base import LockContext, LockInfo, open_lock
+from reconciler.locks.base import LockContext, LockInfo
 from reconciler.locks.file import FileLock
 from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 
 KEY = "https://ppm.example.com|data-platform"
 LEASE = timedelta(minutes=15)

@@ -13,9 +13,10 @@ import pytest
 
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, LockHeld
-from reconciler.locks.base import LockContext, open_lock
+from reconciler.locks.base import LockContext
 from reconciler.locks.local import LocalLock, locks_dir
 from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 
 KEY = "https://ppm.example.com|data-platform"
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
