@@ -6,7 +6,7 @@
     file       a lock file beside the secrets of a `file` store (`lock.store` names it), so every
                machine that mounts that directory shares it (reconciler.locks.file)
     vault      a KV v2 entry written with cas=0 through a `vault` store's connection
-               (reconciler.stores.vault_lock)
+               (reconciler.locks.vault)
     dynamodb   a conditional PutItem on a DynamoDB table (reconciler.stores.dynamodb_lock)
 """
 
@@ -26,7 +26,7 @@ LockFactory = Callable[[LockConfig, LockContext], ApplyLock]
 LOCK_TYPES: dict[str, str] = {
     "local": "reconciler.locks.local:open_local_lock",
     "file": "reconciler.locks.file:open_file_lock",
-    "vault": "reconciler.stores.vault_lock:open_vault_lock",
+    "vault": "reconciler.locks.vault:open_vault_lock",
     "dynamodb": "reconciler.stores.dynamodb_lock:open_dynamodb_lock",
 }
 
