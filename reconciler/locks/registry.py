@@ -7,7 +7,7 @@
                machine that mounts that directory shares it (reconciler.locks.file)
     vault      a KV v2 entry written with cas=0 through a `vault` store's connection
                (reconciler.locks.vault)
-    dynamodb   a conditional PutItem on a DynamoDB table (reconciler.stores.dynamodb_lock)
+    dynamodb   a conditional PutItem on a DynamoDB table (reconciler.locks.dynamodb)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ LOCK_TYPES: dict[str, str] = {
     "local": "reconciler.locks.local:open_local_lock",
     "file": "reconciler.locks.file:open_file_lock",
     "vault": "reconciler.locks.vault:open_vault_lock",
-    "dynamodb": "reconciler.stores.dynamodb_lock:open_dynamodb_lock",
+    "dynamodb": "reconciler.locks.dynamodb:open_dynamodb_lock",
 }
 
 
