@@ -19,8 +19,8 @@ from reconciler.backends.aws_session import aws_client, describe_error, error_co
 from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, StoreError, StoreTimeout
+from reconciler.locks import remote_records
 from reconciler.locks.base import LockContext, LockInfo
-from reconciler.stores import lock_records
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -33,7 +33,7 @@ class DynamoDbLock:
         key: str,
         *,
         now: Callable[[], datetime],
-        poll: float = lock_records.POLL_SECONDS,
+        poll: float = remote_records.POLL_SECONDS,
     ) -> None:
         self.client = client
         self.table = table
@@ -48,7 +48,7 @@ class DynamoDbLock:
             "LockID": {"S": self.key},
             "LockUUID": {"S": info.id},
             "Expires": {"N": str(int(info.expires.timestamp()))},
-            "Info": {"S": json.dumps(lock_records.to_record(info), sort_keys=True)},
+            "Info": {"S": json.dumps(remote_records.to_record(info), sort_keys=True)},
         }
 
     def _call(self, method: str, **kwargs: Any) -> Any:
@@ -74,7 +74,7 @@ class DynamoDbLock:
         }
 
     def acquire(self, info: LockInfo, *, timeout: float) -> None:
-        waiter = lock_records.Waiter(timeout, poll=self._poll)
+        waiter = remote_records.Waiter(timeout, poll=self._poll)
         while True:
             taken = self._call(
                 "put_item",
@@ -125,7 +125,7 @@ class DynamoDbLock:
         if not item:
             return None
         try:
-            return lock_records.from_record(json.loads(item["Info"]["S"]))
+            return remote_records.from_record(json.loads(item["Info"]["S"]))
         except (KeyError, ValueError):
             return None
 

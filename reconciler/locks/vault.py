@@ -30,9 +30,9 @@ from reconciler.backends.vault_kv import CasConflict, KvV2, mount_and_prefix
 from reconciler.desired.model import LockConfig
 from reconciler.desired.vault_rules import key_problem
 from reconciler.errors import LockError, StoreError
+from reconciler.locks import remote_records
 from reconciler.locks.base import LockContext, LockInfo
 from reconciler.locks.record import key_digest
-from reconciler.stores import lock_records
 from reconciler.urls import server_identity
 
 
@@ -43,7 +43,7 @@ class VaultLock:
         path: str,
         *,
         now: Callable[[], datetime],
-        poll: float = lock_records.POLL_SECONDS,
+        poll: float = remote_records.POLL_SECONDS,
         legacy_path: str | None = None,
     ) -> None:
         self.kv = kv
@@ -76,23 +76,23 @@ class VaultLock:
         """A live record of this lock at the older versions' path, if any."""
         if self.legacy_path is None:
             return None
-        record = lock_records.from_record(self._read(self.legacy_path)[1])
+        record = remote_records.from_record(self._read(self.legacy_path)[1])
         if record is None or record.stale(self._now()) or not same_lock(record.key, key):
             return None
         return record
 
     def acquire(self, info: LockInfo, *, timeout: float) -> None:
-        waiter = lock_records.Waiter(timeout, poll=self._poll)
+        waiter = remote_records.Waiter(timeout, poll=self._poll)
         while True:
             older = self._legacy_holder(info.key)
             if older is not None:
                 waiter.wait_or_give_up(older, f"vault {self.kv.mount}/{self.legacy_path}")
                 continue
             version, data = self._read()
-            record = lock_records.from_record(data)
+            record = remote_records.from_record(data)
             if record is None or record.stale(self._now()):
                 try:
-                    self._write({"state": "held", **lock_records.to_record(info)}, version)
+                    self._write({"state": "held", **remote_records.to_record(info)}, version)
                 except CasConflict:
                     continue  # another run got there first: look again
                 self._held = info
@@ -104,14 +104,14 @@ class VaultLock:
         if held is None:
             raise LockError(f"lock ({self._where}): not held, so it cannot be renewed")
         version, data = self._read()
-        record = lock_records.from_record(data)
+        record = remote_records.from_record(data)
         if record is None or record.id != held.id:
             raise LockError(
                 f"lock ({self._where}) is no longer this run's (broken or taken over): stopping"
             )
         renewed = LockInfo(held.id, held.key, held.holder, held.operation, held.created, expires)
         try:
-            self._write({"state": "held", **lock_records.to_record(renewed)}, version)
+            self._write({"state": "held", **remote_records.to_record(renewed)}, version)
         except CasConflict:
             raise LockError(
                 f"lock ({self._where}) changed while it was renewed: stopping"
@@ -123,7 +123,7 @@ class VaultLock:
         if held is None:
             return
         version, data = self._read()
-        record = lock_records.from_record(data)
+        record = remote_records.from_record(data)
         if record is None or record.id != held.id:
             return  # broken or taken over since: not ours to release
         try:
@@ -132,16 +132,16 @@ class VaultLock:
             return
 
     def current(self) -> LockInfo | None:
-        return lock_records.from_record(self._read()[1])
+        return remote_records.from_record(self._read()[1])
 
     def force_unlock(self, lock_id: str) -> LockInfo:
         version, data = self._read()
-        record = lock_records.from_record(data)
+        record = remote_records.from_record(data)
         path = self.path
         if (record is None or record.id != lock_id) and self.legacy_path is not None:
             # An older version's record, which acquire waits for: broken by its ID the same way.
             legacy_version, legacy_data = self._read(self.legacy_path)
-            legacy = lock_records.from_record(legacy_data)
+            legacy = remote_records.from_record(legacy_data)
             if legacy is not None and legacy.id == lock_id:
                 version, record, path = legacy_version, legacy, self.legacy_path
         if record is None or record.id != lock_id:

@@ -17,7 +17,7 @@ from reconciler.desired.model import LockConfig, StoreConfig
 from reconciler.errors import LockError, LockHeld
 from reconciler.locks.base import ApplyLock, LockContext, LockInfo
 from reconciler.locks.registry import open_lock
-from reconciler.stores.lock_records import to_record
+from reconciler.locks.remote_records import to_record
 from tests.stores.moto_server import Moto, moto
 from tests.stores.openbao import OpenBao, new_mount, openbao
 
