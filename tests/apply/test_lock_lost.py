@@ -9,7 +9,7 @@ from reconciler.apply import ApplyOptions
 from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
 from reconciler.plan.model import Action, ActionKind
-from tests.apply.locks.test_held import LEASE, NOW, RecordingLock
+from tests.locks.test_held import LEASE, NOW, RecordingLock
 
 from .conftest import World
 from .fakes import make_plan, token_spec
