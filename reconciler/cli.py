@@ -467,7 +467,7 @@ def force_unlock(**kwargs: Any) -> int:
 def doctor(**kwargs: Any) -> int:
     """Check a real server: list, create a probe, prove, revoke, refused; with -f, every
     scope's proof too. Exit 1 when an assumption does not hold."""
-    from reconciler.commands import doctor_probe as command
+    from reconciler.commands import doctor as command
 
     options = make_global(kwargs, spec_programs=True)
     doctor_options = command.DoctorOptions(

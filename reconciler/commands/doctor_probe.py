@@ -1,13 +1,8 @@
-"""`ppm-tokens doctor`: check, on a real server, every assumption apply relies on.
-
-With the rspm driver it first compares the CLI's version with the server's (their major.minor
-must match). It lists tokens, creates one probe (a one-day `repos:read` token marked
-`[ppm-tokens:doctor/probe]`), proves it against a repository, revokes it and checks that the
-revoked value is refused, retrying while revocation propagates. Each step says what it assumed.
-It stops at the first assumption that does not hold (exit 1) and revokes the probe on the way
-out. With a spec whose server.auth is identity federation, it first exchanges the identity
-token and says what the server gave; with a spec at all, it then tries the proof of every scope
-the spec uses (doctor_proofs), one probe each. Nothing else on the server is touched.
+"""The probe `doctor` makes on a real server: with the rspm driver, compare the CLI's version
+with the server's; list tokens, find the admin token, choose a repository, create a one-day
+`repos:read` probe marked `[ppm-tokens:doctor/probe]`, read it back, prove it, revoke it and
+check that the revoked value is refused (retrying while revocation propagates). Each step says
+what it assumed; the first that does not hold stops the probe, which is revoked on the way out.
 """
 
 from __future__ import annotations
@@ -16,17 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 from reconciler import jwtinfo
-from reconciler.commands import doctor_proofs
-from reconciler.commands.clocks import server_clock
-from reconciler.commands.doctor_exchange import exchange_step
 from reconciler.commands.doctor_steps import Outcome, Step
-from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, open_driver
-from reconciler.desired import load_spec
-from reconciler.desired.model import AuthType, Scope
-from reconciler.errors import CreateOutcomeUnknown, ReconcilerError, UsageError
+from reconciler.commands.runtime import Clock
+from reconciler.desired.model import Scope
+from reconciler.errors import CreateOutcomeUnknown, ReconcilerError
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.plan.compare import TOLERANCE
 from reconciler.sanitize import for_terminal
@@ -37,7 +27,6 @@ from reconciler.server.model import LiveToken, Resource, TokenRequest
 from reconciler.server.rspm import RspmDriver
 from reconciler.server.rspm_output import versions_match
 from reconciler.server.rspm_parse import describe_report
-from reconciler.ui import UI
 
 PROBE_NAMESPACE = "doctor"
 PROBE_NAME = "probe"
@@ -46,13 +35,6 @@ PROBE_USER = "ppm-tokens-doctor"
 PROBE_LIFETIME = timedelta(days=1)
 NOT_A_TOKEN = Secret("ppm-tokens-doctor-not-a-token")
 POLL_INTERVAL = 2.0
-
-
-@dataclass(frozen=True)
-class DoctorOptions:
-    spec_path: Path | None = None
-    repo: str | None = None
-    revoke_wait: timedelta = timedelta(minutes=1)
 
 
 class Failed(Exception):
@@ -409,69 +391,3 @@ PROBE_OWNER = parse_owner(stored_description("", PROBE_NAMESPACE, PROBE_NAME))
 
 def _doctors(token: LiveToken) -> bool:
     return parse_owner(token.description) == PROBE_OWNER
-
-
-def run(options: DoctorOptions, global_options: GlobalOptions, env: Environment, ui: UI) -> int:
-    if global_options.now is not None:
-        # The probe is a real token on a real server: its expiry may come from no clock but
-        # the server's, and the checks are of the server as it is now.
-        raise UsageError(
-            "doctor checks the server as it is now and creates a real probe token: it takes "
-            "no --now"
-        )
-    clock = make_clock(global_options)
-    spec = load_spec(options.spec_path, now=clock()) if options.spec_path else None
-
-    def report(step: Step) -> None:
-        ui.out(step.render())
-
-    federated = (
-        spec is not None
-        and global_options.token_file is None
-        and spec.server.auth.type is AuthType.IDENTITY_FEDERATION
-    )
-    credential = None
-    if federated and spec is not None:
-        credential = exchange_step(global_options, env, spec, report)
-        if credential is None:
-            return _verdict(ui, False)
-    # Every scope's own request is tried, whatever server.proof says (the weaker proof is
-    # checked beside it), so the report says whether a declaration is still needed.
-    driver = open_driver(global_options, env, spec, clock, credential, weaker_proofs=False)
-    kind = "rspm" if isinstance(driver, RspmDriver) else "http"
-    changed = "its probe tokens are" if spec is not None else "one probe token is"
-    ui.out(f"Checking the server with the {kind} driver; nothing but {changed} changed.")
-    if isinstance(driver, RspmDriver):
-        ui.out(f"      rspm command: {' '.join(for_terminal(w) for w in driver.command)}")
-    try:
-        # The probes are real tokens: their expiries count on the server's clock.
-        server_time = server_clock(driver)
-        doctor = Doctor(driver, server_time, report, federated=federated)
-        ok = doctor.run(options.repo, options.revoke_wait)
-        if ok and spec is not None:
-            checks = doctor_proofs.ProofChecks(
-                driver,
-                server_time,
-                report,
-                not_a_token=NOT_A_TOKEN,
-                description=stored_description(PROBE_DESCRIPTION, PROBE_NAMESPACE, PROBE_NAME),
-                user=PROBE_USER,
-                lifetime=PROBE_LIFETIME,
-            )
-            ok = checks.run(spec)
-            if checks.failed:
-                ui.out(
-                    f"The proof of {', '.join(checks.failed)} does not hold on this server: "
-                    "every such create would fail (see FAIL above for what to do)."
-                )
-    finally:
-        driver.close()
-    return _verdict(ui, ok)
-
-
-def _verdict(ui: UI, ok: bool) -> int:
-    if ok:
-        ui.out("Every assumption holds: this server can be trusted to ppm-tokens.")
-        return 0
-    ui.out("An assumption does not hold (FAIL above): fix it before applying to this server.")
-    return 1
