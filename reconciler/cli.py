@@ -3,6 +3,7 @@ codes. This is the only module that prints."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import shutil
@@ -114,7 +115,7 @@ def _global_decorators() -> list[Callable[[Any], Any]]:
     ]
 
 
-def _before_command() -> dict[str, Any]:
+def before_command() -> dict[str, Any]:
     """The global flags given before the command name."""
     ctx = click.get_current_context(silent=True)
     return ctx.find_root().params if ctx is not None else {}
@@ -122,7 +123,7 @@ def _before_command() -> dict[str, Any]:
 
 def _global(kwargs: dict[str, Any], name: str) -> Any:
     value = kwargs.pop(name, None)
-    return value if value not in (None, False) else _before_command().get(name)
+    return value if value not in (None, False) else before_command().get(name)
 
 
 def make_global(kwargs: dict[str, Any], *, spec_programs: bool = False) -> GlobalOptions:
@@ -252,7 +253,29 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# Command name -> "module:attribute" of its click command. Each command's options sit beside its
+# code in reconciler.commands; its module is imported only when that command runs (or when the
+# group's help lists them), so a command loads what it needs and nothing more.
+COMMANDS: dict[str, str] = {}
+
+
+class CommandGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+
+@click.group(
+    cls=CommandGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="ppm-tokens")
 @global_options
 def app(**kwargs: Any) -> None:
@@ -260,7 +283,7 @@ def app(**kwargs: Any) -> None:
 
     The options below (but --version) are global: given here, before the command, they apply
     to every server command, which also takes them after its name."""
-    del kwargs  # read by each command through its context (_before_command)
+    del kwargs  # read by each command through its context (before_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -302,9 +325,9 @@ def validate(files: tuple[Path, ...], output_format: str, now: str | None, verbo
     from reconciler.commands import validate as command
     from reconciler.commands.runtime import make_clock
 
-    configure_logging(verbose or bool(_before_command().get("verbose")))
+    configure_logging(verbose or bool(before_command().get("verbose")))
     paths = list(files) or [DEFAULT_SPEC]
-    now = now or _before_command().get("now")
+    now = now or before_command().get("now")
     return finish(
         lambda: command.run(
             paths,
