@@ -256,7 +256,9 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # Command name -> "module:attribute" of its click command. Each command's options sit beside its
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "validate": "reconciler.commands.validate:command",
+}
 
 
 class CommandGroup(click.Group):
@@ -313,29 +315,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-@spec_files_option
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-@click.option("--now", metavar="ISO8601", help="Override the clock (dates in the past).")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted.")
-def validate(files: tuple[Path, ...], output_format: str, now: str | None, verbose: bool) -> int:
-    """Check spec files offline. Exit 0 when valid, 3 when not."""
-    from reconciler.commands import validate as command
-    from reconciler.commands.runtime import make_clock
-
-    configure_logging(verbose or bool(before_command().get("verbose")))
-    paths = list(files) or [DEFAULT_SPEC]
-    now = now or before_command().get("now")
-    return finish(
-        lambda: command.run(
-            paths,
-            now=make_clock(GlobalOptions(now=now))(),
-            output_format=output_format,
-            ui=ClickUI(),
-        )
-    )
 
 
 @app.command()
