@@ -257,6 +257,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "plan": "reconciler.commands.plan:command",
     "validate": "reconciler.commands.validate:command",
 }
 
@@ -315,38 +316,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-@spec_files_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    help="text for people, markdown for PR comments, json for machines.",
-)
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan (JSON)."
-)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@click.option("--at", metavar="WHEN", help="Preview: plan as of a date or +30d.")
-@global_options
-def plan(**kwargs: Any) -> int:
-    """Show what apply would do."""
-    from reconciler.commands import plan as command
-    from reconciler.commands import plan_many
-
-    options = make_global(kwargs)
-    files: tuple[Path, ...] = kwargs["files"] or (DEFAULT_SPEC,)
-    plan_options = command.PlanOptions(
-        spec_path=files[0],
-        output_format=command.PlanFormat(kwargs["output_format"]),
-        out=kwargs["out"],
-        detailed_exitcode=kwargs["detailed_exitcode"],
-        at=kwargs["at"],
-    )
-    return run_command(partial(plan_many.run, files), plan_options, options)
 
 
 @app.command()

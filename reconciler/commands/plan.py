@@ -8,8 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import (
     Environment,
@@ -212,3 +217,34 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     if options.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return 0
+
+
+@click.command("plan")
+@cli.spec_files_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    help="text for people, markdown for PR comments, json for machines.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan (JSON)."
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--at", metavar="WHEN", help="Preview: plan as of a date or +30d.")
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Show what apply would do."""
+    from reconciler.commands import plan_many  # it imports this module: loaded when run
+
+    options = cli.make_global(kwargs)
+    files: tuple[Path, ...] = kwargs["files"] or (cli.DEFAULT_SPEC,)
+    plan_options = PlanOptions(
+        spec_path=files[0],
+        output_format=PlanFormat(kwargs["output_format"]),
+        out=kwargs["out"],
+        detailed_exitcode=kwargs["detailed_exitcode"],
+        at=kwargs["at"],
+    )
+    return cli.run_command(partial(plan_many.run, files), plan_options, options)
