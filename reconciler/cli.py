@@ -257,6 +257,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "apply": "reconciler.commands.apply:command",
     "plan": "reconciler.commands.plan:command",
     "validate": "reconciler.commands.validate:command",
 }
@@ -316,41 +317,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@spec_files_option
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
-@click.option("--concurrency", type=int, default=4, show_default=True)
-@lock_timeout_option
-@click.option(
-    "--allow-mass-revoke",
-    is_flag=True,
-    help="Apply even when more than policy.max_revokes (or half the namespace) would be revoked.",
-)
-@global_options
-def apply(**kwargs: Any) -> int:
-    """Create, rotate and revoke tokens; store new values."""
-    from reconciler.commands import apply as command
-    from reconciler.commands import apply_many
-
-    options = make_global(kwargs, spec_programs=True)
-    plan_file: Path | None = kwargs["plan_file"]
-    files: tuple[Path, ...] = kwargs["files"]
-    targets = apply_many.ApplyTargets(
-        files=files or (() if plan_file else (DEFAULT_SPEC,)), plan_file=plan_file
-    )
-    apply_options = command.ApplyCommandOptions(
-        target=plan_file or DEFAULT_SPEC,
-        auto_approve=kwargs["auto_approve"],
-        rotate=frozenset(kwargs["rotate"]),
-        concurrency=kwargs["concurrency"],
-        lock_timeout=kwargs["lock_timeout"],
-        allow_mass_revoke=kwargs["allow_mass_revoke"],
-    )
-    return run_command(partial(apply_many.run, targets), apply_options, options)
 
 
 @app.command()

@@ -14,8 +14,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
 from reconciler.apply.guards import mass_revoke_refusal
 from reconciler.commands.clocks import refuse_other_now, server_clock
@@ -393,3 +398,37 @@ def run(
         close_stores(stores)
         if driver is not None:
             driver.close()
+
+
+@click.command("apply")
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@cli.spec_files_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
+@click.option("--concurrency", type=int, default=4, show_default=True)
+@cli.lock_timeout_option
+@click.option(
+    "--allow-mass-revoke",
+    is_flag=True,
+    help="Apply even when more than policy.max_revokes (or half the namespace) would be revoked.",
+)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Create, rotate and revoke tokens; store new values."""
+    from reconciler.commands import apply_many  # it imports this module: loaded when run
+
+    options = cli.make_global(kwargs, spec_programs=True)
+    plan_file: Path | None = kwargs["plan_file"]
+    files: tuple[Path, ...] = kwargs["files"]
+    targets = apply_many.ApplyTargets(
+        files=files or (() if plan_file else (cli.DEFAULT_SPEC,)), plan_file=plan_file
+    )
+    apply_options = ApplyCommandOptions(
+        target=plan_file or cli.DEFAULT_SPEC,
+        auto_approve=kwargs["auto_approve"],
+        rotate=frozenset(kwargs["rotate"]),
+        concurrency=kwargs["concurrency"],
+        lock_timeout=kwargs["lock_timeout"],
+        allow_mass_revoke=kwargs["allow_mass_revoke"],
+    )
+    return cli.run_command(partial(apply_many.run, targets), apply_options, options)
