@@ -257,6 +257,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "rotate": "reconciler.commands.rotate:command",
     "apply": "reconciler.commands.apply:command",
     "plan": "reconciler.commands.plan:command",
     "validate": "reconciler.commands.validate:command",
@@ -317,34 +318,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-@click.argument("name")
-@spec_option(DEFAULT_SPEC)
-@click.option(
-    "--grace",
-    metavar="DURATION",
-    callback=duration_flag,
-    help="How long the old token stays valid (0: revoke now).",
-)
-@lock_timeout_option
-@global_options
-def rotate(**kwargs: Any) -> int:
-    """Emergency: rotate one token now, without waiting for its policy."""
-    from reconciler.commands import apply as command
-
-    options = make_global(kwargs, spec_programs=True)
-    name: str = kwargs["name"]
-    apply_options = command.ApplyCommandOptions(
-        target=kwargs["spec_path"],
-        auto_approve=True,
-        rotate=frozenset({name}),
-        grace=kwargs["grace"],
-        only=frozenset({name}),
-        lock_timeout=kwargs["lock_timeout"],
-    )
-    return run_command(command.run, apply_options, options)
 
 
 @app.command("bootstrap-admin")
