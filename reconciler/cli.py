@@ -257,6 +257,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "bootstrap-admin": "reconciler.commands.bootstrap_admin:command",
     "rotate": "reconciler.commands.rotate:command",
     "apply": "reconciler.commands.apply:command",
     "plan": "reconciler.commands.plan:command",
@@ -318,29 +319,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command("bootstrap-admin")
-@spec_option(DEFAULT_SPEC)
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Make a new managed admin token even when the store holds a live one.",
-)
-@lock_timeout_option
-@global_options
-def bootstrap_admin(**kwargs: Any) -> int:
-    """Replace a hand-made admin token with the spec's managed one (server.auth.token): store
-    it, then revoke the hand-made one (given by --token-file or PACKAGEMANAGER_TOKEN)."""
-    from reconciler.commands import bootstrap_admin as command
-
-    options = make_global(kwargs, spec_programs=True)
-    bootstrap_options = command.BootstrapOptions(
-        spec_path=kwargs["spec_path"],
-        force=kwargs["force"],
-        lock_timeout=kwargs["lock_timeout"],
-    )
-    return run_command(command.run, bootstrap_options, options)
 
 
 @app.command("force-unlock")

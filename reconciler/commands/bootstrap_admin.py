@@ -19,7 +19,11 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.apply import apply_plan
 from reconciler.commands.apply import (
     describe_result,
@@ -299,3 +303,24 @@ def _refused(
         if waiting.monotonic() - start >= options.check_deadline:
             return False
         waiting.sleep(options.check_interval)
+
+
+@click.command("bootstrap-admin")
+@cli.spec_option(cli.DEFAULT_SPEC)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Make a new managed admin token even when the store holds a live one.",
+)
+@cli.lock_timeout_option
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Replace a hand-made admin token with the spec's managed one (server.auth.token): store
+    it, then revoke the hand-made one (given by --token-file or PACKAGEMANAGER_TOKEN)."""
+    options = cli.make_global(kwargs, spec_programs=True)
+    bootstrap_options = BootstrapOptions(
+        spec_path=kwargs["spec_path"],
+        force=kwargs["force"],
+        lock_timeout=kwargs["lock_timeout"],
+    )
+    return cli.run_command(run, bootstrap_options, options)
