@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -257,6 +256,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "force-unlock": "reconciler.commands.force_unlock:command",
     "bootstrap-admin": "reconciler.commands.bootstrap_admin:command",
     "rotate": "reconciler.commands.rotate:command",
     "apply": "reconciler.commands.apply:command",
@@ -319,18 +319,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command("force-unlock")
-@click.argument("lock_id", metavar="ID")
-@spec_option(DEFAULT_SPEC)
-@global_options
-def force_unlock(**kwargs: Any) -> int:
-    """Break the apply lock with this ID (shown by the run that found it held)."""
-    from reconciler.commands import force_unlock as command
-
-    options = make_global(kwargs, spec_programs=True)
-    return run_command(partial(command.run, kwargs["lock_id"]), kwargs["spec_path"], options)
 
 
 @app.command()
