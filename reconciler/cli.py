@@ -256,6 +256,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "doctor": "reconciler.commands.doctor:command",
     "force-unlock": "reconciler.commands.force_unlock:command",
     "bootstrap-admin": "reconciler.commands.bootstrap_admin:command",
     "rotate": "reconciler.commands.rotate:command",
@@ -319,37 +320,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-@click.option(
-    "-f",
-    "--file",
-    "spec_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Take the server settings (url, driver, rspm, auth) from this spec, and try the proof "
-    "of every scope it uses.",
-)
-@click.option("--repo", metavar="NAME", help="The repository to prove the probe against.")
-@click.option(
-    "--revoke-wait",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="60s",
-    show_default=True,
-    help="How long a revocation may take to propagate.",
-)
-@global_options
-def doctor(**kwargs: Any) -> int:
-    """Check a real server: list, create a probe, prove, revoke, refused; with -f, every
-    scope's proof too. Exit 1 when an assumption does not hold."""
-    from reconciler.commands import doctor as command
-
-    options = make_global(kwargs, spec_programs=True)
-    doctor_options = command.DoctorOptions(
-        spec_path=kwargs["spec_path"], repo=kwargs["repo"], revoke_wait=kwargs["revoke_wait"]
-    )
-    return run_command(command.run, doctor_options, options)
 
 
 @app.command()

@@ -15,7 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.commands import doctor_proofs
 from reconciler.commands.clocks import server_clock
 from reconciler.commands.doctor_exchange import exchange_step
@@ -110,3 +114,32 @@ def _verdict(ui: UI, ok: bool) -> int:
         return 0
     ui.out("An assumption does not hold (FAIL above): fix it before applying to this server.")
     return 1
+
+
+@click.command("doctor")
+@click.option(
+    "-f",
+    "--file",
+    "spec_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Take the server settings (url, driver, rspm, auth) from this spec, and try the proof "
+    "of every scope it uses.",
+)
+@click.option("--repo", metavar="NAME", help="The repository to prove the probe against.")
+@click.option(
+    "--revoke-wait",
+    metavar="DURATION",
+    callback=cli.duration_flag,
+    default="60s",
+    show_default=True,
+    help="How long a revocation may take to propagate.",
+)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Check a real server: list, create a probe, prove, revoke, refused; with -f, every
+    scope's proof too. Exit 1 when an assumption does not hold."""
+    options = cli.make_global(kwargs, spec_programs=True)
+    doctor_options = DoctorOptions(
+        spec_path=kwargs["spec_path"], repo=kwargs["repo"], revoke_wait=kwargs["revoke_wait"]
+    )
+    return cli.run_command(run, doctor_options, options)
