@@ -256,6 +256,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "emulator": "reconciler.commands.emulator:command",
     "doctor": "reconciler.commands.doctor:command",
     "force-unlock": "reconciler.commands.force_unlock:command",
     "bootstrap-admin": "reconciler.commands.bootstrap_admin:command",
@@ -320,29 +321,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=4242, show_default=True)
-@click.option("--db", type=click.Path(path_type=Path, dir_okay=False), help="SQLite file.")
-@click.option(
-    "--admin-token-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("ppm-emulator-admin.token"),
-    show_default=True,
-    help="Where the bootstrap global:admin token is written (0600).",
-)
-def emulator(host: str, port: int, db: Path | None, admin_token_file: Path) -> int:
-    """Run a PPM-compatible server for trials and tests."""
-    from reconciler.commands import emulator as command
-
-    configure_logging(False)
-    return finish(
-        lambda: command.run(
-            host=host, port=port, db=db, admin_token_file=admin_token_file, ui=ClickUI()
-        )
-    )
 
 
 @app.command()
