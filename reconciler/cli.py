@@ -256,6 +256,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "demo": "reconciler.commands.demo:command",
     "emulator": "reconciler.commands.emulator:command",
     "doctor": "reconciler.commands.doctor:command",
     "force-unlock": "reconciler.commands.force_unlock:command",
@@ -321,15 +322,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-def demo() -> int:
-    """The whole loop against an embedded emulator, in a temporary directory."""
-    from reconciler.commands import demo as command
-
-    configure_logging(False)
-    return finish(lambda: command.run(ui=ClickUI()))
 
 
 # -- Day-2 operations: list, show, revoke, audit, import, report ------------------------------

@@ -13,7 +13,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import click
+
+from reconciler import cli
 from reconciler.commands.apply import execute
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Environment
@@ -22,13 +26,15 @@ from reconciler.desired.model import Spec
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.packages import PROJECT
 from reconciler.emulator.pip import pip_download
-from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.plan.render_text import render_text
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import StoreContext, open_stores
 from reconciler.ui import UI
+
+if TYPE_CHECKING:
+    from reconciler.emulator.server import RunningEmulator
 
 DEMO_PACKAGE = PROJECT
 
@@ -181,6 +187,10 @@ class Demo:
 def run(
     *, ui: UI, env: Environment | None = None, clock: Callable[[], float] = time.monotonic
 ) -> int:
+    # The emulator extra (uvicorn, starlette): loaded when the demo runs, so that the rest of the
+    # command line, --help included, works without it.
+    from reconciler.emulator.server import start_emulator
+
     started = clock()
     environment = env or Environment.current()
     with tempfile.TemporaryDirectory(prefix="ppm-tokens-demo-") as tmp:
@@ -194,3 +204,10 @@ def run(
             running.stop()
     ui.err(f"(demo took {clock() - started:.1f} s)")
     return code
+
+
+@click.command("demo")
+def command() -> int:
+    """The whole loop against an embedded emulator, in a temporary directory."""
+    cli.configure_logging(False)
+    return cli.finish(lambda: run(ui=cli.ClickUI()))
