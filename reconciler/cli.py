@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -256,6 +255,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "list": "reconciler.commands.list_:command",
     "demo": "reconciler.commands.demo:command",
     "emulator": "reconciler.commands.emulator:command",
     "doctor": "reconciler.commands.doctor:command",
@@ -327,15 +327,6 @@ def spec_files_option(func: F) -> F:
 # -- Day-2 operations: list, show, revoke, audit, import, report ------------------------------
 
 
-def terminal_width() -> int | None:
-    """The width a table must fit on a terminal: $COLUMNS when set, else the terminal's. None
-    when output goes to a pipe or a file, whatever $COLUMNS says (shells export it to every
-    child): cutting cells there would only lose data a script or a grep wants."""
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size().columns
-    return None
-
-
 def expand_spec_dirs(
     ctx: click.Context, param: click.Parameter, values: tuple[Path, ...]
 ) -> tuple[Path, ...]:
@@ -369,71 +360,6 @@ def specs_option(func: F) -> F:
         "to show (default: tokens.yaml when present).",
     )
     return option(func)
-
-
-def columns_option(value: str | None) -> tuple[Any, ...] | None:
-    from reconciler.ops.listing import parse_columns
-
-    if value is None:
-        return None
-    try:
-        return parse_columns(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--columns") from None
-
-
-@app.command(name="list")
-@click.option(
-    "--status",
-    type=click.Choice(["all", "active", "revoked", "expired"]),
-    default="all",
-    show_default=True,
-)
-@click.option(
-    "--expiration",
-    type=click.Choice(["all", "never", "has", "expired"]),
-    default="all",
-    show_default=True,
-    help="never: never expires; has: an expiry still ahead; expired: the expiry has passed.",
-)
-@click.option("--search", metavar="TEXT", help="Case-insensitive, in name, description, user.")
-@click.option(
-    "--sort",
-    type=click.Choice(["newest", "oldest", "name", "-name"]),
-    default="newest",
-    show_default=True,
-    help="Active tokens always come first.",
-)
-@click.option(
-    "--columns",
-    metavar="LIST",
-    help="Comma-separated: name, id, status, scope, resources, created, expires, user, "
-    "managed-by, rotation-due, description, email, retires.",
-)
-@click.option(
-    "--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table"
-)
-@specs_option
-@global_options
-def list_tokens(**kwargs: Any) -> int:
-    """The server's tokens: filter, search, sort, choose columns."""
-    from reconciler.commands import list_ as command
-    from reconciler.ops.listing import ExpirationFilter, Query, SortOrder, StatusFilter
-
-    options = make_global(kwargs)
-    list_options = command.ListOptions(
-        query=Query(
-            status=StatusFilter(kwargs["status"]),
-            expiration=ExpirationFilter(kwargs["expiration"]),
-            search=kwargs["search"],
-            sort=SortOrder(kwargs["sort"]),
-        ),
-        columns=columns_option(kwargs["columns"]),
-        output_format=command.ListFormat(kwargs["output_format"]),
-        width=terminal_width(),
-        spec_paths=kwargs["spec_paths"],
-    )
-    return run_command(command.run, list_options, options)
 
 
 @app.command()
