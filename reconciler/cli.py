@@ -255,6 +255,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "show": "reconciler.commands.show:command",
     "list": "reconciler.commands.list_:command",
     "demo": "reconciler.commands.demo:command",
     "emulator": "reconciler.commands.emulator:command",
@@ -360,24 +361,6 @@ def specs_option(func: F) -> F:
         "to show (default: tokens.yaml when present).",
     )
     return option(func)
-
-
-@app.command()
-@click.argument("target", metavar="GUID|NAME")
-@specs_option
-@click.option("--store-commands", is_flag=True, help="Run a command store's read_command.")
-@global_options
-def show(**kwargs: Any) -> int:
-    """Details of one token: fields, marker, store, generations, schedule."""
-    from reconciler.commands import show as command
-
-    options = make_global(kwargs)
-    show_options = command.ShowOptions(
-        target=kwargs["target"],
-        spec_paths=kwargs["spec_paths"],
-        store_commands=kwargs["store_commands"],
-    )
-    return run_command(command.run, show_options, options)
 
 
 @app.command(name="audit")
