@@ -255,6 +255,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "audit": "reconciler.commands.audit:command",
     "show": "reconciler.commands.show:command",
     "list": "reconciler.commands.list_:command",
     "demo": "reconciler.commands.demo:command",
@@ -361,66 +362,6 @@ def specs_option(func: F) -> F:
         "to show (default: tokens.yaml when present).",
     )
     return option(func)
-
-
-@app.command(name="audit")
-@specs_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "markdown", "json", "sarif"]),
-    default="text",
-    show_default=True,
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(["warning", "error"]),
-    help="Exit 2 when a finding is at least this severe (for CI).",
-)
-@click.option(
-    "--max-age", metavar="DURATION", callback=duration_flag, default="90d", show_default=True
-)
-@click.option(
-    "--expiring-within",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="30d",
-    show_default=True,
-    help="Warn about tokens expiring this soon with no rotation scheduled before.",
-)
-@click.option(
-    "--overdue-after",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="2d",
-    show_default=True,
-    help="Slack after a rotation or retirement point before it counts as overdue.",
-)
-@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
-)
-@global_options
-def audit_tokens(**kwargs: Any) -> int:
-    """Findings with stable rule ids: expiry, age, scope, ownership, drift, stores, rotation."""
-    from reconciler.commands import audit as command
-    from reconciler.ops.audit import AuditSettings
-    from reconciler.ops.rules import Severity
-
-    options = make_global(kwargs)
-    audit_options = command.AuditOptions(
-        spec_paths=kwargs["spec_paths"],
-        output_format=command.AuditFormat(kwargs["output_format"]),
-        fail_on=Severity(kwargs["fail_on"]) if kwargs["fail_on"] else None,
-        settings=AuditSettings(
-            max_age=kwargs["max_age"],
-            expiring_within=kwargs["expiring_within"],
-            overdue_slack=kwargs["overdue_after"],
-        ),
-        store_commands=kwargs["store_commands"],
-        out=kwargs["out"],
-    )
-    return run_command(command.run, audit_options, options)
 
 
 @app.command(name="import")
