@@ -255,6 +255,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "import": "reconciler.commands.import_:command",
     "audit": "reconciler.commands.audit:command",
     "show": "reconciler.commands.show:command",
     "list": "reconciler.commands.list_:command",
@@ -362,34 +363,6 @@ def specs_option(func: F) -> F:
         "to show (default: tokens.yaml when present).",
     )
     return option(func)
-
-
-@app.command(name="import")
-@click.option("--namespace", default="default", show_default=True, help="Namespace of the spec.")
-@click.option(
-    "--status",
-    type=click.Choice(["active", "all"]),
-    default="active",
-    show_default=True,
-    help="all: revoked and expired tokens too, as `state: absent` records.",
-)
-@click.option("--search", metavar="TEXT", help="Only tokens whose name, description or user match.")
-@click.option(
-    "--store-path", metavar="PATH", help="File store for new values (default ~/.local/share/...)."
-)
-@global_options
-def import_tokens(**kwargs: Any) -> int:
-    """Print a spec that adopts the live tokens as they are (plan shows no change)."""
-    from reconciler.commands import import_ as command
-    from reconciler.ops.listing import Query, StatusFilter
-
-    options = make_global(kwargs)
-    import_options = command.ImportOptions(
-        namespace=kwargs["namespace"],
-        query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
-        store_path=kwargs["store_path"],
-    )
-    return run_command(command.run, import_options, options)
 
 
 @app.command(name="revoke")
