@@ -255,6 +255,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "revoke": "reconciler.commands.revoke:command",
     "import": "reconciler.commands.import_:command",
     "audit": "reconciler.commands.audit:command",
     "show": "reconciler.commands.show:command",
@@ -363,36 +364,6 @@ def specs_option(func: F) -> F:
         "to show (default: tokens.yaml when present).",
     )
     return option(func)
-
-
-@app.command(name="revoke")
-@click.argument("target", metavar="GUID|NAME")
-@specs_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
-@click.option(
-    "--replace",
-    is_flag=True,
-    help="First create, prove and store a replacement (forced rotation, grace 0).",
-)
-@click.option(
-    "--record",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write a Markdown incident record to FILE.",
-)
-@global_options
-def revoke_token(**kwargs: Any) -> int:
-    """Incident response: revoke a token now, check the revocation took."""
-    from reconciler.commands import revoke as command
-
-    options = make_global(kwargs, spec_programs=True)
-    revoke_options = command.RevokeOptions(
-        target=kwargs["target"],
-        spec_paths=kwargs["spec_paths"],
-        yes=kwargs["yes"],
-        replace=kwargs["replace"],
-        record=kwargs["record"],
-    )
-    return run_command(command.run, revoke_options, options)
 
 
 @app.command(name="report")

@@ -15,7 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.apply import apply_plan
 from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.clocks import refuse_other_now, server_clock
@@ -390,3 +394,31 @@ def run(
     # A generation --replace meant to revoke still works: the incident is not contained.
     unfinished = replaced is not None and any(s.guid in replaced.failed for s in left)
     return 0 if check.confirmed and not unfinished else 1
+
+
+@click.command("revoke")
+@click.argument("target", metavar="GUID|NAME")
+@cli.specs_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="First create, prove and store a replacement (forced rotation, grace 0).",
+)
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Markdown incident record to FILE.",
+)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Incident response: revoke a token now, check the revocation took."""
+    options = cli.make_global(kwargs, spec_programs=True)
+    revoke_options = RevokeOptions(
+        target=kwargs["target"],
+        spec_paths=kwargs["spec_paths"],
+        yes=kwargs["yes"],
+        replace=kwargs["replace"],
+        record=kwargs["record"],
+    )
+    return cli.run_command(run, revoke_options, options)
