@@ -255,6 +255,7 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
 # code in reconciler.commands; its module is imported only when that command runs (or when the
 # group's help lists them), so a command loads what it needs and nothing more.
 COMMANDS: dict[str, str] = {
+    "report": "reconciler.commands.report:command",
     "revoke": "reconciler.commands.revoke:command",
     "import": "reconciler.commands.import_:command",
     "audit": "reconciler.commands.audit:command",
@@ -364,33 +365,3 @@ def specs_option(func: F) -> F:
         "to show (default: tokens.yaml when present).",
     )
     return option(func)
-
-
-@app.command(name="report")
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write a self-contained HTML inventory to FILE.",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write a Markdown inventory (job summary) to FILE.",
-)
-@specs_option
-@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
-@global_options
-def report_tokens(**kwargs: Any) -> int:
-    """The token inventory: table, 180-day timeline and audit findings."""
-    from reconciler.commands import report as command
-
-    options = make_global(kwargs)
-    report_options = command.ReportOptions(
-        html=kwargs["html_path"],
-        markdown=kwargs["markdown_path"],
-        spec_paths=kwargs["spec_paths"],
-        store_commands=kwargs["store_commands"],
-    )
-    return run_command(command.run, report_options, options)
