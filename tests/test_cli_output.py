@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.cli import finish, shown
+from reconciler.commands.terminal import finish, shown
 from reconciler.errors import ServerError
 from reconciler.problems import Problem
 from tests.hostile import HIDE, RETITLE, unsafe_left

@@ -23,6 +23,7 @@ import click
 from reconciler import cli
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
 from reconciler.apply.guards import mass_revoke_refusal
+from reconciler.commands import terminal
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
@@ -431,4 +432,4 @@ def command(**kwargs: Any) -> int:
         lock_timeout=kwargs["lock_timeout"],
         allow_mass_revoke=kwargs["allow_mass_revoke"],
     )
-    return cli.run_command(partial(apply_many.run, targets), apply_options, options)
+    return terminal.run_command(partial(apply_many.run, targets), apply_options, options)

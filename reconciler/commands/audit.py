@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
@@ -178,4 +179,4 @@ def command(**kwargs: Any) -> int:
         store_commands=kwargs["store_commands"],
         out=kwargs["out"],
     )
-    return cli.run_command(run, audit_options, options)
+    return terminal.run_command(run, audit_options, options)

@@ -25,6 +25,7 @@ import click
 
 from reconciler import cli
 from reconciler.apply import apply_plan
+from reconciler.commands import terminal
 from reconciler.commands.apply import (
     describe_result,
     lock_context,
@@ -323,4 +324,4 @@ def command(**kwargs: Any) -> int:
         force=kwargs["force"],
         lock_timeout=kwargs["lock_timeout"],
     )
-    return cli.run_command(run, bootstrap_options, options)
+    return terminal.run_command(run, bootstrap_options, options)

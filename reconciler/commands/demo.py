@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.apply import execute
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Environment
@@ -209,5 +209,5 @@ def run(
 @click.command("demo")
 def command() -> int:
     """The whole loop against an embedded emulator, in a temporary directory."""
-    cli.configure_logging(False)
-    return cli.finish(lambda: run(ui=cli.ClickUI()))
+    terminal.configure_logging(False)
+    return terminal.finish(lambda: run(ui=terminal.ClickUI()))

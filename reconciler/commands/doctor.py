@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from reconciler import cli
-from reconciler.commands import doctor_proofs
+from reconciler.commands import doctor_proofs, terminal
 from reconciler.commands.clocks import server_clock
 from reconciler.commands.doctor_exchange import exchange_step
 from reconciler.commands.doctor_probe import (
@@ -142,4 +142,4 @@ def command(**kwargs: Any) -> int:
     doctor_options = DoctorOptions(
         spec_path=kwargs["spec_path"], repo=kwargs["repo"], revoke_wait=kwargs["revoke_wait"]
     )
-    return cli.run_command(run, doctor_options, options)
+    return terminal.run_command(run, doctor_options, options)

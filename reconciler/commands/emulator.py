@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.desired.rules import find_git_root
 from reconciler.errors import UsageError
 from reconciler.ui import UI
@@ -88,9 +88,9 @@ def run(*, host: str, port: int, db: Path | None, admin_token_file: Path, ui: UI
 )
 def command(host: str, port: int, db: Path | None, admin_token_file: Path) -> int:
     """Run a PPM-compatible server for trials and tests."""
-    cli.configure_logging(False)
-    return cli.finish(
+    terminal.configure_logging(False)
+    return terminal.finish(
         lambda: run(
-            host=host, port=port, db=db, admin_token_file=admin_token_file, ui=cli.ClickUI()
+            host=host, port=port, db=db, admin_token_file=admin_token_file, ui=terminal.ClickUI()
         )
     )

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.apply import lock_context, wall_clock
 from reconciler.commands.runtime import Environment, GlobalOptions, server_url
 from reconciler.desired import load_spec
@@ -43,4 +44,4 @@ def run(
 def command(**kwargs: Any) -> int:
     """Break the apply lock with this ID (shown by the run that found it held)."""
     options = cli.make_global(kwargs, spec_programs=True)
-    return cli.run_command(partial(run, kwargs["lock_id"]), kwargs["spec_path"], options)
+    return terminal.run_command(partial(run, kwargs["lock_id"]), kwargs["spec_path"], options)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.inventory import take_snapshot
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.desired import check_bytes
@@ -90,4 +91,4 @@ def command(**kwargs: Any) -> int:
         query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
         store_path=kwargs["store_path"],
     )
-    return cli.run_command(run, import_options, options)
+    return terminal.run_command(run, import_options, options)

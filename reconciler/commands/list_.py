@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.inventory import StoreReading, load_specs, take_snapshot
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.ops.listing import (
@@ -128,4 +129,4 @@ def command(**kwargs: Any) -> int:
         width=terminal_width(),
         spec_paths=kwargs["spec_paths"],
     )
-    return cli.run_command(run, list_options, options)
+    return terminal.run_command(run, list_options, options)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import (
     Environment,
@@ -247,4 +248,4 @@ def command(**kwargs: Any) -> int:
         detailed_exitcode=kwargs["detailed_exitcode"],
         at=kwargs["at"],
     )
-    return cli.run_command(partial(plan_many.run, files), plan_options, options)
+    return terminal.run_command(partial(plan_many.run, files), plan_options, options)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.audit import findings_of, read
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
@@ -85,4 +86,4 @@ def command(**kwargs: Any) -> int:
         spec_paths=kwargs["spec_paths"],
         store_commands=kwargs["store_commands"],
     )
-    return cli.run_command(run, report_options, options)
+    return terminal.run_command(run, report_options, options)

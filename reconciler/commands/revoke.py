@@ -21,6 +21,7 @@ import click
 
 from reconciler import cli
 from reconciler.apply import apply_plan
+from reconciler.commands import terminal
 from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.inventory import (
@@ -421,4 +422,4 @@ def command(**kwargs: Any) -> int:
         replace=kwargs["replace"],
         record=kwargs["record"],
     )
-    return cli.run_command(run, revoke_options, options)
+    return terminal.run_command(run, revoke_options, options)

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.apply import ApplyCommandOptions, run
 
 
@@ -35,4 +36,4 @@ def command(**kwargs: Any) -> int:
         only=frozenset({name}),
         lock_timeout=kwargs["lock_timeout"],
     )
-    return cli.run_command(run, apply_options, options)
+    return terminal.run_command(run, apply_options, options)

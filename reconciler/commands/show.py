@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
@@ -122,4 +123,4 @@ def command(**kwargs: Any) -> int:
         spec_paths=kwargs["spec_paths"],
         store_commands=kwargs["store_commands"],
     )
-    return cli.run_command(run, show_options, options)
+    return terminal.run_command(run, show_options, options)

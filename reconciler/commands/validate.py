@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.runtime import GlobalOptions, make_clock
 from reconciler.commands.specs import find, namespace_clashes, secret_clashes
 from reconciler.desired import check_file
@@ -128,14 +129,14 @@ def _count(n: int, noun: str) -> str:
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted.")
 def command(files: tuple[Path, ...], output_format: str, now: str | None, verbose: bool) -> int:
     """Check spec files offline. Exit 0 when valid, 3 when not."""
-    cli.configure_logging(verbose or bool(cli.before_command().get("verbose")))
+    terminal.configure_logging(verbose or bool(cli.before_command().get("verbose")))
     paths = list(files) or [cli.DEFAULT_SPEC]
     now = now or cli.before_command().get("now")
-    return cli.finish(
+    return terminal.finish(
         lambda: run(
             paths,
             now=make_clock(GlobalOptions(now=now))(),
             output_format=output_format,
-            ui=cli.ClickUI(),
+            ui=terminal.ClickUI(),
         )
     )
