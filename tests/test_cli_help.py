@@ -4,13 +4,15 @@ a user reads. UPDATE_GOLDEN=1 rewrites the golden files."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from reconciler.cli import app
+from reconciler.cli import COMMANDS, app
 
 GOLDEN = Path(__file__).parent / "cli_help"
 WIDTH = 100
@@ -59,3 +61,28 @@ def test_every_golden_file_names_a_command() -> None:
     command line too, to be made on purpose."""
     expected = {golden_name(words) for words in PATHS}
     assert {path.name for path in GOLDEN.glob("*.txt")} == expected
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_registered_command_is_named_as_registered(name: str) -> None:
+    command = app.get_command(ROOT, name)
+    assert command is not None and command.name == name
+
+
+# Optional extras: the emulator's server, the aws and github stores' SDKs.
+EXTRAS = ("uvicorn", "starlette", "cryptography", "boto3", "botocore", "nacl")
+
+
+def test_help_loads_no_optional_extra() -> None:
+    """Listing the commands imports each command's module: none may need an extra, or a plain
+    install could not even show --help."""
+    code = (
+        "import sys; from reconciler.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {EXTRAS!r} if m in sys.modules), file=sys.stderr)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "validate" in run.stdout
+    assert run.stderr.strip() == "[]"

@@ -157,6 +157,15 @@ def test_no_module_imports_upward_or_sideways_and_only_the_command_line_prints()
     assert violations(package_sources(), LAYERS) == []
 
 
+MAX_LINES = 500
+
+
+def test_no_module_is_over_500_lines() -> None:
+    """Past a few hundred lines a module asks to be split; past 500 it must be."""
+    sizes = {module: text.count("\n") for module, (text, _) in package_sources().items()}
+    assert {module: n for module, n in sizes.items() if n > MAX_LINES} == {}
+
+
 SYNTHETIC = parse_layers(
     """Layers
     command line: cli
