@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.spec import check_bytes
+from reconciler.desired import check_bytes
 from tests.docs_pages import DOCS, README, ROOT, anchors, code_blocks, page, pages
 
 TEXT = README.read_text(encoding="utf-8")

@@ -15,9 +15,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
+from reconciler.commands import terminal
 from reconciler.commands.apply import execute
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Environment
+from reconciler.desired import load_spec
+from reconciler.desired.model import Spec
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.extra import require_emulator_extra, require_pip
 from reconciler.emulator.packages import PROJECT
@@ -25,8 +30,6 @@ from reconciler.emulator.pip import pip_download
 from reconciler.plan.render_text import render_text
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.spec import load_spec
-from reconciler.spec.model import Spec
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import StoreContext, open_stores
 from reconciler.ui import UI
@@ -197,6 +200,8 @@ class Demo:
 def run(
     *, ui: UI, env: Environment | None = None, clock: Callable[[], float] = time.monotonic
 ) -> int:
+    # The emulator extra (uvicorn, starlette): loaded when the demo runs, so that the rest of the
+    # command line, --help included, works without it, and said so when missing.
     require_emulator_extra("demo")
     require_pip()
     from reconciler.emulator.server import start_emulator
@@ -214,3 +219,10 @@ def run(
             running.stop()
     ui.err(f"(demo took {clock() - started:.1f} s)")
     return code
+
+
+@click.command("demo")
+def command() -> int:
+    """The whole loop against an embedded emulator, in a temporary directory."""
+    terminal.configure_logging(False)
+    return terminal.finish(lambda: run(ui=terminal.ClickUI()))

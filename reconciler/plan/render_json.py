@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.durations import as_utc, format_duration
 from reconciler.errors import MalformedPlanError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
@@ -23,7 +24,6 @@ from reconciler.plan.model import (
     WarningCode,
 )
 from reconciler.sanitize import quoted
-from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 
 # 2: a create-like action carries the grace it promises (`grace`, a duration counted from when
 # apply stores the new value), no longer a time computed when the plan was made.

@@ -23,9 +23,9 @@ from urllib.parse import quote
 
 import httpx
 
+from reconciler.backends.http_retry import RetryPolicy, error_text, json_object, send
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
 
 API_VERSION = "2022-11-28"
 TIMEOUT = 30.0

@@ -16,12 +16,12 @@ from types import MappingProxyType
 
 import pytest
 
+from reconciler.desired.command_rules import PASSED_PREFIXES, PASSED_VARIABLES
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import SecretPayload
 from reconciler.stores.command import CommandStore, open_command_store
-from reconciler.stores.command_rules import PASSED_PREFIXES, PASSED_VARIABLES
 from reconciler.stores.registry import StoreContext
 from tests.docs_pages import docs_section
 
