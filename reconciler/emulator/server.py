@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import uvicorn
 
+from reconciler.backends.private_files import write_private_file
+from reconciler.desired.model import Scope
 from reconciler.emulator import tokens
 from reconciler.emulator.app import EmulatorApp
 from reconciler.emulator.db import Database
 from reconciler.emulator.middleware import DroppedResponse
 from reconciler.server import endpoints
-from reconciler.spec.model import Scope
-from reconciler.stores.private_files import write_private_file
 
 BOOTSTRAP_DESCRIPTION = "emulator bootstrap admin"
 BOOTSTRAP_USER = "admin"

@@ -18,10 +18,10 @@ from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.emulator.server import RunningEmulator
 from reconciler.errors import AuthError, UsageError
 from reconciler.secret import Secret
+from tests.desired.test_validate_command import RecordingUI
 from tests.e2e.admin_story import ADMIN, NO_WAIT, READER, Story, story_of
 from tests.e2e.real_stores import vault_backend
 from tests.e2e.test_admin_rotation import killed, quick_emulator, scratch, story, story_lines
-from tests.spec.test_validate_command import RecordingUI
 from tests.stores.openbao import OpenBao, openbao
 
 __all__ = ["openbao", "quick_emulator", "scratch", "story"]  # fixtures

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from reconciler.commands.runtime import Environment, GlobalOptions, open_driver
+from reconciler.desired import load_spec
+from reconciler.desired.model import Driver as DriverKind
 from reconciler.errors import CreateOutcomeUnknown, ServerError, TimedOut
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.spec import load_spec
-from reconciler.spec.model import Driver as DriverKind
 from tests.jwt_shapes import jwt_shaped
 from tests.silent import silent_server
 
