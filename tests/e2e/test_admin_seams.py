@@ -1,7 +1,8 @@
 """Where the admin token that rotates itself meets the other promises: a bootstrap cut between
 the value and its metadata, `--now` on bootstrap-admin, a revoke of the admin token the runs
-use. In-process runs against the emulator (tests/e2e/admin_story.py), one subprocess where the
-point is a kill -9."""
+use (refused, done with a break-glass token, or during a cut write), and commands that leave no
+store connection open in a process that goes on. In-process runs against the emulator
+(tests/e2e/admin_story.py), a subprocess where the point is a kill -9."""
 
 from __future__ import annotations
 
