@@ -78,10 +78,18 @@ def read_admin_token(spec: Spec, where: StoredAdminToken, context: StoreContext)
     finally:
         close_stores({where.store: store})
     if held is None:
+        if spec.self_token is not None:
+            how = (
+                f"make its first value with `ppm-tokens bootstrap-admin -f {spec.path}`, given "
+                "a global:admin token made by hand (PACKAGEMANAGER_TOKEN or --token-file), "
+                "which it then revokes"
+            )
+        else:  # server.auth.store: another spec's admin token is kept there
+            how = (
+                "check server.auth.store and secret, and run `ppm-tokens bootstrap-admin` "
+                "with the spec whose server.auth.token keeps it there"
+            )
         raise UsageError(
-            f"{spec.path}: store '{where.store}' holds no admin token under '{where.secret}': "
-            "make its first value with `ppm-tokens bootstrap-admin -f "
-            f"{spec.path}`, given a global:admin token made by hand (PACKAGEMANAGER_TOKEN or "
-            "--token-file), which it then revokes"
+            f"{spec.path}: store '{where.store}' holds no admin token under '{where.secret}': {how}"
         )
     return held.value

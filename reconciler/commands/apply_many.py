@@ -47,7 +47,7 @@ from reconciler.problems import Problem
 from reconciler.sanitize import for_terminal
 from reconciler.server.driver import Driver
 from reconciler.stores.base import SecretStore
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 
@@ -219,6 +219,7 @@ def apply_saved_set(
             driver = open_driver(global_options, env, spec)
             stack.callback(driver.close)
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
+            stack.callback(close_stores, stores)
             single.sweep_stores(spec, stores, ui)
             live = read_live(driver, spec)
             refuse_other_now(global_options, clock, driver, "apply")

@@ -32,6 +32,7 @@ from reconciler.commands.apply import (
     sweep_stores,
     wall_clock,
 )
+from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.revoke import Waiting
 from reconciler.commands.runtime import (
@@ -52,8 +53,10 @@ from reconciler.locks.held import hold
 from reconciler.locks.record import new_info
 from reconciler.locks.registry import open_lock
 from reconciler.ownership import parse_owner
+from reconciler.plan.inventory import take_inventory
 from reconciler.plan.model import Plan
 from reconciler.plan.render_text import render_text
+from reconciler.plan.standing import Holds, standing
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
@@ -124,18 +127,19 @@ def run(
             stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
             sweep_stores(spec, stores, ui)
             live = _first_listing(driver, declared)
+            refuse_other_now(global_options, clock, driver, "bootstrap-admin")
             given_token = _given(live, driver, given)
-            current = _held_live(spec, declared, stores, live, clock)
-            if current is not None and current.guid == given_token.guid:
+            stored = _held_live(spec, declared, stores, live, clock)
+            if given_token.guid in (token.guid for token in stored):
                 ui.out(
                     f"Nothing to do: the token given ({given.source}) is {declared.name}'s "
-                    f"current managed admin token {current.guid}, held by store "
+                    f"current managed admin token {given_token.guid}, held by store "
                     f"'{declared.store}' under '{declared.secret}'."
                 )
                 return 0
-            if current is not None and not options.force:
-                raise UsageError(_already(declared, current, given_token, spec))
-            forced = frozenset({declared.name}) if current is not None else frozenset()
+            if stored and not options.force:
+                raise UsageError(_already(declared, stored[0], given_token, spec))
+            forced = frozenset({declared.name}) if stored else frozenset()
             plan = compute_plan(
                 spec,
                 driver,
@@ -153,7 +157,7 @@ def run(
                 spec=spec,
                 driver=driver,
                 stores=stores,
-                now=clock,
+                now=server_clock(driver),  # the new token's expiry counts from its create
                 server_url=server,
                 live_tokens=live.tokens,
                 halt=held.lost,
@@ -211,22 +215,20 @@ def _held_live(
     stores: dict[str, SecretStore],
     live: LiveState,
     clock: Clock,
-) -> LiveToken | None:
-    """The managed admin token the store holds, when it is active on the server."""
-    meta = stores[declared.store].read_meta(declared.secret)
-    if meta is None:
-        return None
-    now = clock()
-    for token in live.tokens:
-        owner = parse_owner(token.description)
-        if (
-            token.guid == meta.token_guid
-            and token.is_active(now)
-            and owner is not None
-            and (owner.namespace, owner.name) == (spec.namespace, declared.name)
-        ):
-            return token
-    return None
+) -> tuple[LiveToken, ...]:
+    """The managed admin tokens the store may hand out that are active on the server, the
+    current one first; none when it holds none. Decided as the planner decides it
+    (plan.standing): a write cut between the value and its metadata (a bootstrap killed there)
+    holds the token its value is; where the store cannot tell which of an unfinished write's
+    candidates it holds, every candidate."""
+    generations = take_inventory(spec, live.tokens, clock()).generations.get(declared.name, ())
+    if not generations:
+        return ()
+    state = stores[declared.store].read_states([declared.secret])[declared.secret]
+    stand = standing(generations, state)
+    if stand.holds is Holds.UNKNOWN:
+        return stand.candidates
+    return (stand.current,) if stand.holds in (Holds.RECORDED, Holds.UNRECORDED) else ()
 
 
 def _already(declared: TokenSpec, current: LiveToken, given: LiveToken, spec: Spec) -> str:

@@ -1,4 +1,5 @@
-"""The clocks of a run that changes the server (apply, rotate, revoke), and what `--now` may do.
+"""The clocks of a run that changes the server (apply, rotate, revoke, bootstrap-admin), and what
+`--now` may do.
 
 - Planning reads the run's clock: `--now` when given, else this machine's. A saved plan is
   planned again at its own `generated_at`, so that it can be compared with what was reviewed.
@@ -38,10 +39,15 @@ def server_clock(driver: Driver) -> Clock:
 
 
 def refuse_other_now(options: GlobalOptions, clock: Clock, driver: Driver, command: str) -> None:
-    """Raise UsageError when `--now` is not the server's time, within CLOCK_SKEW. Call it once
-    the driver has had an answer from the server, before anything is changed."""
+    """Raise UsageError when `--now` is not the server's time, within CLOCK_SKEW. Call it
+    before anything is changed."""
     if options.now is None:
         return
+    if isinstance(driver, ServerClock) and driver.server_now() is None:
+        # Nothing it heard was dated (the rspm driver's CLI shows no Date): ask the server once
+        # over HTTP, as every driver lists repositories, rather than take this machine's clock
+        # for the server's.
+        driver.list_resources()
     claimed, actual = clock(), server_clock(driver)()
     if abs(claimed - actual) <= CLOCK_SKEW:
         return

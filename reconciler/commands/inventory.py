@@ -28,7 +28,7 @@ from reconciler.ops.view import TokenView, build_views
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken, Resource
 from reconciler.stores.base import KeyState, SecretStore
-from reconciler.stores.registry import open_store
+from reconciler.stores.registry import close_stores, open_store
 from reconciler.urls import server_identity
 
 DEFAULT_SPEC = Path("tokens.yaml")
@@ -129,18 +129,32 @@ def read_stored(
     for spec in specs:
         stores, opened_problems = open_spec_stores(spec, env, reading)
         problems.extend(opened_problems)
-        wanted: dict[str, list[TokenSpec]] = {}
-        for token in spec.tokens:
-            if token.state is TokenState.PRESENT and token.store in stores:
-                wanted.setdefault(token.store, []).append(token)
-        for name, tokens in wanted.items():
-            try:
-                # One bulk read per store (a directory scan, a list call), as plan reads them.
-                found = stores[name].read_states([t.secret for t in tokens])
-            except ReconcilerError as exc:
-                problems.append(StoreProblem(spec.namespace, name, str(exc), False))
-                continue
-            stored.update({(spec.namespace, t.name): found[t.secret] for t in tokens})
+        try:
+            found, failed = _read_states(spec, stores)
+        finally:
+            close_stores(stores)  # read once: a remote store's connections go now
+        stored.update(found)
+        problems.extend(failed)
+    return stored, problems
+
+
+def _read_states(
+    spec: Spec, stores: Mapping[str, SecretStore]
+) -> tuple[dict[tuple[str, str], KeyState], list[StoreProblem]]:
+    stored: dict[tuple[str, str], KeyState] = {}
+    problems: list[StoreProblem] = []
+    wanted: dict[str, list[TokenSpec]] = {}
+    for token in spec.tokens:
+        if token.state is TokenState.PRESENT and token.store in stores:
+            wanted.setdefault(token.store, []).append(token)
+    for name, tokens in wanted.items():
+        try:
+            # One bulk read per store (a directory scan, a list call), as plan reads them.
+            found = stores[name].read_states([t.secret for t in tokens])
+        except ReconcilerError as exc:
+            problems.append(StoreProblem(spec.namespace, name, str(exc), False))
+            continue
+        stored.update({(spec.namespace, t.name): found[t.secret] for t in tokens})
     return stored, problems
 
 

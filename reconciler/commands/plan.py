@@ -39,7 +39,7 @@ from reconciler.plan.render_text import render_text
 from reconciler.server.driver import Driver, SelectiveListing
 from reconciler.server.model import LiveToken, Resource
 from reconciler.stores.base import KeyState, SecretStore
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 EXIT_CHANGES = 2
@@ -194,6 +194,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     spec = load_spec(options.spec_path, now=now)
     refuse_secret_clashes(spec, env)
     driver = open_driver(global_options, env, spec)
+    stores: Mapping[str, SecretStore] = {}
     try:
         stores = open_stores(spec, store_context(spec, env))
         plan = compute_plan(
@@ -205,6 +206,7 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
             fingerprint=needs_fingerprint(options),
         )
     finally:
+        close_stores(stores)
         driver.close()
     ui.out(render(plan, options.output_format, color=ui.color))
     if options.out is not None and plan.errors:

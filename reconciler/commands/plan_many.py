@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -31,7 +31,8 @@ from reconciler.plan.many import PlanSet, SpecPlan
 from reconciler.plan.render_json import plans_to_json
 from reconciler.plan.render_markdown import render_markdown_many
 from reconciler.plan.render_text import render_text_many
-from reconciler.stores.registry import open_stores
+from reconciler.stores.base import SecretStore
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 
@@ -83,12 +84,14 @@ def plan_one(
     part = SpecPlan(spec.path, target.server, spec.namespace)
     try:
         driver = open_driver(global_options, env, spec)
+        stores: Mapping[str, SecretStore] = {}
         try:
             stores = open_stores(spec, store_context(spec, env))
             plan = single.compute_plan(
                 spec, driver, stores, now=now, server=target.server, fingerprint=fingerprint
             )
         finally:
+            close_stores(stores)
             driver.close()
     except ReconcilerError as exc:
         return dataclasses.replace(part, error=redact(str(exc)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ import click
 from reconciler import cli
 from reconciler.apply import apply_plan
 from reconciler.commands import terminal
+from reconciler.commands.admin_store import read_held
 from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.inventory import (
@@ -54,8 +56,7 @@ from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.stores.base import PayloadReader
-from reconciler.stores.formats import token_from_payload
-from reconciler.stores.registry import open_stores
+from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
 
 
@@ -86,9 +87,18 @@ def choose(snapshot: Snapshot, target: str) -> TokenView:
 
 def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
     if view.authenticating:
+        spec, declared = view.spec, view.declared
+        how = "revoke it with another global:admin token"
+        if spec is not None and declared is not None and spec.self_token == declared:
+            # The runs' own admin token: its successor must reach the store first.
+            how = (
+                f"if it leaked, run `ppm-tokens rotate {declared.name} -f {spec.path} --grace 0` "
+                f"(it stores a successor and goes on with it), then `ppm-tokens apply -f "
+                f"{spec.path}`, which revokes it; or {how}"
+            )
         raise UsageError(
             f"refusing to revoke {view.guid}: it is the token this command authenticates with; "
-            "revoke it with another global:admin token"
+            f"{how}"
         )
     # Any loaded spec's list counts: a protected break-glass token is usually unmanaged, so it
     # has no spec of its own.
@@ -121,24 +131,27 @@ def refuse(view: TokenView, specs: Sequence[Spec], replace: bool) -> None:
 
 
 def read_value(view: TokenView, env: Environment) -> tuple[Secret | None, str | None]:
-    """The token's value from its store, when the store holds this token and can read it."""
+    """The token's value from its store, when the store holds this token and can read it:
+    told by the value itself (its jti), so a write cut before its metadata counts too."""
     spec, declared = view.spec, view.declared
     if spec is None or declared is None:
         return None, None
     stores, _ = open_spec_stores(spec, env, StoreReading.SAFE)
     store = stores.get(declared.store)
-    reader: object = store
-    if store is None or not isinstance(reader, PayloadReader):
-        return None, None
     try:
-        meta = store.read_meta(declared.secret)
-        if meta is None or meta.token_guid != view.guid:
+        if store is None or not isinstance(store, PayloadReader):
             return None, None
-        payload = reader.read_payload(declared.secret)
+        # The value is read only where the store may hand out this token.
+        if not store.read_states([declared.secret])[declared.secret].may_hand_out(view.guid):
+            return None, None
+        held = read_held(store, declared.secret)
     except ReconcilerError:
         return None, None
-    value = token_from_payload(payload, meta.format) if payload is not None else None
-    return value, f"store '{declared.store}', secret '{declared.secret}'"
+    finally:
+        close_stores(stores)
+    if held is None or held.guid != view.guid:
+        return None, None
+    return held.value, f"store '{declared.store}', secret '{declared.secret}'"
 
 
 def also_active(view: TokenView, snapshot: Snapshot) -> tuple[TokenView, ...]:
@@ -205,8 +218,12 @@ def replace_token(
     context = lock_context(spec, snapshot.server, env)
     lock = open_lock(spec.lock, context)
     info = new_info(context.key, "revoke", wall_clock(), spec.lock.lease)
-    with hold(lock, info, timeout=0, lease=spec.lock.lease, now=wall_clock) as held:
+    with (
+        hold(lock, info, timeout=0, lease=spec.lock.lease, now=wall_clock) as held,
+        ExitStack() as opened,
+    ):
         stores = open_stores(spec, store_context(spec, env, run_read_commands=True))
+        opened.callback(close_stores, stores)
         sweep_stores(spec, stores, ui)
         # Listed again under the lock: the snapshot may predate another run's changes.
         live = read_live(driver)
@@ -297,6 +314,16 @@ def check_revoked(
 def next_apply(view: TokenView, replaced: bool, *, specs_given: bool) -> str:
     if replaced:
         return "nothing to do for it: the replacement is current"
+    spec, declared = view.spec, view.declared
+    current = view.generation is Generation.CURRENT
+    if current and spec is not None and declared is not None and spec.self_token == declared:
+        # The runs read their admin token from this store, which now holds the revoked one.
+        return (
+            f"cannot authenticate: {view.managed_by} is the admin token its runs read from "
+            f"store '{declared.store}' (server.auth.token), which holds this revoked value; "
+            f"give them a successor with `ppm-tokens bootstrap-admin -f {spec.path}` and a "
+            "global:admin token made by hand, which it then revokes"
+        )
     if view.generation is Generation.CURRENT and view.declared is not None:
         return (
             f"recreates {view.managed_by} (the spec still declares it) and writes the new "

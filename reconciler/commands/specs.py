@@ -23,12 +23,13 @@ from reconciler.commands.runtime import (
     server_url,
 )
 from reconciler.desired import load_spec
+from reconciler.desired.admin_rules import admin_overwritten
 from reconciler.desired.locations import DeclaredSecret, SecretLocation, secret_locations
 from reconciler.desired.model import AuthType, IdentitySource, Spec
 from reconciler.errors import SpecError, UsageError
 from reconciler.inputs import boundary_of, leaves
 from reconciler.problems import Problem
-from reconciler.sanitize import for_terminal
+from reconciler.sanitize import for_terminal, quoted
 from reconciler.server.federation import describe
 from reconciler.urls import server_identity
 
@@ -199,6 +200,7 @@ def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Proble
     Offline `validate` passes an empty `env`."""
     first: dict[SecretLocation, tuple[Spec, str]] = {}
     problems: list[Problem] = []
+    readers = _admin_readers(specs, env)
     for spec in specs:
         spec_dir = Path(spec.path).parent
         for index, token in enumerate(spec.tokens):
@@ -207,6 +209,20 @@ def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Proble
                 token.store, config.type, config.options, token.secret, token.name, spec_dir, env
             )
             places = secret_locations(declared)
+            read = next((place for place in places if place in readers), None)
+            if read is not None and token.name != spec.server.auth.token:
+                # Only a spec's own admin token (server.auth.token) may be what another reads.
+                clash = admin_overwritten(token.secret, token.store, readers[read], read)
+                problems.append(
+                    Problem(
+                        spec.path,
+                        token.line,
+                        1 if token.line else 0,
+                        f"/tokens/{index}",
+                        f"token {token.name!r}: {clash}",
+                    )
+                )
+                continue
             shared = next((place for place in places if place in first), None)
             if shared is None:
                 for place in places:
@@ -227,6 +243,25 @@ def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Proble
                 )
             )
     return problems
+
+
+def _admin_readers(specs: Sequence[Spec], env: Mapping[str, str]) -> dict[SecretLocation, str]:
+    """Where each spec with server.auth.store reads its admin token, each place with how that
+    spec names it."""
+    readers: dict[SecretLocation, str] = {}
+    for spec in specs:
+        stored = spec.server.auth.stored
+        config = spec.stores.get(stored.store) if stored is not None else None
+        if stored is None or config is None:
+            continue
+        spec_dir = Path(spec.path).parent
+        declared = DeclaredSecret(
+            stored.store, config.type, config.options, stored.secret, "", spec_dir, env
+        )
+        named = f"store {quoted(stored.store)}, secret {quoted(stored.secret)} of {spec.path}"
+        for place in secret_locations(declared):
+            readers.setdefault(place, named)
+    return readers
 
 
 def refuse_secret_clashes(spec: Spec, env: Environment) -> None:

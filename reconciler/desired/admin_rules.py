@@ -11,11 +11,34 @@ from typing import Protocol
 from reconciler.desired import effective
 from reconciler.desired.effective import mapping
 from reconciler.desired.loader import JsonPath
+from reconciler.desired.locations import SecretLocation
 from reconciler.desired.model import AuthType, Scope, SecretFormat
 from reconciler.problems import Problem
+from reconciler.sanitize import quoted
 
 # Store types whose values ppm-tokens cannot read back: a job's `${{ secrets.NAME }}` does.
 WRITE_ONLY = frozenset({"github"})
+
+
+def admin_reader(data: Mapping[str, object]) -> tuple[str, str] | None:
+    """The store and secret server.auth.store and secret read the admin token from (another
+    spec's token, rotated there); None when the spec names none."""
+    auth = mapping(mapping(data.get("server")).get("auth"))
+    store, key = auth.get("store"), auth.get("secret")
+    if auth.get("type", AuthType.TOKEN.value) != AuthType.TOKEN.value:
+        return None
+    return (store, key) if isinstance(store, str) and isinstance(key, str) else None
+
+
+def admin_overwritten(secret: str, store: str, named: str, place: SecretLocation) -> str:
+    """Why a token may not write where a spec reads its admin token (server.auth.store): the
+    spec rules say it within one spec, the several-spec checks between specs."""
+    return (
+        f"secret {quoted(secret)} in store {quoted(store)} is where server.auth reads the admin "
+        f"token the runs use ({named}; both are {place.shown}): each apply would write this "
+        "token's value over it, and then no run could authenticate; give this token another "
+        "secret or store"
+    )
 
 
 class _Context(Protocol):

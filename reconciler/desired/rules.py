@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.desired import effective, vault_rules
-from reconciler.desired.admin_rules import admin_token_problems
+from reconciler.desired.admin_rules import admin_overwritten, admin_reader, admin_token_problems
 from reconciler.desired.effective import Sourced, mapping
 from reconciler.desired.loader import Document, JsonPath
 from reconciler.desired.locations import (
@@ -272,6 +272,7 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
     first: dict[SecretLocation, tuple[str, str, str, int]] = {}
     names: set[str] = set()
     stores = mapping(ctx.data.get("stores"))
+    admin = _admin_reader(ctx, stores)
     for index, token in effective.entries(ctx.data):
         store = effective.setting(ctx.data, index, "store").value
         secret = effective.secret_name(ctx.data, index)
@@ -282,6 +283,12 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
             continue  # a duplicate name: that error says it all
         names.add(name)
         places = _locations(ctx, stores, store, secret.value, name)
+        read = next((place for place in places if place in admin), None)
+        if read is not None:
+            where = secret.path or ("tokens", index)
+            clash = admin_overwritten(secret.value, store, admin[read], read)
+            yield ctx.error(where, f"{ctx.name(where)}: {clash}")
+            continue
         shared = next((place for place in places if place in first), None)
         if shared is None:
             line = ctx.document.at(("tokens", index)).line
@@ -302,6 +309,17 @@ def _unique_secrets(ctx: Context) -> Iterator[Problem]:
             f"used by token {quoted(other)} (line {line}){written}: each token needs its own "
             "secret",
         )
+
+
+def _admin_reader(ctx: Context, stores: Mapping[str, object]) -> dict[SecretLocation, str]:
+    """The places server.auth.store and secret read the admin token from, each with how the
+    spec names it; empty without them."""
+    read = admin_reader(ctx.data)
+    if read is None:
+        return {}
+    store, key = read
+    named = f"store {quoted(store)}, secret {quoted(key)}"
+    return dict.fromkeys(_locations(ctx, stores, store, key, ""), named)
 
 
 def _locations(

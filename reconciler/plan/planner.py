@@ -142,7 +142,7 @@ def _decide(ctx: Context, draft: Draft, token: TokenSpec, stand: Standing) -> Ac
     current = stand.current
     adopted = current.guid in ctx.inventory.adopted_guids
     if stand.holds is Holds.UNKNOWN:
-        return _successor(ctx, draft, _settle_unknown(token, stand))
+        return _successor(ctx, draft, _settle_unknown(ctx, token, stand))
     if stand.holds is Holds.ELSEWHERE and stand.held_guid is None and adopted:
         # An adopted token's value was stored by someone else, without our metadata: trust it
         # until it rotates rather than replacing a working token.
@@ -215,17 +215,25 @@ def _made_after(
     return meta is not None and utc(meta.created) > utc(current.created)
 
 
-def _settle_unknown(token: TokenSpec, stand: Standing) -> Action:
+def _settle_unknown(ctx: Context, token: TokenSpec, stand: Standing) -> Action:
     """A write that the store cannot tell finished: any candidate may be what consumers hold.
     A new token is written (a write that completes settles the store), and every candidate
-    stays active through the grace that write gives them."""
+    stays active through the grace that write gives them. With no grace (the spec's, or
+    `--grace 0` of an emergency) none is owed: like a rotation without grace, the newest
+    candidate is revoked once the new token is stored, and the others are retired."""
     guids = ", ".join(c.guid for c in stand.candidates)
+    at_once = ctx.grace(token) == timedelta(0)
+    kept = (
+        "every one of them is revoked once it is stored (no grace)"
+        if at_once
+        else "every one of them keeps working through its grace"
+    )
     reason = (
         f"a store write was cut short and the store cannot show which token it hands out "
-        f"({guids}): a new token is written; every one of them keeps working through its grace"
+        f"({guids}): a new token is written; {kept}"
     )
     repair = _create_like(ActionKind.REPAIR, token, stand.current, reason)
-    return replace(repair, revoke_replaced=False)
+    return replace(repair, revoke_replaced=at_once)
 
 
 def _create_like(kind: ActionKind, token: TokenSpec, current: LiveToken, reason: str) -> Action:

@@ -117,6 +117,22 @@ def test_an_empty_store_says_to_bootstrap(spec: Spec, tmp_path: Path) -> None:
     assert "ppm-tokens bootstrap-admin -f" in str(raised.value)
 
 
+def test_an_empty_store_read_for_another_specs_admin_token_names_that_spec(
+    tmp_path: Path,
+) -> None:
+    """server.auth.store: this spec has no admin token of its own to bootstrap; the spec that
+    rotates one there (server.auth.token) does."""
+    spec = write_spec(
+        tmp_path,
+        f"{{type: file, path: {tmp_path / 'secrets'}}}",
+        auth="{type: token, store: admin, secret: THEIRS}",
+    )
+    with pytest.raises(UsageError, match="holds no admin token under 'THEIRS'") as raised:
+        admin_credential(GlobalOptions(), env(tmp_path), spec)
+    assert f"bootstrap-admin -f {spec.path}" not in str(raised.value)
+    assert "the spec whose server.auth.token keeps it there" in str(raised.value)
+
+
 def test_a_github_secret_is_read_by_the_job_not_by_ppm_tokens(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, "{type: github, repository: acme/pipelines}")
     for check in (admin_credential, check_admin_source):

@@ -26,6 +26,21 @@ class Told:
     def server_now(self) -> datetime | None:
         return self.moment
 
+    def list_resources(self) -> list[object]:
+        return []  # a server that sends no Date
+
+
+class DatesWhenAsked(Told):
+    """The rspm driver: its CLI shows no Date, so nothing is dated until a request goes over
+    HTTP (listing the repositories, as every driver does)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def list_resources(self) -> list[object]:
+        self.moment = SERVER_TIME
+        return []
+
 
 def driver(moment: datetime | None = SERVER_TIME) -> Driver:
     return cast(Driver, Told(moment))
@@ -76,3 +91,13 @@ def test_a_server_that_dates_nothing_is_compared_with_this_machine() -> None:
     options = now_flag(datetime.now(UTC) + timedelta(days=2))
     with pytest.raises(UsageError, match="ahead of the server's clock"):
         refuse_other_now(options, make_clock(options), driver(None), "apply")
+
+
+def test_now_is_compared_with_the_server_even_before_it_dated_an_answer() -> None:
+    """`revoke --driver rspm` has heard the server only through the CLI, which shows no Date:
+    the server is asked once (over HTTP), not this machine's clock taken for the server's."""
+    options = now_flag(SERVER_TIME)
+    refuse_other_now(options, make_clock(options), cast(Driver, DatesWhenAsked()), "revoke")
+    ahead = now_flag(SERVER_TIME + timedelta(days=2))
+    with pytest.raises(UsageError, match=r"ahead of the server's clock \(2031-05-01 08:30 UTC\)"):
+        refuse_other_now(ahead, make_clock(ahead), cast(Driver, DatesWhenAsked()), "revoke")

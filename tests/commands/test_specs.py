@@ -261,6 +261,40 @@ def test_the_environment_can_make_two_stores_of_one_spec_one(tmp_path: Path) -> 
     refuse_secret_clashes(spec, env())
 
 
+def test_a_token_of_another_spec_may_not_write_where_a_spec_reads_its_admin_token(
+    tmp_path: Path,
+) -> None:
+    """Spec `a` rotates the admin token, `b` reads it (server.auth.store) through another
+    spelling of the directory: that is what server.auth.store is for. Spec `c`'s reader
+    writing there would replace the admin token with a repos:read token on every apply."""
+    store = tmp_path / "shared"
+    rotates = tmp_path / "a.yaml"
+    rotates.write_text(
+        "version: 1\nnamespace: a\nserver: {auth: {type: token, token: ppm-admin}}\n"
+        f"stores:\n  local: {{type: file, path: {store}}}\n"
+        "tokens:\n  - {name: ppm-admin, user: ci, description: Admin, scope: global:admin, "
+        "store: local}\n"
+    )
+    reads = tmp_path / "team" / "b.yaml"
+    reads.parent.mkdir()
+    reads.write_text(
+        "version: 1\nnamespace: b\n"
+        "server: {auth: {type: token, store: shared, secret: ppm-admin}}\n"
+        "stores:\n  shared: {type: file, path: ../shared/}\n  own: {type: file, path: ../b}\n"
+        "tokens:\n  - {name: reader, user: ci, description: Reads, scope: repos:read, "
+        "resources: [pypi], store: own}\n"
+    )
+    writes = spec_file(tmp_path / "c.yaml", "c", store=f"{store}/.", secret="ppm-admin")
+
+    assert secret_clashes(load(rotates, reads), {}) == []
+    [problem] = secret_clashes(load(reads, writes), {})
+    assert problem.file == str(writes) and problem.path == "/tokens/0"
+    assert "token 'reader': secret 'ppm-admin' in store 'local' is where server.auth reads" in (
+        problem.message
+    )
+    assert f"store 'shared', secret 'ppm-admin' of {reads}" in problem.message
+
+
 # -- admin tokens -----------------------------------------------------------------------------
 
 

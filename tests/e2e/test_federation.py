@@ -71,3 +71,22 @@ def test_a_token_without_global_admin_stops_the_run_with_what_to_do(
     assert "carries repos:read, not global:admin" in run.stderr
     assert "use a stored admin token" in run.stderr
     assert [e["path"] for e in emulator_control.request_log()] == ["/__api__/token"]
+
+
+def test_a_saved_plan_on_a_server_that_lists_exchanged_tokens(
+    cli: Cli,
+    emulator_control: EmulatorControl,
+    oidc_issuer: OidcIssuer,
+    identity_env: dict[str, str],
+) -> None:
+    """Each run's exchange adds a listed token: the apply's is new to the saved plan, which is
+    stale (README: Identity federation); with unmanaged tokens left out, it applies."""
+    emulator_control.trust_issuers(oidc_issuer.trust(listed=True))
+    saved = str(cli.workdir / "plan.json")
+    for policy, code in (("report", 4), ("ignore", 0)):
+        header = f"{FEDERATION}policy: {{unmanaged: {policy}}}\n"
+        spec = str(write_spec(cli.workdir / "tokens.yaml", token_entries(1), header=header))
+        planned = cli("plan", "-f", spec, "--out", saved, **identity_env)
+        assert planned.code == 0, planned.stderr
+        applied = cli("apply", saved, **identity_env)
+        assert applied.code == code, f"{policy}: {applied.stderr}"

@@ -228,3 +228,20 @@ def test_a_cli_of_another_version_fails_apply_at_once_with_its_error_line(
     assert len([a for a in argv if a[:2] == ["create", "token"]]) == 3  # one per token
     assert argv.count(["--version"]) == 1
     assert api_changes(emulator_control) == []
+
+
+def test_revoke_through_rspm_takes_now_as_the_servers_time(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    """The CLI shows no Date: revoke asks the server over HTTP before it judges --now, rather
+    than take this machine's clock (a month behind the emulator's here) for the server's."""
+    spec = write_spec(cli.workdir / "tokens.yaml", THREE_TOKENS.split("- name: ci-admin")[0])
+    emulator_control.advance(timedelta(days=30))
+    now = emulator_control.now().isoformat()
+    code, _, err = rspm(cli, "apply", "-f", str(spec), "--auto-approve", "--now", now)
+    assert code == 0, err
+    (current,) = managed(http_driver)["ds-read"]
+    code, out, err = rspm(cli, "revoke", "ds-read", "-f", str(spec), "--yes", "--now", now)
+    assert code == 0, err
+    assert f"Revoked {current.guid}." in out
+    assert "ds-read" not in managed(http_driver)

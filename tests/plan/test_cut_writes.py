@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from reconciler.desired.model import SecretFormat
 from reconciler.ops.view import Generation, build_views
@@ -96,6 +96,29 @@ def test_a_store_that_cannot_read_values_keeps_every_candidate_and_writes_a_new_
     assert repair.grace == 3 * DAY  # the grace, counted from this write when apply stores it
     assert [(g.guid, g.retire_after) for g in result.still_active] == [(OLD.guid, NOW + 3 * DAY)]
     assert NEW.guid in repair.reason and OLD.guid in repair.reason
+
+
+def test_with_no_grace_every_candidate_goes_once_the_new_token_is_stored() -> None:
+    """`revoke NAME --replace` and `rotate NAME --grace 0` while the store cannot tell which
+    candidate it hands out: nobody is owed a grace, so the repair revokes the newest candidate
+    (the one a person names by NAME) as a rotation without grace does, and the others are
+    retired after it; none before the new token is stored."""
+    spec = make_spec(T)
+    result = plan(
+        spec,
+        (NEW, OLD),
+        RESOURCES,
+        {"ds-read": KeyState(pending=INTENT)},
+        NOW,
+        server=SERVER,
+        force_rotate=frozenset({"ds-read"}),
+        grace_override=timedelta(0),
+    )
+
+    assert kinds(result) == [(ActionKind.REPAIR, NEW.guid), (ActionKind.RETIRE, OLD.guid)]
+    repair = result.actions[0]
+    assert repair.revoke_replaced and repair.grace == timedelta(0)
+    assert result.still_active == ()
 
 
 def test_a_metadata_only_repair_gives_way_to_a_rotation_that_is_due() -> None:
