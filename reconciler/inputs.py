@@ -2,7 +2,8 @@
 plan from an artifact, an admin token file.
 
     read_bounded(path, limit)   its bytes; Unreadable before a byte is read when it is not a
-                                regular file (a FIFO, /dev/zero, a directory) or is over `limit`;
+                                regular file (a FIFO, /dev/zero, a directory; `pipes` lets a
+                                pipe through) or is over `limit`;
                                 OSError when it cannot be opened or read (missing, no access)
     leaves(path, boundary)      why `path`, links followed, is not a file below `boundary`
 
@@ -43,17 +44,24 @@ class Unreadable(Exception):
         self.size = size  # set when the file is over the limit: its size
 
 
-def read_bounded(path: Path, limit: int, *, follow_links: bool = True) -> bytes:
+def read_bounded(
+    path: Path, limit: int, *, follow_links: bool = True, pipes: bool = False
+) -> bytes:
     """The bytes of the regular file `path`, at most `limit` of them. `follow_links` False
     refuses a final component that is a symbolic link (OSError, ELOOP) instead of following
-    it."""
+    it. `pipes` True also reads a pipe to its end (`--token-file /dev/stdin` fed by another
+    command), within the same bound; one nobody writes to reads as empty, without waiting."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     if not follow_links:
         flags |= os.O_NOFOLLOW
     fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if pipes and stat.S_ISFIFO(info.st_mode):
+            # Opened without blocking so that a FIFO with no writer could not hang the open;
+            # a writer that is there is waited for, as a shell's `read` would.
+            os.set_blocking(fd, True)
+        elif not stat.S_ISREG(info.st_mode):
             kind = next((name for test, name in _KINDS if test(info.st_mode)), "something else")
             raise Unreadable(f"it is {kind}, not a regular file")
         if info.st_size > limit:

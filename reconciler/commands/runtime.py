@@ -245,8 +245,11 @@ def read_token_file(path: Path) -> Secret:
     Windows') and a UTF-8 byte order mark are not part of it. A file others can read is used,
     with a warning: it holds a global:admin token."""
     try:
-        # Bounded: a token is a few hundred bytes, and the path may be a FIFO or /dev/zero.
-        text = read_bounded(path, TOKEN_FILE_BYTES).decode("utf-8-sig").strip()
+        # Bounded: a token is a few hundred bytes, and the path may be /dev/zero. A pipe is
+        # read (README: `rspm create token ... | ppm-tokens bootstrap-admin --token-file
+        # /dev/stdin`), to the same bound.
+        data = read_bounded(path, TOKEN_FILE_BYTES, pipes=True)
+        text = data.decode("utf-8-sig").strip()
         mode = path.stat().st_mode
     except Unreadable as exc:
         raise UsageError(f"cannot read --token-file {path}: {exc.reason}") from None
