@@ -6,6 +6,7 @@ plan from an artifact, an admin token file.
                                 pipe through) or is over `limit`;
                                 OSError when it cannot be opened or read (missing, no access)
     leaves(path, boundary)      why `path`, links followed, is not a file below `boundary`
+    parse_json(text)            json.loads, JSON nested past the parser a ValueError too
 
 The file is opened once, without blocking (a FIFO with no writer would hang the run), and what
 it is and how large it is are read from the open descriptor, so the checks are about the file
@@ -22,9 +23,11 @@ check and the open is not defended: whoever can do that can read the file themse
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -128,3 +131,18 @@ def boundary_of(path: Path) -> Path:
     here = Path.cwd()
     absolute = Path(os.path.normpath(os.path.abspath(path)))
     return here if here in absolute.parents else absolute.parent
+
+
+class NestedTooDeeply(ValueError):
+    """JSON nested deeper than the parser goes."""
+
+
+def parse_json(text: str | bytes) -> Any:
+    """`json.loads` for JSON someone else wrote (a server's or a store's answer, a file a store
+    keeps, a lock record, a program's output). json.loads gives up on deep nesting with a
+    RecursionError, which the `except ValueError` every reader has for JSON it cannot read lets
+    through as a traceback; here it is a ValueError like the rest."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise NestedTooDeeply("the JSON is nested too deeply") from None

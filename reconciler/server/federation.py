@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.errors import AuthError, ServerError, UsageError
+from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import endpoints, jwtinfo
@@ -122,7 +123,7 @@ def _actions_token(
     value = None
     if response.status_code == 200:
         try:
-            body = response.json()
+            body = parse_json(response.content)
         except ValueError:
             body = None
         value = body.get("value") if isinstance(body, dict) else None
@@ -137,7 +138,7 @@ def _actions_token(
 def _refusal(response: httpx.Response, identity: Secret) -> str:
     """RFC 6749's error and error_description, fit to show."""
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
@@ -203,7 +204,7 @@ def exchange(
 
 def _exchanged(response: httpx.Response, now: datetime, where: str) -> Exchanged:
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = None
     value = body.get("access_token") if isinstance(body, dict) else None

@@ -44,6 +44,7 @@ from reconciler.errors import (
     ServerError,
     ServerTimeout,
 )
+from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import endpoints, paging
@@ -433,7 +434,8 @@ class HttpDriver:
             self._log.debug("GET %s: %s", endpoints.STATUS, exc)
             return None
         try:
-            version = response.json().get("version") if response.status_code == 200 else None
+            body = parse_json(response.content) if response.status_code == 200 else None
+            version = body.get("version") if body is not None else None
         except (ValueError, AttributeError):
             return None
         return version[:100] if isinstance(version, str) and version.strip() else None

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
+
+from reconciler.inputs import parse_json
 
 
 def unverified_claims(value: str) -> dict[str, object] | None:
@@ -16,7 +17,7 @@ def unverified_claims(value: str) -> dict[str, object] | None:
     payload = parts[1]
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        claims = json.loads(raw)
+        claims = parse_json(raw)
     except (binascii.Error, ValueError):
         return None
     return claims if isinstance(claims, dict) else None

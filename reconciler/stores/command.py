@@ -40,7 +40,6 @@ alive rather than revoke a value the program may have stored.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import threading
@@ -50,6 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError, StoreTimeout
+from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.stores import options
@@ -305,7 +305,7 @@ class CommandStore:
         if not output:
             return None
         try:
-            data = json.loads(output)
+            data = parse_json(output)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
             reported = SecretMeta.from_strings({str(k): str(v) for k, v in data.items()})

@@ -18,6 +18,7 @@ from typing import Any
 from reconciler.apply.lock import LockContext, LockInfo
 from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.errors import LockError, StoreError, StoreTimeout
+from reconciler.inputs import parse_json
 from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
 from reconciler.stores.aws_session import aws_client, describe_error, error_code
@@ -125,7 +126,7 @@ class DynamoDbLock:
         if not item:
             return None
         try:
-            return lock_records.from_record(json.loads(item["Info"]["S"]))
+            return lock_records.from_record(parse_json(item["Info"]["S"]))
         except (KeyError, ValueError):
             return None
 

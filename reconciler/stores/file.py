@@ -38,6 +38,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from reconciler.errors import StoreError
+from reconciler.inputs import parse_json
 from reconciler.secret import Secret
 from reconciler.stores.base import (
     KeyState,
@@ -114,7 +115,7 @@ class _Previous:
     @classmethod
     def from_bytes(cls, data: bytes) -> _Previous | None:
         try:
-            record = json.loads(data.decode("utf-8"))
+            record = parse_json(data.decode("utf-8"))
             meta = record.get("meta")
             return cls(
                 displaced_by=str(record["displaced_by"]),

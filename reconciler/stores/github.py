@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import StoreError
+from reconciler.inputs import parse_json
 from reconciler.secret import Secret
 from reconciler.stores import options
 from reconciler.stores.base import (
@@ -82,7 +83,7 @@ def _strings(variable: Mapping[str, Any] | None) -> dict[str, str]:
     if variable is None:
         return {}
     try:
-        data = json.loads(str(variable.get("value", "")))
+        data = parse_json(str(variable.get("value", "")))
         return {str(k): str(v) for k, v in dict(data).items()}
     except (ValueError, TypeError):
         return {}

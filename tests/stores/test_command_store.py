@@ -411,7 +411,9 @@ def test_sweep_removes_temporary_files_from_the_state_dir(
     assert store.sweep(["ppm/ds-read"]) == ()
 
 
-@pytest.mark.parametrize("output", ["not json", "[1, 2]", '{"token_guid": "x"}'])
+@pytest.mark.parametrize(
+    "output", ["not json", "[1, 2]", '{"token_guid": "x"}', "[" * 200_000], ids=str.__len__
+)
 def test_read_command_printing_something_else_is_an_error(harness: Harness, output: str) -> None:
     harness.env["SCRIPT_MODE"] = "print-file"
     (harness.tmp_path / "out").write_text(output)

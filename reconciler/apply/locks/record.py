@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from reconciler.apply.lock import LockInfo
+from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 
 
@@ -72,7 +73,7 @@ def to_json(info: LockInfo, *, released: bool = False) -> bytes:
 def from_json(data: bytes) -> tuple[LockInfo, bool] | None:
     """The record and whether it was released; None when unreadable (being written)."""
     try:
-        record = json.loads(data.decode("utf-8"))
+        record = parse_json(data.decode("utf-8"))
         return from_fields(record), record.get("released") is True
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
         return None
