@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.errors import AuthError, ServerError, UsageError
-from reconciler.inputs import parse_json
+from reconciler.inputs import Unreadable, parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import endpoints, jwtinfo
@@ -80,13 +80,11 @@ def check_available(source: IdentityToken, env: Mapping[str, str]) -> None:
 
 def _read_file(path: Path, what: str) -> Secret:
     try:
-        text = path.read_text(encoding="utf-8-sig").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise UsageError(f"cannot read {what} ({path}): {reason}") from None
-    if not text:
-        raise UsageError(f"{what} ({path}) is empty")
-    return Secret(text)
+        return Secret(jwtinfo.read_identity_token(path))
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} ({path}): {exc.strerror or exc}") from None
+    except Unreadable as exc:
+        raise UsageError(f"cannot use {what} ({path}): {exc.reason}") from None
 
 
 def identity_token(

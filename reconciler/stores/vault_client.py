@@ -30,7 +30,9 @@ import httpx
 
 from reconciler.deadline import Deadline
 from reconciler.errors import StoreError, StoreTimeout
+from reconciler.inputs import Unreadable, read_bounded
 from reconciler.secret import Secret
+from reconciler.server.jwtinfo import read_identity_token
 from reconciler.spec.model import StoreConfig
 from reconciler.stores import options
 from reconciler.stores.file import expand_path
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 KUBERNETES_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TIMEOUT = 30.0
+CA_FILE_BYTES = 8 * 1024 * 1024  # a system bundle is a few hundred KiB
 DEFAULT_RETRY = RetryPolicy(
     ca_hint="set VAULT_CACERT (or ca_cert) to the CA file that signed it",
     redirect_hint="set `address` (or VAULT_ADDR) to the server that answers itself, such as "
@@ -143,11 +146,21 @@ class VaultClient:
         verify: ssl.SSLContext | bool = True
         if settings.ca_cert is not None:
             try:
-                verify = ssl.create_default_context(cafile=str(settings.ca_cert))
+                # Read here, to a bound: `ca_cert` comes from the spec, and OpenSSL would wait
+                # for ever on a FIFO's writer, or read /dev/zero for ever.
+                pem = read_bounded(settings.ca_cert, CA_FILE_BYTES)
+                # PEM is ASCII; a bundle's comments may not be (cadata takes ASCII only).
+                text = pem.decode("ascii", errors="ignore")
+                verify = ssl.create_default_context(cadata=text)
+            except Unreadable as exc:
+                raise StoreError(
+                    f"store '{settings.store}' (vault): cannot load the CA file "
+                    f"{settings.ca_cert} (ca_cert or VAULT_CACERT): {exc.reason}"
+                ) from None
             except (OSError, ssl.SSLError) as exc:
                 raise StoreError(
                     f"store '{settings.store}' (vault): cannot load the CA file "
-                    f"{settings.ca_cert}: {exc}"
+                    f"{settings.ca_cert} (ca_cert or VAULT_CACERT): {exc}"
                 ) from None
         self._http = httpx.Client(
             base_url=settings.address,
@@ -316,11 +329,16 @@ class VaultClient:
             path = KUBERNETES_TOKEN
         if path is not None:
             try:
-                return Secret(path.read_text(encoding="utf-8").strip())
+                return Secret(read_identity_token(path))
             except OSError as exc:
                 raise StoreError(
                     f"store '{settings.store}' (vault): cannot read the JWT file {path}: "
                     f"{exc.strerror}"
+                ) from None
+            except Unreadable as exc:
+                raise StoreError(
+                    f"store '{settings.store}' (vault): cannot use the JWT file {path}: "
+                    f"{exc.reason}"
                 ) from None
         return self._actions_oidc_token()
 
