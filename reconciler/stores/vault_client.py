@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 KUBERNETES_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TIMEOUT = 30.0
 CA_FILE_BYTES = 8 * 1024 * 1024  # a system bundle is a few hundred KiB
+TOKEN_FILE_BYTES = 64 * 1024  # ~/.vault-token: a token is under a hundred bytes
 DEFAULT_RETRY = RetryPolicy(
     ca_hint="set VAULT_CACERT (or ca_cert) to the CA file that signed it",
     redirect_hint="set `address` (or VAULT_ADDR) to the server that answers itself, such as "
@@ -252,9 +253,13 @@ class VaultClient:
         if not value and self._env.get("HOME"):
             helper = Path(self._env["HOME"]) / ".vault-token"
             try:
-                value = helper.read_text(encoding="utf-8").strip()
+                value = read_bounded(helper, TOKEN_FILE_BYTES).decode("utf-8", "replace").strip()
             except OSError:
                 value = ""
+            except Unreadable as exc:
+                raise StoreError(
+                    f"store '{self.settings.store}' (vault): cannot use {helper}: {exc.reason}"
+                ) from None
         if not value:
             raise StoreError(
                 f"store '{self.settings.store}' (vault): no token: set VAULT_TOKEN, run "

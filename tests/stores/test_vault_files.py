@@ -123,3 +123,23 @@ def not_a_small_file(tmp_path: Path, kind: str) -> Path:
         with path.open("wb") as handle:
             handle.truncate(1024**3)  # sparse
     return path
+
+
+@pytest.mark.timeout(20)
+def test_a_vault_token_helper_file_that_is_a_fifo_is_refused_unread(tmp_path: Path) -> None:
+    """`~/.vault-token`, read when VAULT_TOKEN is not set: the operator's file, read to the
+    same kind of bound."""
+    os.mkfifo(tmp_path / ".vault-token")
+    options = {"address": "https://vault.example.com", "mount": "secret", "prefix": "ppm/"}
+    config = StoreConfig("vault", "vault", MappingProxyType(options))
+    vault = Vault()
+    context = StoreContext(
+        spec_dir=tmp_path, env={"HOME": str(tmp_path)}, http_transport=vault, now=lambda: NOW
+    )
+    store = open_vault_store(config, context)
+    try:
+        with pytest.raises(StoreError, match="a named pipe"):
+            store.read_meta_many(["ds-read"])
+    finally:
+        store.close()
+    assert vault.paths == []
