@@ -48,6 +48,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.bounded_run import OutputTooLarge, run_capped
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
@@ -146,7 +147,7 @@ class CommandStore:
         name: str,
         argv: Sequence[str],
         *,
-        run: Runner = subprocess.run,
+        run: Runner = run_capped,
         env: Mapping[str, str] | None = None,
         passed: Sequence[str] = (),
         withheld: frozenset[str] = frozenset({ADMIN_TOKEN_VARIABLE}),
@@ -424,6 +425,9 @@ class CommandStore:
                 f"{where} did not finish within {self.timeout:g} s "
                 f"(deadline: stores.{self.name}.timeout)"
             ) from None
+        except OutputTooLarge as exc:
+            # Killed before it finished, perhaps after it stored the value, as at a deadline.
+            raise _MaybeWritten(f"{where} {exc}: it was stopped") from None
         except FileNotFoundError:
             raise StoreError(f"{where} was not found: check the command and PATH") from None
         except OSError as exc:
