@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from reconciler.commands import admin_store
+from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import AuthError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
@@ -218,8 +219,11 @@ def _federated(
     from reconciler.server.tls import ssl_context, trust_source
 
     verify = ssl_context(trust_source(options.ca_cert, env.variables))
+    deadline = Deadline.start(spec.server.timeout or SERVER_HTTP_SECONDS, "server.timeout")
     with httpx.Client(timeout=federation.TIMEOUT, verify=verify) as client:
-        exchanged = federation.exchange(client, url, identity, now=datetime.now(UTC))
+        exchanged = federation.exchange(
+            client, url, identity, now=datetime.now(UTC), deadline=deadline
+        )
     described = f"identity federation ({federation.describe(source)})"
     if require_admin and exchanged.scope != Scope.GLOBAL_ADMIN.value:
         raise AuthError(not_admin(exchanged, url))
@@ -315,7 +319,7 @@ def open_driver(
     credential = credential or admin_credential(options, env, spec)
     # One holder for both drivers: a run that rotates its own admin token switches it there.
     token = AdminCredential(credential.value, credential.source)
-    from reconciler.deadline import SERVER_HTTP_SECONDS, SERVER_RSPM_SECONDS
+    from reconciler.deadline import SERVER_RSPM_SECONDS
     from reconciler.server.http import HttpDriver
     from reconciler.server.tls import ssl_context, trust_source, trusting_environment
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from reconciler.errors import AuthError, ServerError, UsageError
+from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
+from reconciler.errors import AuthError, ServerError, ServerTimeout, UsageError
 from reconciler.inputs import Unreadable, parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
@@ -154,13 +155,17 @@ def exchange(
     identity: Secret,
     *,
     now: datetime,
+    deadline: Deadline | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> Exchanged:
     """The PPM token the server gives for `identity`. Retried only where nothing was made (no
-    connection) or the server asked (429, 5xx): a lost answer's token expires unused."""
+    connection) or the server asked (429, 5xx): a lost answer's token expires unused. A request
+    to the server: its attempts and waits fit in one deadline (server.timeout, by default
+    SERVER_HTTP_SECONDS), as the driver's requests do."""
     url = base_url.rstrip("/") + endpoints.TOKEN_EXCHANGE
     where = f"POST {url}"
+    deadline = deadline or Deadline.start(SERVER_HTTP_SECONDS, "server.timeout")
     form = {
         "grant_type": GRANT_TYPE,
         "subject_token": identity.reveal(),
@@ -170,15 +175,18 @@ def exchange(
     for attempt in range(1, ATTEMPTS + 1):
         wait: float | None = None
         try:
-            response = client.post(url, data=form)
+            response = client.post(url, data=form, timeout=deadline.httpx_timeout(client.timeout))
         except httpx.HTTPError as exc:
             tls = tls_failure(exc)
             if tls is not None:
                 raise ServerError(f"{where}: {tls}") from None
-            if not isinstance(exc, NOT_SENT) or attempt == ATTEMPTS:
-                raise ServerError(
-                    f"{where}: the identity token exchange failed ({type(exc).__name__})"
+            if isinstance(exc, httpx.TimeoutException) and deadline.passed():
+                raise ServerTimeout(
+                    deadline.message(f"{where}: the identity token exchange")
                 ) from None
+            failure = f"the identity token exchange failed ({type(exc).__name__})"
+            if not isinstance(exc, NOT_SENT) or attempt == ATTEMPTS:
+                raise ServerError(f"{where}: {failure}") from None
         else:
             status = response.status_code
             if status == 200:
@@ -189,14 +197,16 @@ def exchange(
                     f"{_refusal(response, identity)}); check that its [IdentityFederation] "
                     "configuration trusts this issuer, audience and subject"
                 )
+            failure = f"the server answered {status}: {_refusal(response, identity)}"
             if attempt == ATTEMPTS:
-                raise ServerError(
-                    f"{where}: the server answered {status}: {_refusal(response, identity)}"
-                )
+                raise ServerError(f"{where}: {failure}")
             wait = retry_after_seconds(response.headers.get("retry-after"), now)
         _log.debug("%s: attempt %d failed, trying again", where, attempt)
         backoff = backoff_delay(rng, attempt, 0.5, 5.0)
-        sleep(min(wait, MAX_RETRY_AFTER) if wait is not None else backoff)
+        pause = min(wait, MAX_RETRY_AFTER) if wait is not None else backoff
+        if not deadline.allows(pause):
+            raise ServerTimeout(deadline.gave_up(f"{where}: {failure}", attempt))
+        sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
