@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.apply.lock import LockContext, LockInfo
+from reconciler.apply.locks.record import shown
 from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.errors import LockError, StoreError, StoreTimeout
 from reconciler.inputs import parse_json
@@ -134,7 +135,7 @@ class DynamoDbLock:
         record = self.current()
         deleted = self._call("delete_item", ReturnValues="ALL_OLD", **self._by_id(lock_id))
         if deleted is None or record is None:
-            held = f"it holds lock {record.id}" if record else "no lock is held"
+            held = f"it holds lock {shown(record.id)}" if record else "no lock is held"
             raise LockError(f"no lock with ID {lock_id} in {self._where}: {held}")
         return record
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.apply.lock import LockContext, LockInfo
-from reconciler.apply.locks.record import key_digest
+from reconciler.apply.locks.record import key_digest, shown
 from reconciler.errors import LockError, StoreError
 from reconciler.spec.model import LockConfig
 from reconciler.stores import lock_records
@@ -146,7 +146,7 @@ class VaultLock:
             if legacy is not None and legacy.id == lock_id:
                 version, record, path = legacy_version, legacy, self.legacy_path
         if record is None or record.id != lock_id:
-            held = f"it holds lock {record.id}" if record else "no lock is held"
+            held = f"it holds lock {shown(record.id)}" if record else "no lock is held"
             raise LockError(f"no lock with ID {lock_id} at {self._where}: {held}")
         try:
             self._write({"state": "released", "id": record.id, "key": record.key}, version, path)

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reconciler.apply.lock import LockContext, LockInfo
-from reconciler.apply.locks.record import from_json, held_message, key_digest, to_json
+from reconciler.apply.locks.record import from_json, held_message, key_digest, shown, to_json
 from reconciler.errors import LockError, LockHeld, StoreError
 from reconciler.spec.model import LockConfig
 from reconciler.stores.file import expand_path
@@ -223,7 +223,7 @@ class FileLock:
         top, record = self._top()
         if record is None or record[1] or record[0].id != lock_id:
             found = (
-                f"the current one is {record[0].id}"
+                f"the current one is {shown(record[0].id)}"
                 if record and not record[1]
                 else "no lock is held"
             )

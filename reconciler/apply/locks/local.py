@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from reconciler.apply.lock import LockContext, LockInfo
-from reconciler.apply.locks.record import from_json, held_message, key_digest, to_json
+from reconciler.apply.locks.record import from_json, held_message, key_digest, shown, to_json
 from reconciler.errors import LockError, LockHeld
 from reconciler.spec.model import LockConfig
 from reconciler.stores.private_files import make_private_dirs, read_private, write_private_file
@@ -135,7 +135,7 @@ class LocalLock:
     def force_unlock(self, lock_id: str) -> LockInfo:
         info = self.current()
         if info is None or info.id != lock_id:
-            found = f"the current one is {info.id}" if info else "there is no lock record"
+            found = f"the current one is {shown(info.id)}" if info else "there is no lock record"
             raise LockError(f"no local apply lock with ID {lock_id} for this key: {found}")
         fd = self._open()
         try:
@@ -143,7 +143,7 @@ class LocalLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise LockError(
-                    f"lock {lock_id} is held by a live process ({info.holder}): stop that "
+                    f"lock {lock_id} is held by a live process ({shown(info.holder)}): stop that "
                     "process instead; a local lock is released by the system when its holder "
                     "exits, even when it is killed"
                 ) from None
