@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.bounded_http import event_hooks
 from reconciler.commands import admin_store
 from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
 from reconciler.durations import DurationError, parse_when
@@ -220,7 +221,9 @@ def _federated(
 
     verify = ssl_context(trust_source(options.ca_cert, env.variables))
     deadline = Deadline.start(spec.server.timeout or SERVER_HTTP_SECONDS, "server.timeout")
-    with httpx.Client(timeout=federation.TIMEOUT, verify=verify) as client:
+    with httpx.Client(
+        timeout=federation.TIMEOUT, verify=verify, event_hooks=event_hooks()
+    ) as client:
         exchanged = federation.exchange(
             client, url, identity, now=datetime.now(UTC), deadline=deadline
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.bounded_http import event_hooks, with_deadline
 from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
 from reconciler.errors import AuthError, ServerError, ServerTimeout, UsageError
 from reconciler.inputs import Unreadable, parse_json
@@ -92,7 +93,9 @@ def identity_token(
     source: IdentityToken,
     env: Mapping[str, str],
     base_dir: Path,
-    client: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=TIMEOUT),
+    client: Callable[[], httpx.Client] = lambda: httpx.Client(
+        timeout=TIMEOUT, event_hooks=event_hooks()
+    ),
 ) -> Secret:
     """The identity token to exchange. A relative file is taken from `base_dir` (the spec's
     directory), as the file store's path is."""
@@ -175,7 +178,12 @@ def exchange(
     for attempt in range(1, ATTEMPTS + 1):
         wait: float | None = None
         try:
-            response = client.post(url, data=form, timeout=deadline.httpx_timeout(client.timeout))
+            response = client.post(
+                url,
+                data=form,
+                timeout=deadline.httpx_timeout(client.timeout),
+                extensions=with_deadline(deadline),
+            )
         except httpx.HTTPError as exc:
             tls = tls_failure(exc)
             if tls is not None:

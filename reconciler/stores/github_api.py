@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from reconciler.bounded_http import event_hooks
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
@@ -84,6 +85,7 @@ class GitHubApi:
             base_url=api_url.rstrip("/"),
             timeout=TIMEOUT,
             transport=transport,
+            event_hooks=event_hooks(),
             headers={
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,

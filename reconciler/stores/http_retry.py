@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.bounded_http import AnswerTooLarge, with_deadline
 from reconciler.deadline import STORE_SECONDS, Deadline
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.inputs import parse_json
@@ -101,8 +102,11 @@ def send(
         last = number == tries - 1
         request = build()
         request.extensions["timeout"] = deadline.httpx_timeout(client.timeout).as_dict()
+        request.extensions.update(with_deadline(deadline))
         try:
             response = client.send(request)
+        except AnswerTooLarge as exc:
+            raise StoreError(f"{what} ({_call(request)}): {exc}") from None
         except httpx.TransportError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 # Not transient: retrying cannot help, and "cannot reach" would mislead.

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from reconciler.bounded_http import AnswerTooLarge, event_hooks, with_deadline
 from reconciler.deadline import Deadline
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.inputs import Unreadable, read_bounded
@@ -169,6 +170,7 @@ class VaultClient:
             timeout=TIMEOUT,
             transport=transport,
             verify=verify,
+            event_hooks=event_hooks(),
         )
         self._token: Secret | None = None
         self._token_expires: datetime | None = None  # None: not known, or never expires
@@ -360,14 +362,19 @@ class VaultClient:
         params = {"audience": self.settings.jwt_audience} if self.settings.jwt_audience else None
         deadline = Deadline.start(self._policy.deadline, self._policy.deadline_setting)
         try:
-            with httpx.Client(timeout=deadline.httpx_timeout(httpx.Timeout(TIMEOUT))) as client:
+            with httpx.Client(
+                timeout=deadline.httpx_timeout(httpx.Timeout(TIMEOUT)), event_hooks=event_hooks()
+            ) as client:
                 response = client.get(
-                    url, params=params, headers={"Authorization": f"Bearer {bearer}"}
+                    url,
+                    params=params,
+                    headers={"Authorization": f"Bearer {bearer}"},
+                    extensions=with_deadline(deadline),
                 )
         except httpx.TimeoutException:
             what = self._what("the Actions OIDC token request")
             raise StoreTimeout(deadline.message(what)) from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, AnswerTooLarge) as exc:
             raise StoreError(
                 f"store '{self.settings.store}' (vault): cannot reach the Actions OIDC token "
                 f"endpoint ({type(exc).__name__})"
