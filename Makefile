@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck system-tools lock bench clean
+.PHONY: demo test lint typecheck docs system-tools lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
+
+# The documentation site (mkdocs.yml, docs/) into site/: --strict fails on any warning, such as a
+# link or anchor that lands nowhere or a page left out of the nav. Offline: no plugin downloads.
+# NO_MKDOCS_2_WARNING quiets the theme's banner about MkDocs 2.0, which is not a build warning.
+# (Not --quiet: it hides the warnings from the count that --strict fails on.)
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Real programs the tests drive, installed from Debian when missing, so that `make test` on a
 # fresh machine runs every test instead of skipping any: headless Chromium and its driver for
@@ -56,7 +63,7 @@ system-tools:
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any
 # non-zero status stops make. Tests run on every core (pytest-xdist); coverage follows the
 # workers and the CLI subprocesses.
-test: $(VENV)/.installed-dev lint typecheck system-tools
+test: $(VENV)/.installed-dev lint typecheck docs system-tools
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -n auto
 	$(BIN)/coverage combine --quiet
@@ -64,10 +71,14 @@ test: $(VENV)/.installed-dev lint typecheck system-tools
 
 # The action installs from this lock: every runtime and build dependency pinned by hash.
 # Regenerate after changing dependencies in pyproject.toml (tests/test_workflow_checks.py checks).
+# The release workflow builds with the tools of requirements-release.in, locked the same way.
 lock: $(VENV)/.installed-dev
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --all-build-deps --strip-extras \
 		--extra aws --extra github --no-emit-index-url --no-emit-find-links \
 		--output-file=requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links \
+		--output-file=requirements-release.lock requirements-release.in
 
 # About 10 minutes on 2 cores; each script's docstring gives its own time and smaller sizes.
 bench: $(VENV)/.installed-dev
@@ -81,4 +92,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/day2_scale.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage site

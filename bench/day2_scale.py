@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from reconciler.desired import check_bytes
 from reconciler.ops.audit import AuditInput, audit
 from reconciler.ops.audit_render import render_sarif
 from reconciler.ops.importer import ImportSettings, generate
@@ -32,7 +33,6 @@ from reconciler.ops.timeline import upcoming
 from reconciler.ops.view import build_views
 from reconciler.ownership import stored_description
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec import check_bytes
 
 T = TypeVar("T")
 NOW = datetime(2027, 3, 1, tzinfo=UTC)

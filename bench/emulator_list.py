@@ -25,8 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.desired.model import Scope
 from reconciler.emulator import server, tokens
-from reconciler.spec.model import Scope
 
 SERVE = """
 import sys

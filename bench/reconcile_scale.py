@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from scenario import apply_and_replan, emulator_in, write_spec
 
+from reconciler.desired import check_file, load_spec
 from reconciler.ownership import stored_description
 from reconciler.plan.planner import plan
 from reconciler.plan.render_json import plan_from_json, plan_to_json
@@ -32,7 +33,6 @@ from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
 from reconciler.plan.saved import check_saved
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec import check_file, load_spec
 from reconciler.stores.base import SecretMeta
 from reconciler.stores.registry import StoreContext, open_stores
 

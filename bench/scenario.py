@@ -33,16 +33,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
+from reconciler.backends.private_files import META_SUFFIX
 from reconciler.commands.plan import compute_plan
+from reconciler.desired.model import Scope, Spec
 from reconciler.emulator import tokens
 from reconciler.emulator.db import Database, ResourceRow, TokenRow
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.ownership import stored_description
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.spec.model import Scope, Spec
 from reconciler.stores.base import SecretMeta, SecretStore
-from reconciler.stores.private_files import META_SUFFIX
 
 SPEC_NAMESPACE = "team-0"
 REPOSITORY = "pypi"

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' serve
 
 from scenario import apply_and_replan, emulator_in
 
-from reconciler.spec import load_spec
+from reconciler.desired import load_spec
 from reconciler.stores.registry import StoreContext, open_stores
 
 Backend = tuple[str, dict[str, str]]  # the store entry (YAML flow mapping), its environment

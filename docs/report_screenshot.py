@@ -1,4 +1,5 @@
-"""Regenerates docs/report.png, the README's picture of `ppm-tokens report --html`.
+"""Regenerates docs/report.png, the picture of `ppm-tokens report --html` in the Day-2 guide
+(docs/day-2.md).
 
     .venv/bin/python docs/report_screenshot.py
 

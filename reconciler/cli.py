@@ -1,74 +1,28 @@
-"""The command line: click only. Flags become frozen options, a command runs, errors become exit
-codes. This is the only module that prints."""
+"""The command line's root: the group, the global options, and the option helpers commands share.
+Each command's own options sit beside its code in reconciler.commands (COMMANDS names them), and
+reconciler.commands.terminal runs it and prints. Flags become frozen options before anything
+runs; nothing below the command line imports click or prints."""
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
+import importlib
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from reconciler import __version__
-from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.commands import terminal
+from reconciler.commands.runtime import GlobalOptions
+from reconciler.desired.model import Driver as DriverKind
 from reconciler.durations import DurationError, parse_duration
 from reconciler.errors import ReconcilerError, SpecError
-from reconciler.logs import RedactingFilter, redact
-from reconciler.sanitize import for_terminal, has_unsafe_characters
-from reconciler.spec.model import Driver as DriverKind
-from reconciler.ui import color_wanted, terminal_is_dumb
 
 F = TypeVar("F", bound=Callable[..., Any])
-C = TypeVar("C")
 DEFAULT_SPEC = Path("tokens.yaml")
-
-
-class ClickUI:
-    """The UI Protocol on a real terminal (or pipes)."""
-
-    def __init__(self) -> None:
-        self._interactive = sys.stdin.isatty() and sys.stdout.isatty()
-        self._color = color_wanted(sys.stdout.isatty(), os.environ)
-
-    @property
-    def interactive(self) -> bool:
-        return self._interactive
-
-    @property
-    def color(self) -> bool:
-        return self._color
-
-    def out(self, text: str) -> None:
-        click.echo(text, color=self._color)
-
-    def err(self, text: str) -> None:
-        click.echo(shown(text), err=True)
-
-    def confirm(self, question: str) -> bool:
-        return click.confirm(question, default=False, err=True)
-
-    @property
-    def progress_prints_lines(self) -> bool:
-        return not sys.stderr.isatty() or terminal_is_dumb(os.environ)
-
-    @contextmanager
-    def progress(self, total: int, label: str) -> Iterator[Callable[[str], None]]:
-        if self.progress_prints_lines:
-            yield lambda line: click.echo(shown(line), err=True)
-            return
-        with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-
-            def advance(line: str) -> None:
-                bar.update(1)
-
-            yield advance
 
 
 driver_options = [
@@ -114,7 +68,7 @@ def _global_decorators() -> list[Callable[[Any], Any]]:
     ]
 
 
-def _before_command() -> dict[str, Any]:
+def before_command() -> dict[str, Any]:
     """The global flags given before the command name."""
     ctx = click.get_current_context(silent=True)
     return ctx.find_root().params if ctx is not None else {}
@@ -122,7 +76,7 @@ def _before_command() -> dict[str, Any]:
 
 def _global(kwargs: dict[str, Any], name: str) -> Any:
     value = kwargs.pop(name, None)
-    return value if value not in (None, False) else _before_command().get(name)
+    return value if value not in (None, False) else before_command().get(name)
 
 
 def make_global(kwargs: dict[str, Any], *, spec_programs: bool = False) -> GlobalOptions:
@@ -139,66 +93,8 @@ def make_global(kwargs: dict[str, Any], *, spec_programs: bool = False) -> Globa
         rspm=_global(kwargs, "rspm_path"),
         spec_programs=spec_programs,
     )
-    configure_logging(options.verbose)
+    terminal.configure_logging(options.verbose)
     return options
-
-
-def configure_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    # httpx logs full URLs at INFO; our own driver logs what matters at DEBUG.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    # boto3's debug logs carry request headers (a session token) and bodies; the aws store and
-    # dynamodb lock log what matters themselves.
-    for sdk in ("botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(sdk).setLevel(logging.WARNING)
-
-
-def shown(text: str) -> str:
-    """Our messages may quote text from a server, a store or a file name. Where that text was
-    not escaped at the source, the message is escaped whole here: nothing on stderr can move
-    the cursor or retitle the terminal, and a message is one line (what goes to stderr is a
-    line: a line break in it came from what it quotes, such as a file name, and would start a
-    line of its own, "3 files valid" under a failing run)."""
-    return for_terminal(text) if has_unsafe_characters(text) else text
-
-
-def finish(run: Callable[[], int]) -> int:
-    """Runs a command and maps what it returns or raises to the documented exit codes."""
-    try:
-        code = run()
-    except SpecError as exc:
-        for problem in exc.problems:
-            click.echo(problem.render(), err=True)
-        click.echo(f"Invalid spec: {len(exc.problems)} problem(s). Nothing was changed.", err=True)
-        code = exc.exit_code
-    except ReconcilerError as exc:
-        click.echo(shown(f"Error: {redact(str(exc))}"), err=True)
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        code = 130
-    except OSError as exc:
-        # A file the user named that cannot be read or written (a missing directory, no
-        # permission, a full disk): a runtime error with its reason, not a traceback.
-        where = f" {exc.filename}" if exc.filename else ""
-        click.echo(shown(f"Error:{where}: {redact(exc.strerror or str(exc))}"), err=True)
-        code = 1
-    return code
-
-
-def run_command(
-    run: Callable[[C, GlobalOptions, Environment, ClickUI], int],
-    command_options: C,
-    options: GlobalOptions,
-) -> int:
-    """A server-facing command's `run`, with this process's environment and terminal."""
-    return finish(lambda: run(command_options, options, Environment.current(), ClickUI()))
 
 
 def duration_flag(
@@ -252,31 +148,6 @@ def spec_option(default: Path | None) -> Callable[[F], F]:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="ppm-tokens")
-@global_options
-def app(**kwargs: Any) -> None:
-    """Declarative GitOps reconciler for Posit Package Manager API tokens.
-
-    The options below (but --version) are global: given here, before the command, they apply
-    to every server command, which also takes them after its name."""
-    del kwargs  # read by each command through its context (_before_command)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point. Usage errors exit 1, not click's 2: exit 2 means "changes present" to
-    `plan --detailed-exitcode`, and a typo in a CI step must not read as that."""
-    try:
-        code = app.main(args=argv, prog_name="ppm-tokens", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Interrupted.", err=True)
-        code = 130
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
-
-
 def spec_files_option(func: F) -> F:
     """-f for the commands that take several specs: files, or directories standing for every
     *.yaml/*.yml under them. None given: tokens.yaml."""
@@ -290,234 +161,6 @@ def spec_files_option(func: F) -> F:
         "repeatable (default tokens.yaml).",
     )
     return option(func)
-
-
-@app.command()
-@spec_files_option
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-@click.option("--now", metavar="ISO8601", help="Override the clock (dates in the past).")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted.")
-def validate(files: tuple[Path, ...], output_format: str, now: str | None, verbose: bool) -> int:
-    """Check spec files offline. Exit 0 when valid, 3 when not."""
-    from reconciler.commands import validate as command
-    from reconciler.commands.runtime import make_clock
-
-    configure_logging(verbose or bool(_before_command().get("verbose")))
-    paths = list(files) or [DEFAULT_SPEC]
-    now = now or _before_command().get("now")
-    return finish(
-        lambda: command.run(
-            paths,
-            now=make_clock(GlobalOptions(now=now))(),
-            output_format=output_format,
-            ui=ClickUI(),
-        )
-    )
-
-
-@app.command()
-@spec_files_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    help="text for people, markdown for PR comments, json for machines.",
-)
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan (JSON)."
-)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-@click.option("--at", metavar="WHEN", help="Preview: plan as of a date or +30d.")
-@global_options
-def plan(**kwargs: Any) -> int:
-    """Show what apply would do."""
-    from reconciler.commands import plan as command
-    from reconciler.commands import plan_many
-
-    options = make_global(kwargs)
-    files: tuple[Path, ...] = kwargs["files"] or (DEFAULT_SPEC,)
-    plan_options = command.PlanOptions(
-        spec_path=files[0],
-        output_format=command.PlanFormat(kwargs["output_format"]),
-        out=kwargs["out"],
-        detailed_exitcode=kwargs["detailed_exitcode"],
-        at=kwargs["at"],
-    )
-    return run_command(partial(plan_many.run, files), plan_options, options)
-
-
-@app.command()
-@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@spec_files_option
-@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
-@click.option("--concurrency", type=int, default=4, show_default=True)
-@lock_timeout_option
-@click.option(
-    "--allow-mass-revoke",
-    is_flag=True,
-    help="Apply even when more than policy.max_revokes (or half the namespace) would be revoked.",
-)
-@global_options
-def apply(**kwargs: Any) -> int:
-    """Create, rotate and revoke tokens; store new values."""
-    from reconciler.commands import apply as command
-    from reconciler.commands import apply_many
-
-    options = make_global(kwargs, spec_programs=True)
-    plan_file: Path | None = kwargs["plan_file"]
-    files: tuple[Path, ...] = kwargs["files"]
-    targets = apply_many.ApplyTargets(
-        files=files or (() if plan_file else (DEFAULT_SPEC,)), plan_file=plan_file
-    )
-    apply_options = command.ApplyCommandOptions(
-        target=plan_file or DEFAULT_SPEC,
-        auto_approve=kwargs["auto_approve"],
-        rotate=frozenset(kwargs["rotate"]),
-        concurrency=kwargs["concurrency"],
-        lock_timeout=kwargs["lock_timeout"],
-        allow_mass_revoke=kwargs["allow_mass_revoke"],
-    )
-    return run_command(partial(apply_many.run, targets), apply_options, options)
-
-
-@app.command()
-@click.argument("name")
-@spec_option(DEFAULT_SPEC)
-@click.option(
-    "--grace",
-    metavar="DURATION",
-    callback=duration_flag,
-    help="How long the old token stays valid (0: revoke now).",
-)
-@lock_timeout_option
-@global_options
-def rotate(**kwargs: Any) -> int:
-    """Emergency: rotate one token now, without waiting for its policy."""
-    from reconciler.commands import apply as command
-
-    options = make_global(kwargs, spec_programs=True)
-    name: str = kwargs["name"]
-    apply_options = command.ApplyCommandOptions(
-        target=kwargs["spec_path"],
-        auto_approve=True,
-        rotate=frozenset({name}),
-        grace=kwargs["grace"],
-        only=frozenset({name}),
-        lock_timeout=kwargs["lock_timeout"],
-    )
-    return run_command(command.run, apply_options, options)
-
-
-@app.command("bootstrap-admin")
-@spec_option(DEFAULT_SPEC)
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Make a new managed admin token even when the store holds a live one.",
-)
-@lock_timeout_option
-@global_options
-def bootstrap_admin(**kwargs: Any) -> int:
-    """Replace a hand-made admin token with the spec's managed one (server.auth.token): store
-    it, then revoke the hand-made one (given by --token-file or PACKAGEMANAGER_TOKEN)."""
-    from reconciler.commands import bootstrap_admin as command
-
-    options = make_global(kwargs, spec_programs=True)
-    bootstrap_options = command.BootstrapOptions(
-        spec_path=kwargs["spec_path"],
-        force=kwargs["force"],
-        lock_timeout=kwargs["lock_timeout"],
-    )
-    return run_command(command.run, bootstrap_options, options)
-
-
-@app.command("force-unlock")
-@click.argument("lock_id", metavar="ID")
-@spec_option(DEFAULT_SPEC)
-@global_options
-def force_unlock(**kwargs: Any) -> int:
-    """Break the apply lock with this ID (shown by the run that found it held)."""
-    from reconciler.commands import force_unlock as command
-
-    options = make_global(kwargs, spec_programs=True)
-    return run_command(partial(command.run, kwargs["lock_id"]), kwargs["spec_path"], options)
-
-
-@app.command()
-@click.option(
-    "-f",
-    "--file",
-    "spec_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Take the server settings (url, driver, rspm, auth) from this spec, and try the proof "
-    "of every scope it uses.",
-)
-@click.option("--repo", metavar="NAME", help="The repository to prove the probe against.")
-@click.option(
-    "--revoke-wait",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="60s",
-    show_default=True,
-    help="How long a revocation may take to propagate.",
-)
-@global_options
-def doctor(**kwargs: Any) -> int:
-    """Check a real server: list, create a probe, prove, revoke, refused; with -f, every
-    scope's proof too. Exit 1 when an assumption does not hold."""
-    from reconciler.commands import doctor as command
-
-    options = make_global(kwargs, spec_programs=True)
-    doctor_options = command.DoctorOptions(
-        spec_path=kwargs["spec_path"], repo=kwargs["repo"], revoke_wait=kwargs["revoke_wait"]
-    )
-    return run_command(command.run, doctor_options, options)
-
-
-@app.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=4242, show_default=True)
-@click.option("--db", type=click.Path(path_type=Path, dir_okay=False), help="SQLite file.")
-@click.option(
-    "--admin-token-file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path("ppm-emulator-admin.token"),
-    show_default=True,
-    help="Where the bootstrap global:admin token is written (0600).",
-)
-def emulator(host: str, port: int, db: Path | None, admin_token_file: Path) -> int:
-    """Run a PPM-compatible server for trials and tests."""
-    from reconciler.commands import emulator as command
-
-    configure_logging(False)
-    return finish(
-        lambda: command.run(
-            host=host, port=port, db=db, admin_token_file=admin_token_file, ui=ClickUI()
-        )
-    )
-
-
-@app.command()
-def demo() -> int:
-    """The whole loop against an embedded emulator, in a temporary directory."""
-    from reconciler.commands import demo as command
-
-    configure_logging(False)
-    return finish(lambda: command.run(ui=ClickUI()))
-
-
-# -- Day-2 operations: list, show, revoke, audit, import, report ------------------------------
-
-
-def terminal_width() -> int | None:
-    """The width a table must fit on a terminal: $COLUMNS when set, else the terminal's. None
-    when output goes to a pipe or a file, whatever $COLUMNS says (shells export it to every
-    child): cutting cells there would only lose data a script or a grep wants."""
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size().columns
-    return None
 
 
 def expand_spec_dirs(
@@ -536,12 +179,14 @@ def expand_spec_dirs(
         def refuse() -> int:
             raise error
 
-        ctx.exit(finish(refuse))
+        ctx.exit(terminal.finish(refuse))
     except ReconcilerError as exc:
         raise click.BadParameter(str(exc), param=param) from None
 
 
 def specs_option(func: F) -> F:
+    """-f for the day-2 commands (list, show, audit, revoke, report): the specs that say whose
+    tokens are whose, and where their secrets are."""
     option = click.option(
         "-f",
         "--file",
@@ -555,232 +200,64 @@ def specs_option(func: F) -> F:
     return option(func)
 
 
-def columns_option(value: str | None) -> tuple[Any, ...] | None:
-    from reconciler.ops.listing import parse_columns
+# Command name -> "module:attribute" of its click command. Each command's options sit beside its
+# code in reconciler.commands; its module is imported only when that command runs (or when the
+# group's help lists them), so a command loads what it needs and nothing more.
+COMMANDS: dict[str, str] = {
+    "apply": "reconciler.commands.apply:command",
+    "audit": "reconciler.commands.audit:command",
+    "bootstrap-admin": "reconciler.commands.bootstrap_admin:command",
+    "demo": "reconciler.commands.demo:command",
+    "doctor": "reconciler.commands.doctor:command",
+    "emulator": "reconciler.commands.emulator:command",
+    "force-unlock": "reconciler.commands.force_unlock:command",
+    "import": "reconciler.commands.import_:command",
+    "list": "reconciler.commands.list_:command",
+    "plan": "reconciler.commands.plan:command",
+    "report": "reconciler.commands.report:command",
+    "revoke": "reconciler.commands.revoke:command",
+    "rotate": "reconciler.commands.rotate:command",
+    "show": "reconciler.commands.show:command",
+    "validate": "reconciler.commands.validate:command",
+}
 
-    if value is None:
-        return None
+
+class CommandGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = target.partition(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+
+@click.group(
+    cls=CommandGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, prog_name="ppm-tokens")
+@global_options
+def app(**kwargs: Any) -> None:
+    """Declarative GitOps reconciler for Posit Package Manager API tokens.
+
+    The options below (but --version) are global: given here, before the command, they apply
+    to every server command, which also takes them after its name."""
+    del kwargs  # read by each command through its context (before_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point. Usage errors exit 1, not click's 2: exit 2 means "changes present" to
+    `plan --detailed-exitcode`, and a typo in a CI step must not read as that."""
     try:
-        return parse_columns(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--columns") from None
-
-
-@app.command(name="list")
-@click.option(
-    "--status",
-    type=click.Choice(["all", "active", "revoked", "expired"]),
-    default="all",
-    show_default=True,
-)
-@click.option(
-    "--expiration",
-    type=click.Choice(["all", "never", "has", "expired"]),
-    default="all",
-    show_default=True,
-    help="never: never expires; has: an expiry still ahead; expired: the expiry has passed.",
-)
-@click.option("--search", metavar="TEXT", help="Case-insensitive, in name, description, user.")
-@click.option(
-    "--sort",
-    type=click.Choice(["newest", "oldest", "name", "-name"]),
-    default="newest",
-    show_default=True,
-    help="Active tokens always come first.",
-)
-@click.option(
-    "--columns",
-    metavar="LIST",
-    help="Comma-separated: name, id, status, scope, resources, created, expires, user, "
-    "managed-by, rotation-due, description, email, retires.",
-)
-@click.option(
-    "--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table"
-)
-@specs_option
-@global_options
-def list_tokens(**kwargs: Any) -> int:
-    """The server's tokens: filter, search, sort, choose columns."""
-    from reconciler.commands import list_ as command
-    from reconciler.ops.listing import ExpirationFilter, Query, SortOrder, StatusFilter
-
-    options = make_global(kwargs)
-    list_options = command.ListOptions(
-        query=Query(
-            status=StatusFilter(kwargs["status"]),
-            expiration=ExpirationFilter(kwargs["expiration"]),
-            search=kwargs["search"],
-            sort=SortOrder(kwargs["sort"]),
-        ),
-        columns=columns_option(kwargs["columns"]),
-        output_format=command.ListFormat(kwargs["output_format"]),
-        width=terminal_width(),
-        spec_paths=kwargs["spec_paths"],
-    )
-    return run_command(command.run, list_options, options)
-
-
-@app.command()
-@click.argument("target", metavar="GUID|NAME")
-@specs_option
-@click.option("--store-commands", is_flag=True, help="Run a command store's read_command.")
-@global_options
-def show(**kwargs: Any) -> int:
-    """Details of one token: fields, marker, store, generations, schedule."""
-    from reconciler.commands import show as command
-
-    options = make_global(kwargs)
-    show_options = command.ShowOptions(
-        target=kwargs["target"],
-        spec_paths=kwargs["spec_paths"],
-        store_commands=kwargs["store_commands"],
-    )
-    return run_command(command.run, show_options, options)
-
-
-@app.command(name="audit")
-@specs_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "markdown", "json", "sarif"]),
-    default="text",
-    show_default=True,
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(["warning", "error"]),
-    help="Exit 2 when a finding is at least this severe (for CI).",
-)
-@click.option(
-    "--max-age", metavar="DURATION", callback=duration_flag, default="90d", show_default=True
-)
-@click.option(
-    "--expiring-within",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="30d",
-    show_default=True,
-    help="Warn about tokens expiring this soon with no rotation scheduled before.",
-)
-@click.option(
-    "--overdue-after",
-    metavar="DURATION",
-    callback=duration_flag,
-    default="2d",
-    show_default=True,
-    help="Slack after a rotation or retirement point before it counts as overdue.",
-)
-@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
-)
-@global_options
-def audit_tokens(**kwargs: Any) -> int:
-    """Findings with stable rule ids: expiry, age, scope, ownership, drift, stores, rotation."""
-    from reconciler.commands import audit as command
-    from reconciler.ops.audit import AuditSettings
-    from reconciler.ops.rules import Severity
-
-    options = make_global(kwargs)
-    audit_options = command.AuditOptions(
-        spec_paths=kwargs["spec_paths"],
-        output_format=command.AuditFormat(kwargs["output_format"]),
-        fail_on=Severity(kwargs["fail_on"]) if kwargs["fail_on"] else None,
-        settings=AuditSettings(
-            max_age=kwargs["max_age"],
-            expiring_within=kwargs["expiring_within"],
-            overdue_slack=kwargs["overdue_after"],
-        ),
-        store_commands=kwargs["store_commands"],
-        out=kwargs["out"],
-    )
-    return run_command(command.run, audit_options, options)
-
-
-@app.command(name="import")
-@click.option("--namespace", default="default", show_default=True, help="Namespace of the spec.")
-@click.option(
-    "--status",
-    type=click.Choice(["active", "all"]),
-    default="active",
-    show_default=True,
-    help="all: revoked and expired tokens too, as `state: absent` records.",
-)
-@click.option("--search", metavar="TEXT", help="Only tokens whose name, description or user match.")
-@click.option(
-    "--store-path", metavar="PATH", help="File store for new values (default ~/.local/share/...)."
-)
-@global_options
-def import_tokens(**kwargs: Any) -> int:
-    """Print a spec that adopts the live tokens as they are (plan shows no change)."""
-    from reconciler.commands import import_ as command
-    from reconciler.ops.listing import Query, StatusFilter
-
-    options = make_global(kwargs)
-    import_options = command.ImportOptions(
-        namespace=kwargs["namespace"],
-        query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
-        store_path=kwargs["store_path"],
-    )
-    return run_command(command.run, import_options, options)
-
-
-@app.command(name="revoke")
-@click.argument("target", metavar="GUID|NAME")
-@specs_option
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
-@click.option(
-    "--replace",
-    is_flag=True,
-    help="First create, prove and store a replacement (forced rotation, grace 0).",
-)
-@click.option(
-    "--record",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write a Markdown incident record to FILE.",
-)
-@global_options
-def revoke_token(**kwargs: Any) -> int:
-    """Incident response: revoke a token now, check the revocation took."""
-    from reconciler.commands import revoke as command
-
-    options = make_global(kwargs, spec_programs=True)
-    revoke_options = command.RevokeOptions(
-        target=kwargs["target"],
-        spec_paths=kwargs["spec_paths"],
-        yes=kwargs["yes"],
-        replace=kwargs["replace"],
-        record=kwargs["record"],
-    )
-    return run_command(command.run, revoke_options, options)
-
-
-@app.command(name="report")
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write a self-contained HTML inventory to FILE.",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Write a Markdown inventory (job summary) to FILE.",
-)
-@specs_option
-@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
-@global_options
-def report_tokens(**kwargs: Any) -> int:
-    """The token inventory: table, 180-day timeline and audit findings."""
-    from reconciler.commands import report as command
-
-    options = make_global(kwargs)
-    report_options = command.ReportOptions(
-        html=kwargs["html_path"],
-        markdown=kwargs["markdown_path"],
-        spec_paths=kwargs["spec_paths"],
-        store_commands=kwargs["store_commands"],
-    )
-    return run_command(command.run, report_options, options)
+        code = app.main(args=argv, prog_name="ppm-tokens", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        code = 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,4 +1,5 @@
-"""How commands talk to a person, without printing: `cli.py` passes an implementation in."""
+"""How commands talk to a person, without printing: the terminal (reconciler.commands.terminal)
+passes an implementation in."""
 
 from __future__ import annotations
 

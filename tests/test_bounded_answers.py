@@ -11,10 +11,10 @@ from types import MappingProxyType
 
 import pytest
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import ServerError, StoreError, TimedOut
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.registry import StoreContext
 from reconciler.stores.vault import open_vault_store
 from tests.endless import endless_server

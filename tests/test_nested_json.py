@@ -14,19 +14,19 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.apply.locks.record import from_json
+from reconciler.backends.http_retry import error_text, json_object
+from reconciler.desired.model import IdentitySource, IdentityToken, StoreConfig
 from reconciler.errors import AuthError, ReconcilerError, ServerError, StoreError
+from reconciler.jwtinfo import unverified_claims
+from reconciler.locks.dynamodb import DynamoDbLock
+from reconciler.locks.record import from_json
 from reconciler.secret import Secret
 from reconciler.server import federation
 from reconciler.server.http import HttpDriver
-from reconciler.server.jwtinfo import unverified_claims
-from reconciler.spec.model import IdentitySource, IdentityToken, StoreConfig
-from reconciler.stores.dynamodb_lock import DynamoDbLock
 from reconciler.stores.file import _Previous
 from reconciler.stores.formats import token_from_payload
 from reconciler.stores.github import _strings
-from reconciler.stores.http_retry import error_text, json_object
-from reconciler.stores.private_files import parse_strings
+from reconciler.stores.metadata_files import parse_strings
 from reconciler.stores.registry import StoreContext
 from reconciler.stores.vault import open_vault_store
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.commands.plan import LiveState, read_live, read_store_states
+from reconciler.desired.model import OnDelete, TokenState
 from reconciler.emulator.server import RunningEmulator
 from reconciler.ownership import stored_description
 from reconciler.plan.model import Plan
@@ -19,7 +20,6 @@ from reconciler.secret import Secret
 from reconciler.server.driver import SelectiveListing
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
-from reconciler.spec.model import OnDelete, TokenState
 from reconciler.stores.base import KeyState, SecretMeta, SecretPayload, StoreCapabilities
 from reconciler.stores.file import FileStore
 from tests.plan.conftest import make_spec, token_spec

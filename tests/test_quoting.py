@@ -12,11 +12,11 @@ from types import MappingProxyType
 import httpx
 import pytest
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import RequestRejected, StoreError
 from reconciler.logs import RedactingFilter
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import SecretMeta, SecretPayload
 from reconciler.stores.command import open_command_store
 from reconciler.stores.registry import StoreContext

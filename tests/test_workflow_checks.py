@@ -139,8 +139,8 @@ def test_least_privilege_and_no_persisted_credentials(path: Path) -> None:
             if str(step.get("uses", "")).startswith("actions/checkout@"):
                 assert step["with"]["persist-credentials"] is False, name
         granted = {k for k, v in job["permissions"].items() if v == "write"}
-        if "id-token" in granted:  # only the jobs that read the stores, behind an environment
-            assert (path.name, name) in STORE_JOBS, name
+        if "id-token" in granted:  # jobs that read the stores or publish, behind an environment
+            assert (path.name, name) in STORE_JOBS | PUBLISH_JOBS, name
             assert job["environment"], name
 
 
@@ -151,6 +151,8 @@ STORE_JOBS = {
     ("tokens-apply.yml", "apply"),
     ("tokens-rotate.yml", "rotate"),
 }
+# The job that publishes to PyPI with trusted publishing (and signs the provenance attestation).
+PUBLISH_JOBS = {("release.yml", "publish")}
 
 
 def test_every_job_that_reads_the_stores_can_get_cloud_credentials() -> None:
@@ -226,9 +228,9 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def locked() -> dict[str, str]:
+def locked(lock: Path = LOCK) -> dict[str, str]:
     pins: dict[str, str] = {}
-    text = LOCK.read_text().replace("\\\n", " ")
+    text = lock.read_text().replace("\\\n", " ")
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -257,3 +259,46 @@ def test_the_lock_is_tracked() -> None:
         check=False,
     )
     assert listed.returncode == 0
+
+
+# The release workflow --------------------------------------------------------------------------
+
+RELEASE = ROOT / ".github" / "workflows" / "release.yml"
+RELEASE_LOCK = ROOT / "requirements-release.lock"
+
+
+def test_release_runs_on_a_version_tag_and_publishes_only_what_it_built() -> None:
+    release = load(RELEASE)
+    assert release[True] == {"push": {"tags": ["v*"]}}  # YAML 1.1 reads the key `on` as True
+    build, publish = release["jobs"]["build"], release["jobs"]["publish"]
+    assert build["permissions"] == {"contents": "read"}
+    assert publish["needs"] == "build"
+    assert publish["environment"]["name"] == "pypi"
+    assert publish["permissions"] == {"id-token": "write", "attestations": "write"}
+    assert not [s for s in publish["steps"] if "run" in s or "checkout" in s.get("uses", "")]
+    used = [s["uses"].split("@")[0] for s in publish["steps"]]
+    assert used == [
+        "actions/download-artifact",
+        "actions/attest-build-provenance",
+        "pypa/gh-action-pypi-publish",
+    ]
+    runs = "\n".join(s.get("run", "") for s in build["steps"])
+    assert "--require-hashes" in runs and "-r requirements-release.lock" in runs
+    assert "python -m build --no-isolation" in runs
+    assert "twine check --strict" in runs
+    assert '"v$version" != "$GITHUB_REF_NAME"' in runs  # the tag must name the version
+
+
+def test_the_release_tools_are_locked_by_hash() -> None:
+    pins = locked(RELEASE_LOCK)
+    wanted = [
+        line.strip()
+        for line in (ROOT / "requirements-release.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert wanted and not [r for r in wanted if _name(r) not in pins]
+    # The lock's setuptools must satisfy what pyproject.toml asks of the build backend.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (backend,) = project["build-system"]["requires"]
+    floor = tuple(int(p) for p in backend.split(">=")[1].split("."))
+    assert tuple(int(p) for p in pins["setuptools"].split(".")[: len(floor)]) >= floor

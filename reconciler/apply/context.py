@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from reconciler.apply.model import ActionResult, ApplyOptions
+from reconciler.desired.model import Spec, TokenSpec
 from reconciler.plan.model import Action
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import Spec, TokenSpec
 from reconciler.stores.base import SecretStore
 
 

@@ -16,11 +16,11 @@ from reconciler.apply.context import Context, KnownGuids, label
 from reconciler.apply.model import ActionResult, ApplyOptions, ApplyReport
 from reconciler.apply.self_token import first_and_rest
 from reconciler.apply.steps import run_action
+from reconciler.desired.model import Spec
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.model import Action, Plan
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import Spec
 from reconciler.stores.base import SecretStore
 
 DEFAULT_OPTIONS = ApplyOptions()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from reconciler.desired.model import Spec
 from reconciler.ownership import parse_owner
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import Spec
 
 
 def mass_revoke_refusal(

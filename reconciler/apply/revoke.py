@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from reconciler.apply.context import Context, StepFailed, failed, label
 from reconciler.apply.model import ActionResult
+from reconciler.desired.model import TokenState, UnmanagedPolicy
 from reconciler.errors import ReconcilerError
 from reconciler.ownership import parse_owner
 from reconciler.plan.model import Action, ActionKind
-from reconciler.spec.model import TokenState, UnmanagedPolicy
 
 
 def revoke_refusal(guid: str, name: str | None, ctx: Context) -> str | None:

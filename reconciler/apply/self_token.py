@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 
+from reconciler.desired.model import Spec, TokenSpec
 from reconciler.plan.model import Action
 from reconciler.secret import Secret
 from reconciler.server.credential import HoldsCredential
 from reconciler.server.driver import Driver
-from reconciler.spec.model import Spec, TokenSpec
 
 _log = logging.getLogger(__name__)
 

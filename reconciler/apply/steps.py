@@ -32,12 +32,12 @@ from reconciler.apply.model import ActionResult
 from reconciler.apply.record import record_action
 from reconciler.apply.revoke import revoke_action, revoke_refusal
 from reconciler.apply.self_token import switch_to_successor
+from reconciler.desired.model import TokenSpec
 from reconciler.errors import ProofInconclusive, ReconcilerError
 from reconciler.ownership import stored_description
 from reconciler.plan.model import Action, ActionKind
 from reconciler.secret import Secret
 from reconciler.server.model import CreatedToken, TokenRequest
-from reconciler.spec.model import TokenSpec
 from reconciler.stores.base import SecretMeta, SecretPayload, SecretStore
 from reconciler.stores.formats import render_payload
 from reconciler.stores.retry import with_retries

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.desired.model import Spec, StoredAdminToken
 from reconciler.errors import StoreError, UsageError
 from reconciler.secret import Secret
-from reconciler.spec.model import Spec, StoredAdminToken
 from reconciler.stores.base import PayloadReader, SecretStore
 from reconciler.stores.formats import inspect_payload, token_from_payload
 from reconciler.stores.registry import StoreContext, close_stores, open_store

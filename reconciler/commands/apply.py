@@ -14,13 +14,16 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
 from reconciler.apply.guards import mass_revoke_refusal
-from reconciler.apply.lock import LockContext, open_lock
-from reconciler.apply.locks.held import hold
-from reconciler.apply.locks.record import new_info
+from reconciler.commands import terminal
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.plan import LiveState, compute_plan, read_live
 from reconciler.commands.runtime import (
@@ -34,16 +37,20 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.commands.specs import refuse_secret_clashes
+from reconciler.desired import load_spec
+from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
+from reconciler.locks.base import LockContext
+from reconciler.locks.held import hold
+from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text
 from reconciler.plan.saved import check_moment, check_saved
 from reconciler.sanitize import PATH_EXCERPT, cut, excerpt, quoted
 from reconciler.server.driver import Driver
-from reconciler.spec import load_spec
-from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
@@ -413,3 +420,37 @@ def run(
         close_stores(stores)
         if driver is not None:
             driver.close()
+
+
+@click.command("apply")
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@cli.spec_files_option
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--rotate", multiple=True, metavar="NAME", help="Force a rotation of NAME.")
+@click.option("--concurrency", type=int, default=4, show_default=True)
+@cli.lock_timeout_option
+@click.option(
+    "--allow-mass-revoke",
+    is_flag=True,
+    help="Apply even when more than policy.max_revokes (or half the namespace) would be revoked.",
+)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Create, rotate and revoke tokens; store new values."""
+    from reconciler.commands import apply_many  # it imports this module: loaded when run
+
+    options = cli.make_global(kwargs, spec_programs=True)
+    plan_file: Path | None = kwargs["plan_file"]
+    files: tuple[Path, ...] = kwargs["files"]
+    targets = apply_many.ApplyTargets(
+        files=files or (() if plan_file else (cli.DEFAULT_SPEC,)), plan_file=plan_file
+    )
+    apply_options = ApplyCommandOptions(
+        target=plan_file or cli.DEFAULT_SPEC,
+        auto_approve=kwargs["auto_approve"],
+        rotate=frozenset(kwargs["rotate"]),
+        concurrency=kwargs["concurrency"],
+        lock_timeout=kwargs["lock_timeout"],
+        allow_mass_revoke=kwargs["allow_mass_revoke"],
+    )
+    return terminal.run_command(partial(apply_many.run, targets), apply_options, options)

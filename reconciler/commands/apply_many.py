@@ -21,9 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.apply.guards import mass_revoke_refusal
-from reconciler.apply.lock import open_lock
-from reconciler.apply.locks.held import HeldLock, hold
-from reconciler.apply.locks.record import new_info
 from reconciler.commands import apply as single
 from reconciler.commands.clocks import refuse_other_now
 from reconciler.commands.plan import LiveState, read_live
@@ -37,7 +34,11 @@ from reconciler.commands.runtime import (
     with_admin_variables,
 )
 from reconciler.commands.specs import Target, expand, load_all, resolve
+from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, SpecError, StalePlanError, UsageError
+from reconciler.locks.held import HeldLock, hold
+from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.logs import redact
 from reconciler.plan.model import Plan
 from reconciler.plan.render_json import is_plan_set, plan_set_parts
@@ -45,7 +46,6 @@ from reconciler.plan.render_text import render_text
 from reconciler.problems import Problem
 from reconciler.sanitize import for_terminal
 from reconciler.server.driver import Driver
-from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI

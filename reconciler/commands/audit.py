@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
@@ -119,3 +124,59 @@ def run(options: AuditOptions, global_options: GlobalOptions, env: Environment, 
     else:
         ui.out(text)
     return EXIT_FINDINGS if fails(findings, options.fail_on) else 0
+
+
+@click.command("audit")
+@cli.specs_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json", "sarif"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "error"]),
+    help="Exit 2 when a finding is at least this severe (for CI).",
+)
+@click.option(
+    "--max-age", metavar="DURATION", callback=cli.duration_flag, default="90d", show_default=True
+)
+@click.option(
+    "--expiring-within",
+    metavar="DURATION",
+    callback=cli.duration_flag,
+    default="30d",
+    show_default=True,
+    help="Warn about tokens expiring this soon with no rotation scheduled before.",
+)
+@click.option(
+    "--overdue-after",
+    metavar="DURATION",
+    callback=cli.duration_flag,
+    default="2d",
+    show_default=True,
+    help="Slack after a rotation or retirement point before it counts as overdue.",
+)
+@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE, not stdout."
+)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Findings with stable rule ids: expiry, age, scope, ownership, drift, stores, rotation."""
+    options = cli.make_global(kwargs)
+    audit_options = AuditOptions(
+        spec_paths=kwargs["spec_paths"],
+        output_format=AuditFormat(kwargs["output_format"]),
+        fail_on=Severity(kwargs["fail_on"]) if kwargs["fail_on"] else None,
+        settings=AuditSettings(
+            max_age=kwargs["max_age"],
+            expiring_within=kwargs["expiring_within"],
+            overdue_slack=kwargs["overdue_after"],
+        ),
+        store_commands=kwargs["store_commands"],
+        out=kwargs["out"],
+    )
+    return terminal.run_command(run, audit_options, options)

@@ -19,11 +19,13 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.apply import apply_plan
-from reconciler.apply.lock import open_lock
-from reconciler.apply.locks.held import hold
-from reconciler.apply.locks.record import new_info
+from reconciler.commands import terminal
 from reconciler.commands.apply import (
     describe_result,
     lock_context,
@@ -43,7 +45,12 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.desired import load_spec
+from reconciler.desired.model import Scope, Spec, TokenSpec
 from reconciler.errors import AuthError, ReconcilerError, UsageError
+from reconciler.locks.held import hold
+from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.ownership import parse_owner
 from reconciler.plan.model import Plan
 from reconciler.plan.render_text import render_text
@@ -51,8 +58,6 @@ from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken
-from reconciler.spec import load_spec
-from reconciler.spec.model import Scope, Spec, TokenSpec
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import close_stores, open_stores
 from reconciler.ui import UI
@@ -87,7 +92,7 @@ def self_token(spec: Spec) -> TokenSpec:
     if declared is None:
         raise UsageError(
             f"{spec.path} declares no admin token for its runs: add a global:admin token under "
-            "tokens: and name it in server.auth.token (README: Who rotates the admin token)"
+            "tokens: and name it in server.auth.token (docs/admin-token.md)"
         )
     return declared
 
@@ -299,3 +304,24 @@ def _refused(
         if waiting.monotonic() - start >= options.check_deadline:
             return False
         waiting.sleep(options.check_interval)
+
+
+@click.command("bootstrap-admin")
+@cli.spec_option(cli.DEFAULT_SPEC)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Make a new managed admin token even when the store holds a live one.",
+)
+@cli.lock_timeout_option
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Replace a hand-made admin token with the spec's managed one (server.auth.token): store
+    it, then revoke the hand-made one (given by --token-file or PACKAGEMANAGER_TOKEN)."""
+    options = cli.make_global(kwargs, spec_programs=True)
+    bootstrap_options = BootstrapOptions(
+        spec_path=kwargs["spec_path"],
+        force=kwargs["force"],
+        lock_timeout=kwargs["lock_timeout"],
+    )
+    return terminal.run_command(run, bootstrap_options, options)

@@ -14,10 +14,10 @@ from reconciler.commands.runtime import (
     not_admin,
     server_url,
 )
+from reconciler.desired.model import Scope, Spec
 from reconciler.durations import humanize
 from reconciler.errors import ReconcilerError
 from reconciler.sanitize import for_terminal
-from reconciler.spec.model import Scope, Spec
 
 
 def exchange_step(

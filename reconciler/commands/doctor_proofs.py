@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from reconciler.commands.doctor_steps import Outcome, Step
+from reconciler.desired.model import ALL_RESOURCES, ProofMethod, Scope, Spec, TokenState
 from reconciler.errors import CreateOutcomeUnknown, ProofInconclusive, ReconcilerError
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken, Resource, TokenRequest
 from reconciler.server.proof import NoProof, listed_proof, proof_request
-from reconciler.spec.model import ALL_RESOURCES, ProofMethod, Scope, Spec, TokenState
 
 Clock = Callable[[], datetime]
 

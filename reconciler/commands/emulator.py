@@ -5,9 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from reconciler.emulator import server
+import click
+
+from reconciler.commands import terminal
+from reconciler.desired.rules import find_git_root
+from reconciler.emulator.extra import require_emulator_extra
 from reconciler.errors import UsageError
-from reconciler.spec.rules import find_git_root
 from reconciler.ui import UI
 
 
@@ -24,6 +27,11 @@ def check_outside_git(path: Path, option: str) -> None:
 
 
 def run(*, host: str, port: int, db: Path | None, admin_token_file: Path, ui: UI) -> int:
+    # The emulator extra (uvicorn, starlette): loaded when the emulator runs, so that the rest of
+    # the command line, --help included, works without it, and said so when missing.
+    require_emulator_extra("emulator")
+    from reconciler.emulator import server
+
     check_outside_git(admin_token_file, "--admin-token-file")
     if db is not None:
         check_outside_git(db, "--db")
@@ -67,3 +75,24 @@ def run(*, host: str, port: int, db: Path | None, admin_token_file: Path, ui: UI
         sock.close()
         app.db.close()
     return 0
+
+
+@click.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=4242, show_default=True)
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False), help="SQLite file.")
+@click.option(
+    "--admin-token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("ppm-emulator-admin.token"),
+    show_default=True,
+    help="Where the bootstrap global:admin token is written (0600).",
+)
+def command(host: str, port: int, db: Path | None, admin_token_file: Path) -> int:
+    """Run a PPM-compatible server for trials and tests."""
+    terminal.configure_logging(False)
+    return terminal.finish(
+        lambda: run(
+            host=host, port=port, db=db, admin_token_file=admin_token_file, ui=terminal.ClickUI()
+        )
+    )

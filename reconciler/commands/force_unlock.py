@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from reconciler.apply.lock import open_lock
-from reconciler.apply.locks.record import shown
+import click
+
+from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.apply import lock_context, wall_clock
 from reconciler.commands.runtime import Environment, GlobalOptions, server_url
-from reconciler.spec import load_spec
+from reconciler.desired import load_spec
+from reconciler.locks.record import shown
+from reconciler.locks.registry import open_lock
 from reconciler.ui import UI
 
 
@@ -29,3 +35,13 @@ def run(
         "nothing new once it sees the lock gone."
     )
     return 0
+
+
+@click.command("force-unlock")
+@click.argument("lock_id", metavar="ID")
+@cli.spec_option(cli.DEFAULT_SPEC)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Break the apply lock with this ID (shown by the run that found it held)."""
+    options = cli.make_global(kwargs, spec_programs=True)
+    return terminal.run_command(partial(run, kwargs["lock_id"]), kwargs["spec_path"], options)

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
+import click
+
+from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.inventory import take_snapshot
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
+from reconciler.desired import check_bytes
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.ops.importer import ImportSettings, generate
 from reconciler.ops.listing import Query, StatusFilter, matches
 from reconciler.problems import Severity
-from reconciler.spec import check_bytes
 from reconciler.ui import UI
 
 _CHECK_ROUNDS = 3
@@ -62,3 +67,28 @@ def run(options: ImportOptions, global_options: GlobalOptions, env: Environment,
     kept = len(guids)
     ui.err(f"Imported {kept} token(s) into namespace {options.namespace}; review, then save it.")
     return 0
+
+
+@click.command("import")
+@click.option("--namespace", default="default", show_default=True, help="Namespace of the spec.")
+@click.option(
+    "--status",
+    type=click.Choice(["active", "all"]),
+    default="active",
+    show_default=True,
+    help="all: revoked and expired tokens too, as `state: absent` records.",
+)
+@click.option("--search", metavar="TEXT", help="Only tokens whose name, description or user match.")
+@click.option(
+    "--store-path", metavar="PATH", help="File store for new values (default ~/.local/share/...)."
+)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Print a spec that adopts the live tokens as they are (plan shows no change)."""
+    options = cli.make_global(kwargs)
+    import_options = ImportOptions(
+        namespace=kwargs["namespace"],
+        query=Query(status=StatusFilter(kwargs["status"]), search=kwargs["search"]),
+        store_path=kwargs["store_path"],
+    )
+    return terminal.run_command(run, import_options, options)

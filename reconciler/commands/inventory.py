@@ -20,13 +20,13 @@ from reconciler.commands.runtime import (
     server_url,
     store_context,
 )
+from reconciler.desired import load_spec
+from reconciler.desired.model import Spec, TokenSpec, TokenState
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.ops.audit import StoreProblem
 from reconciler.ops.view import TokenView, build_views
 from reconciler.server.driver import Driver
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec import load_spec
-from reconciler.spec.model import Spec, TokenSpec, TokenState
 from reconciler.stores.base import KeyState, SecretStore
 from reconciler.stores.registry import open_store
 from reconciler.urls import server_identity

@@ -8,8 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import (
     Environment,
@@ -20,6 +26,8 @@ from reconciler.commands.runtime import (
     store_context,
 )
 from reconciler.commands.specs import refuse_secret_clashes
+from reconciler.desired import load_spec
+from reconciler.desired.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import UsageError
 from reconciler.plan.fingerprint import plan_reads
@@ -30,8 +38,6 @@ from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
 from reconciler.server.driver import Driver, SelectiveListing
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec import load_spec
-from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.stores.base import KeyState, SecretStore
 from reconciler.stores.registry import open_stores
 from reconciler.ui import UI
@@ -212,3 +218,34 @@ def run(options: PlanOptions, global_options: GlobalOptions, env: Environment, u
     if options.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
     return 0
+
+
+@click.command("plan")
+@cli.spec_files_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    help="text for people, markdown for PR comments, json for machines.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Save the plan (JSON)."
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--at", metavar="WHEN", help="Preview: plan as of a date or +30d.")
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Show what apply would do."""
+    from reconciler.commands import plan_many  # it imports this module: loaded when run
+
+    options = cli.make_global(kwargs)
+    files: tuple[Path, ...] = kwargs["files"] or (cli.DEFAULT_SPEC,)
+    plan_options = PlanOptions(
+        spec_path=files[0],
+        output_format=PlanFormat(kwargs["output_format"]),
+        out=kwargs["out"],
+        detailed_exitcode=kwargs["detailed_exitcode"],
+        at=kwargs["at"],
+    )
+    return terminal.run_command(partial(plan_many.run, files), plan_options, options)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.audit import findings_of, read
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
@@ -54,3 +59,31 @@ def run(options: ReportOptions, global_options: GlobalOptions, env: Environment,
             write_output(path, render(report), option)
             ui.err(f"Wrote {path} ({len(report.rows)} tokens, {len(report.findings)} findings)")
     return 0
+
+
+@click.command("report")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a self-contained HTML inventory to FILE.",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Markdown inventory (job summary) to FILE.",
+)
+@cli.specs_option
+@click.option("--store-commands", is_flag=True, help="Run command stores' read_command.")
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """The token inventory: table, 180-day timeline and audit findings."""
+    options = cli.make_global(kwargs)
+    report_options = ReportOptions(
+        html=kwargs["html_path"],
+        markdown=kwargs["markdown_path"],
+        spec_paths=kwargs["spec_paths"],
+        store_commands=kwargs["store_commands"],
+    )
+    return terminal.run_command(run, report_options, options)

@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
 from reconciler.apply import apply_plan
-from reconciler.apply.lock import open_lock
-from reconciler.apply.locks.held import hold
-from reconciler.apply.locks.record import new_info
+from reconciler.commands import terminal
 from reconciler.commands.apply import lock_context, sweep_stores, wall_clock
 from reconciler.commands.clocks import refuse_other_now, server_clock
 from reconciler.commands.inventory import (
@@ -32,7 +34,11 @@ from reconciler.commands.inventory import (
 from reconciler.commands.outputs import check_writable, write_output
 from reconciler.commands.plan import compute_plan, read_live
 from reconciler.commands.runtime import Clock, Environment, GlobalOptions, make_clock, store_context
+from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.locks.held import hold
+from reconciler.locks.record import new_info
+from reconciler.locks.registry import open_lock
 from reconciler.ops.incident import (
     CheckMethod,
     Incident,
@@ -47,7 +53,6 @@ from reconciler.plan.model import Plan
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
-from reconciler.spec.model import Spec, TokenState
 from reconciler.stores.base import PayloadReader
 from reconciler.stores.formats import token_from_payload
 from reconciler.stores.registry import open_stores
@@ -390,3 +395,31 @@ def run(
     # A generation --replace meant to revoke still works: the incident is not contained.
     unfinished = replaced is not None and any(s.guid in replaced.failed for s in left)
     return 0 if check.confirmed and not unfinished else 1
+
+
+@click.command("revoke")
+@click.argument("target", metavar="GUID|NAME")
+@cli.specs_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed off a terminal).")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="First create, prove and store a replacement (forced rotation, grace 0).",
+)
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a Markdown incident record to FILE.",
+)
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Incident response: revoke a token now, check the revocation took."""
+    options = cli.make_global(kwargs, spec_programs=True)
+    revoke_options = RevokeOptions(
+        target=kwargs["target"],
+        spec_paths=kwargs["spec_paths"],
+        yes=kwargs["yes"],
+        replace=kwargs["replace"],
+        record=kwargs["record"],
+    )
+    return terminal.run_command(run, revoke_options, options)

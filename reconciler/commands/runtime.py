@@ -18,6 +18,15 @@ import httpx
 from reconciler.bounded_http import event_hooks
 from reconciler.commands import admin_store
 from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
+from reconciler.desired.command_rules import ADMIN_TOKEN_VARIABLE
+from reconciler.desired.model import (
+    DEFAULT_RSPM,
+    IDENTITY_TOKEN_FILE_VARIABLE,
+    AuthType,
+    Scope,
+    Spec,
+)
+from reconciler.desired.model import Driver as DriverKind
 from reconciler.durations import DurationError, parse_when
 from reconciler.errors import AuthError, UsageError
 from reconciler.inputs import Unreadable, read_bounded
@@ -26,15 +35,6 @@ from reconciler.server import federation
 from reconciler.server.credential import AdminCredential
 from reconciler.server.driver import Driver
 from reconciler.server.federation import Exchanged
-from reconciler.spec.model import (
-    DEFAULT_RSPM,
-    IDENTITY_TOKEN_FILE_VARIABLE,
-    AuthType,
-    Scope,
-    Spec,
-)
-from reconciler.spec.model import Driver as DriverKind
-from reconciler.stores.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.stores.registry import StoreContext
 from reconciler.urls import UrlError, canonical_url, without_credentials
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import click
+
+from reconciler import cli
+from reconciler.commands import terminal
 from reconciler.commands.inventory import (
     Snapshot,
     StoreReading,
@@ -103,3 +108,19 @@ def run(options: ShowOptions, global_options: GlobalOptions, env: Environment, u
     generations = generations_of(snapshot.views, view.owner) if view.owner else (view,)
     ui.out(render_details(view, generations, now=now, store=state, next_action=action))
     return 0
+
+
+@click.command("show")
+@click.argument("target", metavar="GUID|NAME")
+@cli.specs_option
+@click.option("--store-commands", is_flag=True, help="Run a command store's read_command.")
+@cli.global_options
+def command(**kwargs: Any) -> int:
+    """Details of one token: fields, marker, store, generations, schedule."""
+    options = cli.make_global(kwargs)
+    show_options = ShowOptions(
+        target=kwargs["target"],
+        spec_paths=kwargs["spec_paths"],
+        store_commands=kwargs["store_commands"],
+    )
+    return terminal.run_command(run, show_options, options)

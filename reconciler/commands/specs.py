@@ -22,14 +22,14 @@ from reconciler.commands.runtime import (
     check_admin_source,
     server_url,
 )
+from reconciler.desired import load_spec
+from reconciler.desired.locations import DeclaredSecret, SecretLocation, secret_locations
+from reconciler.desired.model import AuthType, IdentitySource, Spec
 from reconciler.errors import SpecError, UsageError
 from reconciler.inputs import boundary_of, leaves
 from reconciler.problems import Problem
 from reconciler.sanitize import for_terminal
 from reconciler.server.federation import describe
-from reconciler.spec import load_spec
-from reconciler.spec.model import AuthType, IdentitySource, Spec
-from reconciler.stores.locations import DeclaredSecret, SecretLocation, secret_locations
 from reconciler.urls import server_identity
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -193,7 +193,7 @@ def _clash(spec: Spec, earlier: Spec, server: str | None) -> Problem:
 
 def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Problem]:
     """One problem per token whose secret an earlier token writes too: the same place
-    (reconciler.stores.locations), however each spec's store entries name it. Within one spec
+    (reconciler.desired.locations), however each spec's store entries name it. Within one spec
     the spec rules said it already, from the spec alone; what is left there is what `env`
     makes one place (VAULT_ADDR for two vault stores, AWS_REGION for a store without region).
     Offline `validate` passes an empty `env`."""
@@ -310,7 +310,7 @@ def check_token_sources(
         raise UsageError(
             f"{first.spec.path} (on {first.server}) and {second.spec.path} (on "
             f"{second.server}) would both authenticate with {source}: one server's admin "
-            f"token would be sent to another; {fix} (README: Many specs in one repository)"
+            f"token would be sent to another; {fix} (docs/many-specs.md)"
         )
 
 

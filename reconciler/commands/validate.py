@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import click
+
+from reconciler import cli
+from reconciler.commands import terminal
+from reconciler.commands.runtime import GlobalOptions, make_clock
 from reconciler.commands.specs import find, namespace_clashes, secret_clashes
+from reconciler.desired import check_file
 from reconciler.errors import UsageError
 from reconciler.problems import Problem, Severity
 from reconciler.sanitize import for_terminal
-from reconciler.spec import check_file
 from reconciler.ui import UI
 
 EXIT_VALID = 0
@@ -115,3 +120,23 @@ def as_json(results: Sequence[FileResult]) -> dict[str, object]:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@click.command("validate")
+@cli.spec_files_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@click.option("--now", metavar="ISO8601", help="Override the clock (dates in the past).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logs, secrets redacted.")
+def command(files: tuple[Path, ...], output_format: str, now: str | None, verbose: bool) -> int:
+    """Check spec files offline. Exit 0 when valid, 3 when not."""
+    terminal.configure_logging(verbose or bool(cli.before_command().get("verbose")))
+    paths = list(files) or [cli.DEFAULT_SPEC]
+    now = now or cli.before_command().get("now")
+    return terminal.finish(
+        lambda: run(
+            paths,
+            now=make_clock(GlobalOptions(now=now))(),
+            output_format=output_format,
+            ui=terminal.ClickUI(),
+        )
+    )

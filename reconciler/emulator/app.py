@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from reconciler.desired.model import Scope
 from reconciler.emulator import exchange, packages, rpackages, tokens
 from reconciler.emulator.clock import ClockState, iso, parse_iso, wall_clock
 from reconciler.emulator.db import Database, ResourceRow, TokenRow
@@ -20,7 +21,6 @@ from reconciler.emulator.faults import FaultConfig, Faults
 from reconciler.emulator.federation import parse_config as parse_federation
 from reconciler.emulator.middleware import NOTE_KEY, EmulatorMiddleware, Note
 from reconciler.server import endpoints
-from reconciler.spec.model import Scope
 
 VERSION = "2026.10.0-emulator"
 DEFAULT_LIMIT = 100

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
+from reconciler.desired.model import ALL_RESOURCES, Scope
 from reconciler.emulator.oidc import BadIdentityToken, IdentityJwt
 from reconciler.server.federation import GRANT_TYPE, ID_TOKEN_TYPE
-from reconciler.spec.model import ALL_RESOURCES, Scope
 
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"

@@ -17,15 +17,16 @@ from typing import Any
 import httpx
 import uvicorn
 
+from reconciler import jwtinfo
+from reconciler.backends.private_files import write_private_file
+from reconciler.desired.model import Scope
 from reconciler.emulator import tokens
 from reconciler.emulator.app import EmulatorApp
 from reconciler.emulator.db import Database
 from reconciler.emulator.middleware import DroppedResponse
 from reconciler.errors import UsageError
 from reconciler.inputs import Unreadable, read_bounded
-from reconciler.server import endpoints, jwtinfo
-from reconciler.spec.model import Scope
-from reconciler.stores.private_files import write_private_file
+from reconciler.server import endpoints
 
 BOOTSTRAP_DESCRIPTION = "emulator bootstrap admin"
 BOOTSTRAP_USER = "admin"

@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import ALL_RESOURCES, Scope
 from reconciler.durations import MAX_DURATION, DurationError, parse_expiry, parse_when
 from reconciler.emulator import jwt
 from reconciler.emulator.db import Database, ResourceRow, TokenRow, new_guid
 from reconciler.ownership import DESCRIPTION_LIMIT
-from reconciler.spec.model import ALL_RESOURCES, Scope
 
 AUDIENCE = "packagemanager"
 ISSUER = "ppm-emulator"

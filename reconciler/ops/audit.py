@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import ALL_RESOURCES, ProofMethod, Scope, Spec, TokenState
 from reconciler.durations import format_duration, humanize
 from reconciler.ops import rules as R
 from reconciler.ops.audit_admin import admin_checks
@@ -17,7 +18,6 @@ from reconciler.plan.compare import deprecated_scope, immutable_changes, index_r
 from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.standing import as_state
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import ALL_RESOURCES, ProofMethod, Scope, Spec, TokenState
 from reconciler.stores.base import KeyState, SecretMeta
 
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import Scope
 from reconciler.durations import format_duration, humanize
 from reconciler.ops import rules as R
 from reconciler.ops import schedule
 from reconciler.ops.rules import Rule
 from reconciler.ops.view import Generation, TokenView
 from reconciler.plan.labels import format_time
-from reconciler.spec.model import Scope
 
 AdminFinding = tuple[Rule, TokenView, str]
 

@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 
 import yaml
 
+from reconciler.desired.model import ALL_RESOURCES, Scope
 from reconciler.durations import format_duration
 from reconciler.ops.view import Generation, TokenView
 from reconciler.ownership import DESCRIPTION_LIMIT, marker
 from reconciler.plan.labels import format_time
 from reconciler.sanitize import for_terminal, has_unsafe_characters
 from reconciler.server.model import Resource
-from reconciler.spec.model import ALL_RESOURCES, Scope
 
 NAME_LIMIT = 63
 _NOT_NAME = re.compile(r"[^a-z0-9._-]+")

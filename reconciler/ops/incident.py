@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.desired.model import Spec
 from reconciler.ops.view import Generation, TokenView
 from reconciler.plan.labels import format_time
 from reconciler.sanitize import for_code_span, for_markdown
-from reconciler.spec.model import Spec
 
 
 class CheckMethod(StrEnum):

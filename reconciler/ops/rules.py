@@ -174,8 +174,7 @@ ADMIN_UNMANAGED = Rule(
     "The admin token in use is not managed by any spec",
     "A global:admin token made by hand is known to whoever made it and lives until someone "
     "rotates it. Declare the admin token in the spec (server.auth.token) and run "
-    "`ppm-tokens bootstrap-admin`, which revokes the hand-made one (README: Who rotates the "
-    "admin token).",
+    "`ppm-tokens bootstrap-admin`, which revokes the hand-made one (docs/admin-token.md).",
 )
 ADMIN_STALE = Rule(
     "PPMT019",

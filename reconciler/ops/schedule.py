@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from reconciler.desired.model import TokenSpec
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import TokenSpec
 
 
 def _utc(moment: datetime) -> datetime:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from reconciler.desired.model import Spec, TokenSpec, TokenState
 from reconciler.ops import schedule
 from reconciler.ownership import Owner, parse_owner, strip_marker
 from reconciler.plan.inventory import take_inventory
 from reconciler.plan.standing import as_state, standing
 from reconciler.server.model import LiveToken, TokenStatus
-from reconciler.spec.model import Spec, TokenSpec, TokenState
 from reconciler.stores.base import KeyState, SecretMeta
 
 # (namespace, declared name) -> what its store holds (its metadata alone, or all a store read);

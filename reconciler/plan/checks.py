@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from reconciler.desired.model import ALL_RESOURCES, ProofMethod, TokenSpec, TokenState
 from reconciler.durations import date_deadline, humanize
 from reconciler.ownership import parse_owner
 from reconciler.plan.compare import KIND_LABELS, ResourceIndex, deprecated_scope
@@ -13,7 +14,6 @@ from reconciler.plan.context import Context, Draft
 from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.model import PlanError, WarningCode
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import ALL_RESOURCES, ProofMethod, TokenSpec, TokenState
 
 EXPIRING_SOON = timedelta(days=30)
 

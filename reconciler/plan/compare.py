@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 
+from reconciler.desired.model import ALL_RESOURCES, Scope, TokenSpec
 from reconciler.durations import Expiry, date_deadline, format_duration, humanize
 from reconciler.ownership import stored_description
 from reconciler.plan.labels import format_resources
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import ALL_RESOURCES, Scope, TokenSpec
 
 # Servers round creation and expiry times; a few minutes apart is the same expiry.
 TOLERANCE = timedelta(minutes=5)

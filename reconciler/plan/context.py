@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import Spec, TokenSpec
 from reconciler.plan.compare import ResourceIndex
 from reconciler.plan.inventory import Inventory
 from reconciler.plan.model import (
@@ -17,7 +18,6 @@ from reconciler.plan.model import (
     WarningCode,
 )
 from reconciler.plan.standing import as_state
-from reconciler.spec.model import Spec, TokenSpec
 from reconciler.stores.base import KeyState, SecretMeta
 
 

@@ -26,10 +26,10 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
+from reconciler.desired.model import ALL_RESOURCES, Spec, TokenState, UnmanagedPolicy
 from reconciler.durations import as_utc
 from reconciler.ownership import MARKER_START, parse_owner
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import ALL_RESOURCES, Spec, TokenState, UnmanagedPolicy
 
 # In a plan made without its fingerprint: never equal to one, so such a plan cannot pass for a
 # saved one (plan/saved.py compares them), and refused where one is written (render_json).

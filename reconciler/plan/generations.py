@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from reconciler.desired.model import TokenSpec
 from reconciler.durations import format_duration
 from reconciler.plan.compare import immutable_changes
 from reconciler.plan.context import Context, Draft, add_revoke
@@ -33,7 +34,6 @@ from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.model import Action, ActionKind, ActiveGeneration
 from reconciler.plan.standing import Holds, Standing
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import TokenSpec
 
 
 def utc(moment: datetime) -> datetime:

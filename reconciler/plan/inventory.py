@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from reconciler.desired.model import Spec
 from reconciler.ownership import parse_owner
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import Spec
 
 
 def newest_first(tokens: Iterable[LiveToken]) -> tuple[LiveToken, ...]:

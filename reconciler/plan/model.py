@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from reconciler.spec.model import TokenSpec
+from reconciler.desired.model import TokenSpec
 
 
 class ActionKind(StrEnum):

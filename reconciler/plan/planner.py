@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import OnDelete, Spec, TokenSpec, TokenState, UnmanagedPolicy
 from reconciler.plan.checks import (
     check_adoptions,
     check_dates,
@@ -26,7 +27,6 @@ from reconciler.plan.labels import format_time, short_guid
 from reconciler.plan.model import Action, ActionKind, Plan, SecretRef, WarningCode
 from reconciler.plan.standing import Holds, Standing, standing
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState, UnmanagedPolicy
 from reconciler.stores.base import KeyState, SecretMeta
 
 _DESCRIPTION_PREVIEW = 60

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.durations import as_utc, format_duration
 from reconciler.errors import MalformedPlanError, StalePlanError
 from reconciler.plan.fingerprint import NO_FINGERPRINT
@@ -23,13 +24,13 @@ from reconciler.plan.model import (
     WarningCode,
 )
 from reconciler.sanitize import quoted
-from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 
 # 2: a create-like action carries the grace it promises (`grace`, a duration counted from when
 # apply stores the new value), no longer a time computed when the plan was made.
 FORMAT_VERSION = 2
 # The keys this version writes, object by object; a saved plan with any other key was not
-# written by it (README: a file that is not a plan this version wrote is refused, exit 4).
+# written by it (docs/plan-and-apply.md: a file that is not a plan this version wrote is
+# refused, exit 4).
 PLAN_KEYS = frozenset(
     {
         "format_version",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from typing import Protocol, runtime_checkable
 
+from reconciler import jwtinfo
 from reconciler.secret import Secret
-from reconciler.server import jwtinfo
 
 
 class AdminCredential:

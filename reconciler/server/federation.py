@@ -19,13 +19,15 @@ from pathlib import Path
 
 import httpx
 
+from reconciler import jwtinfo
 from reconciler.bounded_http import event_hooks, with_deadline
 from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
+from reconciler.desired.model import IdentitySource, IdentityToken
 from reconciler.errors import AuthError, ServerError, ServerTimeout, UsageError
 from reconciler.inputs import Unreadable, parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.server import endpoints, jwtinfo
+from reconciler.server import endpoints
 from reconciler.server.retry import (
     MAX_RETRY_AFTER,
     NOT_SENT,
@@ -33,7 +35,6 @@ from reconciler.server.retry import (
     retry_after_seconds,
 )
 from reconciler.server.tls import tls_failure
-from reconciler.spec.model import IdentitySource, IdentityToken
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"

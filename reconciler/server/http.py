@@ -45,7 +45,6 @@ from reconciler.errors import (
     ServerError,
     ServerTimeout,
 )
-from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import endpoints, paging
@@ -214,8 +213,7 @@ class HttpDriver:
                             description=_description(body),
                         ) from None
                 else:
-                    # Answered, but not readable (an answer past its bound, say): a create's
-                    # token may exist all the same.
+                    # Answered but unreadable (past its bound, say): a create may have made one.
                     failure = str(exc) if isinstance(exc, AnswerTooLarge) else type(exc).__name__
                     if create:
                         raise CreateOutcomeUnknown(
@@ -446,9 +444,8 @@ class HttpDriver:
             self._log.debug("GET %s: %s", endpoints.STATUS, exc)
             return None
         try:
-            body = parse_json(response.content) if response.status_code == 200 else None
-            version = body.get("version") if body is not None else None
-        except (ValueError, AttributeError):
+            version = response.json().get("version") if response.status_code == 200 else None
+        except (ValueError, RecursionError, AttributeError):  # RecursionError: nested too deep
             return None
         return version[:100] if isinstance(version, str) and version.strip() else None
 

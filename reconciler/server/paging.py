@@ -33,8 +33,8 @@ from reconciler.server.model import LiveToken
 from reconciler.server.parse import token_from_json, token_identity
 
 IN_FLIGHT = 8
-# The most entries a token listing may hold, repeats included (README: Large specs and shared
-# servers). Far above any real server; keeping them all (`list`) takes about 1 GiB.
+# The most entries a token listing may hold, repeats included (docs/reference/large-specs.md).
+# Far above any real server; keeping them all (`list`) takes about 1 GiB.
 MAX_LISTED = 1_000_000
 # Fewer pages than this after the first are read one after another: threads would save little.
 CONCURRENT_FROM = 4

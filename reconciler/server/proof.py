@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from reconciler import jwtinfo
+from reconciler.desired.model import ALL_RESOURCES, Scope
 from reconciler.secret import Secret
-from reconciler.server import endpoints, jwtinfo
+from reconciler.server import endpoints
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import ALL_RESOURCES, Scope
 
 
 @dataclass(frozen=True)

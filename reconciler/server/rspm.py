@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from reconciler import jwtinfo
 from reconciler.bounded_run import OutputTooLarge, as_text, run_bounded
 from reconciler.deadline import SERVER_RSPM_SECONDS, Deadline
 from reconciler.errors import (
@@ -43,7 +44,7 @@ from reconciler.errors import (
 )
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.server import jwtinfo, rspm_output
+from reconciler.server import rspm_output
 from reconciler.server.credential import AdminCredential
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from reconciler.desired.model import Scope
 from reconciler.durations import format_duration
 from reconciler.errors import RequestRejected
 from reconciler.server.model import TokenRequest
-from reconciler.spec.model import Scope
 
 # The longest an absolute expiry is moved earlier to absorb the time a create takes to reach the
 # server: well inside the 5 minutes a plan allows between a live expiry and the declared one.

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from reconciler.desired.model import ALL_RESOURCES
 from reconciler.errors import ServerError
 from reconciler.sanitize import excerpt
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import ALL_RESOURCES
 
 SOURCE = "rspm list tokens --output-format json"
 

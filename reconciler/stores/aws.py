@@ -26,16 +26,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reconciler.errors import StoreError
-from reconciler.secret import Secret
-from reconciler.stores import options
-from reconciler.stores.aws_rules import name_problem, recovery_window_problem, tags_problem
-from reconciler.stores.aws_session import (
+from reconciler.backends.aws_session import (
     access_denied,
     aws_client,
     describe_error,
     error_code,
 )
+from reconciler.desired import store_options
+from reconciler.desired.aws_rules import name_problem, recovery_window_problem, tags_problem
+from reconciler.errors import StoreError
+from reconciler.secret import Secret
 from reconciler.stores.aws_versions import (
     CURRENT,
     TAG_PREFIX,
@@ -58,7 +58,7 @@ from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.formats import inspect_payload
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class AwsStore:
         if access_denied(exc):
             hint = (
                 f": the IAM policy must allow this action on the secret {name} (see the IAM "
-                "policy in the README)"
+                "policy in docs/stores.md)"
             )
         return StoreError(
             f"store '{self.name}': {what} of {name!r} failed ({describe_error(exc)}){hint}"
@@ -388,17 +388,19 @@ def open_aws_store(config: StoreConfig, context: StoreContext) -> AwsStore:
     client = aws_client(
         "secretsmanager",
         owner=owner,
-        region=options.text(config, "region"),
-        endpoint_url=options.text(config, "endpoint_url"),
+        region=store_options.text(config, "region"),
+        endpoint_url=store_options.text(config, "endpoint_url"),
         env=context.env,
-        timeout=options.timeout(config),
-        timeout_setting=options.timeout_setting(config),
+        timeout=store_options.timeout(config),
+        timeout_setting=store_options.timeout_setting(config),
     )
     return AwsStore(
         config.name,
         client,
-        prefix=options.text(config, "prefix", "") or "",
-        kms_key_id=options.text(config, "kms_key_id"),
-        tags=options.string_map(config, "tags"),
-        recovery_window_days=options.integer(config, "recovery_window_days", DEFAULT_RECOVERY_DAYS),
+        prefix=store_options.text(config, "prefix", "") or "",
+        kms_key_id=store_options.text(config, "kms_key_id"),
+        tags=store_options.string_map(config, "tags"),
+        recovery_window_days=store_options.integer(
+            config, "recovery_window_days", DEFAULT_RECOVERY_DAYS
+        ),
     )

@@ -15,7 +15,7 @@ Spec options:
                     $XDG_STATE_HOME/ppm-tokens/<store>, else ~/.local/state/ppm-tokens/<store>)
     timeout:        seconds before a command counts as failed (default 60)
     env:            optional names of variables to pass to every program besides the allow-list
-                    (reconciler.stores.command_rules); never one holding the run's admin token
+                    (reconciler.desired.command_rules); never one holding the run's admin token
 
 In every argv, `{secret}` becomes the secret's key. `{name}` becomes the token's name in `command`;
 read and delete know only the key, so their argv may use `{secret}` alone. Each run gets the
@@ -48,12 +48,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.backends.private_files import (
+    META_SUFFIX,
+    key_parts,
+    oserror_text,
+    sweep_leftovers,
+)
 from reconciler.bounded_run import OutputTooLarge, run_capped
+from reconciler.desired import store_options
+from reconciler.desired.command_rules import (
+    ADMIN_TOKEN_VARIABLE,
+    command_argv,
+    default_state_dir,
+    env_name_problem,
+    program_environment,
+)
+from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError, StoreTimeout
 from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
-from reconciler.stores import options
 from reconciler.stores.base import (
     KeyState,
     PendingWrite,
@@ -63,23 +77,11 @@ from reconciler.stores.base import (
     StoredValue,
     read_meta_each,
 )
-from reconciler.stores.command_rules import (
-    ADMIN_TOKEN_VARIABLE,
-    env_name_problem,
-    program_environment,
-)
-from reconciler.stores.file import expand_path
-from reconciler.stores.private_files import (
-    META_SUFFIX,
-    MetadataFiles,
-    key_parts,
-    oserror_text,
-    sweep_leftovers,
-)
+from reconciler.stores.metadata_files import MetadataFiles
 from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 Runner = Callable[..., subprocess.CompletedProcess[bytes]]
@@ -89,16 +91,7 @@ STDERR_LIMIT = 500
 REDACTED = "(sensitive value)"
 # A payload is split on these to find the token inside a JSON document or a netrc line.
 _PAYLOAD_SEPARATORS = re.compile(r'[\s"{}\[\],:]+')
-_PLACEHOLDER = re.compile(r"\{(secret|name)\}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
-def command_argv(template: Sequence[str], *, secret: str, name: str) -> list[str]:
-    """`template` with `{secret}` and `{name}` filled in: what runs, and where the secret goes
-    (reconciler.stores.locations)."""
-    values = {"secret": secret, "name": name}
-    # One pass, so a key that itself contains "{name}" stays literal.
-    return [_PLACEHOLDER.sub(lambda m: values[m[1]], part) for part in template]
 
 
 def redact(text: str, payload: Secret | None) -> str:
@@ -443,18 +436,6 @@ class CommandStore:
         return (completed.stdout or b"").decode("utf-8", errors="replace")
 
 
-def default_state_dir(store: str, env: Mapping[str, str]) -> Path:
-    state_home = env.get("XDG_STATE_HOME")
-    if state_home and Path(state_home).is_absolute():
-        return Path(state_home) / "ppm-tokens" / store
-    home = env.get("HOME")
-    if not home:
-        raise StoreError(
-            f"store '{store}': HOME is not set, so there is no default state_dir: set state_dir"
-        )
-    return Path(home) / ".local" / "state" / "ppm-tokens" / store
-
-
 def open_command_store(config: StoreConfig, context: StoreContext) -> CommandStore:
     argv = _argv_option(config, "command", required=True)
     assert argv is not None
@@ -469,7 +450,7 @@ def open_command_store(config: StoreConfig, context: StoreContext) -> CommandSto
         if isinstance(raw_state, str)
         else default_state_dir(config.name, context.env)
     )
-    passed = options.strings(config, "env")
+    passed = store_options.strings(config, "env")
     raw_timeout = config.options.get("timeout", DEFAULT_TIMEOUT)
     if (
         isinstance(raw_timeout, bool)

@@ -37,6 +37,19 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from reconciler.backends.private_files import (
+    META_SUFFIX,
+    PREVIOUS_SUFFIX,
+    Replace,
+    key_parts,
+    make_private_dirs,
+    oserror_text,
+    read_private,
+    refuse_links,
+    sweep_leftovers,
+    write_private_file,
+)
+from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError
 from reconciler.inputs import parse_json
 from reconciler.secret import Secret
@@ -49,29 +62,14 @@ from reconciler.stores.base import (
     StoredValue,
 )
 from reconciler.stores.formats import inspect_payload
-from reconciler.stores.private_files import (
-    META_SUFFIX,
-    PREVIOUS_SUFFIX,
-    MetadataFiles,
-    Replace,
-    key_parts,
-    make_private_dirs,
-    meta_bytes,
-    oserror_text,
-    parse_meta,
-    parse_strings,
-    read_private,
-    refuse_links,
-    sweep_leftovers,
-    write_private_file,
-)
+from reconciler.stores.metadata_files import MetadataFiles, meta_bytes, parse_meta, parse_strings
 from reconciler.stores.store_dirs import claim, directory_problem
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
-__all__ = ["FileStore", "expand_path", "find_git_work_tree", "open_file_store"]
+__all__ = ["FileStore", "find_git_work_tree", "open_file_store"]
 
 _log = logging.getLogger(__name__)
 _PREVIOUS_RECORD = PREVIOUS_SUFFIX + META_SUFFIX
@@ -85,19 +83,6 @@ def find_git_work_tree(path: Path) -> Path | None:
         if (candidate / ".git").exists():
             return candidate
     return None
-
-
-def expand_path(text: str, *, base: Path, env: Mapping[str, str]) -> Path:
-    """`~` from the given environment's HOME; a relative path against `base` (the spec's dir)."""
-    if text == "~" or text.startswith("~/"):
-        home = env.get("HOME")
-        if not home:
-            raise StoreError(f"path {text!r} starts with ~ but HOME is not set")
-        text = home + text[1:]
-    elif text.startswith("~"):
-        raise StoreError(f"path {text!r}: only ~ or ~/ is understood, not ~user")
-    path = Path(text)
-    return path if path.is_absolute() else base / path
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
+from reconciler.desired.model import SecretFormat
 from reconciler.errors import UsageError
 from reconciler.inputs import parse_json
+from reconciler.jwtinfo import token_guid
 from reconciler.secret import Secret
-from reconciler.server.jwtinfo import token_guid
-from reconciler.spec.model import SecretFormat
 from reconciler.stores.base import SecretMeta, StoredValue
 
 

@@ -25,10 +25,17 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from reconciler.backends.http_retry import json_object
+from reconciler.desired import store_options
+from reconciler.desired.github_rules import (
+    DEFAULT_API_URL,
+    key_problem,
+    metadata_variable,
+    payload_problem,
+)
 from reconciler.errors import StoreError
 from reconciler.inputs import parse_json
 from reconciler.secret import Secret
-from reconciler.stores import options
 from reconciler.stores.base import (
     KeyState,
     PendingWrite,
@@ -45,16 +52,9 @@ from reconciler.stores.github_api import (
     organization_target,
     repository_target,
 )
-from reconciler.stores.github_rules import (
-    DEFAULT_API_URL,
-    key_problem,
-    metadata_variable,
-    payload_problem,
-)
-from reconciler.stores.http_retry import json_object
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 VISIBILITIES = ("all", "private", "selected")
@@ -348,23 +348,23 @@ def open_github_store(config: StoreConfig, context: StoreContext) -> GitHubStore
             f"store '{config.name}' (github) needs PyNaCl to seal secrets: install "
             "ppm-token-reconciler[github]"
         ) from None
-    repository = options.text(config, "repository")
-    organization = options.text(config, "organization")
+    repository = store_options.text(config, "repository")
+    organization = store_options.text(config, "organization")
     if bool(repository) == bool(organization):
         raise StoreError(
             f"store '{config.name}' (github): give exactly one of `repository` or `organization`"
         )
     if repository:
-        target = repository_target(repository, options.text(config, "environment"))
+        target = repository_target(repository, store_options.text(config, "environment"))
     else:
         assert organization is not None
         target = organization_target(organization)
-    visibility = options.text(config, "visibility")
+    visibility = store_options.text(config, "visibility")
     if visibility is not None and visibility not in VISIBILITIES:
         raise StoreError(
             f"store '{config.name}' (github): visibility must be one of {', '.join(VISIBILITIES)}"
         )
-    selected = options.strings(config, "selected_repositories")
+    selected = store_options.strings(config, "selected_repositories")
     if visibility == "selected" and not selected:
         raise StoreError(
             f"store '{config.name}' (github): visibility selected needs selected_repositories"
@@ -373,10 +373,12 @@ def open_github_store(config: StoreConfig, context: StoreContext) -> GitHubStore
     if not token:
         raise StoreError(
             f"store '{config.name}' (github): no token: set GITHUB_TOKEN to a token that may "
-            "write Actions secrets and variables (see the README)"
+            "write Actions secrets and variables (see docs/stores.md)"
         )
     api_url = (
-        options.text(config, "api_url") or context.env.get("GITHUB_API_URL") or DEFAULT_API_URL
+        store_options.text(config, "api_url")
+        or context.env.get("GITHUB_API_URL")
+        or DEFAULT_API_URL
     )
     api = GitHubApi(
         config.name,
@@ -387,8 +389,8 @@ def open_github_store(config: StoreConfig, context: StoreContext) -> GitHubStore
         now=context.now,
         policy=replace(
             DEFAULT_RETRY,
-            deadline=options.timeout(config),
-            deadline_setting=options.timeout_setting(config),
+            deadline=store_options.timeout(config),
+            deadline_setting=store_options.timeout_setting(config),
         ),
     )
     return GitHubStore(

@@ -23,10 +23,10 @@ from urllib.parse import quote
 
 import httpx
 
+from reconciler.backends.http_retry import RetryPolicy, error_text, json_object, send
 from reconciler.bounded_http import event_hooks
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores.http_retry import RetryPolicy, error_text, json_object, send
 
 API_VERSION = "2022-11-28"
 TIMEOUT = 30.0
@@ -127,7 +127,7 @@ class GitHubApi:
         elif status == 403:
             hint = (
                 f"the token may not do this on {target.label}: it needs read and write access "
-                "to Actions secrets and variables (see the README)"
+                "to Actions secrets and variables (see docs/stores.md)"
             )
         elif status == 404:
             hint = f"{target.label} does not exist, or the token cannot see it"

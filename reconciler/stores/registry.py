@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from reconciler.bounded_run import run_capped
+from reconciler.desired.command_rules import ADMIN_TOKEN_VARIABLE
+from reconciler.desired.model import Spec, StoreConfig
 from reconciler.errors import UsageError
-from reconciler.spec.model import Spec, StoreConfig
 from reconciler.stores.base import SecretStore
-from reconciler.stores.command_rules import ADMIN_TOKEN_VARIABLE
 
 if TYPE_CHECKING:
     import httpx

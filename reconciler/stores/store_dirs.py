@@ -3,7 +3,7 @@ when it is not the store's, marked as the store's on its first write.
 
 The store writes, replaces and deletes files there, so a directory other programs use must never
 be one. Two checks, when the store opens:
-- a directory known to be shared (reconciler.stores.file_rules: the root, a home, a temporary
+- a directory known to be shared (reconciler.desired.file_rules: the root, a home, a temporary
   directory, ...) is refused whatever it holds;
 - any other existing directory must carry the marker file `.ppm-tokens-store`, which the store
   writes on its first write, or hold only what such a store writes (values beside their
@@ -19,8 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from reconciler.stores.file_rules import SUGGESTION, shared_directory
-from reconciler.stores.private_files import (
+from reconciler.backends.private_files import (
     LOCKS_DIR,
     META_SUFFIX,
     PREVIOUS_SUFFIX,
@@ -28,6 +27,7 @@ from reconciler.stores.private_files import (
     TEMPORARY_NAME,
     make_private_dirs,
 )
+from reconciler.desired.file_rules import SUGGESTION, shared_directory
 
 MARKER = STORE_MARKER
 _MARKER_TEXT = (

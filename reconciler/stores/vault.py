@@ -24,9 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from reconciler.backends.vault_client import VaultClient, retry_policy, vault_settings
+from reconciler.backends.vault_kv import CasConflict, KvMetadata, KvV2, mount_and_prefix
+from reconciler.desired import store_options
+from reconciler.desired.vault_rules import (
+    custom_metadata_problem,
+    key_problem,
+    prefix_problem,
+)
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.stores import options
 from reconciler.stores.base import (
     PENDING_KEYS,
     KeyState,
@@ -38,17 +45,9 @@ from reconciler.stores.base import (
 )
 from reconciler.stores.before_put import BeforePuts
 from reconciler.stores.formats import inspect_payload
-from reconciler.stores.vault_client import VaultClient, retry_policy, vault_settings
-from reconciler.stores.vault_kv import CasConflict, KvMetadata, KvV2
-from reconciler.stores.vault_rules import (
-    custom_metadata_problem,
-    key_problem,
-    leaves_mount,
-    prefix_problem,
-)
 
 if TYPE_CHECKING:
-    from reconciler.spec.model import StoreConfig
+    from reconciler.desired.model import StoreConfig
     from reconciler.stores.registry import StoreContext
 
 # The SecretMeta fields and the version they describe; other custom_metadata keys (a team's
@@ -308,16 +307,6 @@ class VaultStore:
         self.kv.client.close()
 
 
-def mount_and_prefix(config: StoreConfig) -> tuple[str, str]:
-    """Where a vault store keeps its entries (and the vault lock its own, by default)."""
-    mount = options.required_text(config, "mount", hint="the KV v2 mount, e.g. secret")
-    if leaves_mount(mount):
-        raise StoreError(
-            f"store '{config.name}' (vault): mount {mount!r} has a '.' or '..' segment"
-        )
-    return mount, options.text(config, "prefix", "") or ""
-
-
 def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:
     settings = vault_settings(config, context.env, context.spec_dir)
     mount, prefix = mount_and_prefix(config)
@@ -333,5 +322,5 @@ def open_vault_store(config: StoreConfig, context: StoreContext) -> VaultStore:
         config.name,
         KvV2(client, mount),
         prefix=prefix,
-        value_key=options.text(config, "key", "token") or "token",
+        value_key=store_options.text(config, "key", "token") or "token",
     )

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.apply import ActionResult, ApplyOptions, ApplyReport, apply_plan
+from reconciler.desired.model import Spec, TokenSpec
 from reconciler.plan.model import Plan
-from reconciler.spec.model import Spec, TokenSpec
 from reconciler.stores.file import FileStore
 
 from .fakes import SERVER_URL, Clock, EventLog, FakeDriver, RecordingStore, make_spec

@@ -14,13 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
-from reconciler.durations import Expiry
-from reconciler.errors import CreateOutcomeUnknown, NotFoundError, StoreError
-from reconciler.ownership import stored_description
-from reconciler.plan.model import Action, Plan
-from reconciler.secret import Secret
-from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
-from reconciler.spec.model import (
+from reconciler.desired.model import (
     Policy,
     Rotation,
     Scope,
@@ -30,6 +24,12 @@ from reconciler.spec.model import (
     StoreConfig,
     TokenSpec,
 )
+from reconciler.durations import Expiry
+from reconciler.errors import CreateOutcomeUnknown, NotFoundError, StoreError
+from reconciler.ownership import stored_description
+from reconciler.plan.model import Action, Plan
+from reconciler.secret import Secret
+from reconciler.server.model import CreatedToken, LiveToken, Resource, TokenRequest
 from reconciler.stores.base import KeyState, SecretMeta, SecretPayload, SecretStore
 from tests.jwt_shapes import jwt_shaped
 

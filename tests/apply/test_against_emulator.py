@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
+from reconciler.desired.model import TokenSpec
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator
 from reconciler.ownership import stored_description
@@ -13,7 +14,6 @@ from reconciler.plan.model import Action, ActionKind, Plan
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import TokenRequest
-from reconciler.spec.model import TokenSpec
 from reconciler.stores.file import FileStore
 
 from .fakes import NAMESPACE, make_plan, make_spec, token_spec

@@ -16,12 +16,12 @@ import pytest
 
 from reconciler.apply import ApplyOptions, ApplyReport
 from reconciler.commands.plan import read_store_states
+from reconciler.desired.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.errors import StoreError
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.plan.planner import plan
 from reconciler.secret import Secret
 from reconciler.server.model import Resource
-from reconciler.spec.model import OnDelete, Spec, TokenSpec, TokenState
 from reconciler.stores.base import KeyState, SecretMeta, SecretPayload, SecretStore
 
 from .conftest import World

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from reconciler.desired.model import SecretFormat
 from reconciler.plan.model import Action, ActionKind
-from reconciler.spec.model import SecretFormat
 
 from .conftest import World
 from .fakes import make_plan, token_spec

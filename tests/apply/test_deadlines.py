@@ -9,10 +9,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 from reconciler.apply import ApplyOptions, ApplyReport, apply_plan
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import CreateTimedOut
 from reconciler.plan.model import Action, ActionKind
 from reconciler.server.model import CreatedToken, TokenRequest
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.registry import StoreContext, open_store
 from tests.stores.openbao import OpenBao, openbao, vault_mount
 from tests.stores.test_deadlines import stopped

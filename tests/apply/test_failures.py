@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -11,6 +10,7 @@ from reconciler.apply import ApplyOptions
 from reconciler.errors import StoreError, UsageError
 from reconciler.plan.model import Action, ActionKind, PlanError
 from reconciler.stores.base import SecretPayload
+from tests.docs_pages import docs_section
 
 from .conftest import World
 from .fakes import make_plan, token_spec
@@ -182,9 +182,10 @@ def test_failed_revoke_of_the_replaced_token_keeps_the_verified_successor(world:
     (result,) = report.results
     new = result.new_guid or ""
     assert not result.ok and world.driver.active(new) and world.driver.active(old)
-    # The README's "When a run fails" quotes this message for users to find in their logs.
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    quoted = re.search(r'Exit 1 with "([^"]+)"', readme)
+    # The guide's "When a run fails" (docs/github-actions.md) quotes this message for users to
+    # find in their logs.
+    guide = docs_section("github-actions.md", "## When a run fails")
+    quoted = re.search(r'Exit 1 with "([^"]+)"', guide)
     assert quoted is not None and quoted[1] in (result.error or "")
 
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
+from reconciler.desired.model import OnDelete, Policy, Spec, TokenState, UnmanagedPolicy
 from reconciler.errors import StoreError
 from reconciler.plan.model import Action, ActionKind, SecretRef
-from reconciler.spec.model import OnDelete, Policy, Spec, TokenState, UnmanagedPolicy
 from reconciler.stores.base import SecretMeta, SecretPayload
 
 from .conftest import World

@@ -13,13 +13,13 @@ from types import MappingProxyType
 import pytest
 
 from reconciler.apply import ActionResult, ApplyOptions, apply_plan
+from reconciler.desired.model import StoreConfig, TokenSpec
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator
+from reconciler.jwtinfo import token_guid
 from reconciler.ownership import stored_description
 from reconciler.plan.model import Action, ActionKind
 from reconciler.server.http import HttpDriver
-from reconciler.server.jwtinfo import token_guid
-from reconciler.spec.model import StoreConfig, TokenSpec
 from reconciler.stores.base import SecretMeta, SecretStore
 from reconciler.stores.command import open_command_store
 from reconciler.stores.file import FileStore

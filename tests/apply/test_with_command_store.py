@@ -8,8 +8,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from reconciler.apply import ApplyReport, apply_plan
+from reconciler.desired.model import StoreConfig
 from reconciler.plan.model import Action, ActionKind
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.command import open_command_store
 from reconciler.stores.registry import StoreContext
 

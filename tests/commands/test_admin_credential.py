@@ -21,14 +21,14 @@ from reconciler.commands.runtime import (
     open_driver,
 )
 from reconciler.commands.specs import resolve
+from reconciler.desired import load_spec
+from reconciler.desired.model import Spec
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator
 from reconciler.errors import AuthError, ServerError, UsageError
 from reconciler.secret import Secret
 from reconciler.server import federation
 from reconciler.server.http import HttpDriver
-from reconciler.spec import load_spec
-from reconciler.spec.model import Spec
 from tests.fakes.actions_oidc import start_actions_oidc
 from tests.fakes.oidc_issuer import OidcIssuer
 

@@ -20,10 +20,10 @@ from reconciler.commands.runtime import (
     check_admin_source,
 )
 from reconciler.commands.specs import resolve
+from reconciler.desired import load_spec
+from reconciler.desired.model import Spec
 from reconciler.errors import UsageError
 from reconciler.secret import Secret
-from reconciler.spec import load_spec
-from reconciler.spec.model import Spec
 from reconciler.stores.base import SecretMeta, SecretPayload
 from reconciler.stores.file import FileStore
 from tests.jwt_shapes import jwt_shaped

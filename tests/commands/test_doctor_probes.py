@@ -4,8 +4,8 @@ the spec's resources the server has, and one check per distinct proof request.""
 from __future__ import annotations
 
 from reconciler.commands.doctor_proofs import plan_probes
+from reconciler.desired.model import ProofMethod, Scope
 from reconciler.server.model import Resource
-from reconciler.spec.model import ProofMethod, Scope
 from tests.ops.helpers import spec_from
 
 SERVER = [

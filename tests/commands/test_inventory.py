@@ -9,8 +9,8 @@ import pytest
 
 from reconciler.commands.inventory import StoreReading, first_spec, read_stored
 from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.desired import load_spec
 from reconciler.errors import UsageError
-from reconciler.spec import load_spec
 from reconciler.stores.base import KeyState
 from reconciler.stores.file import FileStore
 

@@ -13,14 +13,14 @@ import pytest
 from reconciler.commands import plan_many
 from reconciler.commands.plan import PlanFormat, PlanOptions, save_plan
 from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.desired.model import Spec
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.errors import UsageError
 from reconciler.plan import planner
 from reconciler.plan.fingerprint import NO_FINGERPRINT
 from reconciler.plan.many import PlanSet, SpecPlan
-from reconciler.spec.model import Spec
+from tests.desired.test_validate_command import RecordingUI
 from tests.plan.scenario import scenario
-from tests.spec.test_validate_command import RecordingUI
 
 from .test_specs import spec_file
 

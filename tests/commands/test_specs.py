@@ -17,8 +17,8 @@ from reconciler.commands.specs import (
     resolve,
     secret_clashes,
 )
+from reconciler.desired.model import Spec
 from reconciler.errors import SpecError, UsageError
-from reconciler.spec.model import Spec
 from reconciler.urls import server_identity
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -28,13 +28,13 @@ from reconciler.commands.revoke import Waiting
 from reconciler.commands.runtime import Environment, GlobalOptions
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator
+from reconciler.jwtinfo import token_guid
 from reconciler.ownership import parse_owner
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.server.jwtinfo import token_guid
 from reconciler.server.model import LiveToken, TokenRequest
+from tests.desired.test_validate_command import RecordingUI
 from tests.e2e.real_stores import Backend, Held, _token_from
-from tests.spec.test_validate_command import RecordingUI
 from tests.tls import self_signed_certificate
 
 ADMIN = "ppm-admin"

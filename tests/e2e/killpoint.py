@@ -37,7 +37,7 @@ from reconciler.ownership import parse_owner
 from reconciler.server.credential import AdminCredential
 from reconciler.server.http import HttpDriver
 from reconciler.stores.file import FileStore
-from reconciler.stores.private_files import MetadataFiles
+from reconciler.stores.metadata_files import MetadataFiles
 
 POINTS = (
     "after-create",
@@ -145,10 +145,10 @@ def install(point: str, name: str) -> None:
 def _hook_remote_stores(before_metadata: Callable[[dict[str, str]], None], cut: Any) -> None:
     """The metadata write of each remote store kind, by the method that sends it, and going
     back, which fails too once the store is cut off."""
+    from reconciler.backends.vault_kv import KvV2
     from reconciler.stores.aws import TAG_PREFIX, AwsStore
     from reconciler.stores.github import GitHubStore
     from reconciler.stores.vault import VaultStore
-    from reconciler.stores.vault_kv import KvV2
 
     write_custom: Callable[..., Any] = KvV2.write_custom_metadata
     call: Callable[..., Any] = AwsStore._call

@@ -184,12 +184,13 @@ DEBUG_LOGGERS = ("botocore", "boto3", "urllib3", "httpx", "httpcore", "reconcile
 _DEBUG_MAIN = f"""
 import logging
 import reconciler.cli as cli
-base = cli.configure_logging
+import reconciler.commands.terminal as terminal
+base = terminal.configure_logging
 def configure(verbose):
     base(verbose)
     for name in {DEBUG_LOGGERS!r}:
         logging.getLogger(name).setLevel(logging.DEBUG)
-cli.configure_logging = configure
+terminal.configure_logging = configure
 cli.main()
 """
 

@@ -27,11 +27,11 @@ from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.errors import AuthError, UsageError
 from reconciler.ownership import parse_owner
 from reconciler.secret import Secret
+from tests.desired.test_validate_command import RecordingUI
 from tests.e2e.admin_story import ADMIN, Story, file_backend, spec_text, story_of
 from tests.e2e.conftest import scan_for_values
 from tests.e2e.real_stores import Backend, aws_backend, github_backend, vault_backend
 from tests.fakes.github import start_github_fake
-from tests.spec.test_validate_command import RecordingUI
 from tests.stores.moto_server import moto
 from tests.stores.openbao import openbao
 

@@ -33,9 +33,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator.control import EmulatorControl
+from reconciler.jwtinfo import token_guid
 from reconciler.ownership import parse_owner, stored_description
 from reconciler.server.http import HttpDriver
-from reconciler.server.jwtinfo import token_guid
 from reconciler.server.model import LiveToken, TokenRequest
 from tests.e2e.conftest import Cli, Run, write_spec
 from tests.e2e.test_invariants import active_by_name, stored_meta, stored_value

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator.control import EmulatorControl
+from reconciler.jwtinfo import token_guid
 from reconciler.server.http import HttpDriver
-from reconciler.server.jwtinfo import token_guid
 from tests.e2e.conftest import Cli, Run
 from tests.e2e.real_stores import (
     Backend,

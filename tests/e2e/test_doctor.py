@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.commands.doctor import PROBE_OWNER, Doctor, Outcome, Step
+from reconciler.commands.doctor_probe import PROBE_OWNER, Doctor, Outcome, Step
 from reconciler.emulator.control import EmulatorControl
 from reconciler.ownership import parse_owner
 from reconciler.secret import Secret

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.commands.doctor import PROBE_OWNER
+from reconciler.commands.doctor_probe import PROBE_OWNER
 from reconciler.emulator.control import EmulatorControl
 from reconciler.ownership import parse_owner
 from reconciler.server.http import HttpDriver

@@ -9,8 +9,8 @@ from tests.e2e.conftest import Cli, Run
 from tests.e2e.real_stores import aws_backend
 from tests.e2e.test_crash_aws import TOKENS, spec_text
 from tests.e2e.test_invariants import managed
+from tests.locks.test_remote_locks import dynamodb_table
 from tests.stores.moto_server import Moto, moto
-from tests.stores.test_locks import dynamodb_table
 
 __all__ = ["moto"]  # fixture
 

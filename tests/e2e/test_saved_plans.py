@@ -24,15 +24,15 @@ from reconciler.commands import plan as plan_command
 from reconciler.commands.apply import ApplyCommandOptions
 from reconciler.commands.plan import LiveState
 from reconciler.commands.runtime import Environment, GlobalOptions
+from reconciler.desired.model import Spec
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.secret import Secret
 from reconciler.server.driver import Driver
 from reconciler.server.http import HttpDriver
-from reconciler.spec.model import Spec
+from tests.desired.test_validate_command import RecordingUI
 from tests.e2e.conftest import Cli, scan_for_values, token_entries, work_tree_files, write_spec
 from tests.e2e.test_invariants import api_changes, managed
-from tests.spec.test_validate_command import RecordingUI
 
 OURS = """\
 - name: keep

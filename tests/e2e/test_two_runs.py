@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reconciler.apply.lock import LockInfo
-from reconciler.apply.locks.file import FileLock
 from reconciler.emulator.control import EmulatorControl
+from reconciler.locks.base import LockInfo
+from reconciler.locks.file import FileLock
 from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli, token_entries, write_spec
 from tests.e2e.test_invariants import managed

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler import jwtinfo
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.db import Database
 from reconciler.emulator.server import RunningEmulator
-from reconciler.server import jwtinfo
 from reconciler.server.federation import GRANT_TYPE, ID_TOKEN_TYPE
 from tests.fakes.oidc_issuer import DISCOVERY, JWKS, OidcIssuer, SigningKey
 

@@ -6,9 +6,9 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from reconciler.desired import check_bytes
+from reconciler.desired.model import Spec
 from reconciler.server.model import LiveToken
-from reconciler.spec import check_bytes
-from reconciler.spec.model import Spec
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 

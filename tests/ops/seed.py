@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from reconciler.desired.model import Scope
 from reconciler.emulator import tokens
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import LiveToken, TokenRequest
-from reconciler.spec.model import Scope
 
 # A GUID a server should never send: it ends a terminal's title and clears the screen.
 HOSTILE_GUID = "deadbeef-\x1b]0;pwned\x07\x1b[2J-0000"

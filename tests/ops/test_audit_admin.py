@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from reconciler.desired.model import Spec
 from reconciler.ops.audit import AuditInput, AuditSettings, Finding, audit
 from reconciler.ops.rules import Severity
 from reconciler.ops.view import build_views
 from reconciler.ownership import stored_description
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import Spec
 from tests.ops.helpers import NOW, live, spec_from
 
 ADMIN_ENTRY = """\

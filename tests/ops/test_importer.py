@@ -9,6 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reconciler.desired import check_bytes
 from reconciler.ops.importer import (
     ImportSettings,
     generate,
@@ -19,7 +20,6 @@ from reconciler.ops.importer import (
 )
 from reconciler.ops.view import build_views
 from reconciler.server.model import Resource
-from reconciler.spec import check_bytes
 from tests.ops.helpers import NOW, live
 
 SETTINGS = ImportSettings(namespace="imported", server="https://ppm.example.com", store_path="s")

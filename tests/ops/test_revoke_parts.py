@@ -7,6 +7,7 @@ import dataclasses
 from datetime import timedelta
 
 from reconciler.commands.revoke import RevokeOptions, Waiting, check_revoked
+from reconciler.desired.model import SecretFormat
 from reconciler.errors import ServerError
 from reconciler.ops.incident import (
     CheckMethod,
@@ -21,7 +22,6 @@ from reconciler.ops.view import build_views
 from reconciler.ownership import stored_description
 from reconciler.secret import Secret
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import SecretFormat
 from reconciler.stores.base import SecretMeta
 from reconciler.stores.formats import render_payload, token_from_payload
 from tests.jwt_shapes import jwt_shaped

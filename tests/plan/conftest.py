@@ -9,12 +9,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.durations import Expiry
-from reconciler.ownership import stored_description
-from reconciler.plan.model import Plan
-from reconciler.plan.planner import plan
-from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import (
+from reconciler.desired.model import (
     ALL_RESOURCES,
     Policy,
     Rotation,
@@ -24,6 +19,11 @@ from reconciler.spec.model import (
     StoreConfig,
     TokenSpec,
 )
+from reconciler.durations import Expiry
+from reconciler.ownership import stored_description
+from reconciler.plan.model import Plan
+from reconciler.plan.planner import plan
+from reconciler.server.model import LiveToken, Resource
 from reconciler.stores.base import KeyState, SecretMeta
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from reconciler.durations import NEVER, Expiry
-from reconciler.plan.model import Plan
-from reconciler.spec.model import (
+from reconciler.desired.model import (
     OnDelete,
     Rotation,
     Scope,
@@ -15,6 +13,8 @@ from reconciler.spec.model import (
     TokenState,
     UnmanagedPolicy,
 )
+from reconciler.durations import NEVER, Expiry
+from reconciler.plan.model import Plan
 from reconciler.stores.base import KeyState, PendingWrite, StoredValue
 
 from .conftest import DAY, NOW, live_token, make_spec, meta_for, run_plan, token_spec

@@ -9,12 +9,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from reconciler.durations import NEVER, Expiry
-from reconciler.ownership import stored_description
-from reconciler.plan.model import Plan
-from reconciler.plan.planner import plan
-from reconciler.server.model import LiveToken
-from reconciler.spec.model import (
+from reconciler.desired.model import (
     OnDelete,
     Rotation,
     Scope,
@@ -23,6 +18,11 @@ from reconciler.spec.model import (
     TokenState,
     UnmanagedPolicy,
 )
+from reconciler.durations import NEVER, Expiry
+from reconciler.ownership import stored_description
+from reconciler.plan.model import Plan
+from reconciler.plan.planner import plan
+from reconciler.server.model import LiveToken
 from reconciler.stores.base import SecretMeta
 
 from .conftest import DAY, NOW, NS, RESOURCES, SERVER, make_spec, resource_ids

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from reconciler.desired.model import SecretFormat
 from reconciler.ops.view import Generation, build_views
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.plan.planner import plan
 from reconciler.plan.standing import Holds, standing
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import SecretFormat
 from reconciler.stores.base import KeyState, PendingWrite, SecretMeta, StoredValue
 
 from .conftest import DAY, NOW, RESOURCES, SERVER, live_token, make_spec, meta_for, token_spec

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.desired.model import Spec, UnmanagedPolicy
 from reconciler.plan.fingerprint import live_fingerprint
 from reconciler.server.model import LiveToken, Resource
-from reconciler.spec.model import Spec, UnmanagedPolicy
 
 from .conftest import NOW, RESOURCES, guid, live_token, make_spec, token_spec
 
@@ -140,7 +140,7 @@ def test_the_self_token_counts_only_when_the_plan_can_touch_it() -> None:
 
 
 def test_absent_tokens_reference_no_resources() -> None:
-    from reconciler.spec.model import TokenState
+    from reconciler.desired.model import TokenState
 
     spec = make_spec(replace(T, resources=("pypi",), state=TokenState.ABSENT))
     assert fingerprint(spec=spec) == fingerprint(resources=(CRAN,), spec=spec)

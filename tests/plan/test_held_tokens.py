@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+from reconciler.desired.model import Spec, TimeProblem, TokenSpec
 from reconciler.durations import Expiry
 from reconciler.plan.model import ActionKind, Plan, PlanError
 from reconciler.problems import Problem
-from reconciler.spec.model import Spec, TimeProblem, TokenSpec
 
 from .conftest import DAY, NOW, live_token, make_spec, meta_for, run_plan, token_spec
 

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.desired.model import Rotation, TokenState
 from reconciler.ownership import Owner, parse_owner
 from reconciler.plan.compare import immutable_changes, index_resources
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import Rotation, TokenState
 from reconciler.stores.base import SecretMeta
 
 from .conftest import (

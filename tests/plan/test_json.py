@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 
 import reconciler
+from reconciler.desired.model import Spec, TokenState
 from reconciler.errors import MalformedPlanError, ReconcilerError, StalePlanError
 from reconciler.plan.model import Plan, PlanError
 from reconciler.plan.render_json import (
@@ -25,7 +26,6 @@ from reconciler.plan.render_json import (
     plan_from_json,
     plan_to_json,
 )
-from reconciler.spec.model import Spec, TokenState
 
 from .scenario import scenario
 from .strategies import World, plan_world, worlds

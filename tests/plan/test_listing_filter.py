@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from reconciler.desired.model import UnmanagedPolicy
 from reconciler.plan.fingerprint import NO_FINGERPRINT, plan_reads, relevant_tokens
 from reconciler.plan.render_json import plan_to_json
-from reconciler.spec.model import UnmanagedPolicy
 
 from .conftest import guid, live_token, make_spec, run_plan, token_spec
 from .strategies import World, plan_world, worlds

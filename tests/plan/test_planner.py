@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from reconciler.desired.model import OnDelete, Rotation, Scope, TokenState, UnmanagedPolicy
 from reconciler.durations import NEVER, Expiry
 from reconciler.plan.model import Action, ActionKind, Plan, SecretRef, WarningCode
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import OnDelete, Rotation, Scope, TokenState, UnmanagedPolicy
 from reconciler.stores.base import SecretMeta
 
 from .conftest import (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from reconciler.desired.model import UnmanagedPolicy
 from reconciler.plan.model import Plan
 from reconciler.plan.render_markdown import render_markdown
 from reconciler.plan.render_text import render_text
-from reconciler.spec.model import UnmanagedPolicy
 from tests.hostile import (
     HOSTILE_DESCRIPTION,
     HOSTILE_USER,

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from reconciler.desired.model import OnDelete, Scope, SecretFormat, TokenState
 from reconciler.errors import StalePlanError
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.plan.render_json import plan_from_json, plan_to_json
-from reconciler.spec.model import OnDelete, Scope, SecretFormat, TokenState
 
 from .conftest import DAY, NOW, live_token, make_spec, meta_for, run_plan, token_spec
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from reconciler.desired.model import SecretFormat, Spec
 from reconciler.plan.model import ActionKind, Plan
 from reconciler.plan.planner import plan
 from reconciler.server.model import LiveToken
-from reconciler.spec.model import SecretFormat, Spec
 from reconciler.stores.base import SecretMeta
 
 from .conftest import (

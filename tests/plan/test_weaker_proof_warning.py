@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
+from reconciler.desired.model import ProofMethod, Scope
 from reconciler.plan.model import ActionKind, WarningCode
-from reconciler.spec.model import ProofMethod, Scope
 
 from .conftest import make_spec, run_plan, token_spec
 

@@ -13,12 +13,12 @@ import pytest
 
 from reconciler.commands.runtime import Environment, GlobalOptions, admin_credential, open_driver
 from reconciler.deadline import Deadline
+from reconciler.desired import load_spec
+from reconciler.desired.model import Driver as DriverKind
 from reconciler.errors import CreateOutcomeUnknown, ServerError, TimedOut
 from reconciler.secret import Secret
 from reconciler.server import federation
 from reconciler.server.http import HttpDriver
-from reconciler.spec import load_spec
-from reconciler.spec.model import Driver as DriverKind
 from tests.jwt_shapes import jwt_shaped
 from tests.silent import silent_server
 from tests.stores.test_vault_files import IDENTITY_JWT

@@ -13,6 +13,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from reconciler import jwtinfo
 from reconciler.errors import (
     AuthError,
     CreateOutcomeUnknown,
@@ -21,7 +22,6 @@ from reconciler.errors import (
     ServerError,
 )
 from reconciler.secret import Secret
-from reconciler.server import jwtinfo
 from reconciler.server.http import HttpDriver
 from reconciler.server.model import TokenRequest
 from reconciler.server.parse import token_from_json

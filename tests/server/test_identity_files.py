@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.desired.model import IdentitySource, IdentityToken
 from reconciler.errors import UsageError
 from reconciler.server import federation
-from reconciler.spec.model import IdentitySource, IdentityToken
 from tests.stores.test_vault_files import IDENTITY_JWT, jwt, not_a_small_file
 
 

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from reconciler.desired.model import Scope
 from reconciler.emulator import tokens
 from reconciler.emulator.control import EmulatorControl
 from reconciler.emulator.server import RunningEmulator
 from reconciler.errors import ServerError
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
-from reconciler.spec.model import Scope
 
 from .test_http_emulator import fast_driver
 

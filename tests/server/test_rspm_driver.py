@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.commands.runtime import Environment, GlobalOptions, open_driver, rspm_command
+from reconciler.desired import load_spec
+from reconciler.desired.model import Driver as DriverKind
+from reconciler.desired.model import Spec
 from reconciler.emulator.server import RunningEmulator
 from reconciler.errors import (
     AuthError,
@@ -33,9 +36,6 @@ from reconciler.server.rspm import (
     run_subprocess,
 )
 from reconciler.server.rspm_args import create_argv, expires_flag
-from reconciler.spec import load_spec
-from reconciler.spec.model import Driver as DriverKind
-from reconciler.spec.model import Spec
 from tests.jwt_shapes import jwt_shaped
 
 from .test_http_emulator import request as token_request

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.commands.runtime import Environment, GlobalOptions, open_driver
+from reconciler.desired.model import Driver as DriverKind
 from reconciler.emulator.server import RunningEmulator, start_emulator
 from reconciler.errors import ServerError, UsageError
 from reconciler.secret import Secret
 from reconciler.server.http import HttpDriver
 from reconciler.server.tls import ssl_context, trust_source, trusting_environment
-from reconciler.spec.model import Driver as DriverKind
 from tests.tls import self_signed_certificate
 
 MESSAGE = (

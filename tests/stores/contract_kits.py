@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler.spec.model import StoreConfig
+from reconciler.desired.model import StoreConfig
 from reconciler.stores.aws import open_aws_store
 from reconciler.stores.base import SecretStore
 from reconciler.stores.command import open_command_store

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from reconciler.backends.aws_session import describe_error
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.aws import AwsStore, open_aws_store, request_token
-from reconciler.stores.aws_session import describe_error
 from reconciler.stores.registry import StoreContext
 from tests.stores.aws_faults import count_calls, fail_next
 from tests.stores.moto_server import REGION, Moto, moto, unique_prefix

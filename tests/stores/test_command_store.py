@@ -16,13 +16,14 @@ from types import MappingProxyType
 
 import pytest
 
+from reconciler.desired.command_rules import PASSED_PREFIXES, PASSED_VARIABLES
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import SecretPayload
 from reconciler.stores.command import CommandStore, open_command_store
-from reconciler.stores.command_rules import PASSED_PREFIXES, PASSED_VARIABLES
 from reconciler.stores.registry import StoreContext
+from tests.docs_pages import docs_section
 
 from .conftest import VALUE
 
@@ -529,10 +530,10 @@ def test_a_put_that_never_finishes_leaves_no_metadata_of_the_old_token(
 def test_the_readme_names_every_variable_a_put_sets_and_every_metadata_key(
     harness: Harness, payload: SecretPayload
 ) -> None:
-    """Whoever writes a script for this store has the README's "Command stores" section only:
-    its variables and read_command keys must be the real ones, all of them."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("#### Command stores", 1)[1].split("\n#### ", 1)[0]
+    """Whoever writes a script for this store has the "Command stores" section of the guide
+    (docs/stores.md) only: its variables and read_command keys must be the real ones, all of
+    them."""
+    section = docs_section("stores.md", "## Command stores")
     documented = {
         name if name.startswith("PPM_TOKENS_") else "PPM_TOKENS" + name
         for name in re.findall(r"`(PPM_TOKENS_[A-Z0-9_]+|_[A-Z0-9_]+)`", section)
@@ -574,8 +575,7 @@ def test_read_value_command_prints_the_stored_value(
 
 
 def test_the_readme_names_exactly_the_variables_a_program_gets() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("#### Command stores", 1)[1].split("\n#### ", 1)[0]
+    section = docs_section("stores.md", "## Command stores")
     listed = section.split("only these variables from the caller's environment:", 1)[1]
     listed = listed.split(";", 1)[0]
     named = set(re.findall(r"`([A-Za-z_]+\*?)`", listed))

@@ -23,8 +23,8 @@ import httpx
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.aws import open_aws_store
 from reconciler.stores.base import KeyState, PendingWrite, SecretPayload, SecretStore
 from reconciler.stores.command import open_command_store

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError, StoreTimeout, TimedOut
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.registry import StoreContext, open_store
 from reconciler.stores.retry import with_retries
 from tests.silent import Silent, silent_server

@@ -11,9 +11,9 @@ from types import MappingProxyType
 
 import pytest
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import PendingWrite, SecretPayload, StoredValue
 from reconciler.stores.file import FileStore, open_file_store
 from reconciler.stores.registry import StoreContext

@@ -5,9 +5,9 @@ from dataclasses import replace
 
 import pytest
 
+from reconciler.desired.model import SecretFormat
 from reconciler.errors import UsageError
 from reconciler.secret import Secret
-from reconciler.spec.model import SecretFormat
 from reconciler.stores.base import SecretMeta
 from reconciler.stores.formats import render_payload
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import SecretPayload
 from reconciler.stores.github import GitHubStore, open_github_store
 from reconciler.stores.registry import StoreContext

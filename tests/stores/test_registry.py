@@ -8,9 +8,7 @@ from types import MappingProxyType
 
 import pytest
 
-from reconciler.durations import Expiry
-from reconciler.errors import StoreError, UsageError
-from reconciler.spec.model import (
+from reconciler.desired.model import (
     Policy,
     Rotation,
     Scope,
@@ -19,6 +17,8 @@ from reconciler.spec.model import (
     StoreConfig,
     TokenSpec,
 )
+from reconciler.durations import Expiry
+from reconciler.errors import StoreError, UsageError
 from reconciler.stores.command import CommandStore
 from reconciler.stores.file import FileStore
 from reconciler.stores.registry import STORE_TYPES, StoreContext, open_store, open_stores

@@ -8,12 +8,12 @@ from types import MappingProxyType
 
 import pytest
 
+from reconciler.desired.file_rules import shared_directory, written_path_problem
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.base import SecretPayload
 from reconciler.stores.command import open_command_store
 from reconciler.stores.file import FileStore, open_file_store
-from reconciler.stores.file_rules import shared_directory, written_path_problem
 from reconciler.stores.registry import StoreContext
 
 HOME = PurePosixPath("/home/alice")

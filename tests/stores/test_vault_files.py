@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.desired.model import StoreConfig
 from reconciler.errors import StoreError
-from reconciler.spec.model import StoreConfig
 from reconciler.stores.registry import StoreContext
 from reconciler.stores.vault import open_vault_store
 

@@ -1,1 +1,0 @@
-"""Lock kinds that need nothing beyond the standard library: `local` and `file`."""
