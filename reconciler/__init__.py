@@ -23,7 +23,7 @@ Only the command line imports click or prints.
     desired: desired
         tokens.yaml -> validated, typed Spec, with each store type's offline rules
     base: errors, problems, sanitize, durations, ownership, urls, secret, jwtinfo, logs,
-          deadline, inputs, bounded_run, ui
+          deadline, inputs, bounded_run, bounded_http, ui
         small pieces every layer may use (this package's own __init__ is one of them)
 """
 

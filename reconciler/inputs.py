@@ -2,9 +2,11 @@
 plan from an artifact, an admin token file.
 
     read_bounded(path, limit)   its bytes; Unreadable before a byte is read when it is not a
-                                regular file (a FIFO, /dev/zero, a directory) or is over `limit`;
+                                regular file (a FIFO, /dev/zero, a directory; `pipes` lets a
+                                pipe through) or is over `limit`;
                                 OSError when it cannot be opened or read (missing, no access)
     leaves(path, boundary)      why `path`, links followed, is not a file below `boundary`
+    parse_json(text)            json.loads, JSON nested past the parser a ValueError too
 
 The file is opened once, without blocking (a FIFO with no writer would hang the run), and what
 it is and how large it is are read from the open descriptor, so the checks are about the file
@@ -21,9 +23,11 @@ check and the open is not defended: whoever can do that can read the file themse
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -43,17 +47,24 @@ class Unreadable(Exception):
         self.size = size  # set when the file is over the limit: its size
 
 
-def read_bounded(path: Path, limit: int, *, follow_links: bool = True) -> bytes:
+def read_bounded(
+    path: Path, limit: int, *, follow_links: bool = True, pipes: bool = False
+) -> bytes:
     """The bytes of the regular file `path`, at most `limit` of them. `follow_links` False
     refuses a final component that is a symbolic link (OSError, ELOOP) instead of following
-    it."""
+    it. `pipes` True also reads a pipe to its end (`--token-file /dev/stdin` fed by another
+    command), within the same bound; one nobody writes to reads as empty, without waiting."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     if not follow_links:
         flags |= os.O_NOFOLLOW
     fd = os.open(path, flags)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if pipes and stat.S_ISFIFO(info.st_mode):
+            # Opened without blocking so that a FIFO with no writer could not hang the open;
+            # a writer that is there is waited for, as a shell's `read` would.
+            os.set_blocking(fd, True)
+        elif not stat.S_ISREG(info.st_mode):
             kind = next((name for test, name in _KINDS if test(info.st_mode)), "something else")
             raise Unreadable(f"it is {kind}, not a regular file")
         if info.st_size > limit:
@@ -120,3 +131,18 @@ def boundary_of(path: Path) -> Path:
     here = Path.cwd()
     absolute = Path(os.path.normpath(os.path.abspath(path)))
     return here if here in absolute.parents else absolute.parent
+
+
+class NestedTooDeeply(ValueError):
+    """JSON nested deeper than the parser goes."""
+
+
+def parse_json(text: str | bytes) -> Any:
+    """`json.loads` for JSON someone else wrote (a server's or a store's answer, a file a store
+    keeps, a lock record, a program's output). json.loads gives up on deep nesting with a
+    RecursionError, which the `except ValueError` every reader has for JSON it cannot read lets
+    through as a traceback; here it is a ValueError like the rest."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise NestedTooDeeply("the JSON is nested too deeply") from None

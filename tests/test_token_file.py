@@ -3,8 +3,10 @@ users can read the file."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,15 +81,15 @@ def test_a_file_that_is_not_one_token_is_refused(
     assert TOKEN not in str(raised.value)
 
 
-def test_what_is_not_a_small_regular_file_is_refused_unread(tmp_path: Path) -> None:
-    """/dev/zero (read whole, it would fill memory), a FIFO (it would wait for a writer), a
-    file far larger than any token: refused at once, by what the descriptor says."""
-    os.mkfifo(tmp_path / "fifo")
+def test_what_is_not_a_small_regular_file_or_pipe_is_refused_unread(tmp_path: Path) -> None:
+    """/dev/zero (read whole, it would fill memory), a directory, a file far larger than any
+    token: refused at once, by what the descriptor says."""
     (tmp_path / "zero").symlink_to("/dev/zero")
+    (tmp_path / "directory").mkdir()
     with (tmp_path / "huge").open("wb") as handle:
         handle.truncate(1024**3)  # sparse
     for name, fragment in (
-        ("fifo", "a named pipe"),
+        ("directory", "a directory"),
         ("zero", "a character device"),
         ("huge", "it is 1024 MiB; the limit is 64 KiB"),
     ):
@@ -100,3 +102,39 @@ def test_a_link_to_a_token_file_is_followed(tmp_path: Path) -> None:
     (tmp_path / "real").write_text(TOKEN + "\n")
     (tmp_path / "token").symlink_to("real")
     assert read_token_file(tmp_path / "token").reveal() == TOKEN
+
+
+def test_a_pipe_is_read_to_its_end(tmp_path: Path) -> None:
+    """README's bootstrap: `rspm create token ... --quiet | ppm-tokens bootstrap-admin
+    --token-file /dev/stdin`. The token arrives through a pipe, and is read to the bound."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, TOKEN.encode() + b"\n")
+        os.close(write_end)
+        assert read_token_file(Path(f"/dev/fd/{read_end}")).reveal() == TOKEN
+    finally:
+        os.close(read_end)
+
+
+def test_a_pipe_past_the_bound_is_refused() -> None:
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        with contextlib.suppress(BrokenPipeError), os.fdopen(write_end, "wb") as handle:
+            handle.write(b"x" * (1024 * 1024))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        with pytest.raises(UsageError, match="over the limit of 64 KiB"):
+            read_token_file(Path(f"/dev/fd/{read_end}"))
+    finally:
+        os.close(read_end)
+        writer.join()
+
+
+def test_a_fifo_without_a_writer_is_empty_at_once(tmp_path: Path) -> None:
+    """Nobody writes to it: nothing to wait for."""
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(UsageError, match="is empty"):
+        read_token_file(tmp_path / "fifo")

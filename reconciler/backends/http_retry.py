@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
+from reconciler.bounded_http import AnswerTooLarge, with_deadline
 from reconciler.deadline import STORE_SECONDS, Deadline
 from reconciler.errors import StoreError, StoreTimeout
+from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 
 log = logging.getLogger(__name__)
@@ -100,8 +102,11 @@ def send(
         last = number == tries - 1
         request = build()
         request.extensions["timeout"] = deadline.httpx_timeout(client.timeout).as_dict()
+        request.extensions.update(with_deadline(deadline))
         try:
             response = client.send(request)
+        except AnswerTooLarge as exc:
+            raise StoreError(f"{what} ({_call(request)}): {exc}") from None
         except httpx.TransportError as exc:
             if "CERTIFICATE_VERIFY_FAILED" in str(exc):
                 # Not transient: retrying cannot help, and "cannot reach" would mislead.
@@ -170,7 +175,7 @@ def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
     """The JSON object a successful answer carries. Anything else (a proxy's or a captive
     portal's HTML page, a truncated body) is a StoreError naming the request, not a traceback."""
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -189,7 +194,7 @@ def error_text(response: httpx.Response) -> str:
     give them. They quote paths and names, never what we sent; sanitised all the same, since a
     server (or whatever answers in its place) chooses them."""
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         return f"HTTP {response.status_code}"
     if isinstance(body, dict):

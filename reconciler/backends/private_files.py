@@ -11,6 +11,7 @@ someone who can write below the root redirect a write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from reconciler.errors import StoreError
+from reconciler.inputs import Unreadable, read_bounded
 
 META_SUFFIX = ".meta.json"
 # What the key held before an unconfirmed put, kept until commit or restore_previous.
@@ -32,6 +34,8 @@ TEMPORARY_NAME = re.compile(r"^\.(.+)\.[a-z0-9_]+\.tmp$")
 LOCKS_DIR = ".ppm-tokens-locks"
 # Says that the directory is a store's own (reconciler.stores.store_dirs).
 STORE_MARKER = ".ppm-tokens-store"
+# What the store writes (a payload, metadata, a lock record) is a few KiB at most.
+PRIVATE_FILE_BYTES = 1024 * 1024
 
 Replace = Callable[[str, str], None]
 
@@ -98,13 +102,16 @@ def refuse_links(store: str, root: Path, parts: Iterable[str]) -> None:
 
 
 def read_private(path: Path) -> bytes | None:
-    """The file's bytes, never through a link (ELOOP); None when it does not exist."""
+    """The file's bytes, never through a link (ELOOP); None when it does not exist. Read
+    through the open descriptor to a bound: what is there may not be what the store or a lock
+    wrote (a FIFO would hold the run for ever, a huge file fill memory), and then it is an
+    OSError saying what it is."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        return read_bounded(path, PRIVATE_FILE_BYTES, follow_links=False)
     except FileNotFoundError:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+    except Unreadable as exc:
+        raise OSError(errno.EINVAL, exc.reason) from None
 
 
 def fsync_dir(directory: Path) -> None:

@@ -29,17 +29,22 @@ from urllib.parse import urlsplit
 import httpx
 
 from reconciler.backends.http_retry import RetryPolicy, error_text, json_object, send
+from reconciler.bounded_http import AnswerTooLarge, event_hooks, with_deadline
 from reconciler.deadline import Deadline
 from reconciler.desired import store_options
 from reconciler.desired.model import StoreConfig
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError, StoreTimeout
+from reconciler.inputs import Unreadable, read_bounded
+from reconciler.jwtinfo import read_identity_token
 from reconciler.secret import Secret
 
 log = logging.getLogger(__name__)
 
 KUBERNETES_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 TIMEOUT = 30.0
+CA_FILE_BYTES = 8 * 1024 * 1024  # a system bundle is a few hundred KiB
+TOKEN_FILE_BYTES = 64 * 1024  # ~/.vault-token: a token is under a hundred bytes
 DEFAULT_RETRY = RetryPolicy(
     ca_hint="set VAULT_CACERT (or ca_cert) to the CA file that signed it",
     redirect_hint="set `address` (or VAULT_ADDR) to the server that answers itself, such as "
@@ -143,11 +148,21 @@ class VaultClient:
         verify: ssl.SSLContext | bool = True
         if settings.ca_cert is not None:
             try:
-                verify = ssl.create_default_context(cafile=str(settings.ca_cert))
+                # Read here, to a bound: `ca_cert` comes from the spec, and OpenSSL would wait
+                # for ever on a FIFO's writer, or read /dev/zero for ever.
+                pem = read_bounded(settings.ca_cert, CA_FILE_BYTES)
+                # PEM is ASCII; a bundle's comments may not be (cadata takes ASCII only).
+                text = pem.decode("ascii", errors="ignore")
+                verify = ssl.create_default_context(cadata=text)
+            except Unreadable as exc:
+                raise StoreError(
+                    f"store '{settings.store}' (vault): cannot load the CA file "
+                    f"{settings.ca_cert} (ca_cert or VAULT_CACERT): {exc.reason}"
+                ) from None
             except (OSError, ssl.SSLError) as exc:
                 raise StoreError(
                     f"store '{settings.store}' (vault): cannot load the CA file "
-                    f"{settings.ca_cert}: {exc}"
+                    f"{settings.ca_cert} (ca_cert or VAULT_CACERT): {exc}"
                 ) from None
         self._http = httpx.Client(
             base_url=settings.address,
@@ -155,6 +170,7 @@ class VaultClient:
             timeout=TIMEOUT,
             transport=transport,
             verify=verify,
+            event_hooks=event_hooks(),
         )
         self._token: Secret | None = None
         self._token_expires: datetime | None = None  # None: not known, or never expires
@@ -239,9 +255,13 @@ class VaultClient:
         if not value and self._env.get("HOME"):
             helper = Path(self._env["HOME"]) / ".vault-token"
             try:
-                value = helper.read_text(encoding="utf-8").strip()
+                value = read_bounded(helper, TOKEN_FILE_BYTES).decode("utf-8", "replace").strip()
             except OSError:
                 value = ""
+            except Unreadable as exc:
+                raise StoreError(
+                    f"store '{self.settings.store}' (vault): cannot use {helper}: {exc.reason}"
+                ) from None
         if not value:
             raise StoreError(
                 f"store '{self.settings.store}' (vault): no token: set VAULT_TOKEN, run "
@@ -316,11 +336,16 @@ class VaultClient:
             path = KUBERNETES_TOKEN
         if path is not None:
             try:
-                return Secret(path.read_text(encoding="utf-8").strip())
+                return Secret(read_identity_token(path))
             except OSError as exc:
                 raise StoreError(
                     f"store '{settings.store}' (vault): cannot read the JWT file {path}: "
                     f"{exc.strerror}"
+                ) from None
+            except Unreadable as exc:
+                raise StoreError(
+                    f"store '{settings.store}' (vault): cannot use the JWT file {path}: "
+                    f"{exc.reason}"
                 ) from None
         return self._actions_oidc_token()
 
@@ -337,14 +362,19 @@ class VaultClient:
         params = {"audience": self.settings.jwt_audience} if self.settings.jwt_audience else None
         deadline = Deadline.start(self._policy.deadline, self._policy.deadline_setting)
         try:
-            with httpx.Client(timeout=deadline.httpx_timeout(httpx.Timeout(TIMEOUT))) as client:
+            with httpx.Client(
+                timeout=deadline.httpx_timeout(httpx.Timeout(TIMEOUT)), event_hooks=event_hooks()
+            ) as client:
                 response = client.get(
-                    url, params=params, headers={"Authorization": f"Bearer {bearer}"}
+                    url,
+                    params=params,
+                    headers={"Authorization": f"Bearer {bearer}"},
+                    extensions=with_deadline(deadline),
                 )
         except httpx.TimeoutException:
             what = self._what("the Actions OIDC token request")
             raise StoreTimeout(deadline.message(what)) from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, AnswerTooLarge) as exc:
             raise StoreError(
                 f"store '{self.settings.store}' (vault): cannot reach the Actions OIDC token "
                 f"endpoint ({type(exc).__name__})"

@@ -49,7 +49,7 @@ from reconciler.plan.model import Plan
 from reconciler.plan.render_json import plan_from_json
 from reconciler.plan.render_text import render_text
 from reconciler.plan.saved import check_moment, check_saved
-from reconciler.sanitize import PATH_EXCERPT, cut, excerpt
+from reconciler.sanitize import PATH_EXCERPT, cut, excerpt, quoted
 from reconciler.server.driver import Driver
 from reconciler.stores.base import SecretStore
 from reconciler.stores.registry import close_stores, open_stores
@@ -134,7 +134,13 @@ def read_saved_plan(path: Path) -> dict[str, object]:
             "run plan again and apply the file it writes"
         ) from None
     try:
-        data = json.loads(text.decode("utf-8"))
+        data = json.loads(text.decode("utf-8"), object_pairs_hook=_each_key_once)
+    except _RepeatedKey as exc:
+        raise MalformedPlanError(
+            f"malformed plan file: {path} holds the key {quoted(exc.key)} twice in one object, "
+            "which plan never writes (JSON keeps the last, a reader may see the first); nothing "
+            "was applied: run plan again and apply the file it writes, unedited"
+        ) from None
     except (ValueError, RecursionError) as exc:
         # Cut short (a kill during `plan --out`, a partial upload), edited, or nested deeper
         # than any plan (the parser gives up): refused as any other saved plan that is not
@@ -149,6 +155,21 @@ def read_saved_plan(path: Path) -> dict[str, object]:
             f"malformed plan file: {path} is not a saved plan (made by `ppm-tokens plan --out`)"
         )
     return data
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _each_key_once(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key)
+        found[key] = value
+    return found
 
 
 def saved_plan_part(

@@ -13,8 +13,8 @@ from reconciler.commands import terminal
 from reconciler.commands.apply import lock_context, wall_clock
 from reconciler.commands.runtime import Environment, GlobalOptions, server_url
 from reconciler.desired import load_spec
+from reconciler.locks.record import shown
 from reconciler.locks.registry import open_lock
-from reconciler.sanitize import for_terminal
 from reconciler.ui import UI
 
 
@@ -29,8 +29,8 @@ def run(
     info = lock.force_unlock(lock_id.strip())
     # The record may have been written by anyone who can write where the lock lives.
     ui.out(
-        f"Released apply lock {for_terminal(info.id)}, held by {for_terminal(info.holder)} "
-        f"({for_terminal(info.operation)}) since "
+        f"Released apply lock {shown(info.id)}, held by {shown(info.holder)} "
+        f"({shown(info.operation)}) since "
         f"{info.created.isoformat(timespec='seconds')}. If that run is still alive, it starts "
         "nothing new once it sees the lock gone."
     )

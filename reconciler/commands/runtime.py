@@ -15,7 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.bounded_http import event_hooks
 from reconciler.commands import admin_store
+from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
 from reconciler.desired.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.desired.model import (
     DEFAULT_RSPM,
@@ -218,8 +220,13 @@ def _federated(
     from reconciler.server.tls import ssl_context, trust_source
 
     verify = ssl_context(trust_source(options.ca_cert, env.variables))
-    with httpx.Client(timeout=federation.TIMEOUT, verify=verify) as client:
-        exchanged = federation.exchange(client, url, identity, now=datetime.now(UTC))
+    deadline = Deadline.start(spec.server.timeout or SERVER_HTTP_SECONDS, "server.timeout")
+    with httpx.Client(
+        timeout=federation.TIMEOUT, verify=verify, event_hooks=event_hooks()
+    ) as client:
+        exchanged = federation.exchange(
+            client, url, identity, now=datetime.now(UTC), deadline=deadline
+        )
     described = f"identity federation ({federation.describe(source)})"
     if require_admin and exchanged.scope != Scope.GLOBAL_ADMIN.value:
         raise AuthError(not_admin(exchanged, url))
@@ -245,8 +252,11 @@ def read_token_file(path: Path) -> Secret:
     Windows') and a UTF-8 byte order mark are not part of it. A file others can read is used,
     with a warning: it holds a global:admin token."""
     try:
-        # Bounded: a token is a few hundred bytes, and the path may be a FIFO or /dev/zero.
-        text = read_bounded(path, TOKEN_FILE_BYTES).decode("utf-8-sig").strip()
+        # Bounded: a token is a few hundred bytes, and the path may be /dev/zero. A pipe is
+        # read (README: `rspm create token ... | ppm-tokens bootstrap-admin --token-file
+        # /dev/stdin`), to the same bound.
+        data = read_bounded(path, TOKEN_FILE_BYTES, pipes=True)
+        text = data.decode("utf-8-sig").strip()
         mode = path.stat().st_mode
     except Unreadable as exc:
         raise UsageError(f"cannot read --token-file {path}: {exc.reason}") from None
@@ -312,7 +322,7 @@ def open_driver(
     credential = credential or admin_credential(options, env, spec)
     # One holder for both drivers: a run that rotates its own admin token switches it there.
     token = AdminCredential(credential.value, credential.source)
-    from reconciler.deadline import SERVER_HTTP_SECONDS, SERVER_RSPM_SECONDS
+    from reconciler.deadline import SERVER_RSPM_SECONDS
     from reconciler.server.http import HttpDriver
     from reconciler.server.tls import ssl_context, trust_source, trusting_environment
 

@@ -16,6 +16,7 @@ scheduled rotation. The Spec carries them in `time_problems` for the planner to 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -75,7 +76,9 @@ def check_file(
     return check_bytes(
         raw,
         file=file,
-        base_dir=path.parent,
+        # Absolute: a relative store path is checked from where it leads (`-f tokens.yaml`
+        # names the spec relatively, and `..` from `.` says nothing).
+        base_dir=Path(os.path.abspath(path.parent)),
         now=now,
         git_root_of=git_root_of,
         date_errors_per_token=date_errors_per_token,

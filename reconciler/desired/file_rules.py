@@ -65,7 +65,12 @@ def written_path_problem(text: str, spec_dir: PurePosixPath | None) -> str | Non
     directory, a relative path is taken from the spec's directory (when known)."""
     if text == "~" or text.startswith("~/"):
         home = PurePosixPath("~")
-        return shared_directory(home / normalized(text[1:].lstrip("/") or "."), home)
+        below = normalized(text[1:].lstrip("/") or ".")
+        if below.parts and all(part == ".." for part in below.parts):
+            # `~/..`: what holds the home, whatever the home is (elsewhere, `~/../x`, is
+            # known only at run time, from the real home).
+            return "holds the home directory"
+        return shared_directory(home / below, home)
     if text.startswith("/"):
         return shared_directory(normalized(text), None)
     if spec_dir is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from functools import cache
@@ -20,7 +21,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.desired.loader import Document, JsonPath
-from reconciler.desired.schema_fast import Check, Unsure, compile_schema
+from reconciler.desired.schema_fast import Check, Unsure, compile_schema, is_number
 from reconciler.desired.where import describe
 from reconciler.problems import Problem
 from reconciler.sanitize import EXCERPT, cut, quoted
@@ -44,9 +45,18 @@ def tokens_schema() -> Mapping[str, Any]:
 @cache
 def _validator() -> Any:
     # Imported here: a valid spec never needs jsonschema, and a run need not load it.
-    from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+    from jsonschema import (  # type: ignore[import-untyped, unused-ignore]
+        Draft202012Validator,
+        validators,
+    )
 
-    return Draft202012Validator(tokens_schema())
+    # YAML's `.nan` is no JSON number, and it passes every bound (`nan > 0` and `nan <= 86400`
+    # are both false, so neither minimum nor maximum fails): a `timeout: .nan` would be no
+    # deadline at all. It is not of type number, as the compiled checks say too.
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "number", lambda checker, value: is_number(value)
+    )
+    return validators.extend(Draft202012Validator, type_checker=checker)(tokens_schema())
 
 
 @cache
@@ -207,6 +217,8 @@ _TYPE_WORDS = {
 def _type_of(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
     if isinstance(value, int | float):
         return "a number"
     if isinstance(value, datetime):

@@ -12,6 +12,7 @@ ask jsonschema, which reports the problems; a True answer is exactly what jsonsc
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -76,6 +77,13 @@ def compile_schema(root: Mapping[str, Any]) -> Check | None:
         return None
 
 
+def is_number(value: Any) -> bool:
+    """A JSON number: an int or a float, but not a bool, nor NaN (YAML's `.nan`, which JSON
+    cannot hold and every bound lets through)."""
+    kind = type(value)
+    return kind is int or (kind is float and not math.isnan(value))
+
+
 def _is_type(name: str, value: Any) -> bool:
     kind = type(value)
     if kind not in _PLAIN:
@@ -91,7 +99,7 @@ def _is_type(name: str, value: Any) -> bool:
     if name == "null":
         return value is None
     if name == "number":
-        return kind is int or kind is float
+        return is_number(value)
     if name == "integer":
         return kind is int or (kind is float and value.is_integer())
     raise Unsupported(f"type {name!r}")

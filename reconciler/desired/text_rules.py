@@ -18,12 +18,17 @@ from reconciler.desired.effective import mapping
 from reconciler.desired.loader import JsonPath
 from reconciler.desired.where import describe
 from reconciler.problems import Problem
-from reconciler.sanitize import for_terminal, has_unsafe_characters, quoted, unsafe_character
+from reconciler.sanitize import (
+    EXCERPT,
+    for_terminal,
+    has_unsafe_characters,
+    quoted,
+    unsafe_character,
+)
 
 MAX_EMAIL = 254  # RFC 5321's longest forward path, less the angle brackets
 MAX_EMAIL_LOCAL = 64  # RFC 5321: the part before the @
 MAX_LABEL = 128  # a user that is not an email: "ci-system", "team data-platform"
-_SHOWN = 80  # values longer than this are not repeated in a message
 
 _EMAIL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -78,7 +83,7 @@ def _walk(ctx: Context, value: object, path: JsonPath) -> Iterator[Problem]:
         for key, item in value.items():
             key_path = (*path, key)
             if has_unsafe_characters(key):
-                where = f"key '{for_terminal(key)}'"
+                where = f"key {quoted(key)}"
                 if path:
                     where += f" in {describe(ctx.data, path)}"
                 problem = _unsafe(ctx, key, key_path, where, on_key=True)
@@ -113,7 +118,8 @@ def _unsafe(
     if index is None:
         return None
     char = text[index]
-    shown = f" '{for_terminal(text)}'" if len(text) <= _SHOWN and not on_key else ""
+    # A longer value is not repeated: a message quotes at most an excerpt of the input.
+    shown = f" '{for_terminal(text)}'" if len(text) <= EXCERPT and not on_key else ""
     message = (
         f"{where}{shown} contains {for_terminal(char)} ({character_name(char)}) at character "
         f"{index + 1}: control, bidirectional and invisible characters could hide or forge "

@@ -17,17 +17,21 @@ from typing import Any
 import httpx
 import uvicorn
 
+from reconciler import jwtinfo
 from reconciler.backends.private_files import write_private_file
 from reconciler.desired.model import Scope
 from reconciler.emulator import tokens
 from reconciler.emulator.app import EmulatorApp
 from reconciler.emulator.db import Database
 from reconciler.emulator.middleware import DroppedResponse
+from reconciler.errors import UsageError
+from reconciler.inputs import Unreadable, read_bounded
 from reconciler.server import endpoints
 
 BOOTSTRAP_DESCRIPTION = "emulator bootstrap admin"
 BOOTSTRAP_USER = "admin"
 READY_TIMEOUT = 15.0
+ADMIN_TOKEN_FILE_BYTES = 64 * 1024  # an admin token is a few hundred bytes
 
 
 class _QuietDroppedResponses(logging.Filter):
@@ -45,14 +49,24 @@ def _install_log_filter() -> None:
 
 
 def ensure_admin_token(app: EmulatorApp, admin_token_file: Path) -> None:
-    """Seed a new db, and mint a bootstrap admin token unless the file holds a working one."""
+    """Seed a new db, and mint a bootstrap admin token unless the file holds a working one.
+    The file is replaced only when it is empty or holds an emulator's token (of an earlier
+    database): a path given by mistake (a netrc, a key) is refused, not overwritten."""
     db = app.db
     db.seed(app.now())
-    if admin_token_file.exists():
-        caller = tokens.identify(db, admin_token_file.read_text().strip(), app.now())
+    held = _held_token(admin_token_file)
+    if held:
+        caller = tokens.identify(db, held, app.now())
         if caller.token is not None and caller.token.scope == Scope.GLOBAL_ADMIN.value:
             admin_token_file.chmod(0o600)  # as the start-up message says, whoever made it
             return
+        claims = jwtinfo.unverified_claims(held)
+        if claims is None or claims.get("aud") != tokens.AUDIENCE:
+            raise UsageError(
+                f"--admin-token-file {admin_token_file} holds something that is not an admin "
+                "token of the emulator, and would be overwritten with one: name another file "
+                "(or remove that one)"
+            )
     new = tokens.NewToken(
         description=BOOTSTRAP_DESCRIPTION,
         user=BOOTSTRAP_USER,
@@ -67,6 +81,19 @@ def ensure_admin_token(app: EmulatorApp, admin_token_file: Path) -> None:
     # Atomic, 0600 from the start, through a temporary file of a name nobody could have planted
     # a link at.
     write_private_file(admin_token_file, (value + "\n").encode())
+
+
+def _held_token(path: Path) -> str | None:
+    """What the token file holds, read to a bound; None when there is no such file."""
+    try:
+        data = read_bounded(path, ADMIN_TOKEN_FILE_BYTES)
+    except FileNotFoundError:
+        return None
+    except Unreadable as exc:
+        raise UsageError(f"cannot use --admin-token-file {path}: {exc.reason}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read --admin-token-file {path}: {exc.strerror}") from None
+    return data.decode("utf-8", errors="replace").strip()
 
 
 def bind(host: str, port: int) -> socket.socket:

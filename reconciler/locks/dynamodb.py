@@ -19,8 +19,10 @@ from reconciler.backends.aws_session import aws_client, describe_error, error_co
 from reconciler.deadline import STORE_SECONDS, seconds_setting
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, StoreError, StoreTimeout
+from reconciler.inputs import parse_json
 from reconciler.locks import remote_records
 from reconciler.locks.base import LockContext, LockInfo
+from reconciler.locks.record import shown
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -125,7 +127,7 @@ class DynamoDbLock:
         if not item:
             return None
         try:
-            return remote_records.from_record(json.loads(item["Info"]["S"]))
+            return remote_records.from_record(parse_json(item["Info"]["S"]))
         except (KeyError, ValueError):
             return None
 
@@ -133,7 +135,7 @@ class DynamoDbLock:
         record = self.current()
         deleted = self._call("delete_item", ReturnValues="ALL_OLD", **self._by_id(lock_id))
         if deleted is None or record is None:
-            held = f"it holds lock {record.id}" if record else "no lock is held"
+            held = f"it holds lock {shown(record.id)}" if record else "no lock is held"
             raise LockError(f"no lock with ID {lock_id} in {self._where}: {held}")
         return record
 

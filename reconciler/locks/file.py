@@ -37,7 +37,7 @@ from reconciler.desired.model import LockConfig
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import LockError, LockHeld, StoreError
 from reconciler.locks.base import LockContext, LockInfo
-from reconciler.locks.record import from_json, held_message, key_digest, to_json
+from reconciler.locks.record import from_json, held_message, key_digest, shown, to_json
 
 POLL_SECONDS = 0.2
 # A record is written right after it is created: wait this long for it before naming no holder.
@@ -223,7 +223,7 @@ class FileLock:
         top, record = self._top()
         if record is None or record[1] or record[0].id != lock_id:
             found = (
-                f"the current one is {record[0].id}"
+                f"the current one is {shown(record[0].id)}"
                 if record and not record[1]
                 else "no lock is held"
             )

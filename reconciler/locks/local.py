@@ -23,7 +23,7 @@ from reconciler.backends.private_files import make_private_dirs, read_private, w
 from reconciler.desired.model import LockConfig
 from reconciler.errors import LockError, LockHeld
 from reconciler.locks.base import LockContext, LockInfo
-from reconciler.locks.record import from_json, held_message, key_digest, to_json
+from reconciler.locks.record import from_json, held_message, key_digest, shown, to_json
 
 POLL_SECONDS = 0.1
 # A holder writes its record right after it takes the lock: a run that finds the lock taken and
@@ -135,7 +135,7 @@ class LocalLock:
     def force_unlock(self, lock_id: str) -> LockInfo:
         info = self.current()
         if info is None or info.id != lock_id:
-            found = f"the current one is {info.id}" if info else "there is no lock record"
+            found = f"the current one is {shown(info.id)}" if info else "there is no lock record"
             raise LockError(f"no local apply lock with ID {lock_id} for this key: {found}")
         fd = self._open()
         try:
@@ -143,7 +143,7 @@ class LocalLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise LockError(
-                    f"lock {lock_id} is held by a live process ({info.holder}): stop that "
+                    f"lock {lock_id} is held by a live process ({shown(info.holder)}): stop that "
                     "process instead; a local lock is released by the system when its holder "
                     "exits, even when it is killed"
                 ) from None

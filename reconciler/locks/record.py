@@ -12,8 +12,13 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from reconciler.inputs import parse_json
 from reconciler.locks.base import LockInfo
-from reconciler.sanitize import for_terminal
+from reconciler.sanitize import excerpt, for_terminal
+
+# The most of a record's field a message quotes: a record may come from another machine, or
+# from anyone who can write where the lock lives, and be of any size.
+FIELD_EXCERPT = 200
 
 
 def holder_name() -> str:
@@ -72,10 +77,15 @@ def to_json(info: LockInfo, *, released: bool = False) -> bytes:
 def from_json(data: bytes) -> tuple[LockInfo, bool] | None:
     """The record and whether it was released; None when unreadable (being written)."""
     try:
-        record = json.loads(data.decode("utf-8"))
+        record = parse_json(data.decode("utf-8"))
         return from_fields(record), record.get("released") is True
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
         return None
+
+
+def shown(field: str) -> str:
+    """A lock record's field as a message quotes it: escaped, cut to FIELD_EXCERPT."""
+    return excerpt(field, FIELD_EXCERPT)
 
 
 def held_message(info: LockInfo | None, key: str, where: str) -> str:
@@ -88,9 +98,9 @@ def held_message(info: LockInfo | None, key: str, where: str) -> str:
         )
     return (
         f"another run holds the apply lock for {for_terminal(key)} ({where}): "
-        f"{for_terminal(info.holder)}, {for_terminal(info.operation)} since "
+        f"{shown(info.holder)}, {shown(info.operation)} since "
         f"{info.created.isoformat(timespec='seconds')}, lease until "
-        f"{info.expires.isoformat(timespec='seconds')}, lock ID {for_terminal(info.id)}. Wait for "
+        f"{info.expires.isoformat(timespec='seconds')}, lock ID {shown(info.id)}. Wait for "
         "it (--lock-timeout), or, if that run is dead, break the lock: ppm-tokens force-unlock "
-        f"{for_terminal(info.id)}"
+        f"{shown(info.id)}"
     )

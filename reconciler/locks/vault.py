@@ -32,7 +32,7 @@ from reconciler.desired.vault_rules import key_problem
 from reconciler.errors import LockError, StoreError
 from reconciler.locks import remote_records
 from reconciler.locks.base import LockContext, LockInfo
-from reconciler.locks.record import key_digest
+from reconciler.locks.record import key_digest, shown
 from reconciler.urls import server_identity
 
 
@@ -145,7 +145,7 @@ class VaultLock:
             if legacy is not None and legacy.id == lock_id:
                 version, record, path = legacy_version, legacy, self.legacy_path
         if record is None or record.id != lock_id:
-            held = f"it holds lock {record.id}" if record else "no lock is held"
+            held = f"it holds lock {shown(record.id)}" if record else "no lock is held"
             raise LockError(f"no lock with ID {lock_id} at {self._where}: {held}")
         try:
             self._write({"state": "released", "id": record.id, "key": record.key}, version, path)

@@ -20,8 +20,11 @@ from pathlib import Path
 import httpx
 
 from reconciler import jwtinfo
+from reconciler.bounded_http import event_hooks, with_deadline
+from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
 from reconciler.desired.model import IdentitySource, IdentityToken
-from reconciler.errors import AuthError, ServerError, UsageError
+from reconciler.errors import AuthError, ServerError, ServerTimeout, UsageError
+from reconciler.inputs import Unreadable, parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.server import endpoints
@@ -80,20 +83,20 @@ def check_available(source: IdentityToken, env: Mapping[str, str]) -> None:
 
 def _read_file(path: Path, what: str) -> Secret:
     try:
-        text = path.read_text(encoding="utf-8-sig").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise UsageError(f"cannot read {what} ({path}): {reason}") from None
-    if not text:
-        raise UsageError(f"{what} ({path}) is empty")
-    return Secret(text)
+        return Secret(jwtinfo.read_identity_token(path))
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} ({path}): {exc.strerror or exc}") from None
+    except Unreadable as exc:
+        raise UsageError(f"cannot use {what} ({path}): {exc.reason}") from None
 
 
 def identity_token(
     source: IdentityToken,
     env: Mapping[str, str],
     base_dir: Path,
-    client: Callable[[], httpx.Client] = lambda: httpx.Client(timeout=TIMEOUT),
+    client: Callable[[], httpx.Client] = lambda: httpx.Client(
+        timeout=TIMEOUT, event_hooks=event_hooks()
+    ),
 ) -> Secret:
     """The identity token to exchange. A relative file is taken from `base_dir` (the spec's
     directory), as the file store's path is."""
@@ -123,7 +126,7 @@ def _actions_token(
     value = None
     if response.status_code == 200:
         try:
-            body = response.json()
+            body = parse_json(response.content)
         except ValueError:
             body = None
         value = body.get("value") if isinstance(body, dict) else None
@@ -138,7 +141,7 @@ def _actions_token(
 def _refusal(response: httpx.Response, identity: Secret) -> str:
     """RFC 6749's error and error_description, fit to show."""
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), str):
@@ -156,13 +159,17 @@ def exchange(
     identity: Secret,
     *,
     now: datetime,
+    deadline: Deadline | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
 ) -> Exchanged:
     """The PPM token the server gives for `identity`. Retried only where nothing was made (no
-    connection) or the server asked (429, 5xx): a lost answer's token expires unused."""
+    connection) or the server asked (429, 5xx): a lost answer's token expires unused. A request
+    to the server: its attempts and waits fit in one deadline (server.timeout, by default
+    SERVER_HTTP_SECONDS), as the driver's requests do."""
     url = base_url.rstrip("/") + endpoints.TOKEN_EXCHANGE
     where = f"POST {url}"
+    deadline = deadline or Deadline.start(SERVER_HTTP_SECONDS, "server.timeout")
     form = {
         "grant_type": GRANT_TYPE,
         "subject_token": identity.reveal(),
@@ -172,15 +179,23 @@ def exchange(
     for attempt in range(1, ATTEMPTS + 1):
         wait: float | None = None
         try:
-            response = client.post(url, data=form)
+            response = client.post(
+                url,
+                data=form,
+                timeout=deadline.httpx_timeout(client.timeout),
+                extensions=with_deadline(deadline),
+            )
         except httpx.HTTPError as exc:
             tls = tls_failure(exc)
             if tls is not None:
                 raise ServerError(f"{where}: {tls}") from None
-            if not isinstance(exc, NOT_SENT) or attempt == ATTEMPTS:
-                raise ServerError(
-                    f"{where}: the identity token exchange failed ({type(exc).__name__})"
+            if isinstance(exc, httpx.TimeoutException) and deadline.passed():
+                raise ServerTimeout(
+                    deadline.message(f"{where}: the identity token exchange")
                 ) from None
+            failure = f"the identity token exchange failed ({type(exc).__name__})"
+            if not isinstance(exc, NOT_SENT) or attempt == ATTEMPTS:
+                raise ServerError(f"{where}: {failure}") from None
         else:
             status = response.status_code
             if status == 200:
@@ -191,20 +206,22 @@ def exchange(
                     f"{_refusal(response, identity)}); check that its [IdentityFederation] "
                     "configuration trusts this issuer, audience and subject"
                 )
+            failure = f"the server answered {status}: {_refusal(response, identity)}"
             if attempt == ATTEMPTS:
-                raise ServerError(
-                    f"{where}: the server answered {status}: {_refusal(response, identity)}"
-                )
+                raise ServerError(f"{where}: {failure}")
             wait = retry_after_seconds(response.headers.get("retry-after"), now)
         _log.debug("%s: attempt %d failed, trying again", where, attempt)
         backoff = backoff_delay(rng, attempt, 0.5, 5.0)
-        sleep(min(wait, MAX_RETRY_AFTER) if wait is not None else backoff)
+        pause = min(wait, MAX_RETRY_AFTER) if wait is not None else backoff
+        if not deadline.allows(pause):
+            raise ServerTimeout(deadline.gave_up(f"{where}: {failure}", attempt))
+        sleep(pause)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _exchanged(response: httpx.Response, now: datetime, where: str) -> Exchanged:
     try:
-        body = response.json()
+        body = parse_json(response.content)
     except ValueError:
         body = None
     value = body.get("access_token") if isinstance(body, dict) else None

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from reconciler.bounded_http import AnswerTooLarge, event_hooks, with_deadline
 from reconciler.deadline import SERVER_HTTP_SECONDS, Deadline
 from reconciler.errors import (
     AuthError,
@@ -109,7 +110,9 @@ class HttpDriver:
             token if isinstance(token, AdminCredential) else AdminCredential(token, token_source)
         )
         self._own_client = client is None
-        self._client = client or httpx.Client(timeout=timeout, verify=verify)
+        self._client = client or httpx.Client(
+            timeout=timeout, verify=verify, event_hooks=event_hooks()
+        )
         self._deadline = deadline
         self._deadline_setting = deadline_setting
         self._monotonic = monotonic
@@ -187,6 +190,7 @@ class HttpDriver:
                     params=params,
                     json=body,
                     timeout=deadline.httpx_timeout(self._client.timeout),
+                    extensions=with_deadline(deadline),
                 )
             except httpx.HTTPError as exc:
                 tls = tls_failure(exc)
@@ -209,7 +213,14 @@ class HttpDriver:
                             description=_description(body),
                         ) from None
                 else:
-                    raise ServerError(f"{where}: {type(exc).__name__}") from None
+                    # Answered but unreadable (past its bound, say): a create may have made one.
+                    failure = str(exc) if isinstance(exc, AnswerTooLarge) else type(exc).__name__
+                    if create:
+                        raise CreateOutcomeUnknown(
+                            f"{where}: {failure}; the token may exist",
+                            description=_description(body),
+                        ) from None
+                    raise ServerError(f"{where}: {failure}") from None
                 if timed_out:
                     raise ServerTimeout(deadline.message(where)) from None
             else:
@@ -434,7 +445,7 @@ class HttpDriver:
             return None
         try:
             version = response.json().get("version") if response.status_code == 200 else None
-        except (ValueError, AttributeError):
+        except (ValueError, RecursionError, AttributeError):  # RecursionError: nested too deep
             return None
         return version[:100] if isinstance(version, str) and version.strip() else None
 

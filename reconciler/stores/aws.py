@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_RECOVERY_DAYS = 7
+# A region holds at most 500,000 secrets: 5,000 pages of 100.
+MAX_LIST_PAGES = 10_000
 
 
 class AwsStore:
@@ -186,7 +188,15 @@ class AwsStore:
         kwargs: dict[str, Any] = {"MaxResults": 100}
         if self.prefix:
             kwargs["Filters"] = [{"Key": "name", "Values": [self.prefix]}]
+        seen: set[str] = set()
         while True:
+            if len(seen) >= MAX_LIST_PAGES:
+                # Whatever answers at endpoint_url could say "more" for ever.
+                raise StoreError(
+                    f"store '{self.name}': ListSecrets went on for more than "
+                    f"{MAX_LIST_PAGES:,} pages, more than a region holds: is something other "
+                    "than Secrets Manager answering?"
+                )
             page = self._call("list", self.prefix or "*", "list_secrets", **kwargs)
             for entry in page.get("SecretList") or []:
                 key = names.get(entry.get("Name", ""))
@@ -197,6 +207,12 @@ class AwsStore:
             token = page.get("NextToken")
             if not token:
                 return result
+            if token in seen:
+                raise StoreError(
+                    f"store '{self.name}': ListSecrets gave the same NextToken twice, which "
+                    "would list for ever: is something other than Secrets Manager answering?"
+                )
+            seen.add(token)
             kwargs["NextToken"] = token
 
     def read_states(self, keys: Sequence[str]) -> Mapping[str, KeyState]:

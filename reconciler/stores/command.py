@@ -40,7 +40,6 @@ alive rather than revoke a value the program may have stored.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import threading
@@ -55,6 +54,7 @@ from reconciler.backends.private_files import (
     oserror_text,
     sweep_leftovers,
 )
+from reconciler.bounded_run import OutputTooLarge, run_capped
 from reconciler.desired import store_options
 from reconciler.desired.command_rules import (
     ADMIN_TOKEN_VARIABLE,
@@ -65,6 +65,7 @@ from reconciler.desired.command_rules import (
 )
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError, StoreTimeout
+from reconciler.inputs import parse_json
 from reconciler.sanitize import for_terminal
 from reconciler.secret import Secret
 from reconciler.stores.base import (
@@ -139,7 +140,7 @@ class CommandStore:
         name: str,
         argv: Sequence[str],
         *,
-        run: Runner = subprocess.run,
+        run: Runner = run_capped,
         env: Mapping[str, str] | None = None,
         passed: Sequence[str] = (),
         withheld: frozenset[str] = frozenset({ADMIN_TOKEN_VARIABLE}),
@@ -298,7 +299,7 @@ class CommandStore:
         if not output:
             return None
         try:
-            data = json.loads(output)
+            data = parse_json(output)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
             reported = SecretMeta.from_strings({str(k): str(v) for k, v in data.items()})
@@ -417,6 +418,9 @@ class CommandStore:
                 f"{where} did not finish within {self.timeout:g} s "
                 f"(deadline: stores.{self.name}.timeout)"
             ) from None
+        except OutputTooLarge as exc:
+            # Killed before it finished, perhaps after it stored the value, as at a deadline.
+            raise _MaybeWritten(f"{where} {exc}: it was stopped") from None
         except FileNotFoundError:
             raise StoreError(f"{where} was not found: check the command and PATH") from None
         except OSError as exc:

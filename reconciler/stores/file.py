@@ -51,6 +51,7 @@ from reconciler.backends.private_files import (
 )
 from reconciler.desired.store_options import expand_path
 from reconciler.errors import StoreError
+from reconciler.inputs import parse_json
 from reconciler.secret import Secret
 from reconciler.stores.base import (
     KeyState,
@@ -99,7 +100,7 @@ class _Previous:
     @classmethod
     def from_bytes(cls, data: bytes) -> _Previous | None:
         try:
-            record = json.loads(data.decode("utf-8"))
+            record = parse_json(data.decode("utf-8"))
             meta = record.get("meta")
             return cls(
                 displaced_by=str(record["displaced_by"]),

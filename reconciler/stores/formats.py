@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from reconciler.desired.model import SecretFormat
 from reconciler.errors import UsageError
+from reconciler.inputs import parse_json
 from reconciler.jwtinfo import token_guid
 from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, StoredValue
@@ -64,7 +65,7 @@ def token_from_payload(payload: Secret, fmt: str | None) -> Secret | None:
     text = payload.reveal()
     if fmt == SecretFormat.JSON.value:
         try:
-            document = json.loads(text)
+            document = parse_json(text)
         except ValueError:
             return None
         token = document.get("token") if isinstance(document, dict) else None

@@ -34,6 +34,7 @@ from reconciler.desired.github_rules import (
     payload_problem,
 )
 from reconciler.errors import StoreError
+from reconciler.inputs import parse_json
 from reconciler.secret import Secret
 from reconciler.stores.base import (
     KeyState,
@@ -82,7 +83,7 @@ def _strings(variable: Mapping[str, Any] | None) -> dict[str, str]:
     if variable is None:
         return {}
     try:
-        data = json.loads(str(variable.get("value", "")))
+        data = parse_json(str(variable.get("value", "")))
         return {str(k): str(v) for k, v in dict(data).items()}
     except (ValueError, TypeError):
         return {}

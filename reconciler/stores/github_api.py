@@ -24,12 +24,16 @@ from urllib.parse import quote
 import httpx
 
 from reconciler.backends.http_retry import RetryPolicy, error_text, json_object, send
+from reconciler.bounded_http import event_hooks
 from reconciler.errors import StoreError
 from reconciler.secret import Secret
 
 API_VERSION = "2022-11-28"
 TIMEOUT = 30.0
 LISTING_TRIES = 3
+# GitHub keeps at most 1,000 secrets or variables in an organization (fewer in a repository or
+# an environment): a listing that says it holds more is not GitHub's.
+MAX_LISTED = 10_000
 DEFAULT_RETRY = RetryPolicy(
     redirect_hint="a renamed or transferred repository needs its new name in the spec; "
     "otherwise set `api_url` (or GITHUB_API_URL) to where it points"
@@ -81,6 +85,7 @@ class GitHubApi:
             base_url=api_url.rstrip("/"),
             timeout=TIMEOUT,
             transport=transport,
+            event_hooks=event_hooks(),
             headers={
                 "Accept": "application/vnd.github+json",
                 "X-GitHub-Api-Version": API_VERSION,
@@ -167,7 +172,18 @@ class GitHubApi:
             if response.status_code != 200:
                 raise self.failure(response, what, target)
             body = json_object(response, f"store '{self.store}': {what}")
-            total = int(body.get("total_count") or 0)
+            total = body.get("total_count") or 0
+            if not isinstance(total, int) or isinstance(total, bool):
+                raise StoreError(
+                    f"store '{self.store}': {what} on {target.label} gives no total_count"
+                )
+            if total > MAX_LISTED:
+                # Whatever answers at api_url could page on for ever, one new name a page.
+                raise StoreError(
+                    f"store '{self.store}': {what} on {target.label} says it holds {total:,}, "
+                    f"more than GitHub keeps there (at most {MAX_LISTED:,} are read): is "
+                    "something other than GitHub's API answering at that address?"
+                )
             if first_total is None:
                 first_total = total
             elif total != first_total:

@@ -19,6 +19,7 @@ from reconciler.backends.private_files import (
     write_private_file,
 )
 from reconciler.errors import StoreError
+from reconciler.inputs import parse_json
 from reconciler.stores.base import SecretMeta
 
 
@@ -27,7 +28,7 @@ def parse_strings(data: bytes | None) -> dict[str, str] | None:
     if data is None:
         return None
     try:
-        loaded = json.loads(data.decode("utf-8"))
+        loaded = parse_json(data.decode("utf-8"))
         return {str(k): str(v) for k, v in dict(loaded).items()}
     except (ValueError, TypeError, UnicodeDecodeError):
         return None

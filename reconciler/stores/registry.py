@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from reconciler.bounded_run import run_capped
 from reconciler.desired.command_rules import ADMIN_TOKEN_VARIABLE
 from reconciler.desired.model import Spec, StoreConfig
 from reconciler.errors import UsageError
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 class StoreContext:
     spec_dir: Path  # relative store paths resolve against the spec file's directory
     env: Mapping[str, str]  # HOME for ~, XDG_STATE_HOME, and the environment of store commands
-    run: Callable[..., subprocess.CompletedProcess[bytes]] = subprocess.run
+    # A command store's programs: subprocess.run's signature, each stream read to a bound.
+    run: Callable[..., subprocess.CompletedProcess[bytes]] = run_capped
     # Remote stores (vault, github): tests hand in a recording or failing transport, and a
     # sleep and clock of their own so backoff, rate limits and lease renewal run without waiting.
     http_transport: httpx.BaseTransport | None = None

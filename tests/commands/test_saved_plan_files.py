@@ -56,3 +56,18 @@ def test_json_nested_past_the_parser_is_refused_in_one_line(tmp_path: Path, text
 def test_a_missing_plan_stays_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="No such file"):
         read_saved_plan(tmp_path / "nowhere.json")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"format_version": 2, "format_version": 2}',
+        '{"actions": [{"kind": "noop", "kind": "revoke"}]}',
+    ],
+    ids=["top", "nested"],
+)
+def test_a_key_written_twice_is_an_edit(tmp_path: Path, text: str) -> None:
+    """JSON keeps the last of two equal keys, a reader of the file may see the first: plan
+    never writes one twice, so such a file was edited."""
+    (tmp_path / "plan.json").write_text(text)
+    assert "holds the key" in _refused(tmp_path / "plan.json")

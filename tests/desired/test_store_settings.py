@@ -4,9 +4,13 @@ command store's programs get. One table per setting: accepted values and refused
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from .helpers import check, errors, spec_with
+from reconciler.desired import check_file
+
+from .helpers import NOW, check, errors, no_git, spec_with
 
 VAULT = "  vault: {type: vault, address: https://vault.example.com, mount: secret, prefix: ppm/}\n"
 
@@ -208,10 +212,29 @@ OWN = "so it needs one of its own"
         ("/home/alice", "is a home directory"),
         ("/opt", "is a directory right below the filesystem root"),
         ("..", "is the filesystem root"),  # from /nonexistent
+        ("~/..", "holds the home directory"),
+        ("~/../..", "holds the home directory"),
+        ("~/x/../..", "holds the home directory"),
+        ("~/../alice", None),  # another home at run time, when the real home is known
     ],
 )
 def test_a_file_stores_directory_must_be_its_own(path: str, fragment: str | None) -> None:
     assert_verdict(f"{{type: file, path: '{path}'}}", "/stores/s/path", fragment)
+
+
+def test_a_relative_path_is_checked_from_a_spec_named_relatively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-f tokens.yaml`, as CI names it: `..` enough times from the checkout is the root."""
+    monkeypatch.chdir(tmp_path)
+    up = "../" * (len(tmp_path.parts) + 2)
+    Path("tokens.yaml").write_text(
+        spec_with(stores=f"stores:\n{VAULT}  s: {{type: file, path: '{up}'}}\n")
+    )
+    _, found = check_file(Path("tokens.yaml"), now=NOW, git_root_of=no_git)
+    assert [(p.path, p.message.split(":")[1].strip()) for p in errors(found)] == [
+        ("/stores/s/path", f"{up} is the filesystem root")
+    ]
 
 
 def test_a_command_stores_state_dir_must_be_its_own() -> None:

@@ -88,11 +88,12 @@ def test_characters_are_named_for_people() -> None:
     assert character_name("\x91") == "U+0091"
 
 
-def test_a_long_value_is_not_repeated_in_the_message() -> None:
-    description = "x" * 100 + "\\e[8m"
+@pytest.mark.parametrize("length", [100, 41])
+def test_a_value_longer_than_an_excerpt_is_not_repeated_in_the_message(length: int) -> None:
+    description = "x" * length + "\\e[8m"
     _, problems = check(spec_with(description=f'"{description}"'))
     assert messages(errors(problems)) == [
-        "token 'ds-read' description contains \\x1b (ESC) at character 101: control, "
+        f"token 'ds-read' description contains \\x1b (ESC) at character {length + 1}: control, "
         "bidirectional and invisible characters could hide or forge text where it is shown; "
         "remove it"
     ]
@@ -137,3 +138,10 @@ def test_the_longest_email_is_254_characters() -> None:
     assert len(user) == MAX_EMAIL
     spec, problems = check(spec_with(user=user))
     assert problems == [] and spec is not None
+
+
+def test_a_long_key_is_quoted_as_an_excerpt() -> None:
+    key = "k" * 300 + "\\e[2J"
+    _, problems = check(spec_with(top=f'"{key}": 1\n'))
+    [message] = [p.message for p in errors(problems) if "contains" in p.message]
+    assert message.startswith("key '" + "k" * 40 + "'... (304 characters) contains \\x1b (ESC)")

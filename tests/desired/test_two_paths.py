@@ -21,7 +21,6 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
 
 from reconciler.desired import check_bytes, compose, schema
 from reconciler.desired.loader import MAX_DEPTH, parse
@@ -203,7 +202,8 @@ def test_a_libyaml_that_does_not_bound_nesting_is_not_used(
 
 # The compiled schema checks -------------------------------------------------------------------
 
-JSONSCHEMA = Draft202012Validator(tokens_schema())
+# jsonschema as the product asks it: Draft 2020-12, with YAML's .nan not a number.
+JSONSCHEMA = schema._validator()
 
 
 def jsonschema_valid(data: object) -> bool:
@@ -272,7 +272,7 @@ _VALUES: list[object] = [
     *("present", "raw", "netrc", "delete", "keep", "file", "command", "aws", "github", "jwt"),
     *("https://x.example", "acme/pipelines", "acme", "a/../b", "GITHUB_X", "~user", "aws:x"),
     "6f1c2a4e-0b7d-4c8e-9a3f-1d2e3f4a5b6c",
-    *(0, 1, 7, 31, -1, 1.5, 1.0, 30.0, True, False, None),
+    *(0, 1, 7, 31, -1, 1.5, 1.0, 30.0, float("nan"), float("inf"), True, False, None),
     *([], ["cran"], ["*"], ["a", "a"], [1], [1, True], [1, 1.0], ["x", None]),
     *({}, {"type": "file", "path": "./x"}, {"after": "60d"}, {"type": "local"}),
     {"type": "github", "organization": "acme", "visibility": "all"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -250,3 +251,20 @@ def test_lock_store_must_be_a_file_store(tmp_path: Path, clock: Clock, store: st
 
     with pytest.raises(LockError, match=r"needs lock\.store to name a store of type file"):
         open_lock(config, context(tmp_path, clock, stores))
+
+
+def test_a_planted_record_is_quoted_as_an_excerpt(root: Path, clock: Clock) -> None:
+    """Whoever can write where the lock lives can plant a record of any size: a waiting run
+    and force-unlock quote an excerpt of each of its fields, not the whole."""
+    huge = "x" * 100_000
+    planted = replace(info(clock), id=huge, holder=huge, operation=huge)
+    lock_at(root, clock).acquire(planted, timeout=0)
+
+    with pytest.raises(LockHeld) as held:
+        lock_at(root, clock).acquire(info(clock), timeout=0)
+    with pytest.raises(LockError) as refused:
+        lock_at(root, clock).force_unlock("00000000-0000-4000-8000-000000000000")
+
+    for message in (str(held.value), str(refused.value)):
+        assert "x" * 201 not in message
+        assert "... (100,000 characters)" in message

@@ -3,6 +3,7 @@ when its holder dies."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -238,3 +239,13 @@ def test_another_spelling_of_the_server_is_the_same_lock(tmp_path: Path, spellin
     )
     other.release()
     first.release()
+
+
+@pytest.mark.timeout(20)
+def test_a_record_that_is_a_fifo_is_no_record(directory: Path) -> None:
+    """Something else at the record's path (a FIFO would hold every reader for ever) reads as
+    a record that cannot be read."""
+    lock = LocalLock(directory, KEY)
+    directory.mkdir(parents=True)
+    os.mkfifo(lock._record_path)
+    assert lock.current() is None

@@ -11,14 +11,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.commands.runtime import Environment, GlobalOptions, open_driver
+from reconciler.commands.runtime import Environment, GlobalOptions, admin_credential, open_driver
+from reconciler.deadline import Deadline
 from reconciler.desired import load_spec
 from reconciler.desired.model import Driver as DriverKind
 from reconciler.errors import CreateOutcomeUnknown, ServerError, TimedOut
 from reconciler.secret import Secret
+from reconciler.server import federation
 from reconciler.server.http import HttpDriver
 from tests.jwt_shapes import jwt_shaped
 from tests.silent import silent_server
+from tests.stores.test_vault_files import IDENTITY_JWT
 
 from .test_http_emulator import request
 from .test_rspm_driver import FAKE_RSPM, clean_env
@@ -136,3 +139,53 @@ def test_server_timeout_in_the_spec_bounds_both_drivers(tmp_path: Path) -> None:
     assert str(caught.value) == (
         "rspm list tokens did not finish within 0.5 s (deadline: server.timeout)"
     )
+
+
+def _federated_spec(directory: Path, timeout: str) -> Path:
+    (directory / "identity.jwt").write_text(IDENTITY_JWT)
+    path = directory / "tokens.yaml"
+    path.write_text(
+        "version: 1\n"
+        f"server: {{timeout: {timeout}, auth: {{type: identity-federation, "
+        "identity_token: {file: identity.jwt}}}\n"
+        "tokens: []\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_token_exchange_that_never_answers_fails_at_server_timeout(tmp_path: Path) -> None:
+    """The exchange is a request to the server: its deadline is server.timeout's."""
+    spec = load_spec(_federated_spec(tmp_path, "0.5"), now=datetime.now(UTC))
+    with silent_server() as silent:
+        started = time.monotonic()
+        with pytest.raises(ServerError) as caught:
+            admin_credential(GlobalOptions(server=silent.url), Environment({}, tmp_path), spec)
+        elapsed = time.monotonic() - started
+    assert elapsed < 3
+    assert isinstance(caught.value, TimedOut)
+    assert str(caught.value) == (
+        f"POST {silent.url}/__api__/token: the identity token exchange did not answer within "
+        "0.5 s (deadline: server.timeout)"
+    )
+
+
+def test_a_token_exchange_never_waits_past_its_deadline() -> None:
+    """A server asking for a minute's wait between attempts: the wait that would end after the
+    deadline is not started."""
+    clock = Clock()
+    answers = httpx.MockTransport(
+        lambda request: httpx.Response(429, headers={"Retry-After": "60"}, json={})
+    )
+    with httpx.Client(transport=answers) as client, pytest.raises(ServerError) as caught:
+        federation.exchange(
+            client,
+            "https://ppm.example.com",
+            Secret("identity"),
+            now=datetime.now(UTC),
+            deadline=Deadline.start(30, "server.timeout", clock),
+            sleep=clock.sleep,
+        )
+    assert isinstance(caught.value, TimedOut)
+    assert clock.now == 0  # no wait started
+    assert "gave up after 1 attempt, at the 30 s deadline (server.timeout)" in str(caught.value)

@@ -296,3 +296,29 @@ def test_read_payload_hands_back_the_awscurrent_version(moto: Moto, tmp_path: Pa
     assert store.read_payload("ppm-admin") == second.payload
     store.restore_previous("ppm-admin", second.meta.token_guid)
     assert store.read_payload("ppm-admin") == first.payload
+
+
+class _EndlessListing:
+    """What answers at an `endpoint_url` a pull request chose: every page says there is more."""
+
+    def __init__(self, repeat: bool) -> None:
+        self.calls = 0
+        self.repeat = repeat
+
+    def list_secrets(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        token = "again" if self.repeat else f"page-{self.calls}"
+        return {"SecretList": [{"Name": f"other/{self.calls}"}], "NextToken": token}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("repeat", "refused"),
+    [(True, "gave the same NextToken twice"), (False, "more than 10,000 pages")],
+    ids=["same-token", "new-tokens"],
+)
+def test_a_listing_that_never_ends_is_refused(repeat: bool, refused: str) -> None:
+    client = _EndlessListing(repeat)
+    with pytest.raises(StoreError, match=refused):
+        AwsStore("aws", client, prefix="ppm/").read_meta_many(["ds-read"])
+    assert client.calls <= 10_001

@@ -50,6 +50,11 @@ if mode == "noisy":
     sys.exit(3)
 if mode == "sleep":
     time.sleep(30)
+if mode in ("endless-stdout", "endless-stderr"):
+    stream = sys.stdout if mode == "endless-stdout" else sys.stderr
+    while True:
+        stream.write("x" * 65536)
+        stream.flush()
 if mode == "print-file":
     path = sys.argv[-1]
     if os.path.exists(path):
@@ -243,6 +248,25 @@ def test_a_command_that_hangs_times_out(harness: Harness, payload: SecretPayload
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_program_printing_without_end_is_stopped_at_the_bound(
+    harness: Harness, payload: SecretPayload, stream: str
+) -> None:
+    """What a program prints is kept until it exits: one that prints without end would fill
+    memory before its deadline. It is stopped at 1 MiB, and a put stopped so may have
+    stored the value (as one stopped at its deadline)."""
+    harness.env["SCRIPT_MODE"] = f"endless-{stream}"
+    store = harness.open(timeout=30)
+
+    started = time.monotonic()
+    with pytest.raises(StoreError, match=f"printed more than 1,048,576 bytes on {stream}"):
+        store.put("ds-read", payload)
+    assert time.monotonic() - started < 20
+    [entry] = harness.entries()
+    assert entry["stdin"] == VALUE  # the payload still reached it whole
+
+
 def test_a_missing_program_is_a_store_error(harness: Harness, payload: SecretPayload) -> None:
     store = harness.open(command=[str(harness.tmp_path / "no-such-op"), "{secret}"])
     with pytest.raises(StoreError, match="was not found"):
@@ -412,7 +436,9 @@ def test_sweep_removes_temporary_files_from_the_state_dir(
     assert store.sweep(["ppm/ds-read"]) == ()
 
 
-@pytest.mark.parametrize("output", ["not json", "[1, 2]", '{"token_guid": "x"}'])
+@pytest.mark.parametrize(
+    "output", ["not json", "[1, 2]", '{"token_guid": "x"}', "[" * 200_000], ids=str.__len__
+)
 def test_read_command_printing_something_else_is_an_error(harness: Harness, output: str) -> None:
     harness.env["SCRIPT_MODE"] = "print-file"
     (harness.tmp_path / "out").write_text(output)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 import subprocess
 import threading
@@ -285,3 +286,29 @@ def test_parallel_puts_into_a_new_subdirectory_all_succeed(
     assert errors == []
     assert all(store.read_meta(key) == payload.meta for key in keys)
     assert mode(tmp_path / "secrets" / "team" / "nested") == 0o700
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["fifo", "huge"])
+@pytest.mark.parametrize("where", ["value", "metadata"])
+def test_what_is_no_small_regular_file_in_the_store_is_refused_unread(
+    tmp_path: Path, payload: SecretPayload, kind: str, where: str
+) -> None:
+    """A FIFO would hold the run for ever, a file far larger than anything the store writes
+    would fill memory: the store reads through the descriptor, to a bound, and says what it
+    found. (A link, to /dev/zero or anywhere, is refused already.)"""
+    store = FileStore("local", tmp_path / "secrets")
+    store.put("ds-read", payload)
+    path = tmp_path / "secrets" / ("ds-read" if where == "value" else "ds-read.meta.json")
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        with path.open("wb") as handle:
+            handle.truncate(1024**3)  # sparse
+    fragment = {"fifo": "a named pipe", "huge": "the limit"}
+    with pytest.raises(StoreError, match=fragment[kind]):
+        if where == "value":
+            store.read_value_hash("ds-read")
+        else:
+            store.read_meta("ds-read")

@@ -564,3 +564,37 @@ def test_a_listing_cut_short_is_an_error_not_missing_secrets(
 
     with pytest.raises(StoreError, match=r"listing secrets on acme/pipelines gave 34 of 35 "):
         store.read_meta_many(["T00"])
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("total", "refused"),
+    [(10**9, "says it holds 1,000,000,000"), ("many", "gives no total_count")],
+)
+def test_a_listing_that_never_ends_is_refused_at_the_bound(
+    tmp_path: Path, total: object, refused: str
+) -> None:
+    """Whatever answers at `api_url` (a pull request chooses it) may claim any total_count and
+    hand out one new name a page: the listing stops at what GitHub can hold, not at that."""
+    pages: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        pages.append(str(request.url))
+        name = f"S{len(pages)}"
+        entry = {"name": name, "value": "{}", "updated_at": "2027-01-01T00:00:00Z"}
+        return httpx.Response(
+            200, json={"total_count": total, "secrets": [entry], "variables": [entry]}
+        )
+
+    config = StoreConfig("ci", "github", MappingProxyType({"repository": REPO}))
+    context = StoreContext(
+        spec_dir=tmp_path,
+        env={"GITHUB_TOKEN": "not-a-real-token", "GITHUB_API_URL": "https://api.example.com"},
+        http_transport=httpx.MockTransport(answer),
+        sleep=[].append,
+    )
+    store = open_github_store(config, context)
+    OPENED.append(store)
+    with pytest.raises(StoreError, match=refused):
+        store.read_meta_many(["PPM_TOKEN"])
+    assert len(pages) <= 2
