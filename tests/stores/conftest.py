@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from reconciler.secret import Secret
 from reconciler.stores.base import SecretMeta, SecretPayload
 from tests.jwt_shapes import jwt_shaped
+
+from .command_harness import Harness
 
 VALUE = jwt_shaped("store-test")
 
@@ -27,3 +30,8 @@ def meta() -> SecretMeta:
 def payload(meta: SecretMeta) -> SecretPayload:
     value = Secret(VALUE)
     return SecretPayload(value, SecretMeta(**{**vars(meta), "value_sha256": value.sha256()}))
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
