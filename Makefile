@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck docs system-tools lock bench clean
+.PHONY: demo test coverage lint typecheck docs system-tools lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,11 +61,20 @@ system-tools:
 	fi
 
 # pytest exits 5 when it collected nothing; that must fail too, and it does because any
-# non-zero status stops make. Tests run on every core (pytest-xdist); coverage follows the
-# workers and the CLI subprocesses.
+# non-zero status stops make. Workers are twice the cores: most tests spend their time waiting
+# on a server or a CLI subprocess, and work stealing keeps the long end-to-end tests from
+# queueing behind one worker at the end. Coverage is `make coverage`: measuring every CLI
+# subprocess costs about a third more time than the suite itself.
+JOBS ?= $(shell $(PYTHON) -c 'import os; print(2 * len(getattr(os, "sched_getaffinity", lambda _: range(os.cpu_count() or 1))(0)))')
+PYTEST := $(BIN)/python -m pytest -n $(JOBS) --dist worksteal
+
 test: $(VENV)/.installed-dev lint typecheck docs system-tools
+	$(PYTEST)
+
+# The same suite under coverage, which follows the workers and the CLI subprocesses.
+coverage: $(VENV)/.installed-dev system-tools
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest -n auto
+	$(BIN)/coverage run -m pytest -n $(JOBS) --dist worksteal
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --skip-covered
 
