@@ -6,9 +6,12 @@ the admin token per server, a saved plan's server) compares `canonical_url` of i
 text as typed: two spellings compared as text are two locks, and two applies of one namespace
 then run at once and revoke each other's tokens.
 
-The canonical form: scheme and host in lower case, a non-ASCII host in IDNA (punycode, as the
-HTTP client sends it), an IPv6 address in its short form, the scheme's default port (80 for
-http, 443 for https) dropped, trailing slashes dropped. The path is kept as written (paths are
+The canonical form: scheme and host in lower case, a percent-encoded host decoded, a host's
+trailing dot (`ppm.example.com.`, the same name written absolute) dropped, a non-ASCII host in
+IDNA (punycode, as the HTTP client sends it), an IPv4 address in dotted-quad form whatever way
+it was written (`127.1`, `0x7f.0.0.1`, `2130706433`, as the C resolver reads them) and an IPv6
+address in its short form, the scheme's default port (80 for http, 443 for https) dropped,
+trailing slashes dropped. The path is kept as written (paths are
 case-sensitive, and a PPM behind a path prefix is another server than the one at the root). A
 user name or password, a query and a fragment are refused: none of them belongs in a server's
 address, and a password in it would end up in logs and lock records.
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from urllib.parse import urlsplit
+import re
+import socket
+from urllib.parse import unquote, urlsplit
 
 import idna
 
@@ -83,6 +88,11 @@ def server_identity(url: str) -> str:
         return url.strip().rstrip("/")
 
 
+# A last label that is a number makes the whole host an IPv4 address, as in the C resolver's
+# inet_aton and the WHATWG URL standard: `127.1` is 127.0.0.1 and never a name.
+_NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
+
+
 def _host(hostname: str) -> str:
     """`hostname` as urlsplit gives it (lower case, IPv6 without brackets) in canonical form."""
     try:
@@ -91,6 +101,26 @@ def _host(hostname: str) -> str:
         pass
     else:
         return f"[{address.compressed}]" if address.version == 6 else address.compressed
+    if "%" in hostname:
+        try:
+            hostname = unquote(hostname, errors="strict").lower()
+        except UnicodeDecodeError:
+            raise UrlError("has a percent-encoded host name that is not UTF-8") from None
+    hostname = hostname[:-1] if hostname.endswith(".") else hostname
+    if (
+        not hostname
+        or hostname.startswith(".")
+        or ".." in hostname
+        or any(c in hostname for c in "%/\\@:[]")
+        or not hostname.isprintable()
+        or " " in hostname
+    ):
+        raise UrlError("has a host name that is not a valid name or address")
+    if _NUMERIC_LABEL.fullmatch(hostname.rpartition(".")[2]):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(hostname))
+        except OSError:
+            raise UrlError("has a host that is neither a name nor an IPv4 address") from None
     if hostname.isascii():
         return hostname
     try:

@@ -27,6 +27,12 @@ PPM = "https://ppm.example.com"
         pytest.param("https://straße.example", "https://xn--strae-oqa.example", id="idna-2008"),
         pytest.param("http://[0:0::1]:80/", "http://[::1]", id="ipv6-short-form"),
         pytest.param("http://127.0.0.1:4242", "http://127.0.0.1:4242", id="ipv4"),
+        pytest.param("https://ppm.example.com./", PPM, id="absolute-name-trailing-dot"),
+        pytest.param("https://ppm.%45xample.com", PPM, id="percent-encoded-host"),
+        pytest.param("http://127.1:4242", "http://127.0.0.1:4242", id="ipv4-short"),
+        pytest.param("http://0x7f.0.0.1", "http://127.0.0.1", id="ipv4-hex"),
+        pytest.param("http://2130706433", "http://127.0.0.1", id="ipv4-one-number"),
+        pytest.param("http://127.0.0.1.", "http://127.0.0.1", id="ipv4-trailing-dot"),
     ],
 )
 def test_canonical_form(written: str, identity: str) -> None:
@@ -61,6 +67,12 @@ def test_other_servers_stay_apart(one: str, other: str) -> None:
         ("https://ppm.example.com/?", "query or a fragment"),
         ("https://ppm.example.com/?repo=cran", "query or a fragment"),
         ("https://ppm.example.com#top", "query or a fragment"),
+        ("https://ppm..example.com", "not a valid name or address"),
+        ("https://.ppm.example.com", "not a valid name or address"),
+        ("https://ppm%20example.com", "not a valid name or address"),
+        ("https://ppm%2Fexample.com", "not a valid name or address"),
+        ("https://ppm%FF.example.com", "not UTF-8"),
+        ("http://1.2.3.999", "neither a name nor an IPv4 address"),
     ],
 )
 def test_what_is_not_a_server_address_is_refused(written: str, reason: str) -> None:

@@ -51,6 +51,12 @@ def places(
             id="vault-address-spelling",
         ),
         pytest.param(
+            ("vault", VAULT, "a"),
+            ("vault", {**VAULT, "address": "HTTPS://vault.example.com./"}, "a"),
+            {},
+            id="vault-address-scheme-case-and-absolute-name",
+        ),
+        pytest.param(
             ("vault", {**VAULT, "prefix": "ppm/x/"}, "y"),
             ("vault", VAULT, "x/y"),
             {},

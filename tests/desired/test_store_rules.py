@@ -124,3 +124,16 @@ def test_too_many_aws_tags_says_the_limit_and_why_not_the_whole_map() -> None:
         "store 'aws' tags: at most 41 tags: the store's own metadata takes up to 9 of the 50 "
         "AWS allows"
     ]
+
+
+def test_store_urls_take_the_scheme_in_any_case_as_the_server_url_does() -> None:
+    stores = """\
+stores:
+  vault: {type: vault, address: HTTPS://Vault.example.com, mount: secret, prefix: ppm/}
+  ci: {type: github, repository: acme/pipelines, api_url: HTTPS://ghe.example.com/api/v3}
+  sm: {type: aws, region: eu-west-1, prefix: ppm/, endpoint_url: HTTP://127.0.0.1:5000}
+"""
+    lock = "lock: {type: dynamodb, table: locks, region: eu-west-1, endpoint_url: HTTP://x.test}\n"
+    spec, problems = check(spec_with(top=lock, stores=stores))
+    assert errors(problems) == [], messages(problems)
+    assert spec is not None
