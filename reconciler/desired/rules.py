@@ -23,6 +23,7 @@ from reconciler.desired.locations import (
     resolve_store_path,
     secret_locations,
 )
+from reconciler.desired.lock_place import lock_place_problems
 from reconciler.desired.model import ALL_RESOURCES, Scope
 from reconciler.desired.server_rules import auth_problems
 from reconciler.desired.store_rules import KEY_RULES
@@ -111,6 +112,7 @@ def rule_problems(
         _stores,
         _unique_secrets,
         _lock,
+        _lock_apart,
         _token_env,
         auth_problems,
         store_settings,
@@ -179,6 +181,11 @@ def _lock(ctx: Context) -> Iterator[Problem]:
             f"lock type {kind} needs a store of type {wanted}, but {quoted(store)} is of type "
             f"{actual} ({hint})",
         )
+
+
+def _lock_apart(ctx: Context) -> Iterator[Problem]:
+    stores = mapping(ctx.data.get("stores"))
+    return lock_place_problems(ctx, lambda s, key, name: _locations(ctx, stores, s, key, name))
 
 
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

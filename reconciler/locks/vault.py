@@ -89,6 +89,14 @@ class VaultLock:
                 waiter.wait_or_give_up(older, f"vault {self.kv.mount}/{self.legacy_path}")
                 continue
             version, data = self._read()
+            if data and "state" not in data:
+                # Every lock record of every version has a state; this entry is something else,
+                # such as a token's secret, which writing the lock over would destroy.
+                raise LockError(
+                    f"lock ({self._where}): that entry holds something that is not a lock "
+                    "record, which the lock will not overwrite: set lock.path to an entry of "
+                    "its own"
+                )
             record = remote_records.from_record(data)
             if record is None or record.stale(self._now()):
                 try:

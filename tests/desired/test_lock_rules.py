@@ -85,3 +85,58 @@ def test_max_revokes_must_be_a_whole_number(value: str) -> None:
     spec, problems = check(spec_with(top=f"policy: {{max_revokes: {value}}}\n", stores=STORES))
     assert spec is None
     assert any("max_revokes" in p.message or "policy" in str(p.path) for p in errors(problems))
+
+
+@pytest.mark.parametrize(
+    ("lock", "secret", "stores"),
+    [
+        pytest.param(
+            "lock: {type: vault, store: vault, path: ppm/ds-read}\n",
+            "ds-read",
+            STORES,
+            id="lock-path-is-the-secret",
+        ),
+        pytest.param(
+            "lock: {type: vault, store: vault}\n",
+            "locks/default/f00",
+            STORES,
+            id="secret-below-the-default-lock-place",
+        ),
+        pytest.param(
+            "lock: {type: vault, store: vault}\n",
+            "locks/default",
+            STORES,
+            id="secret-at-the-older-lock-place",
+        ),
+        pytest.param(
+            "lock: {type: vault, store: vault, path: ppm/ds-read}\n",
+            "ds-read",
+            STORES
+            + "  again: {type: vault, address: 'HTTPS://vault.example.com:443/', mount: /secret/, "
+            "prefix: ppm/}\n",
+            id="one-vault-through-another-store-entry",
+        ),
+    ],
+)
+def test_a_secret_where_the_vault_lock_keeps_its_record_is_refused(
+    lock: str, secret: str, stores: str
+) -> None:
+    store = "again" if "again:" in stores else "vault"
+    _, problems = check(spec_with(top=lock, stores=stores, secret=secret, store=store))
+    found = [m for m in messages(errors(problems)) if "where the vault lock" in m]
+    assert len(found) == 1, messages(problems)
+    assert "choose another secret or lock.path" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("lock", "secret"),
+    [
+        ("lock: {type: vault, store: vault, path: ppm/locks/apply}\n", "ds-read"),
+        ("lock: {type: vault, store: vault}\n", "locks-of-mine"),
+        ("lock: {type: vault, store: vault}\n", "locks/other-team/x"),
+        ("lock: {type: file, store: shared}\n", "locks/default/x"),
+    ],
+)
+def test_a_secret_beside_the_lock_is_fine(lock: str, secret: str) -> None:
+    _, problems = check(spec_with(top=lock, stores=STORES, secret=secret))
+    assert not [m for m in messages(problems) if "where the vault lock" in m]

@@ -311,3 +311,24 @@ def test_a_lock_an_older_version_holds_is_waited_for_and_broken_by_its_id(
         assert lock.current() is not None and lock.current().holder == "ci@runner-1 pid 42"
     finally:
         lock.kv.client.close()
+
+
+def test_a_vault_lock_never_writes_over_an_entry_that_is_not_a_lock_record(
+    openbao: OpenBao, tmp_path: Path
+) -> None:
+    """lock.path pointed at a token's secret (by a spec older than the rule that refuses it, or
+    a secret written there by hand) stops the run; the secret stays as it was."""
+    mount = new_mount(openbao)
+    context = vault_context(openbao, mount, SERVER, tmp_path)
+    lock = open_lock(
+        LockConfig(type="vault", options=MappingProxyType({"store": "vault", "path": "ppm/a"})),
+        context,
+    )
+    secret = {"token": "not-a-real-token", "token_guid": str(uuid.uuid4())}
+    try:
+        lock.kv.write("ppm/a", secret, cas=0)
+        with pytest.raises(LockError, match=r"not a lock record.*set lock\.path"):
+            lock.acquire(info(Clock()), timeout=0)
+        assert lock.kv.read("ppm/a")[1] == secret
+    finally:
+        lock.kv.client.close()
