@@ -138,6 +138,19 @@ def warn_expiring(ctx: Context, draft: Draft, token: LiveToken, name: str | None
     )
 
 
+def warn_unmanaged(ctx: Context, draft: Draft, token: LiveToken) -> None:
+    """What plan says about each managed token's expiry it says about a reported unmanaged one:
+    a token that never expires is the first thing PPM's audit advice looks for."""
+    if token.expires is None:
+        draft.warn(
+            WarningCode.NEVER_EXPIRES,
+            f"unmanaged token {token.guid} never expires; PPM recommends 90 days or less",
+            None,
+            token.guid,
+        )
+    warn_expiring(ctx, draft, token, None)
+
+
 def warn_never_expiring(ctx: Context, draft: Draft) -> None:
     covered: set[str] = set()
     for token in ctx.spec.tokens:

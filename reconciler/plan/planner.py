@@ -17,6 +17,7 @@ from reconciler.plan.checks import (
     check_spec_against_server,
     warn_expiring,
     warn_never_expiring,
+    warn_unmanaged,
 )
 from reconciler.plan.compare import immutable_changes, index_resources, rotation_reasons
 from reconciler.plan.context import Context, Draft, add_revoke
@@ -328,4 +329,4 @@ def _plan_unmanaged(ctx: Context, draft: Draft) -> None:
                 None,
                 token.guid,
             )
-            warn_expiring(ctx, draft, token, None)
+            warn_unmanaged(ctx, draft, token)

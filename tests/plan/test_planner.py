@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.desired.model import OnDelete, Rotation, Scope, TokenState
+from reconciler.desired.model import OnDelete, Rotation, Scope, TokenState, UnmanagedPolicy
 from reconciler.durations import NEVER, Expiry
 from reconciler.plan.model import Action, ActionKind, Plan, SecretRef, WarningCode
 
@@ -284,6 +284,22 @@ def test_warnings() -> None:
         == f"token ds-read ({guid('soon')[:8]}) expires in 20 days, on 2026-03-21 12:00 UTC"
     )
     assert messages[4] == "token meta uses metadata:read, which PPM deprecates: use repos:read"
+
+
+@pytest.mark.parametrize(
+    ("unmanaged", "expected"),
+    [
+        (UnmanagedPolicy.REPORT, [WarningCode.UNMANAGED, WarningCode.NEVER_EXPIRES]),
+        (UnmanagedPolicy.IGNORE, []),
+    ],
+    ids=["report", "ignore"],
+)
+def test_never_expiring_unmanaged_token_is_warned_where_reported(
+    unmanaged: UnmanagedPolicy, expected: list[WarningCode]
+) -> None:
+    forever = live_token(token_spec("x"), "x", namespace=None, expires=None)
+    result = run_plan(make_spec(unmanaged=unmanaged), [forever])
+    assert [(w.code, w.guid) for w in result.warnings] == [(c, forever.guid) for c in expected]
 
 
 def test_never_expiring_live_token_of_a_finite_declaration_is_warned() -> None:
