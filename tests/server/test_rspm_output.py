@@ -12,6 +12,7 @@ from reconciler.server.rspm_output import (
     version_of,
     versions_match,
 )
+from tests.jwt_shapes import jwt_shaped
 
 USAGE = "Usage:\n  rspm list tokens [flags]\n\nFlags:\n  -h, --help   help\n"
 
@@ -37,7 +38,7 @@ def test_the_quote_puts_the_reason_first(stderr: str, quoted: str) -> None:
 
 def test_the_quote_holds_no_secret_and_is_bounded() -> None:
     secret = "s3cr3t-admin-token"
-    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJ4In0.c2lnbmF0dXJl"
+    jwt = jwt_shaped("x")
     said = quote(f"Error: refused {secret} and {jwt}\n" + "x" * 5000, [secret])
     assert secret not in said and jwt not in said
     assert said.startswith("Error: refused (sensitive value) and ")
