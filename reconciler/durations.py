@@ -60,11 +60,12 @@ def format_duration(delta: timedelta) -> str:
 
 
 def humanize(delta: timedelta) -> str:
-    """A rounded duration for people: "5 days", "3 hours", "12 minutes"."""
+    """A rounded duration for people: "5 days", "3 hours", "12 minutes". Rounded to the nearest
+    unit, not down: a 90d token made seconds ago expires "in 90 days", not "in 89 days"."""
     seconds = abs(int(delta.total_seconds()))
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            count = seconds // size
+            count = (seconds + size // 2) // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 

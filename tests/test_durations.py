@@ -72,6 +72,14 @@ def test_humanize() -> None:
     assert humanize(timedelta(seconds=1)) == "1 second"
 
 
+def test_humanize_rounds_to_the_nearest_unit() -> None:
+    """A 90d token made seconds ago expires in 90 days, not 89."""
+    assert humanize(timedelta(days=90, seconds=-5)) == "90 days"
+    assert humanize(timedelta(days=5, hours=11)) == "5 days"
+    assert humanize(timedelta(days=5, hours=12)) == "6 days"
+    assert humanize(timedelta(hours=2, minutes=-1)) == "2 hours"
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
