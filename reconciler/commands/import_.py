@@ -15,7 +15,7 @@ from reconciler.commands.inventory import take_snapshot
 from reconciler.commands.runtime import Environment, GlobalOptions, make_clock
 from reconciler.desired import check_bytes
 from reconciler.errors import ReconcilerError, UsageError
-from reconciler.ops.importer import ImportSettings, generate
+from reconciler.ops.importer import ImportSettings, generate, older_generations
 from reconciler.ops.listing import Query, StatusFilter, matches
 from reconciler.problems import Severity
 from reconciler.ui import UI
@@ -66,6 +66,13 @@ def run(options: ImportOptions, global_options: GlobalOptions, env: Environment,
     ui.out(text.rstrip("\n"))
     kept = len(guids)
     ui.err(f"Imported {kept} token(s) into namespace {options.namespace}; review, then save it.")
+    if older := older_generations(views, options.namespace):
+        ui.err(
+            f"Warning: {len(older)} older generation(s) still active beside a newer one of "
+            "the same name (see the comments): import reads no store and imported the newest "
+            "of each; before you apply, check which one consumers hold with "
+            "`ppm-tokens list -f SPEC` of the spec that manages them"
+        )
     return 0
 
 

@@ -120,9 +120,11 @@ def _skip_reason(view: TokenView, namespace: str) -> str | None:
     return None
 
 
-def _older_generations(views: Sequence[TokenView], namespace: str) -> dict[str, str]:
-    """Active tokens of this namespace's marker that a newer one of the same name replaced
-    (without a spec, the listing alone says which is current)."""
+def older_generations(views: Sequence[TokenView], namespace: str) -> dict[str, str]:
+    """Active tokens of this namespace's marker beside a newer active one of the same name, each
+    with why it is left out. Import reads no store, so it cannot tell which generation the
+    store hands out (after a write cut in two it is the older one): it keeps the newest and
+    says so, rather than call the other "retiring"."""
     newest: dict[str, TokenView] = {}
     older: dict[str, str] = {}
     for view in sorted(views, key=lambda v: (v.token.created, v.guid), reverse=True):
@@ -130,7 +132,11 @@ def _older_generations(views: Sequence[TokenView], namespace: str) -> dict[str, 
         if owner is None or view.adopted or owner.namespace != namespace or not view.active:
             continue
         if owner.name in newest:
-            older[view.guid] = f"an older generation of {view.managed_by}, retiring"
+            older[view.guid] = (
+                f"an older active generation of {view.managed_by}; the newest, "
+                f"{newest[owner.name].guid}, is imported, though the store of the spec that "
+                "manages the name may hand out this one (import reads no store)"
+            )
         else:
             newest[owner.name] = view
     return older
@@ -218,7 +224,7 @@ def generate(
 ) -> tuple[str, tuple[str, ...]]:
     """The spec text and the GUIDs of its `tokens:` entries, in order. `excluded` maps GUIDs
     to why they are written as comments instead (a validation problem found by the caller)."""
-    excluded = {**_older_generations(views, settings.namespace), **(excluded or {})}
+    excluded = {**older_generations(views, settings.namespace), **(excluded or {})}
     notes: list[str] = []
     candidates: list[_Candidate] = []
     for view in sorted(views, key=lambda v: (v.token.created, v.guid)):

@@ -162,3 +162,21 @@ def test_a_guid_with_control_characters_is_left_out_saying_why(
     assert "# not imported: deadbeef-\\x1b]0;pwned" in run.stdout
     document = yaml.safe_load(run.stdout)
     assert [e["adopt"] for e in document["tokens"]] == [seeded["plain"].guid]
+
+
+def test_import_warns_when_a_name_has_two_active_generations(
+    cli: Cli, emulator_control: EmulatorControl, http_driver: HttpDriver
+) -> None:
+    marked = "reader [ppm-tokens:adopted/reader]"
+    seed(
+        emulator_control,
+        http_driver,
+        [Seed("old", marked, age=timedelta(days=2)), Seed("new", marked, age=timedelta(hours=1))],
+        now=utc_now(),
+    )
+    emulator_control.reset_clock()
+    run = cli("import", "--namespace", "adopted", "--store-path", "secrets")
+    assert run.code == 0, run.stderr
+    assert "Warning: 1 older generation(s) still active" in run.stderr
+    assert "ppm-tokens list -f SPEC" in run.stderr
+    assert len(yaml.safe_load(run.stdout)["tokens"]) == 1

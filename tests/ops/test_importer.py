@@ -104,3 +104,18 @@ def test_names_yaml_would_misread_are_quoted() -> None:
     assert spec is not None, problems
     assert sorted(t.name for t in spec.tokens) == sorted(descriptions)
     assert "  - name: plain\n" in text  # ordinary names stay unquoted
+
+
+def test_an_older_active_generation_is_named_as_one_import_cannot_place() -> None:
+    """After a write cut in two, the store may hand out the older of two active generations:
+    import reads no store, so it keeps the newest and says it cannot tell, never "retiring"."""
+    tokens = [
+        live("g-old", "reader [ppm-tokens:imported/reader]", age=timedelta(days=3)),
+        live("g-new", "reader [ppm-tokens:imported/reader]", age=timedelta(hours=1)),
+    ]
+    views = build_views(tokens, [], NOW, self_guid=None)
+    text, guids = generate(views, SETTINGS, now=NOW, resources=RESOURCES)
+    assert guids == ("g-new",)
+    assert "not imported: g-old" in text
+    assert "the newest, g-new, is imported" in text and "import reads no store" in text
+    assert "retiring" not in text
