@@ -1,6 +1,7 @@
-"""Every HTTP answer is read to a bound, in size and in time: a server, Vault or GitHub API (or
-whatever a pull request points one at) sending a body without end, or a byte at a time, fails
-the call with a message, and no run holds it whole or waits for it past the call's deadline."""
+"""Every HTTP answer is read to a bound, in size and in time: a server, Vault, GitHub API or
+Actions OIDC token service (or whatever a pull request points one at) sending a body without
+end, or a byte at a time, fails the call with a message, and no run holds it whole or waits for
+it past the call's deadline."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from types import MappingProxyType
 
 import pytest
 
-from reconciler.desired.model import StoreConfig
+from reconciler.deadline import Deadline
+from reconciler.desired.model import IdentitySource, IdentityToken, StoreConfig
 from reconciler.errors import ServerError, StoreError, TimedOut
 from reconciler.secret import Secret
+from reconciler.server import federation
 from reconciler.server.http import HttpDriver
 from reconciler.stores.registry import StoreContext
 from reconciler.stores.vault import open_vault_store
@@ -73,3 +76,20 @@ def test_a_vault_answer_is_read_to_the_same_bounds(tmp_path: Path, mode: str, re
         finally:
             store.close()  # type: ignore[attr-defined]
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.timeout(60)
+def test_the_actions_oidc_token_request_that_trickles_ends_at_its_deadline(
+    tmp_path: Path,
+) -> None:
+    source = IdentityToken(IdentitySource.GITHUB_ACTIONS, "ppm")
+    with endless_server("trickle") as url:
+        env = {federation.ACTIONS_URL: f"{url}/token", federation.ACTIONS_TOKEN: "not-a-token"}
+        started = time.monotonic()
+        with pytest.raises(ServerError) as caught:
+            federation.identity_token(
+                source, env, tmp_path, deadline=Deadline.start(1, "server.timeout")
+            )
+    assert time.monotonic() - started < 10
+    assert isinstance(caught.value, TimedOut)
+    assert "the GitHub Actions OIDC token request did not answer within 1 s" in str(caught.value)

@@ -215,12 +215,18 @@ def _federated(
             "--token-file to use a stored token instead",
             spec.path,
         )
-    identity = federation.identity_token(source, env.variables, Path(spec.path).resolve().parent)
+    seconds = spec.server.timeout or SERVER_HTTP_SECONDS
+    identity = federation.identity_token(
+        source,
+        env.variables,
+        Path(spec.path).resolve().parent,
+        deadline=Deadline.start(seconds, "server.timeout"),
+    )
     url = server_url(options, env, spec)
     from reconciler.server.tls import ssl_context, trust_source
 
     verify = ssl_context(trust_source(options.ca_cert, env.variables))
-    deadline = Deadline.start(spec.server.timeout or SERVER_HTTP_SECONDS, "server.timeout")
+    deadline = Deadline.start(seconds, "server.timeout")
     with httpx.Client(
         timeout=federation.TIMEOUT, verify=verify, event_hooks=event_hooks()
     ) as client:

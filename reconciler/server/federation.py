@@ -97,9 +97,11 @@ def identity_token(
     client: Callable[[], httpx.Client] = lambda: httpx.Client(
         timeout=TIMEOUT, event_hooks=event_hooks()
     ),
+    deadline: Deadline | None = None,
 ) -> Secret:
     """The identity token to exchange. A relative file is taken from `base_dir` (the spec's
-    directory), as the file store's path is."""
+    directory), as the file store's path is. Asking GitHub Actions for it is one call with its
+    own overall deadline (`deadline`, else server.timeout's default), as the exchange is."""
     check_available(source, env)
     if source.source is IdentitySource.FILE:
         path = Path(str(source.value)).expanduser()
@@ -107,18 +109,31 @@ def identity_token(
     if source.source is IdentitySource.ENV:
         named = Path(env[str(source.value)].strip()).expanduser()
         return _read_file(named, describe(source))
-    return _actions_token(source.value, env, client)
+    deadline = deadline or Deadline.start(SERVER_HTTP_SECONDS, "server.timeout")
+    return _actions_token(source.value, env, client, deadline)
 
 
 def _actions_token(
-    audience: str | None, env: Mapping[str, str], client: Callable[[], httpx.Client]
+    audience: str | None,
+    env: Mapping[str, str],
+    client: Callable[[], httpx.Client],
+    deadline: Deadline,
 ) -> Secret:
     """The job's OIDC token; GitHub's URL already has a query, `audience` is added to it."""
     params = {"audience": audience} if audience else None
     bearer = {"Authorization": f"Bearer {env[ACTIONS_TOKEN]}"}
     try:
         with client() as http:
-            response = http.get(env[ACTIONS_URL], params=params, headers=bearer)
+            response = http.get(
+                env[ACTIONS_URL],
+                params=params,
+                headers=bearer,
+                timeout=deadline.httpx_timeout(http.timeout),
+                extensions=with_deadline(deadline),
+            )
+    except httpx.TimeoutException:
+        # A token service that answers a byte at a time is stopped at the deadline too.
+        raise ServerTimeout(deadline.message("the GitHub Actions OIDC token request")) from None
     except httpx.HTTPError as exc:
         raise AuthError(
             f"the GitHub Actions OIDC token request failed ({type(exc).__name__})"
