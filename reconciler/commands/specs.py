@@ -201,6 +201,7 @@ def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Proble
     first: dict[SecretLocation, tuple[Spec, str]] = {}
     problems: list[Problem] = []
     readers = _admin_readers(specs, env)
+    locks = _vault_lock_places(specs, env)
     for spec in specs:
         spec_dir = Path(spec.path).parent
         for index, token in enumerate(spec.tokens):
@@ -209,6 +210,31 @@ def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Proble
                 token.store, config.type, config.options, token.secret, token.name, spec_dir, env
             )
             places = secret_locations(declared)
+            locked = next(
+                (
+                    (lock, place)
+                    for place in places
+                    for lock in locks
+                    if lock.spec is not spec and lock.holds(place)
+                ),
+                None,
+            )
+            if locked is not None:
+                lock, place = locked
+                problems.append(
+                    Problem(
+                        spec.path,
+                        token.line,
+                        1 if token.line else 0,
+                        f"/tokens/{index}",
+                        f"token {token.name!r}: secret {token.secret!r} in store {token.store!r} "
+                        f"is where the vault lock of {lock.spec.path} keeps its record "
+                        f"({lock.said}, {place.shown}): its next apply would overwrite the "
+                        "token's value; give the token another secret, or that spec another "
+                        "lock.path",
+                    )
+                )
+                continue
             read = next((place for place in places if place in readers), None)
             if read is not None and token.name != spec.server.auth.token:
                 # Only a spec's own admin token (server.auth.token) may be what another reads.
@@ -243,6 +269,48 @@ def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Proble
                 )
             )
     return problems
+
+
+@dataclass(frozen=True)
+class _LockPlace:
+    """Where a spec's vault lock keeps its record, as reconciler.desired.lock_place reads it
+    within one spec: an entry (lock.path), or the directory of one entry per server."""
+
+    spec: Spec
+    vault: tuple[object, ...]  # a vault SecretLocation's Vault, namespace and mount
+    path: str
+    directory: bool
+    said: str
+
+    def holds(self, place: SecretLocation) -> bool:
+        if place.place[:4] != self.vault:
+            return False
+        path = str(place.place[4])
+        return path == self.path or (self.directory and path.startswith(f"{self.path}/"))
+
+
+def _vault_lock_places(specs: Sequence[Spec], env: Mapping[str, str]) -> list[_LockPlace]:
+    places: list[_LockPlace] = []
+    for spec in specs:
+        store = spec.lock.options.get("store")
+        config = spec.stores.get(store) if isinstance(store, str) else None
+        if spec.lock.type != "vault" or config is None or config.type != "vault":
+            continue
+        declared = DeclaredSecret(
+            config.name, config.type, config.options, "", "", Path(spec.path).parent, env
+        )
+        vault = next((p.place[:4] for p in secret_locations(declared)), None)
+        if vault is None:
+            continue
+        explicit = spec.lock.options.get("path")
+        if isinstance(explicit, str):
+            places.append(_LockPlace(spec, vault, explicit, False, f"lock.path {quoted(explicit)}"))
+        else:
+            prefix = config.options.get("prefix")
+            path = f"{prefix if isinstance(prefix, str) else ''}locks/{spec.namespace}"
+            said = f"its default place {quoted(path + '/')}"
+            places.append(_LockPlace(spec, vault, path, True, said))
+    return places
 
 
 def _admin_readers(specs: Sequence[Spec], env: Mapping[str, str]) -> dict[SecretLocation, str]:

@@ -261,6 +261,22 @@ def test_the_environment_can_make_two_stores_of_one_spec_one(tmp_path: Path) -> 
     refuse_secret_clashes(spec, env())
 
 
+def test_a_token_of_another_spec_may_not_write_where_a_spec_keeps_its_vault_lock(
+    tmp_path: Path,
+) -> None:
+    """Spec `a` keeps its vault lock at the default place, `<prefix>locks/a/`; spec `b`, on the
+    same Vault and mount through another store entry, must not write a secret there."""
+    vault = "  v: {type: vault, address: https://vault.example.com, mount: secret, prefix: ppm/}"
+    locked = vault_spec(tmp_path / "a.yaml", "a", vault, "v:reader")
+    locked.write_text(locked.read_text() + "lock: {type: vault, store: v}\n")
+    other = "  w: {type: vault, address: 'HTTPS://vault.example.com/', mount: /secret, prefix: ''}"
+    writes = vault_spec(tmp_path / "b.yaml", "b", other, "w:ppm/locks/a/x", "w:ppm/locks/b/x")
+    [problem] = secret_clashes(load(locked, writes), {})
+    assert problem.file == str(writes) and problem.path == "/tokens/0"
+    assert f"is where the vault lock of {locked} keeps its record" in problem.message
+    assert "its default place 'ppm/locks/a/'" in problem.message
+
+
 def test_a_token_of_another_spec_may_not_write_where_a_spec_reads_its_admin_token(
     tmp_path: Path,
 ) -> None:
