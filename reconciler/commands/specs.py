@@ -25,7 +25,8 @@ from reconciler.commands.runtime import (
 from reconciler.desired import load_spec
 from reconciler.desired.admin_rules import admin_overwritten
 from reconciler.desired.locations import DeclaredSecret, SecretLocation, secret_locations
-from reconciler.desired.model import AuthType, IdentitySource, Spec
+from reconciler.desired.lock_place import VaultLockPlace, vault_lock_place
+from reconciler.desired.model import AuthType, IdentitySource, Spec, TokenSpec
 from reconciler.errors import SpecError, UsageError
 from reconciler.inputs import boundary_of, leaves
 from reconciler.problems import Problem
@@ -210,86 +211,74 @@ def secret_clashes(specs: Sequence[Spec], env: Mapping[str, str]) -> list[Proble
                 token.store, config.type, config.options, token.secret, token.name, spec_dir, env
             )
             places = secret_locations(declared)
-            locked = next(
-                (
-                    (lock, place)
-                    for place in places
-                    for lock in locks
-                    if lock.spec is not spec and lock.holds(place)
-                ),
-                None,
+            clash = _lock_clash(spec, token, places, locks) or _reader_clash(
+                spec, token, places, readers
             )
-            if locked is not None:
-                lock, place = locked
-                problems.append(
-                    Problem(
-                        spec.path,
-                        token.line,
-                        1 if token.line else 0,
-                        f"/tokens/{index}",
-                        f"token {token.name!r}: secret {token.secret!r} in store {token.store!r} "
-                        f"is where the vault lock of {lock.spec.path} keeps its record "
-                        f"({lock.said}, {place.shown}): its next apply would overwrite the "
-                        "token's value; give the token another secret, or that spec another "
-                        "lock.path",
-                    )
+            if clash is None:
+                shared = next((place for place in places if place in first), None)
+                if shared is None:
+                    for place in places:
+                        first.setdefault(place, (spec, token.name))
+                    continue
+                other_spec, other = first[shared]
+                whose = f"of {other_spec.path}" if other_spec is not spec else "of this spec"
+                clash = (
+                    f"secret {token.secret!r} in store {token.store!r} is also written by token "
+                    f"{other!r} {whose} (both are {shared.shown}): each apply would overwrite "
+                    "the other's value; give one of them another secret or store"
                 )
-                continue
-            read = next((place for place in places if place in readers), None)
-            if read is not None and token.name != spec.server.auth.token:
-                # Only a spec's own admin token (server.auth.token) may be what another reads.
-                clash = admin_overwritten(token.secret, token.store, readers[read], read)
-                problems.append(
-                    Problem(
-                        spec.path,
-                        token.line,
-                        1 if token.line else 0,
-                        f"/tokens/{index}",
-                        f"token {token.name!r}: {clash}",
-                    )
-                )
-                continue
-            shared = next((place for place in places if place in first), None)
-            if shared is None:
-                for place in places:
-                    first.setdefault(place, (spec, token.name))
-                continue
-            other_spec, other = first[shared]
-            whose = f"of {other_spec.path}" if other_spec is not spec else "of this spec"
+            line = token.line
             problems.append(
                 Problem(
                     spec.path,
-                    token.line,
-                    1 if token.line else 0,
+                    line,
+                    1 if line else 0,
                     f"/tokens/{index}",
-                    f"token {token.name!r}: secret {token.secret!r} in store {token.store!r} "
-                    f"is also written by token {other!r} {whose} (both are {shared.shown}): "
-                    "each apply would overwrite the other's value; give one of them another "
-                    "secret or store",
+                    f"token {token.name!r}: {clash}",
                 )
             )
     return problems
 
 
+def _lock_clash(
+    spec: Spec, token: TokenSpec, places: Sequence[SecretLocation], locks: Sequence[_LockPlace]
+) -> str | None:
+    """Why the token may not write where another spec's vault lock keeps its record (that
+    spec's own were refused by its rules)."""
+    for place in places:
+        for lock in locks:
+            if lock.spec is not spec and lock.place.holds(place):
+                return (
+                    f"secret {token.secret!r} in store {token.store!r} is where the vault lock "
+                    f"of {lock.spec.path} keeps its record ({lock.place.said}, {place.shown}): its "
+                    "next apply would overwrite the token's value; give the token another "
+                    "secret, or that spec another lock.path"
+                )
+    return None
+
+
+def _reader_clash(
+    spec: Spec,
+    token: TokenSpec,
+    places: Sequence[SecretLocation],
+    readers: Mapping[SecretLocation, str],
+) -> str | None:
+    """Why the token may not write where a spec reads its admin token: only a spec's own admin
+    token (server.auth.token) may be what another reads."""
+    read = next((place for place in places if place in readers), None)
+    if read is None or token.name == spec.server.auth.token:
+        return None
+    return admin_overwritten(token.secret, token.store, readers[read], read)
+
+
 @dataclass(frozen=True)
 class _LockPlace:
-    """Where a spec's vault lock keeps its record, as reconciler.desired.lock_place reads it
-    within one spec: an entry (lock.path), or the directory of one entry per server."""
-
     spec: Spec
-    vault: tuple[object, ...]  # a vault SecretLocation's Vault, namespace and mount
-    path: str
-    directory: bool
-    said: str
-
-    def holds(self, place: SecretLocation) -> bool:
-        if place.place[:4] != self.vault:
-            return False
-        path = str(place.place[4])
-        return path == self.path or (self.directory and path.startswith(f"{self.path}/"))
+    place: VaultLockPlace
 
 
 def _vault_lock_places(specs: Sequence[Spec], env: Mapping[str, str]) -> list[_LockPlace]:
+    """Where each spec with a vault lock keeps its record, as its own rules read it."""
     places: list[_LockPlace] = []
     for spec in specs:
         store = spec.lock.options.get("store")
@@ -299,17 +288,14 @@ def _vault_lock_places(specs: Sequence[Spec], env: Mapping[str, str]) -> list[_L
         declared = DeclaredSecret(
             config.name, config.type, config.options, "", "", Path(spec.path).parent, env
         )
-        vault = next((p.place[:4] for p in secret_locations(declared)), None)
-        if vault is None:
-            continue
-        explicit = spec.lock.options.get("path")
-        if isinstance(explicit, str):
-            places.append(_LockPlace(spec, vault, explicit, False, f"lock.path {quoted(explicit)}"))
-        else:
-            prefix = config.options.get("prefix")
-            path = f"{prefix if isinstance(prefix, str) else ''}locks/{spec.namespace}"
-            said = f"its default place {quoted(path + '/')}"
-            places.append(_LockPlace(spec, vault, path, True, said))
+        held = vault_lock_place(
+            secret_locations(declared),
+            config.options.get("prefix"),
+            spec.namespace,
+            spec.lock.options.get("path"),
+        )
+        if held is not None:
+            places.append(_LockPlace(spec, held))
     return places
 
 

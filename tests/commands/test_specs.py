@@ -274,7 +274,7 @@ def test_a_token_of_another_spec_may_not_write_where_a_spec_keeps_its_vault_lock
     [problem] = secret_clashes(load(locked, writes), {})
     assert problem.file == str(writes) and problem.path == "/tokens/0"
     assert f"is where the vault lock of {locked} keeps its record" in problem.message
-    assert "its default place 'ppm/locks/a/'" in problem.message
+    assert "the apply lock's default place 'ppm/locks/a/'" in problem.message
 
 
 def test_a_token_of_another_spec_may_not_write_where_a_spec_reads_its_admin_token(
