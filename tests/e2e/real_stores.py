@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
+import pytest
+
 from reconciler.secret import Secret
 from tests.e2e.conftest import Cli, Run
-from tests.fakes.github import RunningGitHub
+from tests.fakes.github import RunningGitHub, start_github_fake
 from tests.stores.moto_server import REGION, Moto, unique_prefix
 from tests.stores.openbao import OpenBao, new_mount, prefix_policy, token_with_policy
 
@@ -147,6 +149,24 @@ def github_backend(github: RunningGitHub) -> Backend:
         metadata_refused,
         secret_name=lambda name: name.upper().replace("-", "_"),
     )
+
+
+@contextmanager
+def remote_backend(
+    kind: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[Backend, RunningGitHub | None]]:
+    """A vault, aws or github backend on its server (the `openbao` and `moto` fixtures, a GitHub
+    fake started here and stopped after), with the fake when it is GitHub's."""
+    if kind == "vault":
+        yield vault_backend(request.getfixturevalue("openbao")), None
+    elif kind == "aws":
+        yield aws_backend(request.getfixturevalue("moto")), None
+    else:
+        running = start_github_fake()
+        try:
+            yield github_backend(running), running
+        finally:
+            running.stop()
 
 
 def spec_text(backend: Backend, names: list[str], *, namespace: str = "e2e") -> str:

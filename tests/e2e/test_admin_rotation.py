@@ -30,8 +30,7 @@ from reconciler.secret import Secret
 from tests.desired.test_validate_command import RecordingUI
 from tests.e2e.admin_story import ADMIN, Story, file_backend, spec_text, story_of
 from tests.e2e.conftest import scan_for_values
-from tests.e2e.real_stores import Backend, aws_backend, github_backend, vault_backend
-from tests.fakes.github import start_github_fake
+from tests.e2e.real_stores import Backend, remote_backend
 from tests.stores.moto_server import moto
 from tests.stores.openbao import openbao
 
@@ -176,16 +175,8 @@ def test_bootstrap_again_changes_nothing_and_refuses_over_a_live_managed_token(
 
 @pytest.fixture(params=["vault", "aws", "github"])
 def remote(request: pytest.FixtureRequest) -> Iterator[tuple[Backend, object]]:
-    if request.param == "vault":
-        yield vault_backend(request.getfixturevalue("openbao")), None
-    elif request.param == "aws":
-        yield aws_backend(request.getfixturevalue("moto")), None
-    else:
-        running = start_github_fake()
-        try:
-            yield github_backend(running), running
-        finally:
-            running.stop()
+    with remote_backend(request.param, request) as pair:
+        yield pair
 
 
 def test_the_story_with_the_admin_token_in_each_remote_store(

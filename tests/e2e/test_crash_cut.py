@@ -33,15 +33,12 @@ from tests.e2e.conftest import Cli, Run
 from tests.e2e.real_stores import (
     Backend,
     Held,
-    aws_backend,
-    github_backend,
+    remote_backend,
     spec_text,
-    vault_backend,
 )
 from tests.e2e.real_stores import _token_from as token_in
 from tests.e2e.test_crash import KILLPOINT
 from tests.e2e.test_invariants import active_by_name
-from tests.fakes.github import start_github_fake
 from tests.stores.moto_server import moto
 from tests.stores.openbao import openbao
 
@@ -99,16 +96,9 @@ def backend(request: pytest.FixtureRequest, cli: Cli) -> Iterator[Backend]:
         yield file_backend(cli.workdir)
     elif request.param == "command":
         yield command_backend(cli.workdir)
-    elif request.param == "vault":
-        yield vault_backend(request.getfixturevalue("openbao"))
-    elif request.param == "aws":
-        yield aws_backend(request.getfixturevalue("moto"))
     else:
-        running = start_github_fake()
-        try:
-            yield github_backend(running)
-        finally:
-            running.stop()
+        with remote_backend(request.param, request) as (remote, _):
+            yield remote
 
 
 def hooked(cli: Cli, backend: Backend, point: str, *args: str) -> Run:

@@ -14,14 +14,11 @@ from reconciler.server.http import HttpDriver
 from tests.e2e.conftest import Cli
 from tests.e2e.real_stores import (
     Backend,
-    aws_backend,
-    github_backend,
+    remote_backend,
     run_with_debug_logs,
     spec_text,
-    vault_backend,
 )
 from tests.e2e.test_invariants import api_changes, managed
-from tests.fakes.github import start_github_fake
 from tests.stores.moto_server import moto
 from tests.stores.openbao import openbao
 
@@ -32,16 +29,8 @@ NAMES = ["ds-read", "ci-read", "build-read"]
 
 @pytest.fixture(params=["vault", "aws", "github"])
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    if request.param == "vault":
-        yield vault_backend(request.getfixturevalue("openbao"))
-    elif request.param == "aws":
-        yield aws_backend(request.getfixturevalue("moto"))
-    else:
-        running = start_github_fake()
-        try:
-            yield github_backend(running)
-        finally:
-            running.stop()
+    with remote_backend(request.param, request) as (backend, _):
+        yield backend
 
 
 def assert_converged(

@@ -3,38 +3,23 @@ machine comes with a warning (plain HTTP, admin-authenticated)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.emulator.started import emulator_started
+
 
 def first_lines(tmp_path: Path, host: str) -> list[str]:
     """The emulator's stderr up to its "stop with Ctrl-C" line; then it is interrupted."""
-    command = [
-        sys.executable, "-m", "reconciler", "emulator", "--host", host, "--port", "0",
-        "--db", str(tmp_path / "db.sqlite3"),
+    with emulator_started(
+        tmp_path,
+        "--host", host, "--port", "0", "--db", str(tmp_path / "db.sqlite3"),
         "--admin-token-file", str(tmp_path / "private" / "admin.token"),
-    ]  # fmt: skip
-    env = {**os.environ, "HOME": str(tmp_path)}
-    with subprocess.Popen(
-        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env
-    ) as process:
-        assert process.stderr is not None
-        lines: list[str] = []
-        try:
-            while not lines or not lines[-1].startswith("stop with Ctrl-C"):
-                line = process.stderr.readline()
-                assert line, f"the emulator stopped: {lines}"
-                lines.append(line.rstrip("\n"))
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
+    ) as (process, lines):  # fmt: skip
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
     return lines
 
 
