@@ -161,13 +161,8 @@ class VaultStore:
         return inspect_payload(Secret(value)) if isinstance(value, str) else StoredValue(None)
 
     def read_value_hash(self, key: str) -> str | None:
-        found = self.kv.read(self._path(key))
-        if found is None:
-            return None
-        value = found[1].get(self.value_key)
-        if not isinstance(value, str):
-            raise StoreError(f"store '{self.name}': {key!r} has no string field {self.value_key!r}")
-        return Secret(value).sha256()
+        payload = self.read_payload(key)
+        return payload.sha256() if payload is not None else None
 
     def read_payload(self, key: str) -> Secret | None:
         """The payload of the current version (see stores.base.PayloadReader)."""
